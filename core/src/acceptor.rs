@@ -1,0 +1,466 @@
+//! The acceptor: Paxos's memory. It promises ballots and accepts values, persists
+//! both before it answers, and is rebuilt only from what it persisted.
+
+use crate::action::{Action, Destination, Event, Input, Record};
+use crate::config::Config;
+use crate::error::{ConfigError, RecoverError};
+use crate::message::Message;
+use crate::types::{Ballot, NodeId, PValue, Slot, Value};
+use crate::window::SlotWindow;
+use alloc::vec::Vec;
+
+/// One acceptor. See the crate docs for the persist-before-send contract: every
+/// `Promise` and `Accepted` it emits comes after the [`Action::Persist`] that
+/// makes it safe.
+#[derive(Clone, Debug)]
+pub struct Acceptor<C> {
+    id: NodeId,
+    promised: Ballot,
+    /// Accepted `(ballot, value)` per slot; the base is the trim point.
+    log: SlotWindow<(Ballot, Value<C>)>,
+    /// Also send `Accepted` (with the value) to every learner, for deployments
+    /// where learners run apart and never see the `Accept`.
+    notify_learners: bool,
+    retain_slots: u64,
+    accept_ahead_max: u64,
+    ignored: u64,
+}
+
+impl<C: Clone> Acceptor<C> {
+    /// A fresh acceptor with nothing promised or accepted.
+    pub fn new(config: &Config) -> Result<Self, ConfigError> {
+        config.validate()?;
+        if config.member_index(config.id).is_none() {
+            return Err(ConfigError::NotAMember { id: config.id });
+        }
+        Ok(Acceptor {
+            id: config.id,
+            promised: Ballot::ZERO,
+            log: SlotWindow::new(0),
+            notify_learners: false,
+            retain_slots: config.retain_slots,
+            accept_ahead_max: config
+                .retain_slots
+                .saturating_mul(2)
+                .saturating_add(config.pipeline_window as u64 * 4),
+            ignored: 0,
+        })
+    }
+
+    /// Rebuilds an acceptor from the records it persisted, in the order it
+    /// emitted them. Only synced records may be passed: a record that was
+    /// lost before its fsync must be missing here, never invented.
+    pub fn recover<I>(config: &Config, records: I) -> Result<Self, RecoverError>
+    where
+        I: IntoIterator<Item = Record<C>>,
+        C: PartialEq,
+    {
+        let mut a = Acceptor::new(config)?;
+        for record in records {
+            a.replay(record)?;
+        }
+        Ok(a)
+    }
+
+    pub(crate) fn replay(&mut self, record: Record<C>) -> Result<(), RecoverError>
+    where
+        C: PartialEq,
+    {
+        match record {
+            Record::Promised(b) => self.promised = self.promised.max(b),
+            Record::Accepted(pv) => {
+                self.promised = self.promised.max(pv.ballot);
+                if pv.slot >= self.log.base() {
+                    let entry = self.log.entry(pv.slot);
+                    match entry {
+                        Some((b, v)) if *b == pv.ballot && *v != pv.value => {
+                            return Err(RecoverError::ConflictingAccepted { slot: pv.slot });
+                        }
+                        Some((b, _)) if *b > pv.ballot => {}
+                        _ => *entry = Some((pv.ballot, pv.value)),
+                    }
+                }
+            }
+            Record::Trimmed(s) => self.log.advance_to(s),
+            Record::Campaign(_) => {}
+        }
+        Ok(())
+    }
+
+    /// Also send every `Accepted` to all learners, value included. Needed when
+    /// learners run as separate processes; a [`crate::Server`] does not need it.
+    pub fn notify_learners(mut self, on: bool) -> Self {
+        self.notify_learners = on;
+        self
+    }
+
+    /// This acceptor's id.
+    pub fn id(&self) -> NodeId {
+        self.id
+    }
+
+    /// The highest ballot promised (or accepted in).
+    pub fn promised(&self) -> Ballot {
+        self.promised
+    }
+
+    /// What this acceptor accepted in `slot`, if it still holds it.
+    pub fn accepted(&self, slot: Slot) -> Option<(Ballot, &Value<C>)> {
+        self.log.get(slot).map(|(b, v)| (*b, v))
+    }
+
+    /// Slots below this were chosen and discarded.
+    pub fn trimmed_below(&self) -> Slot {
+        self.log.base()
+    }
+
+    /// Messages ignored as out of range so far.
+    pub fn ignored(&self) -> u64 {
+        self.ignored
+    }
+
+    /// Handles one input; see [`Acceptor::step_into`].
+    pub fn step<O>(&mut self, input: Input<C>) -> Vec<Action<C, O>> {
+        let mut out = Vec::new();
+        self.step_into(input, &mut out);
+        out
+    }
+
+    /// Handles one input, appending the resulting actions to `out`. Acceptors
+    /// react only to `Prepare`, `Accept` and `Heartbeat` (to trim); they ignore
+    /// ticks, proposals and every other message.
+    pub fn step_into<O>(&mut self, input: Input<C>, out: &mut Vec<Action<C, O>>) {
+        let Input::Receive { msg, .. } = input else {
+            return;
+        };
+        match msg {
+            Message::Prepare { ballot, from_slot } => {
+                self.on_prepare(ballot, from_slot, out);
+            }
+            Message::Accept {
+                ballot,
+                slot,
+                value,
+                ..
+            } => {
+                self.on_accept(ballot, slot, value, out);
+            }
+            Message::Heartbeat { commit, .. } => {
+                // Apart from learners, an acceptor keeps `retain_slots` below the
+                // commit point so that learners can still catch up from peers.
+                let target = commit.saturating_sub(self.retain_slots);
+                if target >= self.log.base().saturating_add(self.retain_slots.max(1)) {
+                    self.trim_below(target, out);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Phase 1b. Returns true if it promised (or re-promised) `ballot`.
+    pub(crate) fn on_prepare<O>(
+        &mut self,
+        ballot: Ballot,
+        from_slot: Slot,
+        out: &mut Vec<Action<C, O>>,
+    ) -> bool {
+        if ballot < self.promised {
+            out.push(self.nack(ballot));
+            return false;
+        }
+        if ballot > self.promised {
+            self.promised = ballot;
+            out.push(Action::Persist(Record::Promised(ballot)));
+        }
+        // Equal ballot: the candidate is retransmitting; answer again without a write.
+        let accepted = self
+            .log
+            .iter_from(from_slot)
+            .map(|(slot, (b, v))| PValue {
+                slot,
+                ballot: *b,
+                value: v.clone(),
+            })
+            .collect();
+        out.push(Action::Send {
+            to: Destination::Node(ballot.node),
+            msg: Message::Promise {
+                ballot,
+                trimmed_below: self.log.base(),
+                accepted,
+            },
+        });
+        true
+    }
+
+    /// Phase 2b. Returns true if it accepted (or had already accepted) the value.
+    pub(crate) fn on_accept<O>(
+        &mut self,
+        ballot: Ballot,
+        slot: Slot,
+        value: Value<C>,
+        out: &mut Vec<Action<C, O>>,
+    ) -> bool {
+        if ballot < self.promised {
+            out.push(self.nack(ballot));
+            return false;
+        }
+        if slot >= self.log.base() {
+            if slot - self.log.base() >= self.accept_ahead_max {
+                self.ignored += 1;
+                out.push(Action::Event(Event::Ignored { kind: "accept" }));
+                return false;
+            }
+            // The `Accepted` record implies the promise, so one write covers both.
+            self.promised = ballot;
+            let entry = self.log.entry(slot);
+            let fresh = !matches!(entry, Some((b, _)) if *b == ballot);
+            if fresh {
+                out.push(Action::Persist(Record::Accepted(PValue {
+                    slot,
+                    ballot,
+                    value: value.clone(),
+                })));
+                if self.notify_learners {
+                    out.push(Action::Send {
+                        to: Destination::Learners,
+                        msg: Message::Accepted {
+                            ballot,
+                            slot,
+                            value: Some(value.clone()),
+                        },
+                    });
+                }
+                *entry = Some((ballot, value));
+            }
+        }
+        // Below the trim point the slot is chosen, and a ballot at or above our
+        // promise can only carry the chosen value, so acknowledging is safe.
+        out.push(Action::Send {
+            to: Destination::Node(ballot.node),
+            msg: Message::Accepted {
+                ballot,
+                slot,
+                value: None,
+            },
+        });
+        true
+    }
+
+    /// Discards records of slots below `slot`, which the caller knows are chosen
+    /// and retrievable from learners. Persists the trim point first.
+    pub fn trim_below<O>(&mut self, slot: Slot, out: &mut Vec<Action<C, O>>) {
+        if slot > self.log.base() {
+            out.push(Action::Persist(Record::Trimmed(slot)));
+            self.log.advance_to(slot);
+        }
+    }
+
+    fn nack<O>(&self, ballot: Ballot) -> Action<C, O> {
+        Action::Send {
+            to: Destination::Node(ballot.node),
+            msg: Message::Nack {
+                ballot,
+                promised: self.promised,
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::Command;
+    use alloc::vec;
+
+    type A = Action<u64, ()>;
+
+    fn config() -> Config {
+        Config::new(NodeId(1), vec![NodeId(1), NodeId(2), NodeId(3)])
+    }
+
+    fn b(round: u64, node: u32) -> Ballot {
+        Ballot::new(round, NodeId(node))
+    }
+
+    fn one(op: u64) -> Value<u64> {
+        Value::One(Command {
+            client: 1,
+            seq: op,
+            op,
+        })
+    }
+
+    fn recv(msg: Message<u64>) -> Input<u64> {
+        Input::Receive {
+            from: NodeId(9),
+            msg,
+        }
+    }
+
+    fn prepare(ballot: Ballot, from_slot: Slot) -> Input<u64> {
+        recv(Message::Prepare { ballot, from_slot })
+    }
+
+    fn accept(ballot: Ballot, slot: Slot, value: Value<u64>) -> Input<u64> {
+        recv(Message::Accept {
+            ballot,
+            slot,
+            value,
+            commit: 0,
+        })
+    }
+
+    fn sends(out: &[A]) -> Vec<&Message<u64>> {
+        out.iter()
+            .filter_map(|a| match a {
+                Action::Send { msg, .. } => Some(msg),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn acceptor_never_accepts_below_promise() {
+        let mut a = Acceptor::new(&config()).unwrap();
+        a.step::<()>(prepare(b(5, 2), 0));
+        let out: Vec<A> = a.step(accept(b(4, 3), 0, one(7)));
+        assert_eq!(a.accepted(0), None);
+        assert!(!out.iter().any(|x| matches!(x, Action::Persist(_))));
+        assert_eq!(
+            sends(&out),
+            [&Message::Nack {
+                ballot: b(4, 3),
+                promised: b(5, 2)
+            }]
+        );
+    }
+
+    #[test]
+    fn acceptor_never_promises_below_promise() {
+        let mut a = Acceptor::new(&config()).unwrap();
+        a.step::<()>(prepare(b(5, 2), 0));
+        let out: Vec<A> = a.step(prepare(b(3, 3), 0));
+        assert_eq!(a.promised(), b(5, 2));
+        assert!(matches!(sends(&out)[..], [Message::Nack { .. }]));
+    }
+
+    #[test]
+    fn acceptor_persists_promise_before_sending_it() {
+        let mut a = Acceptor::new(&config()).unwrap();
+        let out: Vec<A> = a.step(prepare(b(1, 2), 0));
+        assert!(matches!(out[0], Action::Persist(Record::Promised(x)) if x == b(1, 2)));
+        assert!(matches!(
+            out[1],
+            Action::Send {
+                to: Destination::Node(NodeId(2)),
+                msg: Message::Promise { .. }
+            }
+        ));
+    }
+
+    #[test]
+    fn acceptor_persists_vote_before_sending_accepted() {
+        let mut a = Acceptor::new(&config()).unwrap().notify_learners(true);
+        let out: Vec<A> = a.step(accept(b(1, 2), 0, one(7)));
+        let persist = out
+            .iter()
+            .position(|x| matches!(x, Action::Persist(Record::Accepted(_))));
+        let first_send = out.iter().position(|x| matches!(x, Action::Send { .. }));
+        assert_eq!(persist, Some(0));
+        assert!(first_send.unwrap() > 0);
+        assert_eq!(sends(&out).len(), 2, "to the leader and to the learners");
+    }
+
+    #[test]
+    fn promise_reports_accepted_values_from_the_requested_slot() {
+        let mut a = Acceptor::new(&config()).unwrap();
+        a.step::<()>(accept(b(1, 2), 3, one(3)));
+        a.step::<()>(accept(b(1, 2), 5, one(5)));
+        let out: Vec<A> = a.step(prepare(b(2, 3), 4));
+        let [Message::Promise { accepted, .. }] = &sends(&out)[..] else {
+            panic!("expected one promise, got {out:?}");
+        };
+        assert_eq!(
+            accepted,
+            &[PValue {
+                slot: 5,
+                ballot: b(1, 2),
+                value: one(5)
+            }]
+        );
+    }
+
+    #[test]
+    fn retransmitted_accept_is_acknowledged_without_a_second_write() {
+        let mut a = Acceptor::new(&config()).unwrap();
+        a.step::<()>(accept(b(1, 2), 0, one(1)));
+        let out: Vec<A> = a.step(accept(b(1, 2), 0, one(1)));
+        assert!(!out.iter().any(|x| matches!(x, Action::Persist(_))));
+        assert!(matches!(sends(&out)[..], [Message::Accepted { .. }]));
+    }
+
+    #[test]
+    fn recovered_acceptor_keeps_its_promise_and_votes() {
+        let mut a = Acceptor::new(&config()).unwrap();
+        let mut records = Vec::new();
+        for input in [
+            prepare(b(3, 2), 0),
+            accept(b(3, 2), 0, one(1)),
+            prepare(b(4, 3), 0),
+        ] {
+            for action in a.step::<()>(input) {
+                if let Action::Persist(r) = action {
+                    records.push(r);
+                }
+            }
+        }
+        let mut r = Acceptor::recover(&config(), records).unwrap();
+        assert_eq!(r.promised(), b(4, 3));
+        assert_eq!(r.accepted(0), Some((b(3, 2), &one(1))));
+        let out: Vec<A> = r.step(accept(b(3, 2), 1, one(2)));
+        assert!(matches!(sends(&out)[..], [Message::Nack { .. }]));
+    }
+
+    #[test]
+    fn recovery_rejects_two_values_in_one_ballot() {
+        let pv = |op| {
+            Record::Accepted(PValue {
+                slot: 0,
+                ballot: b(1, 2),
+                value: one(op),
+            })
+        };
+        let err = Acceptor::recover(&config(), [pv(1), pv(2)]).unwrap_err();
+        assert_eq!(err, RecoverError::ConflictingAccepted { slot: 0 });
+    }
+
+    #[test]
+    fn trimmed_acceptor_reports_its_trim_point_and_forgets_old_slots() {
+        let mut a = Acceptor::new(&config()).unwrap();
+        a.step::<()>(accept(b(1, 2), 0, one(1)));
+        a.step::<()>(accept(b(1, 2), 1, one(2)));
+        let mut out: Vec<A> = Vec::new();
+        a.trim_below(1, &mut out);
+        assert_eq!(out, [Action::Persist(Record::Trimmed(1))]);
+        let out: Vec<A> = a.step(prepare(b(2, 3), 0));
+        let [Message::Promise {
+            trimmed_below,
+            accepted,
+            ..
+        }] = &sends(&out)[..]
+        else {
+            panic!("expected a promise");
+        };
+        assert_eq!((*trimmed_below, accepted.len()), (1, 1));
+    }
+
+    #[test]
+    fn accept_far_beyond_the_window_is_ignored_not_stored() {
+        let mut a = Acceptor::new(&config()).unwrap();
+        let out: Vec<A> = a.step(accept(b(1, 2), u64::MAX - 1, one(1)));
+        assert_eq!(a.ignored(), 1);
+        assert!(sends(&out).is_empty());
+        assert_eq!(a.accepted(u64::MAX - 1), None);
+    }
+}

@@ -1,0 +1,124 @@
+//! Configuration of every role: membership, timeouts in ticks, limits, rng seed.
+//! [`Config::validate`] rejects settings that could not work, before any step runs.
+
+use crate::error::ConfigError;
+use crate::types::NodeId;
+use alloc::vec::Vec;
+use serde::{Deserialize, Serialize};
+
+/// Most acceptors a cluster may have (votes are tracked in a 64-bit mask).
+pub const MEMBERS_MAX: usize = 64;
+
+/// Settings shared by every role of one process.
+///
+/// Timeouts count [`crate::Input::Tick`]s, so the driver's tick period sets
+/// their real length. Every limit turns overload into a clean refusal.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Config {
+    /// This process's id within its role (in a [`crate::Server`] cluster, the node's id).
+    pub id: NodeId,
+    /// The acceptors, which are every node in a `Server` cluster. A quorum is a
+    /// strict majority of them.
+    pub members: Vec<NodeId>,
+    /// Leader heartbeat period.
+    pub heartbeat_ticks: u32,
+    /// A follower campaigns after hearing nothing from a leader for a random
+    /// time in `election_timeout_ticks .. 2 * election_timeout_ticks`.
+    pub election_timeout_ticks: u32,
+    /// Unanswered `Prepare` and `Accept` messages are sent again after this long.
+    pub retransmit_ticks: u32,
+    /// A learner that stays stuck behind a known-chosen slot for this long asks
+    /// its peers for the missing values.
+    pub catchup_ticks: u32,
+    /// Most slots a leader keeps in phase 2 at once.
+    pub pipeline_window: usize,
+    /// Most commands the leader puts into one slot.
+    pub batch_max: usize,
+    /// Most commands waiting for a slot; more are dropped as overloaded.
+    pub pending_max: usize,
+    /// Most slots in one catch-up reply (and in one phase 1 promise).
+    pub catchup_chunk: usize,
+    /// Chosen values a learner keeps to serve catch-up; acceptors discard their
+    /// records this far below the delivered point.
+    pub retain_slots: u64,
+    /// Seed of the deterministic random generator (election timeouts).
+    pub seed: u64,
+}
+
+impl Config {
+    /// Defaults suited to a 10 ms tick, for the process `id` among `members`.
+    pub fn new(id: NodeId, members: Vec<NodeId>) -> Self {
+        Config {
+            id,
+            members,
+            heartbeat_ticks: 2,
+            election_timeout_ticks: 10,
+            retransmit_ticks: 4,
+            catchup_ticks: 4,
+            pipeline_window: 64,
+            batch_max: 256,
+            pending_max: 16_384,
+            catchup_chunk: 512,
+            retain_slots: 1 << 16,
+            seed: 0,
+        }
+    }
+
+    /// The same settings with another seed.
+    pub fn with_seed(mut self, seed: u64) -> Self {
+        self.seed = seed;
+        self
+    }
+
+    /// How many distinct acceptors make a quorum.
+    pub fn quorum(&self) -> usize {
+        self.members.len() / 2 + 1
+    }
+
+    /// Checks that the settings can work. Roles call this in their constructors.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.members.is_empty() {
+            return Err(ConfigError::NoMembers);
+        }
+        if self.members.len() > MEMBERS_MAX {
+            return Err(ConfigError::TooManyMembers {
+                count: self.members.len(),
+            });
+        }
+        let mut sorted = self.members.clone();
+        sorted.sort_unstable();
+        if let Some(w) = sorted.windows(2).find(|w| w[0] == w[1]) {
+            return Err(ConfigError::DuplicateMember { id: w[0] });
+        }
+        let ticks = [
+            ("heartbeat_ticks", self.heartbeat_ticks),
+            ("election_timeout_ticks", self.election_timeout_ticks),
+            ("retransmit_ticks", self.retransmit_ticks),
+            ("catchup_ticks", self.catchup_ticks),
+        ];
+        if let Some((name, _)) = ticks.iter().find(|(_, v)| *v == 0) {
+            return Err(ConfigError::Zero { name });
+        }
+        if self.heartbeat_ticks >= self.election_timeout_ticks {
+            return Err(ConfigError::HeartbeatTooSlow {
+                heartbeat_ticks: self.heartbeat_ticks,
+                election_timeout_ticks: self.election_timeout_ticks,
+            });
+        }
+        let limits = [
+            ("pipeline_window", self.pipeline_window),
+            ("batch_max", self.batch_max),
+            ("pending_max", self.pending_max),
+            ("catchup_chunk", self.catchup_chunk),
+        ];
+        if let Some((name, _)) = limits.iter().find(|(_, v)| *v == 0) {
+            return Err(ConfigError::Zero { name });
+        }
+        Ok(())
+    }
+
+    /// Index of acceptor `id` in the vote masks, or `None` if it is not a member.
+    pub(crate) fn member_index(&self, id: NodeId) -> Option<usize> {
+        self.members.iter().position(|&m| m == id)
+    }
+}

@@ -1,0 +1,62 @@
+//! Errors for callers who misuse the API. Peers that send nonsense never cause
+//! an error: their messages are counted and dropped (see [`crate::Event::Ignored`]).
+
+use crate::types::{NodeId, Slot};
+use thiserror::Error;
+
+/// A [`crate::Config`] that cannot work.
+#[derive(Clone, Debug, PartialEq, Eq, Error)]
+pub enum ConfigError {
+    /// `members` is empty: there is nobody to form a quorum.
+    #[error("the member list is empty; name at least one acceptor")]
+    NoMembers,
+    /// More members than the vote masks can hold.
+    #[error(
+        "{count} members is more than the limit of {}",
+        crate::config::MEMBERS_MAX
+    )]
+    TooManyMembers {
+        /// How many were given.
+        count: usize,
+    },
+    /// A member is listed twice, which would let one node count twice in a quorum.
+    #[error("member {id} is listed twice")]
+    DuplicateMember {
+        /// The repeated id.
+        id: NodeId,
+    },
+    /// A timeout or limit is zero.
+    #[error("{name} must be greater than zero")]
+    Zero {
+        /// The setting.
+        name: &'static str,
+    },
+    /// Followers would time out before the leader's next heartbeat.
+    #[error("heartbeat_ticks ({heartbeat_ticks}) must be below election_timeout_ticks ({election_timeout_ticks})")]
+    HeartbeatTooSlow {
+        /// The heartbeat period.
+        heartbeat_ticks: u32,
+        /// The election timeout.
+        election_timeout_ticks: u32,
+    },
+    /// This role needs its own id among the members (acceptors and servers do).
+    #[error("this process's id {id} is not among the members")]
+    NotAMember {
+        /// The id.
+        id: NodeId,
+    },
+}
+
+/// Persisted records that cannot belong to one history.
+#[derive(Clone, Debug, PartialEq, Eq, Error)]
+pub enum RecoverError {
+    /// Two different values were recorded as accepted in the same slot and ballot.
+    #[error("slot {slot}: two different values recorded for the same ballot")]
+    ConflictingAccepted {
+        /// The slot.
+        slot: Slot,
+    },
+    /// The configuration is not usable.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+}

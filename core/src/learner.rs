@@ -1,0 +1,310 @@
+//! The learner: finds out which value each slot chose and delivers slots strictly
+//! in order, asking peers for missing slots when a gap outlasts a timeout.
+
+use crate::action::{Action, Destination, Event, Input};
+use crate::config::Config;
+use crate::error::ConfigError;
+use crate::message::Message;
+use crate::types::{Ballot, NodeId, Slot, Value};
+use crate::window::SlotWindow;
+use alloc::collections::VecDeque;
+use alloc::vec::Vec;
+
+#[derive(Clone, Debug)]
+enum Pending<C> {
+    /// Votes seen for one ballot (the highest seen for this slot).
+    Votes {
+        ballot: Ballot,
+        value: Value<C>,
+        acks: u64,
+    },
+    Chosen(Value<C>),
+}
+
+/// One learner. It learns that a slot is chosen in three ways: a majority of
+/// acceptors accepted the same ballot; the leader's commit point covers a slot
+/// whose value it saw accepted in the leader's ballot; or a peer sent the value.
+#[derive(Clone, Debug)]
+pub struct Learner<C> {
+    config: Config,
+    /// Next slot to deliver.
+    next: Slot,
+    pending: SlotWindow<Pending<C>>,
+    /// Delivered values of slots `next - retained.len() .. next`, for catch-up.
+    retained: VecDeque<Value<C>>,
+    commit_ballot: Ballot,
+    commit_upto: Slot,
+    /// Every slot below is known to be chosen.
+    horizon: Slot,
+    stalled_ticks: u32,
+    /// Ask the leader (node of the newest commit ballot) rather than every learner.
+    ask_leader: bool,
+    window_max: u64,
+    ignored: u64,
+}
+
+impl<C: Clone> Learner<C> {
+    /// A learner that has delivered nothing yet.
+    pub fn new(config: &Config) -> Result<Self, ConfigError> {
+        config.validate()?;
+        Ok(Learner {
+            config: config.clone(),
+            next: 0,
+            pending: SlotWindow::new(0),
+            retained: VecDeque::new(),
+            commit_ballot: Ballot::ZERO,
+            commit_upto: 0,
+            horizon: 0,
+            stalled_ticks: 0,
+            ask_leader: false,
+            window_max: (config.pipeline_window as u64)
+                .saturating_mul(8)
+                .saturating_add(config.catchup_chunk as u64 * 2),
+            ignored: 0,
+        })
+    }
+
+    pub(crate) fn set_ask_leader(&mut self, on: bool) {
+        self.ask_leader = on;
+    }
+
+    /// The next slot this learner will deliver (every slot below was delivered).
+    pub fn next_slot(&self) -> Slot {
+        self.next
+    }
+
+    /// Every slot below this is known to be chosen.
+    pub fn horizon(&self) -> Slot {
+        self.horizon.max(self.next)
+    }
+
+    /// Messages ignored (from non-members, or out of range) so far.
+    pub fn ignored(&self) -> u64 {
+        self.ignored
+    }
+
+    /// The retained chosen value of `slot`, if still held.
+    pub fn decided(&self, slot: Slot) -> Option<&Value<C>> {
+        let first = self.next - self.retained.len() as Slot;
+        slot.checked_sub(first)
+            .and_then(|i| self.retained.get(usize::try_from(i).ok()?))
+    }
+
+    /// Handles one input; see [`Learner::step_into`].
+    pub fn step<O>(&mut self, input: Input<C>) -> Vec<Action<C, O>> {
+        let mut out = Vec::new();
+        self.step_into(input, &mut out);
+        out
+    }
+
+    /// Handles one input and appends [`Action::Deliver`] for every slot that
+    /// became deliverable, in slot order, plus any catch-up traffic.
+    pub fn step_into<O>(&mut self, input: Input<C>, out: &mut Vec<Action<C, O>>) {
+        match input {
+            Input::Tick => self.tick(out),
+            Input::Propose(_) => {}
+            Input::Receive { from, msg } => self.receive(from, msg, out),
+        }
+        self.deliver(|slot, value| {
+            out.push(Action::Deliver {
+                slot,
+                value: value.clone(),
+            })
+        });
+    }
+
+    pub(crate) fn receive<O>(
+        &mut self,
+        from: NodeId,
+        msg: Message<C>,
+        out: &mut Vec<Action<C, O>>,
+    ) {
+        match msg {
+            Message::Accepted {
+                ballot,
+                slot,
+                value: Some(value),
+            } => self.vote(from, ballot, slot, value, out),
+            Message::Heartbeat { ballot, commit } => self.commit(ballot, commit),
+            Message::CatchUp { from_slot, to_slot } => self.serve(from, from_slot, to_slot, out),
+            Message::Decided { first_slot, values } => {
+                for (i, v) in values.into_iter().enumerate() {
+                    self.chosen(first_slot.saturating_add(i as Slot), v, out);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Acceptor `from` accepted `value` in `slot` under `ballot`.
+    pub(crate) fn vote<O>(
+        &mut self,
+        from: NodeId,
+        ballot: Ballot,
+        slot: Slot,
+        value: Value<C>,
+        out: &mut Vec<Action<C, O>>,
+    ) {
+        let Some(i) = self.config.member_index(from) else {
+            self.ignore("accepted", out);
+            return;
+        };
+        if !self.in_window(slot, out) {
+            return;
+        }
+        let quorum = self.config.quorum();
+        let committed = ballot == self.commit_ballot && slot < self.commit_upto;
+        let entry = self.pending.entry(slot);
+        match entry {
+            Some(Pending::Chosen(_)) => return,
+            Some(Pending::Votes {
+                ballot: b, acks, ..
+            }) if *b == ballot => *acks |= 1 << i,
+            Some(Pending::Votes { ballot: b, .. }) if *b > ballot => return,
+            _ => {
+                *entry = Some(Pending::Votes {
+                    ballot,
+                    value,
+                    acks: 1 << i,
+                })
+            }
+        }
+        if let Some(Pending::Votes { value, acks, .. }) = entry {
+            if committed || acks.count_ones() as usize >= quorum {
+                let value = core::mem::replace(value, Value::Noop);
+                *entry = Some(Pending::Chosen(value));
+                self.horizon = self.horizon.max(slot + 1);
+            }
+        }
+    }
+
+    /// The leader of `ballot` says every slot below `upto` is chosen.
+    pub(crate) fn commit(&mut self, ballot: Ballot, upto: Slot) {
+        self.horizon = self.horizon.max(upto);
+        if ballot < self.commit_ballot {
+            return;
+        }
+        if ballot > self.commit_ballot {
+            self.commit_ballot = ballot;
+            self.commit_upto = 0;
+        }
+        if upto <= self.commit_upto {
+            return;
+        }
+        let from = self.commit_upto.max(self.next);
+        self.commit_upto = upto;
+        for slot in from..upto.min(self.pending.end()) {
+            if let Some(p) = self.pending.get_mut(slot) {
+                if let Pending::Votes {
+                    ballot: b, value, ..
+                } = p
+                {
+                    if *b == ballot {
+                        let value = core::mem::replace(value, Value::Noop);
+                        *p = Pending::Chosen(value);
+                    }
+                }
+            }
+        }
+    }
+
+    /// `slot` is known to be chosen with `value`.
+    pub(crate) fn chosen<O>(&mut self, slot: Slot, value: Value<C>, out: &mut Vec<Action<C, O>>) {
+        if !self.in_window(slot, out) {
+            return;
+        }
+        *self.pending.entry(slot) = Some(Pending::Chosen(value));
+        self.horizon = self.horizon.max(slot + 1);
+    }
+
+    fn in_window<O>(&mut self, slot: Slot, out: &mut Vec<Action<C, O>>) -> bool {
+        if slot < self.next {
+            return false; // already delivered: a duplicate, harmless
+        }
+        if slot - self.next >= self.window_max {
+            self.ignore("accepted", out);
+            return false;
+        }
+        true
+    }
+
+    /// Delivers every slot that is ready, in order, calling `f` for each.
+    pub(crate) fn deliver(&mut self, mut f: impl FnMut(Slot, &Value<C>)) {
+        while let Some(Pending::Chosen(_)) = self.pending.front() {
+            let Some(Pending::Chosen(value)) = self.pending.pop_front() else {
+                unreachable!("front was checked");
+            };
+            f(self.next, &value);
+            self.next += 1;
+            self.stalled_ticks = 0;
+            if self.retained.len() as u64 >= self.config.retain_slots {
+                self.retained.pop_front();
+            }
+            self.retained.push_back(value);
+        }
+    }
+
+    /// One tick: if a known-chosen slot has been missing for `catchup_ticks`,
+    /// ask for a chunk of the missing slots.
+    pub(crate) fn tick<O>(&mut self, out: &mut Vec<Action<C, O>>) {
+        if self.horizon() <= self.next {
+            self.stalled_ticks = 0;
+            return;
+        }
+        self.stalled_ticks += 1;
+        if self.stalled_ticks < self.config.catchup_ticks {
+            return;
+        }
+        self.stalled_ticks = 0;
+        let to_slot = self
+            .horizon()
+            .min(self.next.saturating_add(self.config.catchup_chunk as Slot));
+        let to = if self.ask_leader && self.commit_ballot != Ballot::ZERO {
+            Destination::Node(self.commit_ballot.node)
+        } else {
+            Destination::Learners
+        };
+        out.push(Action::Send {
+            to,
+            msg: Message::CatchUp {
+                from_slot: self.next,
+                to_slot,
+            },
+        });
+    }
+
+    /// Answers a peer's catch-up request from the retained values.
+    fn serve<O>(
+        &mut self,
+        from: NodeId,
+        from_slot: Slot,
+        to_slot: Slot,
+        out: &mut Vec<Action<C, O>>,
+    ) {
+        let first = self.next - self.retained.len() as Slot;
+        if from_slot < first || from_slot >= self.next {
+            return; // nothing to give (a snapshot would be needed below `first`)
+        }
+        let to_slot = to_slot
+            .min(self.next)
+            .min(from_slot.saturating_add(self.config.catchup_chunk as Slot));
+        let start = (from_slot - first) as usize;
+        let end = to_slot.saturating_sub(first) as usize;
+        if end <= start {
+            return;
+        }
+        let values = self.retained.range(start..end).cloned().collect();
+        out.push(Action::Send {
+            to: Destination::Node(from),
+            msg: Message::Decided {
+                first_slot: from_slot,
+                values,
+            },
+        });
+    }
+
+    fn ignore<O>(&mut self, kind: &'static str, out: &mut Vec<Action<C, O>>) {
+        self.ignored += 1;
+        out.push(Action::Event(Event::Ignored { kind }));
+    }
+}

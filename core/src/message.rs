@@ -1,0 +1,101 @@
+//! The wire vocabulary: every message one role sends another.
+//! Drivers encode these as they like; the core only ever sees them decoded.
+
+use crate::types::{Ballot, Command, PValue, Slot, Value};
+use alloc::vec::Vec;
+use serde::{Deserialize, Serialize};
+
+/// A protocol message. The sender's [`crate::NodeId`] travels beside it, in
+/// [`crate::Input::Receive`], so that quorums count distinct acceptors.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Message<C> {
+    /// Phase 1a: a candidate asks acceptors to promise `ballot` for every slot
+    /// from `from_slot` on (slots below it are already chosen, as far as it knows).
+    Prepare {
+        /// The candidate's ballot.
+        ballot: Ballot,
+        /// First slot the candidate does not know to be chosen.
+        from_slot: Slot,
+    },
+    /// Phase 1b: the acceptor promised `ballot` and reports what it accepted.
+    Promise {
+        /// The ballot promised.
+        ballot: Ballot,
+        /// The acceptor discarded its records below this slot; those slots are chosen.
+        trimmed_below: Slot,
+        /// Every value it accepted at or after the candidate's `from_slot`.
+        accepted: Vec<PValue<C>>,
+    },
+    /// Rejection of a `Prepare` or `Accept` in `ballot`: the acceptor promised `promised`.
+    Nack {
+        /// The ballot that was rejected.
+        ballot: Ballot,
+        /// The higher ballot the acceptor is bound to.
+        promised: Ballot,
+    },
+    /// Phase 2a: the leader of `ballot` asks acceptors to accept `value` in `slot`.
+    Accept {
+        /// The leader's ballot.
+        ballot: Ballot,
+        /// The slot.
+        slot: Slot,
+        /// The proposed value.
+        value: Value<C>,
+        /// Every slot below this is chosen; those proposed in `ballot` hold the
+        /// value accepted in `ballot` (a commit point piggy-backed on phase 2).
+        commit: Slot,
+    },
+    /// Phase 2b: the acceptor accepted `slot` in `ballot`. Sent to the leader
+    /// without the value, and to learners with it when they run apart.
+    Accepted {
+        /// The ballot accepted in.
+        ballot: Ballot,
+        /// The slot.
+        slot: Slot,
+        /// The value, when the receiver may not have seen the `Accept`.
+        value: Option<Value<C>>,
+    },
+    /// The leader is alive; slots below `commit` are chosen (see `Accept::commit`).
+    Heartbeat {
+        /// The leader's ballot.
+        ballot: Ballot,
+        /// The leader's commit point.
+        commit: Slot,
+    },
+    /// A learner that has a gap asks for the chosen values of `from_slot..to_slot`.
+    CatchUp {
+        /// First slot wanted.
+        from_slot: Slot,
+        /// One past the last slot wanted.
+        to_slot: Slot,
+    },
+    /// Chosen values of consecutive slots starting at `first_slot`.
+    Decided {
+        /// Slot of `values[0]`.
+        first_slot: Slot,
+        /// The chosen values, in slot order.
+        values: Vec<Value<C>>,
+    },
+    /// Client commands a non-leader passes on to the leader it believes in.
+    Forward {
+        /// The commands, in the order their clients submitted them.
+        commands: Vec<Command<C>>,
+    },
+}
+
+impl<C> Message<C> {
+    /// A short name for counters and logs.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Message::Prepare { .. } => "prepare",
+            Message::Promise { .. } => "promise",
+            Message::Nack { .. } => "nack",
+            Message::Accept { .. } => "accept",
+            Message::Accepted { .. } => "accepted",
+            Message::Heartbeat { .. } => "heartbeat",
+            Message::CatchUp { .. } => "catch-up",
+            Message::Decided { .. } => "decided",
+            Message::Forward { .. } => "forward",
+        }
+    }
+}

@@ -1,0 +1,183 @@
+//! The replica: applies delivered slots to the user's state machine, executing
+//! each `(client, seq)` at most once and answering retries from a session table.
+
+use crate::action::{Action, DropReason, Event};
+use crate::types::{ClientId, Slot, Value};
+use alloc::collections::BTreeMap;
+use alloc::vec::Vec;
+
+/// The application being replicated. It must be deterministic: the same
+/// commands in the same order must give the same outputs on every replica.
+pub trait StateMachine {
+    /// An operation, as clients submit it.
+    type Command: Clone + core::fmt::Debug;
+    /// What an operation returns to its client.
+    type Output: Clone + core::fmt::Debug;
+    /// Executes one command.
+    fn apply(&mut self, command: &Self::Command) -> Self::Output;
+}
+
+#[derive(Clone, Debug)]
+struct Session<O> {
+    seq: u64,
+    slot: Slot,
+    output: O,
+}
+
+/// A state machine plus the bookkeeping that makes execution exactly-once.
+#[derive(Clone)]
+pub struct Replica<S: StateMachine> {
+    state: S,
+    next: Slot,
+    sessions: BTreeMap<ClientId, Session<S::Output>>,
+    executed: u64,
+}
+
+impl<S: StateMachine> core::fmt::Debug for Replica<S> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Replica")
+            .field("next", &self.next)
+            .field("sessions", &self.sessions.len())
+            .field("executed", &self.executed)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S: StateMachine> Replica<S> {
+    /// A replica that has applied nothing to `state`.
+    pub fn new(state: S) -> Self {
+        Replica {
+            state,
+            next: 0,
+            sessions: BTreeMap::new(),
+            executed: 0,
+        }
+    }
+
+    /// The state machine.
+    pub fn state(&self) -> &S {
+        &self.state
+    }
+
+    /// The next slot to apply.
+    pub fn next_slot(&self) -> Slot {
+        self.next
+    }
+
+    /// Commands executed (retries answered from the cache are not counted).
+    pub fn executed(&self) -> u64 {
+        self.executed
+    }
+
+    /// Applies the chosen value of `slot`, which must be the next slot. Emits a
+    /// [`Action::Reply`] per command, from the cache for a retried one.
+    pub fn apply<C>(
+        &mut self,
+        slot: Slot,
+        value: &Value<S::Command>,
+        out: &mut Vec<Action<C, S::Output>>,
+    ) {
+        debug_assert_eq!(slot, self.next, "slots must be applied in order");
+        self.next = slot + 1;
+        for cmd in value.commands() {
+            match self.sessions.get_mut(&cmd.client) {
+                Some(s) if cmd.seq == s.seq => out.push(Action::Reply {
+                    client: cmd.client,
+                    seq: cmd.seq,
+                    slot: s.slot,
+                    output: s.output.clone(),
+                }),
+                Some(s) if cmd.seq < s.seq => out.push(Action::Event(Event::Dropped {
+                    client: cmd.client,
+                    seq: cmd.seq,
+                    reason: DropReason::Superseded,
+                })),
+                session => {
+                    let output = self.state.apply(&cmd.op);
+                    self.executed += 1;
+                    let fresh = Session {
+                        seq: cmd.seq,
+                        slot,
+                        output: output.clone(),
+                    };
+                    match session {
+                        Some(s) => *s = fresh,
+                        None => {
+                            self.sessions.insert(cmd.client, fresh);
+                        }
+                    }
+                    out.push(Action::Reply {
+                        client: cmd.client,
+                        seq: cmd.seq,
+                        slot,
+                        output,
+                    });
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::Command;
+    use alloc::vec;
+
+    #[derive(Default)]
+    struct Counter(u64);
+    impl StateMachine for Counter {
+        type Command = u64;
+        type Output = u64;
+        fn apply(&mut self, add: &u64) -> u64 {
+            self.0 += add;
+            self.0
+        }
+    }
+
+    fn cmd(client: u64, seq: u64, op: u64) -> Command<u64> {
+        Command { client, seq, op }
+    }
+
+    #[test]
+    fn retried_command_executes_once() {
+        let mut r = Replica::new(Counter::default());
+        let mut out: Vec<Action<u64, u64>> = Vec::new();
+        r.apply(0, &Value::One(cmd(7, 1, 5)), &mut out);
+        r.apply(1, &Value::One(cmd(7, 1, 5)), &mut out);
+        assert_eq!(r.state().0, 5, "the retry must not execute again");
+        assert_eq!(r.executed(), 1);
+        let replies: Vec<_> = out
+            .iter()
+            .filter_map(|a| match a {
+                Action::Reply { slot, output, .. } => Some((*slot, *output)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            replies,
+            [(0, 5), (0, 5)],
+            "the retry is answered from the cache"
+        );
+    }
+
+    #[test]
+    fn stale_sequence_number_is_dropped_as_superseded() {
+        let mut r = Replica::new(Counter::default());
+        let mut out: Vec<Action<u64, u64>> = Vec::new();
+        r.apply(
+            0,
+            &Value::Batch(vec![cmd(1, 2, 1), cmd(1, 1, 1), cmd(2, 1, 10)]),
+            &mut out,
+        );
+        assert_eq!(r.state().0, 11);
+        assert!(out.iter().any(|a| matches!(
+            a,
+            Action::Event(Event::Dropped {
+                client: 1,
+                seq: 1,
+                reason: DropReason::Superseded
+            })
+        )));
+    }
+}

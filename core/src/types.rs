@@ -1,0 +1,112 @@
+//! Identifiers and values that every role shares: nodes, ballots, slots, commands.
+//! They are plain data, ordered and serialisable, with no behaviour beyond ordering.
+
+use alloc::vec::Vec;
+use core::fmt;
+use serde::{Deserialize, Serialize};
+
+/// Identity of a process within its role (in a [`crate::Server`] cluster, of a node).
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+pub struct NodeId(pub u32);
+
+impl fmt::Display for NodeId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "n{}", self.0)
+    }
+}
+
+/// Position in the replicated log. Slot numbers start at 0.
+pub type Slot = u64;
+
+/// A proposal number: `(round, node)`, ordered lexicographically so that two
+/// proposers never share a ballot and a higher round always wins.
+///
+/// [`Ballot::ZERO`] is below every ballot a proposer can use (rounds start at 1).
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+pub struct Ballot {
+    /// Monotonic round number; a proposer's next campaign uses a higher one.
+    pub round: u64,
+    /// The proposer that owns this ballot.
+    pub node: NodeId,
+}
+
+impl Ballot {
+    /// The ballot that nobody holds; every acceptor starts promised to it.
+    pub const ZERO: Ballot = Ballot {
+        round: 0,
+        node: NodeId(0),
+    };
+
+    /// A ballot for `node` in `round`.
+    pub const fn new(round: u64, node: NodeId) -> Self {
+        Ballot { round, node }
+    }
+}
+
+impl fmt::Display for Ballot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}", self.round, self.node.0)
+    }
+}
+
+/// Identity of a client session. Together with [`Command::seq`] it names one request.
+pub type ClientId = u64;
+
+/// One client request: the operation for the state machine plus the identity the
+/// replica uses to execute a retried request only once.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Command<C> {
+    /// The client session that issued it.
+    pub client: ClientId,
+    /// Per-client sequence number, starting at 1 and increasing by one per request.
+    pub seq: u64,
+    /// The operation, opaque to the protocol.
+    pub op: C,
+}
+
+/// What a slot holds once chosen: nothing (a hole filled by a new leader), one
+/// command, or a batch of commands that share one round of Paxos.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Value<C> {
+    /// Filler for a slot that no surviving proposal reached.
+    Noop,
+    /// A single command (the common case at low load, with no allocation).
+    One(Command<C>),
+    /// Several commands decided together, executed in order.
+    Batch(Vec<Command<C>>),
+}
+
+impl<C> Value<C> {
+    /// The commands in execution order (empty for a no-op).
+    pub fn commands(&self) -> &[Command<C>] {
+        match self {
+            Value::Noop => &[],
+            Value::One(c) => core::slice::from_ref(c),
+            Value::Batch(cs) => cs,
+        }
+    }
+
+    /// Builds the most compact value holding `commands`.
+    pub fn from_commands(mut commands: Vec<Command<C>>) -> Self {
+        match commands.len() {
+            0 => Value::Noop,
+            1 => Value::One(commands.pop().expect("length checked")),
+            _ => Value::Batch(commands),
+        }
+    }
+}
+
+/// A value accepted by an acceptor in some ballot: what phase 1 reports.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PValue<C> {
+    /// The slot it was accepted for.
+    pub slot: Slot,
+    /// The ballot it was accepted in.
+    pub ballot: Ballot,
+    /// The value itself.
+    pub value: Value<C>,
+}
