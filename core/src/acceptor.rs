@@ -114,6 +114,22 @@ impl<C: Clone> Acceptor<C> {
         self.log.base()
     }
 
+    /// Records that rebuild this acceptor exactly: a driver may replace its
+    /// whole log with them (after syncing them) to compact it.
+    pub fn checkpoint(&self) -> Vec<Record<C>> {
+        let mut records = Vec::with_capacity(self.log.span_hint() + 2);
+        records.push(Record::Trimmed(self.log.base()));
+        records.push(Record::Promised(self.promised));
+        records.extend(self.log.iter_from(0).map(|(slot, (ballot, value))| {
+            Record::Accepted(PValue {
+                slot,
+                ballot: *ballot,
+                value: value.clone(),
+            })
+        }));
+        records
+    }
+
     /// Messages ignored as out of range so far.
     pub fn ignored(&self) -> u64 {
         self.ignored

@@ -64,6 +64,16 @@ impl<C: Clone> Learner<C> {
         })
     }
 
+    /// A learner that resumes at `slot`, every slot below having been applied
+    /// from a snapshot.
+    pub fn starting_at(config: &Config, slot: Slot) -> Result<Self, ConfigError> {
+        let mut l = Learner::new(config)?;
+        l.next = slot;
+        l.horizon = slot;
+        l.pending = SlotWindow::new(slot);
+        Ok(l)
+    }
+
     pub(crate) fn set_ask_leader(&mut self, on: bool) {
         self.ask_leader = on;
     }

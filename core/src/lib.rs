@@ -111,6 +111,6 @@ pub use error::{ConfigError, RecoverError};
 pub use learner::Learner;
 pub use message::Message;
 pub use proposer::{Proposer, ProposerState};
-pub use replica::{Replica, StateMachine};
+pub use replica::{Replica, SessionEntry, Snapshot, StateMachine};
 pub use server::{Server, ServerStats};
 pub use types::{Ballot, ClientId, Command, NodeId, PValue, Slot, Value};

@@ -119,6 +119,12 @@ impl<C: Clone> Proposer<C> {
         }
     }
 
+    /// The record that keeps this proposer from reusing a ballot after a
+    /// restart, for drivers that compact their logs.
+    pub fn checkpoint(&self) -> Record<C> {
+        Record::Campaign(self.highest_seen.max(self.ballot))
+    }
+
     pub(crate) fn set_report_chosen(&mut self, on: bool) {
         self.report_chosen = on;
     }

@@ -9,7 +9,7 @@ use crate::error::{ConfigError, RecoverError};
 use crate::learner::Learner;
 use crate::message::Message;
 use crate::proposer::Proposer;
-use crate::replica::{Replica, StateMachine};
+use crate::replica::{Replica, Snapshot, StateMachine};
 use crate::types::{Ballot, NodeId, Slot};
 use alloc::collections::VecDeque;
 use alloc::vec::Vec;
@@ -52,9 +52,18 @@ pub struct Server<S: StateMachine> {
 impl<S: StateMachine> Server<S> {
     /// A fresh node with an empty log, applying to `state`.
     pub fn new(config: Config, state: S) -> Result<Self, ConfigError> {
+        Server::with_replica(config, Replica::new(state), 0)
+    }
+
+    fn with_replica(
+        config: Config,
+        replica: Replica<S>,
+        next_slot: Slot,
+    ) -> Result<Self, ConfigError> {
         let mut proposer = Proposer::new(&config)?;
         proposer.set_report_chosen(true);
-        let mut learner = Learner::new(&config)?;
+        proposer.learned_prefix(next_slot);
+        let mut learner = Learner::starting_at(&config, next_slot)?;
         learner.set_ask_leader(true);
         Ok(Server {
             id: config.id,
@@ -62,7 +71,7 @@ impl<S: StateMachine> Server<S> {
             acceptor: Acceptor::new(&config)?,
             proposer,
             learner,
-            replica: Replica::new(state),
+            replica,
             retain_slots: config.retain_slots,
             local: VecDeque::new(),
             scratch: Vec::new(),
@@ -79,11 +88,54 @@ impl<S: StateMachine> Server<S> {
         Cmd<S>: PartialEq,
     {
         let mut server = Server::new(config, state)?;
-        for record in records {
-            server.proposer.replay(&record);
-            server.acceptor.replay(record)?;
-        }
+        server.replay(records)?;
         Ok(server)
+    }
+
+    fn replay<I>(&mut self, records: I) -> Result<(), RecoverError>
+    where
+        I: IntoIterator<Item = Record<Cmd<S>>>,
+        Cmd<S>: PartialEq,
+    {
+        for record in records {
+            self.proposer.replay(&record);
+            self.acceptor.replay(record)?;
+        }
+        Ok(())
+    }
+
+    /// Rebuilds a node from a replica snapshot plus the synced records written
+    /// since (or a [`Server::checkpoint`] and the records after it). The node
+    /// resumes learning at the snapshot's slot.
+    pub fn restore<I>(
+        config: Config,
+        snapshot: Snapshot<S, Out<S>>,
+        records: I,
+    ) -> Result<Self, RecoverError>
+    where
+        I: IntoIterator<Item = Record<Cmd<S>>>,
+        Cmd<S>: PartialEq,
+    {
+        let next = snapshot.next_slot;
+        let mut server = Server::with_replica(config, Replica::from_snapshot(snapshot), next)?;
+        server.replay(records)?;
+        Ok(server)
+    }
+
+    /// A snapshot of the replica, for a driver to store before compacting.
+    pub fn snapshot(&self) -> Snapshot<S, Out<S>>
+    where
+        S: Clone,
+    {
+        self.replica.snapshot()
+    }
+
+    /// Records that rebuild this node's acceptor and proposer exactly. With a
+    /// [`Server::snapshot`] they replace every earlier record of the log.
+    pub fn checkpoint(&self) -> Vec<Record<Cmd<S>>> {
+        let mut records = self.acceptor.checkpoint();
+        records.push(self.proposer.checkpoint());
+        records
     }
 
     /// This node's id.

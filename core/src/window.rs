@@ -86,6 +86,11 @@ impl<T> SlotWindow<T> {
             .filter_map(move |(i, e)| e.as_ref().map(|v| (base + i as Slot, v)))
     }
 
+    /// Number of slots spanned, for capacity hints.
+    pub(crate) fn span_hint(&self) -> usize {
+        self.items.len()
+    }
+
     /// Number of slots spanned, filled or not.
     #[cfg(test)]
     pub(crate) fn span(&self) -> usize {
