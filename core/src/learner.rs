@@ -269,11 +269,15 @@ impl<C: Clone> Learner<C> {
         let to_slot = self
             .horizon()
             .min(self.next.saturating_add(self.config.catchup_chunk as Slot));
-        let to = if self.ask_leader && self.commit_ballot != Ballot::ZERO {
-            Destination::Node(self.commit_ballot.node)
-        } else {
-            Destination::Learners
-        };
+        // The leader has every chosen value unless it is the one lagging (a
+        // follower that won an election before catching up): then ask everyone.
+        let leader = self.commit_ballot.node;
+        let to =
+            if self.ask_leader && self.commit_ballot != Ballot::ZERO && leader != self.config.id {
+                Destination::Node(leader)
+            } else {
+                Destination::Learners
+            };
         out.push(Action::Send {
             to,
             msg: Message::CatchUp {
@@ -316,5 +320,184 @@ impl<C: Clone> Learner<C> {
     fn ignore<O>(&mut self, kind: &'static str, out: &mut Vec<Action<C, O>>) {
         self.ignored += 1;
         out.push(Action::Event(Event::Ignored { kind }));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::Command;
+    use alloc::vec;
+
+    type A = Action<u64, ()>;
+    const QUORUM_MEMBERS: [u32; 3] = [1, 2, 3];
+
+    fn learner(id: u32) -> Learner<u64> {
+        let members = QUORUM_MEMBERS.iter().map(|&m| NodeId(m)).collect();
+        Learner::new(&Config::new(NodeId(id), members)).unwrap()
+    }
+
+    fn one(op: u64) -> Value<u64> {
+        Value::One(Command {
+            client: 1,
+            seq: op,
+            op,
+        })
+    }
+
+    fn accepted(from: u32, round: u64, slot: Slot, op: u64) -> Input<u64> {
+        Input::Receive {
+            from: NodeId(from),
+            msg: Message::Accepted {
+                ballot: Ballot::new(round, NodeId(1)),
+                slot,
+                value: Some(one(op)),
+            },
+        }
+    }
+
+    fn delivered(out: &[A]) -> Vec<(Slot, u64)> {
+        out.iter()
+            .filter_map(|a| match a {
+                Action::Deliver { slot, value } => Some((*slot, value.commands()[0].op)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn learner_needs_a_majority_of_distinct_acceptors() {
+        let mut l = learner(9);
+        let mut out: Vec<A> = Vec::new();
+        l.step_into(accepted(1, 1, 0, 7), &mut out);
+        l.step_into(accepted(1, 1, 0, 7), &mut out);
+        assert!(
+            delivered(&out).is_empty(),
+            "one acceptor twice is not a quorum"
+        );
+        l.step_into(accepted(2, 1, 0, 7), &mut out);
+        assert_eq!(delivered(&out), [(0, 7)]);
+    }
+
+    #[test]
+    fn learner_never_combines_votes_from_different_ballots() {
+        let mut l = learner(9);
+        let mut out: Vec<A> = Vec::new();
+        l.step_into(accepted(1, 1, 0, 7), &mut out);
+        l.step_into(accepted(2, 2, 0, 8), &mut out);
+        assert!(delivered(&out).is_empty());
+        l.step_into(accepted(3, 2, 0, 8), &mut out);
+        assert_eq!(delivered(&out), [(0, 8)]);
+    }
+
+    #[test]
+    fn learner_delivers_in_slot_order_each_slot_once() {
+        let mut l = learner(9);
+        let mut out: Vec<A> = Vec::new();
+        for slot in [2, 0, 1] {
+            l.step_into(accepted(1, 1, slot, slot * 10), &mut out);
+            l.step_into(accepted(2, 1, slot, slot * 10), &mut out);
+            l.step_into(accepted(3, 1, slot, slot * 10), &mut out);
+        }
+        assert_eq!(delivered(&out), [(0, 0), (1, 10), (2, 20)]);
+    }
+
+    #[test]
+    fn commit_point_chooses_only_values_seen_in_the_leaders_ballot() {
+        let mut l = learner(9);
+        let mut out: Vec<A> = Vec::new();
+        l.step_into(accepted(1, 1, 0, 7), &mut out);
+        l.step_into(accepted(1, 2, 1, 8), &mut out);
+        let hb = |round| Input::Receive {
+            from: NodeId(1),
+            msg: Message::Heartbeat {
+                ballot: Ballot::new(round, NodeId(1)),
+                commit: 2,
+            },
+        };
+        l.step_into(hb(2), &mut out);
+        assert!(
+            delivered(&out).is_empty(),
+            "slot 0's vote is from another ballot"
+        );
+        l.step_into(hb(1), &mut out);
+        assert!(
+            delivered(&out).is_empty(),
+            "an older leader's commit is ignored"
+        );
+    }
+
+    #[test]
+    fn stalled_learner_asks_for_missing_slots_after_catchup_ticks() {
+        let mut l = learner(9);
+        l.set_ask_leader(true);
+        let mut out: Vec<A> = Vec::new();
+        l.commit(Ballot::new(1, NodeId(2)), 5);
+        for _ in 0..l.config.catchup_ticks {
+            l.step_into(Input::Tick, &mut out);
+        }
+        let asks: Vec<_> = out
+            .iter()
+            .filter(|a| matches!(a, Action::Send { .. }))
+            .collect();
+        assert_eq!(
+            asks,
+            [&Action::Send {
+                to: Destination::Node(NodeId(2)),
+                msg: Message::CatchUp {
+                    from_slot: 0,
+                    to_slot: 5
+                }
+            }]
+        );
+    }
+
+    #[test]
+    fn lagging_leader_asks_every_learner_not_itself() {
+        let mut l = learner(2);
+        l.set_ask_leader(true);
+        let mut out: Vec<A> = Vec::new();
+        l.commit(Ballot::new(1, NodeId(2)), 5);
+        for _ in 0..l.config.catchup_ticks {
+            l.step_into(Input::Tick, &mut out);
+        }
+        assert!(matches!(
+            out[..],
+            [Action::Send {
+                to: Destination::Learners,
+                ..
+            }]
+        ));
+    }
+
+    #[test]
+    fn catch_up_is_served_from_retained_values() {
+        let mut l = learner(9);
+        let mut out: Vec<A> = Vec::new();
+        for slot in 0..3 {
+            l.step_into(accepted(1, 1, slot, slot), &mut out);
+            l.step_into(accepted(2, 1, slot, slot), &mut out);
+        }
+        out.clear();
+        l.step_into(
+            Input::Receive {
+                from: NodeId(5),
+                msg: Message::CatchUp {
+                    from_slot: 1,
+                    to_slot: 100,
+                },
+            },
+            &mut out,
+        );
+        assert_eq!(
+            out,
+            [Action::Send {
+                to: Destination::Node(NodeId(5)),
+                msg: Message::Decided {
+                    first_slot: 1,
+                    values: vec![one(1), one(2)]
+                }
+            }]
+        );
     }
 }

@@ -45,8 +45,11 @@ pub struct Proposer<C> {
     leader: Option<NodeId>,
     timer_ticks: u32,
     timeout_ticks: u32,
-    /// Every slot below is known to be chosen.
-    known_commit: Slot,
+    /// Every slot below is chosen *and* its value is held by a local learner.
+    /// Phase 1 starts here: a slot merely reported chosen by a leader that
+    /// may have crashed is re-proposed, which is safe (Paxos forces the same
+    /// value) and is the only way to recover a value no learner kept.
+    learned: Slot,
     // Candidate state.
     promises: u64,
     adopted: BTreeMap<Slot, (Ballot, Value<C>)>,
@@ -78,7 +81,7 @@ impl<C: Clone> Proposer<C> {
             leader: None,
             timer_ticks: 0,
             timeout_ticks: 0,
-            known_commit: 0,
+            learned: 0,
             promises: 0,
             adopted: BTreeMap::new(),
             prepare_from: 0,
@@ -189,8 +192,8 @@ impl<C: Clone> Proposer<C> {
             } => self.on_promise(from, ballot, trimmed_below, accepted, out),
             Message::Nack { ballot, promised } => self.on_nack(ballot, promised, out),
             Message::Accepted { ballot, slot, .. } => self.on_accepted(from, ballot, slot, out),
-            Message::Heartbeat { ballot, commit } | Message::Accept { ballot, commit, .. } => {
-                self.observe_leader(ballot, commit, out)
+            Message::Heartbeat { ballot, .. } | Message::Accept { ballot, .. } => {
+                self.observe_leader(ballot, out)
             }
             Message::Prepare { ballot, .. } => self.observe_candidate(ballot, out),
             Message::Forward { commands } => {
@@ -307,7 +310,7 @@ impl<C: Clone> Proposer<C> {
         self.leader = None;
         self.promises = 0;
         self.adopted.clear();
-        self.prepare_from = self.known_commit;
+        self.prepare_from = self.learned;
         self.trimmed_max = 0;
         self.timer_ticks = 0;
         self.timeout_ticks = self.random_timeout();
@@ -366,7 +369,6 @@ impl<C: Clone> Proposer<C> {
         self.state = ProposerState::Leader;
         self.leader = Some(self.config.id);
         self.commit = self.prepare_from.max(self.trimmed_max);
-        self.known_commit = self.known_commit.max(self.commit);
         let adopted = core::mem::take(&mut self.adopted);
         let last = adopted
             .keys()
@@ -422,7 +424,6 @@ impl<C: Clone> Proposer<C> {
             self.inflight.pop_front();
             self.commit += 1;
         }
-        self.known_commit = self.known_commit.max(self.commit);
         if self.commit > before {
             let sent_before = out.len();
             self.flush(out);
@@ -443,16 +444,10 @@ impl<C: Clone> Proposer<C> {
     }
 
     /// A leader's `Heartbeat` or `Accept`: follow it if it is the newest.
-    pub(crate) fn observe_leader<O>(
-        &mut self,
-        ballot: Ballot,
-        commit: Slot,
-        out: &mut Vec<Action<C, O>>,
-    ) {
+    pub(crate) fn observe_leader<O>(&mut self, ballot: Ballot, out: &mut Vec<Action<C, O>>) {
         if ballot < self.highest_seen {
             return;
         }
-        self.known_commit = self.known_commit.max(commit);
         if ballot == self.ballot && self.state != ProposerState::Follower {
             return; // our own
         }
@@ -479,9 +474,11 @@ impl<C: Clone> Proposer<C> {
         }
     }
 
-    /// Slots below `slot` are chosen (a co-located learner delivered them).
-    pub(crate) fn learned_prefix(&mut self, slot: Slot) {
-        self.known_commit = self.known_commit.max(slot);
+    /// Tells the proposer that a learner it can rely on has delivered every
+    /// slot below `slot`, so its next phase 1 may start there. Without this a
+    /// standalone proposer runs phase 1 from the acceptors' trim point.
+    pub fn learned_prefix(&mut self, slot: Slot) {
+        self.learned = self.learned.max(slot);
     }
 
     fn become_follower<O>(&mut self, leader: Option<NodeId>, out: &mut Vec<Action<C, O>>) {

@@ -259,11 +259,11 @@ impl<S: StateMachine> Server<S> {
                         }
                     }
                 }
-                self.proposer.observe_leader(ballot, commit, out);
+                self.proposer.observe_leader(ballot, out);
                 self.learner.commit(ballot, commit);
             }
             Message::Heartbeat { ballot, commit } => {
-                self.proposer.observe_leader(ballot, commit, out);
+                self.proposer.observe_leader(ballot, out);
                 self.learner.commit(ballot, commit);
             }
             Message::Forward { commands } => {

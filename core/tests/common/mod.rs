@@ -1,0 +1,306 @@
+//! A tiny deterministic network for cluster tests: servers, a seeded wire that
+//! can reorder, drop and duplicate, disks that survive crashes, and clients that
+//! retry. `paxos-sim` is the full simulator; this is just enough for the core.
+#![allow(dead_code)]
+
+use paxos_core::{
+    Action, Command, Config, Destination, Input, Message, NodeId, Record, Server, StateMachine,
+};
+use rand_chacha::ChaCha8Rng;
+use rand_core::{RngCore, SeedableRng};
+use std::collections::BTreeMap;
+
+/// The replicated application: an append-only list of numbers.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Log(pub Vec<u64>);
+
+impl StateMachine for Log {
+    type Command = u64;
+    type Output = usize;
+    fn apply(&mut self, n: &u64) -> usize {
+        self.0.push(*n);
+        self.0.len()
+    }
+}
+
+/// Fault rates, in parts per thousand per message.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Faults {
+    pub drop_permille: u32,
+    pub duplicate_permille: u32,
+}
+
+/// Ticks a client waits for its reply before resubmitting elsewhere.
+pub const CLIENT_RETRY_TICKS: u64 = 30;
+
+#[derive(Debug)]
+pub struct Pending {
+    op: u64,
+    sent_at: u64,
+    via: usize,
+}
+
+pub struct Net {
+    pub ids: Vec<NodeId>,
+    pub nodes: Vec<Option<Server<Log>>>,
+    pub disks: Vec<Vec<Record<u64>>>,
+    configs: Vec<Config>,
+    wire: Vec<(NodeId, NodeId, Message<u64>)>,
+    rng: ChaCha8Rng,
+    pub faults: Faults,
+    pub now: u64,
+    /// client -> (seq, pending request)
+    pub pending: BTreeMap<u64, (u64, Pending)>,
+    /// Acknowledged (client, seq) -> slot of the reply.
+    pub acked: BTreeMap<(u64, u64), u64>,
+    pub submitted: Vec<u64>,
+    pub delivered_messages: u64,
+    /// Next sequence number per client: sessions outlive one workload.
+    pub next_seq: BTreeMap<u64, u64>,
+    /// Operations whose clients got a reply.
+    pub acked_ops: Vec<u64>,
+}
+
+impl Net {
+    pub fn new(n: u32, seed: u64) -> Self {
+        Net::with_config(n, seed, |_| {})
+    }
+
+    pub fn with_config(n: u32, seed: u64, tweak: impl Fn(&mut Config)) -> Self {
+        let ids: Vec<NodeId> = (1..=n).map(NodeId).collect();
+        let configs: Vec<Config> = ids
+            .iter()
+            .map(|&id| {
+                let mut c = Config::new(id, ids.clone()).with_seed(seed);
+                tweak(&mut c);
+                c
+            })
+            .collect();
+        let nodes = configs
+            .iter()
+            .map(|c| Some(Server::new(c.clone(), Log::default()).expect("valid config")))
+            .collect();
+        Net {
+            disks: vec![Vec::new(); ids.len()],
+            ids,
+            nodes,
+            configs,
+            wire: Vec::new(),
+            rng: ChaCha8Rng::seed_from_u64(seed ^ 0x5EED),
+            faults: Faults::default(),
+            now: 0,
+            pending: BTreeMap::new(),
+            acked: BTreeMap::new(),
+            submitted: Vec::new(),
+            delivered_messages: 0,
+            next_seq: BTreeMap::new(),
+            acked_ops: Vec::new(),
+        }
+    }
+
+    fn index(&self, id: NodeId) -> usize {
+        self.ids.iter().position(|&i| i == id).expect("known node")
+    }
+
+    pub fn leader(&self) -> Option<usize> {
+        let leaders: Vec<usize> = (0..self.nodes.len())
+            .filter(|&i| self.nodes[i].as_ref().is_some_and(|n| n.is_leader()))
+            .collect();
+        // Two nodes may both think they lead for a moment; the higher ballot wins.
+        leaders
+            .into_iter()
+            .max_by_key(|&i| self.nodes[i].as_ref().map(|n| n.ballot()))
+    }
+
+    fn perform(&mut self, at: usize, actions: Vec<Action<u64, usize>>) {
+        let from = self.ids[at];
+        for action in actions {
+            match action {
+                // The disk is synchronous here: a record is durable the moment
+                // it is persisted, so later sends are always safe.
+                Action::Persist(r) => self.disks[at].push(r),
+                Action::Send { to, msg } => {
+                    let targets: Vec<NodeId> = match to {
+                        Destination::Node(id) => vec![id],
+                        _ => self.ids.iter().copied().filter(|&i| i != from).collect(),
+                    };
+                    for t in targets {
+                        self.wire.push((from, t, msg.clone()));
+                    }
+                }
+                Action::Reply {
+                    client, seq, slot, ..
+                } => {
+                    if let Some((s, _)) = self.pending.get(&client) {
+                        if *s == seq {
+                            let (_, p) = self.pending.remove(&client).expect("just seen");
+                            self.acked_ops.push(p.op);
+                            let prev = self.acked.insert((client, seq), slot);
+                            assert!(
+                                prev.is_none_or(|p| p == slot),
+                                "a command was answered from two slots"
+                            );
+                        }
+                    }
+                }
+                Action::Deliver { .. } | Action::Event(_) => {}
+            }
+        }
+    }
+
+    pub fn step_node(&mut self, i: usize, input: Input<u64>) {
+        if let Some(node) = self.nodes[i].as_mut() {
+            let actions = node.step(input);
+            self.perform(i, actions);
+        }
+    }
+
+    /// A client submits `op` as request `seq` through node `via`.
+    pub fn submit(&mut self, client: u64, seq: u64, op: u64, via: usize) {
+        self.submitted.push(op);
+        self.pending.insert(
+            client,
+            (
+                seq,
+                Pending {
+                    op,
+                    sent_at: self.now,
+                    via,
+                },
+            ),
+        );
+        self.step_node(via, Input::Propose(Command { client, seq, op }));
+    }
+
+    pub fn idle_clients(&self, clients: u64) -> Vec<u64> {
+        (0..clients)
+            .filter(|c| !self.pending.contains_key(c))
+            .collect()
+    }
+
+    pub fn all_acked(&self) -> bool {
+        self.pending.is_empty()
+    }
+
+    /// One tick everywhere, then deliver messages until the wire is empty or
+    /// `budget` deliveries were made. Clients resubmit overdue requests.
+    pub fn round(&mut self, budget: usize) {
+        self.now += 1;
+        for i in 0..self.nodes.len() {
+            self.step_node(i, Input::Tick);
+        }
+        let overdue: Vec<(u64, u64, u64, usize)> = self
+            .pending
+            .iter()
+            .filter(|(_, (_, p))| self.now - p.sent_at >= CLIENT_RETRY_TICKS)
+            .map(|(&c, (s, p))| (c, *s, p.op, p.via))
+            .collect();
+        for (client, seq, op, via) in overdue {
+            let next = (via + 1) % self.nodes.len();
+            self.pending.insert(
+                client,
+                (
+                    seq,
+                    Pending {
+                        op,
+                        sent_at: self.now,
+                        via: next,
+                    },
+                ),
+            );
+            self.step_node(next, Input::Propose(Command { client, seq, op }));
+        }
+        for _ in 0..budget {
+            if self.wire.is_empty() {
+                break;
+            }
+            let k = (self.rng.next_u64() % self.wire.len() as u64) as usize;
+            let (from, to, msg) = self.wire.swap_remove(k);
+            if self.chance(self.faults.drop_permille) {
+                continue;
+            }
+            if self.chance(self.faults.duplicate_permille) {
+                self.wire.push((from, to, msg.clone()));
+            }
+            let t = self.index(to);
+            self.delivered_messages += 1;
+            self.step_node(t, Input::Receive { from, msg });
+        }
+    }
+
+    fn chance(&mut self, permille: u32) -> bool {
+        permille > 0 && (self.rng.next_u32() % 1000) < permille
+    }
+
+    pub fn heal(&mut self) {
+        self.faults = Faults::default();
+    }
+
+    pub fn crash(&mut self, i: usize) {
+        self.nodes[i] = None;
+        let id = self.ids[i];
+        self.wire.retain(|(_, to, _)| *to != id);
+    }
+
+    pub fn restart(&mut self, i: usize) {
+        let records = self.disks[i].clone();
+        let node = Server::recover(self.configs[i].clone(), Log::default(), records)
+            .expect("records recover");
+        self.nodes[i] = Some(node);
+    }
+
+    /// Runs rounds until `done` holds, up to `max_rounds`; true if it held.
+    pub fn run_until(&mut self, max_rounds: usize, mut done: impl FnMut(&Net) -> bool) -> bool {
+        for _ in 0..max_rounds {
+            if done(self) {
+                return true;
+            }
+            self.round(10_000);
+        }
+        done(self)
+    }
+
+    pub fn logs(&self) -> Vec<&Vec<u64>> {
+        self.nodes.iter().flatten().map(|n| &n.state().0).collect()
+    }
+
+    /// Agreement and order: every live node's log is a prefix of the longest,
+    /// and no value appears twice or was never submitted.
+    pub fn check_consistent_log_prefixes(&self) {
+        let logs = self.logs();
+        let longest = logs
+            .iter()
+            .max_by_key(|l| l.len())
+            .copied()
+            .cloned()
+            .unwrap_or_default();
+        for log in &logs {
+            assert_eq!(&longest[..log.len()], &log[..], "logs diverge");
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for v in &longest {
+            assert!(seen.insert(*v), "value {v} applied twice");
+            assert!(self.submitted.contains(v), "value {v} was never submitted");
+        }
+    }
+
+    /// Durability: once the cluster has converged, every acknowledged command
+    /// is in every log.
+    pub fn check_acknowledged_applied(&self) {
+        for log in self.logs() {
+            for op in &self.acked_ops {
+                assert!(log.contains(op), "acknowledged value {op} is missing");
+            }
+        }
+    }
+
+    /// Agreement over the acceptors: no slot has two different values each
+    /// accepted by a majority in the same ballot... checked more simply as: for
+    /// every slot that any live node applied, every node that applied it agrees.
+    pub fn check_logs_equal(&self) {
+        let logs = self.logs();
+        for log in &logs {
+            assert_eq!(*log, logs[0], "logs differ after the cluster settled");
+        }
+    }
+}
