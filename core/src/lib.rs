@@ -94,6 +94,7 @@ extern crate alloc;
 
 mod acceptor;
 mod action;
+mod client;
 mod config;
 mod error;
 mod learner;
@@ -106,6 +107,7 @@ mod window;
 
 pub use acceptor::Acceptor;
 pub use action::{Action, Destination, DropReason, Event, Input, Record};
+pub use client::Client;
 pub use config::{Config, MEMBERS_MAX};
 pub use error::{ConfigError, RecoverError};
 pub use learner::Learner;
