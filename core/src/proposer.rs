@@ -152,6 +152,11 @@ impl<C: Clone> Proposer<C> {
         self.ballot
     }
 
+    /// While leader: every slot below this is chosen.
+    pub fn commit(&self) -> Slot {
+        self.commit
+    }
+
     /// Commands queued for a slot.
     pub fn pending(&self) -> usize {
         self.queue.len()

@@ -313,6 +313,10 @@ impl<S: StateMachine> Server<S> {
         for (slot, value) in self.proposer.chosen.drain(..) {
             self.learner.chosen(slot, value, out);
         }
+        if self.proposer.is_leader() {
+            // Tells a leader that won before catching up which slots to fetch.
+            self.learner.commit(self.proposer.ballot(), self.proposer.commit());
+        }
         let replica = &mut self.replica;
         self.learner
             .deliver(|slot, value| replica.apply(slot, value, out));
@@ -346,7 +350,12 @@ impl<S: StateMachine> Server<S> {
                         | Destination::All),
                     msg,
                 } => {
-                    self.local.push_back(msg.clone());
+                    // Our own heartbeat or catch-up request would teach us
+                    // nothing (dispatch feeds the leader's commit point to its
+                    // learner directly), so only real work is delivered locally.
+                    if !matches!(msg, Message::Heartbeat { .. } | Message::CatchUp { .. }) {
+                        self.local.push_back(msg.clone());
+                    }
                     out.push(Action::Send { to, msg });
                 }
                 other => out.push(other),
