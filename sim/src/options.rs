@@ -1,0 +1,348 @@
+//! What a run is made of: cluster size, clients, which faults are on and how
+//! often they strike, and when the network heals. Every field shows up in the
+//! replay command, so a printed command rebuilds the run exactly.
+
+use std::fmt;
+
+/// Logical time units per node tick (a tick is 10 ms in a real driver, so a
+/// unit is 10 µs). Network and disk latencies are drawn in these units.
+pub const TICK_UNITS: u64 = 1_000;
+
+/// One kind of fault the simulator can inject.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Fault {
+    /// A message is lost.
+    Drop,
+    /// A message arrives twice.
+    Duplicate,
+    /// A message is held back long enough to overtake or be overtaken.
+    Reorder,
+    /// The nodes split into two groups that cannot talk.
+    Partition,
+    /// Messages from one group to another are lost, but not the other way.
+    OneWay,
+    /// A node crashes, loses what it had not synced, and restarts later.
+    Crash,
+    /// A node ticks several times slower than the others for a while.
+    Slow,
+    /// Each node's clock runs at its own rate for the whole faulty phase.
+    Skew,
+    /// The current leader is cut off from every other node.
+    Isolate,
+    /// A burst of old messages is delivered again.
+    Storm,
+    /// A node stalls (GC-like): no ticks, no messages, then everything at once.
+    Pause,
+    /// fsync takes long, and a crash keeps an arbitrary subset of unsynced writes.
+    Disk,
+}
+
+impl Fault {
+    /// Every fault, in a fixed order.
+    pub const ALL: [Fault; 12] = [
+        Fault::Drop,
+        Fault::Duplicate,
+        Fault::Reorder,
+        Fault::Partition,
+        Fault::OneWay,
+        Fault::Crash,
+        Fault::Slow,
+        Fault::Skew,
+        Fault::Isolate,
+        Fault::Storm,
+        Fault::Pause,
+        Fault::Disk,
+    ];
+
+    /// The name used on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Fault::Drop => "drop",
+            Fault::Duplicate => "dup",
+            Fault::Reorder => "reorder",
+            Fault::Partition => "partition",
+            Fault::OneWay => "oneway",
+            Fault::Crash => "crash",
+            Fault::Slow => "slow",
+            Fault::Skew => "skew",
+            Fault::Isolate => "isolate",
+            Fault::Storm => "storm",
+            Fault::Pause => "pause",
+            Fault::Disk => "disk",
+        }
+    }
+
+    /// What the rate of this fault means, for `--help` and errors.
+    pub fn rate_meaning(self) -> &'static str {
+        match self {
+            Fault::Drop | Fault::Duplicate | Fault::Reorder => "probability per message",
+            Fault::Skew => "largest relative deviation of a node's tick period",
+            Fault::Disk => "probability that an unsynced write survives a crash",
+            _ => "probability per tick that one starts",
+        }
+    }
+
+    /// The rate used when none is given.
+    pub fn default_rate(self) -> f64 {
+        match self {
+            Fault::Drop => 0.05,
+            Fault::Duplicate => 0.02,
+            Fault::Reorder => 0.10,
+            Fault::Partition | Fault::OneWay | Fault::Crash => 0.01,
+            Fault::Slow | Fault::Isolate | Fault::Storm | Fault::Pause => 0.005,
+            Fault::Skew => 0.3,
+            Fault::Disk => 0.5,
+        }
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+
+    /// Parses a name as printed by [`Fault::name`].
+    pub fn parse(name: &str) -> Result<Fault, String> {
+        Fault::ALL
+            .into_iter()
+            .find(|f| f.name() == name)
+            .ok_or_else(|| {
+                format!(
+                    "unknown fault `{name}`; expected `all`, `none` or a comma list of: {}",
+                    Fault::ALL.map(Fault::name).join(", ")
+                )
+            })
+    }
+}
+
+/// A set of faults.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FaultSet(u16);
+
+impl FaultSet {
+    /// No faults at all.
+    pub const NONE: FaultSet = FaultSet(0);
+
+    /// Every fault.
+    pub fn all() -> Self {
+        Fault::ALL.into_iter().fold(Self::NONE, FaultSet::with)
+    }
+
+    /// This set plus `f`.
+    pub fn with(self, f: Fault) -> Self {
+        FaultSet(self.0 | 1 << f.index())
+    }
+
+    /// This set without `f`.
+    pub fn without(self, f: Fault) -> Self {
+        FaultSet(self.0 & !(1 << f.index()))
+    }
+
+    /// Is `f` on?
+    pub fn contains(self, f: Fault) -> bool {
+        self.0 & (1 << f.index()) != 0
+    }
+
+    /// The faults in the set, in [`Fault::ALL`] order.
+    pub fn iter(self) -> impl Iterator<Item = Fault> {
+        Fault::ALL.into_iter().filter(move |f| self.contains(*f))
+    }
+
+    /// Parses `all`, `none`, or a comma-separated list of fault names.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        match text.trim() {
+            "all" => Ok(Self::all()),
+            "none" | "" => Ok(Self::NONE),
+            list => list
+                .split(',')
+                .map(|s| Fault::parse(s.trim()))
+                .try_fold(Self::NONE, |set, f| Ok(set.with(f?))),
+        }
+    }
+}
+
+impl fmt::Display for FaultSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if *self == Self::all() {
+            return f.write_str("all");
+        }
+        if *self == Self::NONE {
+            return f.write_str("none");
+        }
+        let names: Vec<_> = self.iter().map(Fault::name).collect();
+        f.write_str(&names.join(","))
+    }
+}
+
+/// How often each fault strikes; see [`Fault::rate_meaning`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Rates([f64; Fault::ALL.len()]);
+
+impl Default for Rates {
+    fn default() -> Self {
+        Rates(Fault::ALL.map(Fault::default_rate))
+    }
+}
+
+impl Rates {
+    /// The rate of `f`.
+    pub fn get(&self, f: Fault) -> f64 {
+        self.0[f.index()]
+    }
+
+    /// Sets the rate of `f`.
+    pub fn set(&mut self, f: Fault, rate: f64) {
+        self.0[f.index()] = rate;
+    }
+
+    /// Parses `name=rate`, as given to `--rate`.
+    pub fn parse_one(text: &str) -> Result<(Fault, f64), String> {
+        let (name, value) = text
+            .split_once('=')
+            .ok_or_else(|| format!("`{text}`: expected NAME=RATE, for example drop=0.1"))?;
+        let fault = Fault::parse(name.trim())?;
+        let rate: f64 = value
+            .trim()
+            .parse()
+            .map_err(|_| format!("`{value}`: the rate of {name} must be a number"))?;
+        if !(0.0..=1.0).contains(&rate) {
+            return Err(format!(
+                "the rate of {name} must be between 0 and 1 ({}), not {rate}",
+                fault.rate_meaning()
+            ));
+        }
+        Ok((fault, rate))
+    }
+}
+
+/// Everything that defines one simulated run besides the state machine.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Options {
+    /// The seed every random choice derives from.
+    pub seed: u64,
+    /// Number of servers (each hosts every role).
+    pub nodes: usize,
+    /// Number of closed-loop clients.
+    pub clients: usize,
+    /// Faults switched on.
+    pub faults: FaultSet,
+    /// How often they strike.
+    pub rates: Rates,
+    /// Ticks of the faulty phase; then every fault stops ("heal").
+    pub heal_tick: u64,
+    /// After heal, every pending request must complete within this many
+    /// election timeouts.
+    pub liveness_timeouts: u64,
+    /// Stop after this many simulation steps (used to cut a failing run short).
+    pub max_steps: Option<u64>,
+    /// Keep every event for JSON export and drawing (slower; off for bulk runs).
+    pub record: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            seed: 0,
+            nodes: 5,
+            clients: 3,
+            faults: FaultSet::all(),
+            rates: Rates::default(),
+            heal_tick: 300,
+            liveness_timeouts: 30,
+            max_steps: None,
+            record: false,
+        }
+    }
+}
+
+/// Most nodes a simulated cluster may have.
+pub const NODES_MAX: usize = 9;
+/// Most clients a run may have.
+pub const CLIENTS_MAX: usize = 1_000;
+/// Longest faulty phase, in ticks.
+pub const HEAL_TICK_MAX: u64 = 1_000_000;
+
+impl Options {
+    /// Checks that the options describe a run that can be simulated.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.nodes == 0 || self.nodes > NODES_MAX {
+            return Err(format!(
+                "--nodes must be between 1 and {NODES_MAX}, not {}",
+                self.nodes
+            ));
+        }
+        if self.clients > CLIENTS_MAX {
+            return Err(format!(
+                "--clients must be at most {CLIENTS_MAX}, not {}",
+                self.clients
+            ));
+        }
+        if self.heal_tick > HEAL_TICK_MAX {
+            return Err(format!(
+                "--heal-tick must be at most {HEAL_TICK_MAX}, not {}",
+                self.heal_tick
+            ));
+        }
+        if self.liveness_timeouts == 0 {
+            return Err("--liveness-timeouts must be at least 1".into());
+        }
+        for f in Fault::ALL {
+            let r = self.rates.get(f);
+            if !(0.0..=1.0).contains(&r) {
+                return Err(format!("the rate of {} must be between 0 and 1", f.name()));
+            }
+        }
+        Ok(())
+    }
+
+    /// The command-line arguments that rebuild this run, after `paxos-sim replay`.
+    pub fn replay_args(&self) -> String {
+        let mut s = format!(
+            "--seed {} --nodes {} --clients {} --faults {} --heal-tick {}",
+            self.seed, self.nodes, self.clients, self.faults, self.heal_tick
+        );
+        if self.liveness_timeouts != Options::default().liveness_timeouts {
+            s += &format!(" --liveness-timeouts {}", self.liveness_timeouts);
+        }
+        for f in Fault::ALL {
+            if self.rates.get(f) != f.default_rate() {
+                s += &format!(" --rate {}={}", f.name(), self.rates.get(f));
+            }
+        }
+        if let Some(n) = self.max_steps {
+            s += &format!(" --max-steps {n}");
+        }
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fault_sets_parse_and_print_round_trip() {
+        for text in ["all", "none", "drop,crash,disk"] {
+            assert_eq!(FaultSet::parse(text).unwrap().to_string(), text);
+        }
+        assert!(FaultSet::parse("drop,teleport")
+            .unwrap_err()
+            .contains("unknown fault `teleport`"));
+    }
+
+    #[test]
+    fn rates_reject_nonsense() {
+        assert_eq!(Rates::parse_one("drop=0.2"), Ok((Fault::Drop, 0.2)));
+        assert!(Rates::parse_one("drop").is_err());
+        assert!(Rates::parse_one("drop=2").is_err());
+        assert!(Rates::parse_one("drop=x").is_err());
+    }
+
+    #[test]
+    fn bad_options_are_errors() {
+        let o = Options {
+            nodes: 0,
+            ..Options::default()
+        };
+        assert!(o.validate().unwrap_err().contains("--nodes"));
+        assert!(Options::default().validate().is_ok());
+    }
+}
