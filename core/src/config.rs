@@ -122,3 +122,48 @@ impl Config {
         self.members.iter().position(|&m| m == id)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::vec;
+
+    #[test]
+    fn config_rejects_settings_that_cannot_work() {
+        let ok = Config::new(NodeId(1), vec![NodeId(1), NodeId(2), NodeId(3)]);
+        assert_eq!(ok.validate(), Ok(()));
+        assert_eq!(ok.quorum(), 2);
+        let mut c = ok.clone();
+        c.members.clear();
+        assert_eq!(c.validate(), Err(ConfigError::NoMembers));
+        let mut c = ok.clone();
+        c.members.push(NodeId(2));
+        assert_eq!(
+            c.validate(),
+            Err(ConfigError::DuplicateMember { id: NodeId(2) })
+        );
+        let mut c = ok.clone();
+        c.members = (0..65).map(NodeId).collect();
+        assert!(matches!(
+            c.validate(),
+            Err(ConfigError::TooManyMembers { count: 65 })
+        ));
+        let mut c = ok.clone();
+        c.election_timeout_ticks = 0;
+        assert_eq!(
+            c.validate(),
+            Err(ConfigError::Zero {
+                name: "election_timeout_ticks"
+            })
+        );
+        let mut c = ok.clone();
+        c.heartbeat_ticks = c.election_timeout_ticks;
+        assert!(matches!(
+            c.validate(),
+            Err(ConfigError::HeartbeatTooSlow { .. })
+        ));
+        let mut c = ok;
+        c.batch_max = 0;
+        assert_eq!(c.validate(), Err(ConfigError::Zero { name: "batch_max" }));
+    }
+}

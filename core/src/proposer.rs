@@ -554,3 +554,332 @@ fn accept<C, O>(ballot: Ballot, slot: Slot, value: Value<C>, commit: Slot) -> Ac
         },
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::vec;
+
+    type A = Action<u64, ()>;
+    const ME: NodeId = NodeId(1);
+
+    fn config() -> Config {
+        let mut c = Config::new(ME, vec![NodeId(1), NodeId(2), NodeId(3)]);
+        c.batch_max = 4;
+        c.pipeline_window = 2;
+        c.pending_max = 6;
+        c
+    }
+
+    fn cmd(seq: u64) -> Command<u64> {
+        Command {
+            client: 1,
+            seq,
+            op: seq,
+        }
+    }
+
+    fn one(seq: u64) -> Value<u64> {
+        Value::One(cmd(seq))
+    }
+
+    fn recv(from: u32, msg: Message<u64>) -> Input<u64> {
+        Input::Receive {
+            from: NodeId(from),
+            msg,
+        }
+    }
+
+    /// Ticks until the proposer campaigns; returns its ballot.
+    fn campaign(p: &mut Proposer<u64>, out: &mut Vec<A>) -> Ballot {
+        for _ in 0..2 * p.config.election_timeout_ticks {
+            p.step_into(Input::Tick, out);
+            if p.state() == ProposerState::Candidate {
+                return p.ballot();
+            }
+        }
+        panic!("no campaign within twice the election timeout");
+    }
+
+    fn promise(from: u32, ballot: Ballot, accepted: Vec<PValue<u64>>) -> Input<u64> {
+        recv(
+            from,
+            Message::Promise {
+                ballot,
+                trimmed_below: 0,
+                accepted,
+            },
+        )
+    }
+
+    fn leader() -> (Proposer<u64>, Ballot) {
+        let mut p = Proposer::new(&config()).unwrap();
+        let mut out: Vec<A> = Vec::new();
+        let b = campaign(&mut p, &mut out);
+        p.step_into(promise(1, b, vec![]), &mut out);
+        p.step_into(promise(2, b, vec![]), &mut out);
+        assert!(p.is_leader());
+        (p, b)
+    }
+
+    fn accepts(out: &[A]) -> Vec<(Slot, Value<u64>)> {
+        out.iter()
+            .filter_map(|a| match a {
+                Action::Send {
+                    msg: Message::Accept { slot, value, .. },
+                    ..
+                } => Some((*slot, value.clone())),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn ack(p: &mut Proposer<u64>, b: Ballot, slot: Slot, from: &[u32], out: &mut Vec<A>) {
+        for &f in from {
+            p.step_into(
+                recv(
+                    f,
+                    Message::Accepted {
+                        ballot: b,
+                        slot,
+                        value: None,
+                    },
+                ),
+                out,
+            );
+        }
+    }
+
+    #[test]
+    fn campaign_persists_its_ballot_before_sending_prepare() {
+        let mut p = Proposer::<u64>::new(&config()).unwrap();
+        let mut out: Vec<A> = Vec::new();
+        let b = campaign(&mut p, &mut out);
+        assert_eq!(out[0], Action::Persist(Record::Campaign(b)));
+        assert!(matches!(
+            out[1],
+            Action::Send {
+                to: Destination::Acceptors,
+                msg: Message::Prepare { .. }
+            }
+        ));
+    }
+
+    #[test]
+    fn new_leader_adopts_highest_ballot_value() {
+        let mut p = Proposer::new(&config()).unwrap();
+        let mut out: Vec<A> = Vec::new();
+        let b = campaign(&mut p, &mut out);
+        let pv = |round, op| PValue {
+            slot: 0,
+            ballot: Ballot::new(round, NodeId(3)),
+            value: one(op),
+        };
+        p.step_into(promise(2, b, vec![pv(1, 10)]), &mut out);
+        p.step_into(promise(3, b, vec![pv(2, 20)]), &mut out);
+        assert!(p.is_leader());
+        assert_eq!(accepts(&out), [(0, one(20))]);
+    }
+
+    #[test]
+    fn new_leader_fills_holes_with_noops() {
+        let mut p = Proposer::new(&config()).unwrap();
+        let mut out: Vec<A> = Vec::new();
+        let b = campaign(&mut p, &mut out);
+        let pv = PValue {
+            slot: 2,
+            ballot: Ballot::new(1, NodeId(3)),
+            value: one(5),
+        };
+        p.step_into(promise(2, b, vec![pv]), &mut out);
+        p.step_into(promise(3, b, vec![]), &mut out);
+        assert_eq!(
+            accepts(&out),
+            [(0, Value::Noop), (1, Value::Noop), (2, one(5))]
+        );
+    }
+
+    #[test]
+    fn quorum_counts_distinct_acceptors_only() {
+        let mut p = Proposer::<u64>::new(&config()).unwrap();
+        let mut out: Vec<A> = Vec::new();
+        let b = campaign(&mut p, &mut out);
+        p.step_into(promise(2, b, vec![]), &mut out);
+        p.step_into(promise(2, b, vec![]), &mut out);
+        assert!(
+            !p.is_leader(),
+            "a duplicated promise must not make a quorum"
+        );
+        p.step_into(promise(9, b, vec![]), &mut out);
+        assert!(!p.is_leader(), "a non-member must not count");
+        assert_eq!(p.ignored(), 1);
+    }
+
+    #[test]
+    fn leader_batches_commands_while_a_slot_is_in_flight() {
+        let (mut p, b) = leader();
+        let mut out: Vec<A> = Vec::new();
+        for seq in 1..=3 {
+            p.step_into(Input::Propose(cmd(seq)), &mut out);
+        }
+        assert_eq!(accepts(&out), [(0, one(1))], "2 and 3 wait for slot 0");
+        out.clear();
+        ack(&mut p, b, 0, &[1, 2], &mut out);
+        assert_eq!(accepts(&out), [(1, Value::Batch(vec![cmd(2), cmd(3)]))]);
+        assert!(out.contains(&Action::Event(Event::Decided { slot: 0 })));
+    }
+
+    #[test]
+    fn pipeline_window_bounds_slots_in_flight() {
+        let (mut p, _) = leader();
+        let mut out: Vec<A> = Vec::new();
+        // Full batches go out without waiting, up to the window.
+        for seq in 1..=12 {
+            p.step_into(Input::Propose(cmd(seq)), &mut out);
+        }
+        let slots: Vec<Slot> = accepts(&out).iter().map(|(s, _)| *s).collect();
+        assert_eq!(slots, [0, 1], "window of {}", p.config.pipeline_window);
+        assert!(p.pending() > 0);
+    }
+
+    #[test]
+    fn overloaded_proposer_drops_with_a_reason() {
+        let (mut p, _) = leader();
+        let mut out: Vec<A> = Vec::new();
+        for seq in 1..=30 {
+            p.step_into(Input::Propose(cmd(seq)), &mut out);
+        }
+        assert!(out.iter().any(|a| matches!(
+            a,
+            Action::Event(Event::Dropped {
+                reason: DropReason::Overloaded,
+                ..
+            })
+        )));
+        assert!(p.pending() <= p.config.pending_max);
+    }
+
+    #[test]
+    fn follower_drops_proposals_with_a_leader_hint() {
+        let mut p = Proposer::<u64>::new(&config()).unwrap();
+        let mut out: Vec<A> = Vec::new();
+        p.step_into(
+            recv(
+                3,
+                Message::Heartbeat {
+                    ballot: Ballot::new(4, NodeId(3)),
+                    commit: 0,
+                },
+            ),
+            &mut out,
+        );
+        p.step_into(Input::Propose(cmd(1)), &mut out);
+        assert_eq!(
+            out,
+            [Action::Event(Event::Dropped {
+                client: 1,
+                seq: 1,
+                reason: DropReason::NotLeader {
+                    leader: Some(NodeId(3))
+                }
+            })]
+        );
+    }
+
+    #[test]
+    fn leader_steps_down_on_a_higher_ballot() {
+        let (mut p, b) = leader();
+        let mut out: Vec<A> = Vec::new();
+        p.step_into(Input::Propose(cmd(1)), &mut out);
+        p.step_into(Input::Propose(cmd(2)), &mut out);
+        let higher = Ballot::new(b.round + 1, NodeId(2));
+        p.step_into(
+            recv(
+                2,
+                Message::Nack {
+                    ballot: b,
+                    promised: higher,
+                },
+            ),
+            &mut out,
+        );
+        assert_eq!(p.state(), ProposerState::Follower);
+        assert_eq!(p.leader(), Some(NodeId(2)));
+        assert!(
+            out.iter()
+                .any(|a| matches!(a, Action::Event(Event::Dropped { seq: 2, .. }))),
+            "the queued command is handed back"
+        );
+    }
+
+    #[test]
+    fn leader_retransmits_unacknowledged_accepts() {
+        let (mut p, _) = leader();
+        let mut out: Vec<A> = Vec::new();
+        p.step_into(Input::Propose(cmd(1)), &mut out);
+        out.clear();
+        for _ in 0..p.config.retransmit_ticks {
+            p.step_into(Input::Tick, &mut out);
+        }
+        assert_eq!(accepts(&out), [(0, one(1))]);
+    }
+
+    #[test]
+    fn next_campaign_goes_above_every_ballot_seen() {
+        let mut p = Proposer::<u64>::new(&config()).unwrap();
+        let mut out: Vec<A> = Vec::new();
+        let seen = Ballot::new(7, NodeId(3));
+        p.step_into(
+            recv(
+                3,
+                Message::Heartbeat {
+                    ballot: seen,
+                    commit: 0,
+                },
+            ),
+            &mut out,
+        );
+        let b = campaign(&mut p, &mut out);
+        assert!(b > seen && b.node == ME);
+    }
+
+    #[test]
+    fn recovered_proposer_campaigns_above_its_persisted_ballot() {
+        let used = Ballot::new(9, ME);
+        let mut p = Proposer::<u64>::recover(&config(), [Record::Campaign(used)]).unwrap();
+        let mut out: Vec<A> = Vec::new();
+        assert!(campaign(&mut p, &mut out) > used);
+    }
+
+    #[test]
+    fn phase1_starts_at_the_learned_prefix_and_skips_trimmed_slots() {
+        let mut p = Proposer::<u64>::new(&config()).unwrap();
+        p.learned_prefix(5);
+        let mut out: Vec<A> = Vec::new();
+        let b = campaign(&mut p, &mut out);
+        assert!(out.iter().any(|a| matches!(
+            a,
+            Action::Send {
+                msg: Message::Prepare { from_slot: 5, .. },
+                ..
+            }
+        )));
+        p.step_into(
+            recv(
+                2,
+                Message::Promise {
+                    ballot: b,
+                    trimmed_below: 8,
+                    accepted: vec![],
+                },
+            ),
+            &mut out,
+        );
+        p.step_into(promise(3, b, vec![]), &mut out);
+        assert_eq!(
+            p.commit(),
+            8,
+            "slots below an acceptor's trim point are chosen"
+        );
+    }
+}

@@ -315,7 +315,8 @@ impl<S: StateMachine> Server<S> {
         }
         if self.proposer.is_leader() {
             // Tells a leader that won before catching up which slots to fetch.
-            self.learner.commit(self.proposer.ballot(), self.proposer.commit());
+            self.learner
+                .commit(self.proposer.ballot(), self.proposer.commit());
         }
         let replica = &mut self.replica;
         self.learner

@@ -266,3 +266,42 @@ fn new_leader_recovers_values_a_crashed_leader_committed() {
     assert!(net.run_until(SETTLE_ROUNDS, converged));
     net.check_acknowledged_applied();
 }
+
+#[test]
+fn messages_from_non_members_are_ignored_and_counted() {
+    use paxos_core::{Ballot, Input, Message, NodeId, Value};
+    let mut net = Net::new(3, 9);
+    assert!(drive_workload(&mut net, 2, 2_000));
+    let before = net.logs()[0].clone();
+    let stranger = NodeId(99);
+    let forged = Message::Accept {
+        ballot: Ballot::new(u64::MAX, stranger),
+        slot: 0,
+        value: Value::Noop,
+        commit: u64::MAX,
+    };
+    net.step_node(
+        0,
+        Input::Receive {
+            from: stranger,
+            msg: forged,
+        },
+    );
+    let node = net.nodes[0].as_ref().unwrap();
+    assert_eq!(node.stats().ignored, 1);
+    assert!(node.acceptor().promised() < Ballot::new(u64::MAX, stranger));
+    assert!(drive_workload(&mut net, 2, 2_000));
+    assert!(net.logs()[0].starts_with(&before));
+}
+
+#[test]
+fn follower_forwards_proposals_to_the_leader() {
+    let mut net = Net::new(3, 10);
+    assert!(net.run_until(SETTLE_ROUNDS, |n| n.leader().is_some()));
+    let follower = (net.leader().unwrap() + 1) % 3;
+    net.submit(1, 1, 42, follower);
+    assert!(net.run_until(SETTLE_ROUNDS, |n| n.all_acked()));
+    assert_eq!(net.nodes[follower].as_ref().unwrap().stats().forwarded, 1);
+    assert!(net.run_until(SETTLE_ROUNDS, converged));
+    assert_eq!(net.logs()[0], &vec![42]);
+}
