@@ -579,3 +579,228 @@ pub fn check_liveness<C: fmt::Debug, O>(requests: &[Request<C, O>], deadline: u6
         ),
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use paxos_core::NodeId;
+
+    const QUORUM_OF_THREE: usize = 2;
+
+    fn b(round: u64, node: u32) -> Ballot {
+        Ballot::new(round, NodeId(node))
+    }
+
+    fn cmd(client: ClientId, seq: u64, op: u64) -> Command<u64> {
+        Command { client, seq, op }
+    }
+
+    fn one(client: ClientId, seq: u64, op: u64) -> Value<u64> {
+        Value::One(cmd(client, seq, op))
+    }
+
+    fn oracle_with_proposals() -> Oracle<u64> {
+        let mut o = Oracle::new(QUORUM_OF_THREE);
+        o.proposed(1, 1, 10);
+        o.proposed(2, 1, 20);
+        o
+    }
+
+    #[test]
+    fn agreement_two_values_chosen_in_one_slot_is_reported() {
+        let mut o = oracle_with_proposals();
+        assert_eq!(o.vote(0, 0, b(1, 1), &one(1, 1, 10)), Ok(false));
+        assert_eq!(o.vote(1, 0, b(1, 1), &one(1, 1, 10)), Ok(true));
+        assert_eq!(o.chosen(0), Some(&one(1, 1, 10)));
+        // A later ballot reaches a quorum with another value: the bug Paxos exists to prevent.
+        assert_eq!(o.vote(2, 0, b(2, 3), &one(2, 1, 20)), Ok(false));
+        let err = o.vote(1, 0, b(2, 3), &one(2, 1, 20)).unwrap_err();
+        assert_eq!(err.invariant, Invariant::Agreement);
+    }
+
+    #[test]
+    fn agreement_two_values_in_one_ballot_is_reported() {
+        let mut o = oracle_with_proposals();
+        o.vote(0, 3, b(1, 1), &one(1, 1, 10)).unwrap();
+        let err = o.vote(1, 3, b(1, 1), &one(2, 1, 20)).unwrap_err();
+        assert_eq!(err.invariant, Invariant::Agreement);
+    }
+
+    #[test]
+    fn agreement_learner_delivering_an_unchosen_value_is_reported() {
+        let mut o = oracle_with_proposals();
+        o.vote(0, 0, b(1, 1), &one(1, 1, 10)).unwrap();
+        o.vote(1, 0, b(1, 1), &one(1, 1, 10)).unwrap();
+        let mut d = DeliveryChecker::new(3);
+        assert!(d.delivered(0, 0, Some(&one(1, 1, 10)), &o).is_ok());
+        let err = d.delivered(1, 0, Some(&one(2, 1, 20)), &o).unwrap_err();
+        assert_eq!(err.invariant, Invariant::Agreement);
+        // Slot 1 is not chosen at all.
+        let err = d.delivered(0, 1, Some(&Value::Noop), &o).unwrap_err();
+        assert_eq!(err.invariant, Invariant::Agreement);
+    }
+
+    #[test]
+    fn validity_unproposed_or_altered_command_is_reported() {
+        let mut o = oracle_with_proposals();
+        o.vote(0, 0, b(1, 1), &one(9, 9, 99)).unwrap();
+        let err = o.vote(1, 0, b(1, 1), &one(9, 9, 99)).unwrap_err();
+        assert_eq!(err.invariant, Invariant::Validity);
+        o.vote(0, 1, b(1, 1), &one(1, 1, 11)).unwrap();
+        let err = o.vote(1, 1, b(1, 1), &one(1, 1, 11)).unwrap_err();
+        assert_eq!(err.invariant, Invariant::Validity);
+        // No-ops are always valid.
+        o.vote(0, 2, b(1, 1), &Value::Noop).unwrap();
+        assert_eq!(o.vote(1, 2, b(1, 1), &Value::Noop), Ok(true));
+    }
+
+    #[test]
+    fn order_gap_and_repeat_are_reported() {
+        let mut o = oracle_with_proposals();
+        for slot in 0..3 {
+            o.vote(0, slot, b(1, 1), &Value::Noop).unwrap();
+            o.vote(1, slot, b(1, 1), &Value::Noop).unwrap();
+        }
+        let mut d = DeliveryChecker::new(2);
+        d.delivered(0, 0, Some(&Value::Noop), &o).unwrap();
+        let gap = d.delivered(0, 2, Some(&Value::Noop), &o).unwrap_err();
+        assert_eq!(gap.invariant, Invariant::Order);
+        let mut d = DeliveryChecker::new(2);
+        d.delivered(1, 0, Some(&Value::Noop), &o).unwrap();
+        let repeat = d.delivered(1, 0, Some(&Value::Noop), &o).unwrap_err();
+        assert_eq!(repeat.invariant, Invariant::Order);
+        // After a restart the learner starts again from slot 0.
+        d.restarted(1);
+        assert!(d.delivered(1, 0, Some(&Value::Noop), &o).is_ok());
+    }
+
+    #[test]
+    fn at_most_once_double_execution_is_reported() {
+        let mut e = ExecutionChecker::new(2);
+        e.executed(0, 7, 1).unwrap();
+        e.executed(0, 7, 2).unwrap();
+        let err = e.executed(0, 7, 2).unwrap_err();
+        assert_eq!(err.invariant, Invariant::AtMostOnce);
+        let err = e.executed(0, 7, 1).unwrap_err();
+        assert_eq!(
+            err.invariant,
+            Invariant::AtMostOnce,
+            "superseded request run"
+        );
+        // Another replica has its own sessions.
+        assert!(e.executed(1, 7, 1).is_ok());
+    }
+
+    #[test]
+    fn at_most_once_divergence_from_the_decided_log_is_reported() {
+        let mut e = ExecutionChecker::new(1);
+        let reference = [(1, 1), (2, 1), (1, 2)];
+        assert!(e.follow_reference(0, &[(1, 1)], &reference).is_ok());
+        // The replica re-executed (1, 1) where the log executes (2, 1).
+        let err = e
+            .follow_reference(0, &[(1, 1), (1, 1)], &reference)
+            .unwrap_err();
+        assert_eq!(err.invariant, Invariant::AtMostOnce);
+        // Across a restart the replica replays from the start, which is fine.
+        e.restarted(0);
+        assert!(e.follow_reference(0, &[(1, 1), (2, 1)], &reference).is_ok());
+    }
+
+    #[test]
+    fn durability_promise_going_back_is_reported() {
+        let mut p = PromiseChecker::new(1);
+        p.observe(0, b(3, 2)).unwrap();
+        let err = p.observe(0, b(2, 9)).unwrap_err();
+        assert_eq!(err.invariant, Invariant::Durability);
+    }
+
+    #[test]
+    fn durability_restart_below_durable_promise_is_reported() {
+        let mut p = PromiseChecker::new(1);
+        p.observe(0, b(5, 1)).unwrap();
+        p.made_durable(0, b(4, 1));
+        // Falling back to the durable promise is allowed: b(5, 1) was never synced.
+        assert!(p.restarted(0, b(4, 1)).is_ok());
+        let err = p.restarted(0, b(3, 1)).unwrap_err();
+        assert_eq!(err.invariant, Invariant::Durability);
+    }
+
+    fn request(
+        client: ClientId,
+        seq: u64,
+        invoked_at: u64,
+        done: Option<(u64, Slot, u64)>,
+    ) -> Request<u64, u64> {
+        Request {
+            client,
+            seq,
+            op: 0,
+            invoked_at,
+            completed: done.map(|(at, slot, output)| Completion { at, slot, output }),
+        }
+    }
+
+    fn executions(
+        list: &[((ClientId, u64), Slot, u64)],
+    ) -> BTreeMap<(ClientId, u64), Execution<u64>> {
+        list.iter()
+            .map(|&(k, slot, output)| (k, Execution { slot, output }))
+            .collect()
+    }
+
+    #[test]
+    fn linearizability_accepts_a_consistent_history() {
+        let reqs = [
+            request(1, 1, 0, Some((10, 0, 100))),
+            request(2, 1, 5, Some((20, 1, 200))),
+            request(1, 2, 11, Some((30, 2, 300))),
+            request(3, 1, 12, None),
+        ];
+        let ex = executions(&[((1, 1), 0, 100), ((2, 1), 1, 200), ((1, 2), 2, 300)]);
+        assert_eq!(check_linearizability(&reqs, &ex), Ok(()));
+    }
+
+    #[test]
+    fn linearizability_stale_read_is_reported() {
+        // (1, 1) completed at t=10 in slot 5; (2, 1) was invoked later but sits in slot 4.
+        let reqs = [
+            request(1, 1, 0, Some((10, 5, 100))),
+            request(2, 1, 15, Some((30, 4, 200))),
+        ];
+        let ex = executions(&[((1, 1), 5, 100), ((2, 1), 4, 200)]);
+        let err = check_linearizability(&reqs, &ex).unwrap_err();
+        assert_eq!(err.invariant, Invariant::Linearizability);
+    }
+
+    #[test]
+    fn linearizability_wrong_output_or_unexecuted_ack_is_reported() {
+        let reqs = [request(1, 1, 0, Some((10, 0, 999)))];
+        let ex = executions(&[((1, 1), 0, 100)]);
+        let err = check_linearizability(&reqs, &ex).unwrap_err();
+        assert_eq!(err.invariant, Invariant::Linearizability);
+        let err = check_linearizability(&reqs, &BTreeMap::new()).unwrap_err();
+        assert_eq!(err.invariant, Invariant::Linearizability);
+    }
+
+    #[test]
+    fn liveness_pending_request_after_the_bound_is_reported() {
+        let reqs = [request(1, 1, 0, Some((10, 0, 1))), request(2, 1, 5, None)];
+        let err = check_liveness(&reqs, 1_000).unwrap_err();
+        assert_eq!(err.invariant, Invariant::Liveness);
+        assert!(err.detail.contains("(2, 1)"));
+        assert!(check_liveness(&reqs[..1], 1_000).is_ok());
+    }
+
+    #[test]
+    fn reference_skips_retries_and_superseded_requests() {
+        let mut r: Reference<u64, u64> = Reference::new(0);
+        let add = |s: &mut u64, op: &u64| {
+            *s += op;
+            *s
+        };
+        r.apply_slot(&[cmd(1, 1, 5), cmd(1, 1, 5)], add);
+        r.apply_slot(&[cmd(1, 2, 1), cmd(1, 1, 5)], add);
+        assert_eq!(r.order, [(1, 1), (1, 2)]);
+        assert_eq!(r.executions[&(1, 2)], Execution { slot: 1, output: 6 });
+    }
+}

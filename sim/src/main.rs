@@ -3,7 +3,7 @@
 
 use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
-use paxos_sim::options::{FaultSet, Rates};
+use paxos_sim::options::{FaultSet, Rates, Sabotage};
 use paxos_sim::runner::run_seeds;
 use paxos_sim::shrink::shrink;
 use paxos_sim::trace::{draw_html, write_json_lines};
@@ -89,6 +89,10 @@ struct RunArgs {
     /// Stop each run after this many steps.
     #[arg(long)]
     max_steps: Option<u64>,
+    /// Break the driver contract on purpose to see the checkers catch it:
+    /// none, send-before-sync, forget-disk.
+    #[arg(long, default_value = "none", value_parser = Sabotage::parse)]
+    sabotage: Sabotage,
 }
 
 impl RunArgs {
@@ -107,6 +111,7 @@ impl RunArgs {
             liveness_timeouts: self.liveness_timeouts,
             max_steps: self.max_steps,
             record: false,
+            sabotage: self.sabotage,
         };
         opts.validate()?;
         Ok(opts)

@@ -213,6 +213,42 @@ impl Rates {
     }
 }
 
+/// A deliberate break of the driver contract, to prove that the checkers
+/// catch what such a bug does to a correct core. Never set in normal runs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Sabotage {
+    /// The driver honours the contract.
+    #[default]
+    None,
+    /// Actions after a `Persist` go out before the sync (no durability barrier).
+    SendBeforeSync,
+    /// A restarted node recovers from an empty disk, as if it lost its log.
+    ForgetDisk,
+}
+
+impl Sabotage {
+    /// Parses the command-line name.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        match text {
+            "none" => Ok(Sabotage::None),
+            "send-before-sync" => Ok(Sabotage::SendBeforeSync),
+            "forget-disk" => Ok(Sabotage::ForgetDisk),
+            other => Err(format!(
+                "unknown sabotage `{other}`; expected none, send-before-sync or forget-disk"
+            )),
+        }
+    }
+
+    /// The command-line name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Sabotage::None => "none",
+            Sabotage::SendBeforeSync => "send-before-sync",
+            Sabotage::ForgetDisk => "forget-disk",
+        }
+    }
+}
+
 /// Everything that defines one simulated run besides the state machine.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Options {
@@ -235,6 +271,8 @@ pub struct Options {
     pub max_steps: Option<u64>,
     /// Keep every event for JSON export and drawing (slower; off for bulk runs).
     pub record: bool,
+    /// Break the driver on purpose (checker self-test).
+    pub sabotage: Sabotage,
 }
 
 impl Default for Options {
@@ -249,6 +287,7 @@ impl Default for Options {
             liveness_timeouts: 30,
             max_steps: None,
             record: false,
+            sabotage: Sabotage::None,
         }
     }
 }
@@ -309,6 +348,9 @@ impl Options {
         }
         if let Some(n) = self.max_steps {
             s += &format!(" --max-steps {n}");
+        }
+        if self.sabotage != Sabotage::None {
+            s += &format!(" --sabotage {}", self.sabotage.name());
         }
         s
     }

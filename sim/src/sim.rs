@@ -10,7 +10,7 @@ use crate::check::{
 use crate::cluster::{Act, Cmd, Node, Out};
 use crate::model::{mix, Recorded, SimMachine, Tagged};
 use crate::netem::{Fate, Network};
-use crate::options::{Fault, Options, TICK_UNITS};
+use crate::options::{Fault, Options, Sabotage, TICK_UNITS};
 use crate::rng::{SimRng, Stream};
 use crate::trace::{EventKind, TraceEvent, TraceHash};
 use crate::workload::{Client, History, Outstanding, CLIENT_RETRY_TICKS, THINK_TICKS_MAX};
@@ -574,7 +574,12 @@ impl<S: SimMachine> Sim<S> {
                     );
                 }
             }
-            other if !node.disk.unsynced.is_empty() => node.held.push(other),
+            other
+                if !node.disk.unsynced.is_empty()
+                    && self.opts.sabotage != Sabotage::SendBeforeSync =>
+            {
+                node.held.push(other)
+            }
             other => self.emit(i, other),
         }
     }
@@ -860,7 +865,8 @@ impl<S: SimMachine> Sim<S> {
             return;
         }
         let config = node_config(&self.ids, i, self.opts.seed, incarnation);
-        let records = node.disk.synced.iter().cloned();
+        let forget = self.opts.sabotage == Sabotage::ForgetDisk;
+        let records = node.disk.synced.iter().filter(|_| !forget).cloned();
         let server = match Server::recover(config, Recorded::fresh(), records) {
             Ok(s) => s,
             Err(e) => {
