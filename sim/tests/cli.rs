@@ -1,0 +1,124 @@
+//! The `paxos-sim` binary: help, clear errors on bad input, a summary line,
+//! replay and drawing.
+
+use std::process::Command;
+
+fn sim(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_paxos-sim"))
+        .args(args)
+        .output()
+        .expect("the binary runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn help_lists_the_subcommands() {
+    let (code, out, _) = sim(&["--help"]);
+    assert_eq!(code, 0);
+    for sub in ["run", "replay", "draw"] {
+        assert!(out.contains(sub), "{out}");
+    }
+}
+
+#[test]
+fn bad_input_is_a_clear_error_not_a_panic() {
+    for (args, expected) in [
+        (
+            &["run", "--faults", "teleport"][..],
+            "unknown fault `teleport`",
+        ),
+        (&["run", "--nodes", "0"][..], "--nodes must be between"),
+        (&["run", "--rate", "drop=7"][..], "between 0 and 1"),
+        (&["replay"][..], "--seed"),
+    ] {
+        let (code, _, err) = sim(args);
+        assert_eq!(code, 2, "{args:?}: {err}");
+        assert!(err.contains(expected), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{err}");
+    }
+}
+
+#[test]
+fn run_ends_with_one_summary_line() {
+    let (code, out, _) = sim(&["run", "--seeds", "8", "--heal-tick", "60", "--jobs", "1"]);
+    assert_eq!(code, 0, "{out}");
+    let last = out.lines().last().unwrap();
+    for field in [
+        "seeds 8",
+        "steps",
+        "messages delivered",
+        "messages/s",
+        "violations 0",
+    ] {
+        assert!(last.contains(field), "{last}");
+    }
+}
+
+#[test]
+fn a_failing_run_prints_the_invariant_and_a_replay_command_that_reproduces_it() {
+    let (code, out, _) = sim(&[
+        "run",
+        "--seeds",
+        "2",
+        "--heal-tick",
+        "60",
+        "--sabotage",
+        "send-before-sync",
+        "--no-shrink",
+    ]);
+    assert_eq!(code, 1);
+    assert!(
+        out.contains("VIOLATION agreement violated at step"),
+        "{out}"
+    );
+    let replay = out
+        .lines()
+        .find_map(|l| l.strip_prefix("replay: paxos-sim "))
+        .expect("a replay command");
+    let args: Vec<&str> = replay.split_whitespace().collect();
+    let (code, again, _) = sim(&args);
+    assert_eq!(code, 1);
+    let first = out.lines().find(|l| l.starts_with("VIOLATION")).unwrap();
+    assert!(
+        again.contains(first),
+        "the replay fails the same way:\n{again}"
+    );
+}
+
+#[test]
+fn replay_writes_json_lines_and_draw_writes_html() {
+    let dir = std::env::temp_dir().join(format!("paxos-sim-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let json = dir.join("run.jsonl");
+    let html = dir.join("run.html");
+    let (code, out, err) = sim(&[
+        "replay",
+        "--seed",
+        "5",
+        "--heal-tick",
+        "40",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    let text = std::fs::read_to_string(&json).unwrap();
+    let first: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+    assert!(first["kind"].is_string() && first["t"].is_u64());
+    let (code, out, err) = sim(&[
+        "draw",
+        "--seed",
+        "5",
+        "--heal-tick",
+        "40",
+        "-o",
+        html.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert!(page.contains("<svg") && page.contains("node 4"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
