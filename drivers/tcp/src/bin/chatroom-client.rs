@@ -1,0 +1,147 @@
+//! `chatroom-client`: the chat room's client. Without a command it is the old
+//! REPL (`connect`, `get`, `put`, …); with `put <text>` or `get` it does that
+//! once and exits, for scripts.
+
+use clap::{Parser, Subcommand};
+use paxos_tcp::cli;
+use paxos_tcp::client::{random_client_id, SeqFile, Session, SessionOptions};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+/// Client for the replicated chat room.
+///
+/// Every request is retried under the same session and sequence number until
+/// it is answered, moving between the --server addresses as needed, so a put
+/// is applied exactly once and acknowledged once it is committed.
+#[derive(Parser, Debug)]
+#[command(version, about, long_about)]
+struct Args {
+    /// Session id. Without it every launch uses a fresh random id. With it the
+    /// next sequence number is kept in --state-dir, so a restarted client
+    /// continues the session instead of repeating (and losing) numbers.
+    #[arg(short = 'i', long = "id")]
+    id: Option<u64>,
+    /// Servers' client addresses in server-id order, comma-separated (the REPL
+    /// connects at start if given; `put`/`get` default to 127.0.0.1:10000-10002).
+    #[arg(long, value_delimiter = ',')]
+    server: Vec<SocketAddr>,
+    /// How long one attempt waits for an answer, in ms.
+    #[arg(long, default_value_t = 1000)]
+    timeout: u64,
+    /// How long a request may take in all, retries included, in ms.
+    #[arg(long, default_value_t = 30_000)]
+    deadline: u64,
+    /// Where sessions with a fixed --id keep their next sequence number
+    /// [default: $HOME/.local/state/paxos-tcp, else ./chatroom-data/clients].
+    #[arg(long)]
+    state_dir: Option<PathBuf>,
+    /// Log verbosity on stderr.
+    #[arg(short = 'v', long = "verbose", action = clap::ArgAction::Count)]
+    verbose: u8,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Append a message, wait for its acknowledgement, and exit.
+    Put {
+        /// The message (several words are joined with spaces).
+        #[arg(required = true)]
+        message: Vec<String>,
+    },
+    /// Print the whole log and exit.
+    Get,
+}
+
+fn state_dir(explicit: Option<PathBuf>) -> PathBuf {
+    explicit.unwrap_or_else(|| match std::env::var_os("HOME") {
+        Some(home) => PathBuf::from(home).join(".local/state/paxos-tcp"),
+        None => PathBuf::from("chatroom-data/clients"),
+    })
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    cli::init_logging(args.verbose);
+    let opts = SessionOptions {
+        attempt_timeout: Duration::from_millis(args.timeout.max(1)),
+        deadline: Duration::from_millis(args.deadline.max(1)),
+        ..SessionOptions::default()
+    };
+    let (client, first_seq, seq_file) = match args.id {
+        None => (random_client_id(), 1, None),
+        Some(id) => {
+            let file =
+                SeqFile::new(state_dir(args.state_dir.clone()).join(format!("client-{id}.seq")));
+            match file.load() {
+                Ok(seq) => (id, seq, Some(file)),
+                Err(e) => return cli::fail("chatroom-client", e),
+            }
+        }
+    };
+    let servers = if args.server.is_empty() && args.command.is_some() {
+        (0..3)
+            .map(|i| SocketAddr::from(([127, 0, 0, 1], cli::CLIENT_PORT_BASE + i)))
+            .collect()
+    } else {
+        args.server.clone()
+    };
+    let mut session = Session::new(client, first_seq, servers, opts);
+    if let Some(file) = seq_file {
+        session = session.with_seq_file(file);
+    }
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => return cli::fail("chatroom-client", format!("cannot start the runtime: {e}")),
+    };
+    runtime.block_on(async move {
+        match args.command {
+            Some(Command::Put { message }) => match session.put(&message.join(" ")).await {
+                Ok((slot, index)) => {
+                    println!("[RESPONSE]: acknowledged: message #{index} committed in slot {slot}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    println!("[ERROR]: failed to send message ({e})");
+                    ExitCode::FAILURE
+                }
+            },
+            Some(Command::Get) => match session.get_all().await {
+                Ok((_, log)) => {
+                    println!("[RESPONSE]: {log:?}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    println!("[ERROR]: failed to send GET request ({e})");
+                    ExitCode::FAILURE
+                }
+            },
+            None => {
+                if let Some(addr) = session.server() {
+                    if let Err(e) = session_probe(addr).await {
+                        println!("[ERROR]: failed to connect to server at {addr} ({e})");
+                    }
+                }
+                let stdin = tokio::io::BufReader::new(tokio::io::stdin());
+                match paxos_tcp::repl::run(&mut session, stdin, tokio::io::stdout()).await {
+                    Ok(()) => ExitCode::SUCCESS,
+                    Err(e) => cli::fail("chatroom-client", e),
+                }
+            }
+        }
+    })
+}
+
+/// Checks that the first server is reachable, so a typo shows at once.
+async fn session_probe(addr: SocketAddr) -> std::io::Result<()> {
+    tokio::time::timeout(Duration::from_secs(2), tokio::net::TcpStream::connect(addr))
+        .await
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "timed out"))?
+        .map(drop)
+}

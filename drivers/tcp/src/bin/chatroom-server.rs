@@ -1,0 +1,115 @@
+//! `chatroom-server`: one replica of the chat room. Same flags as the program
+//! it replaces (`-i -p -c -t -v`), plus `--data-dir`, `--peers` and `--listen`.
+
+use clap::Parser;
+use paxos_tcp::cli;
+use paxos_tcp::server::{self, Counters, ServerOptions};
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+/// One replica of the replicated chat room (Multi-Paxos over TCP).
+///
+/// Servers `0..count` form a cluster; it keeps working while a majority is up
+/// and never loses an acknowledged message. State lives in a write-ahead log
+/// under --data-dir. SIGINT or SIGTERM stops it cleanly and prints counters.
+#[derive(Parser, Debug)]
+#[command(version, about, long_about)]
+struct Args {
+    /// This server's id, 0..count-1.
+    #[arg(short = 'i', long = "id")]
+    id: u32,
+    /// TCP port for client connections.
+    #[arg(short = 'p', long = "port")]
+    port: u16,
+    /// Number of servers in the cluster (a majority must be up to make progress).
+    #[arg(short = 'c', long = "count", value_parser = clap::value_parser!(u32).range(1..=64))]
+    count: u32,
+    /// Failure-detection timeout in ms: a follower that hears no leader for
+    /// this long (randomised up to twice it) campaigns. Heartbeats go every
+    /// timeout/5 and unanswered messages are resent every 2*timeout/5. The
+    /// core ticks every 10 ms, so values below 30 are rounded up to 30.
+    #[arg(short = 't', long = "timeout", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
+    timeout: u64,
+    /// Log verbosity on stderr: warnings by default, -v info, -vv debug, -vvv trace.
+    #[arg(short = 'v', long = "verbose", action = clap::ArgAction::Count)]
+    verbose: u8,
+    /// Directory of this server's write-ahead log
+    /// [default: ./chatroom-data/server-<id>-port-<port>].
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Peer address of every server, in id order, comma-separated
+    /// [default: 127.0.0.1:20000+id for each id].
+    #[arg(long, value_delimiter = ',')]
+    peers: Vec<SocketAddr>,
+    /// IP address to bind both listeners on (clients on --port, peers on this
+    /// server's port from --peers).
+    #[arg(long, default_value = "127.0.0.1")]
+    listen: IpAddr,
+    /// Compact the log into a snapshot once it has grown by this many bytes.
+    #[arg(long, default_value_t = 64 << 20)]
+    compact_bytes: u64,
+    /// Runtime worker threads for network I/O (the log has its own thread).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
+    threads: u16,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    cli::init_logging(args.verbose);
+    let peers = if args.peers.is_empty() {
+        cli::default_peers(args.count)
+    } else {
+        args.peers.clone()
+    };
+    if peers.len() != args.count as usize {
+        return cli::fail(
+            "chatroom-server",
+            format!(
+                "--peers lists {} addresses but --count is {}",
+                peers.len(),
+                args.count
+            ),
+        );
+    }
+    if args.id >= args.count {
+        return cli::fail(
+            "chatroom-server",
+            format!(
+                "--id {} is out of range: ids run from 0 to {}",
+                args.id,
+                args.count - 1
+            ),
+        );
+    }
+    let data_dir = args
+        .data_dir
+        .clone()
+        .unwrap_or_else(|| cli::default_data_dir(args.id, args.port));
+    let opts = ServerOptions {
+        id: args.id,
+        peer_listen: SocketAddr::new(args.listen, peers[args.id as usize].port()),
+        client_listen: SocketAddr::new(args.listen, args.port),
+        peers,
+        timeout_ms: args.timeout,
+        data_dir,
+        compact_bytes: args.compact_bytes,
+        seed: paxos_tcp::client::random_client_id(),
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(args.threads.into())
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => return cli::fail("chatroom-server", format!("cannot start the runtime: {e}")),
+    };
+    let counters = Arc::new(Counters::default());
+    let result = runtime.block_on(server::run(opts, cli::stop_signal(), counters.clone()));
+    println!("[{}] counters: {}", args.id, counters.summary());
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => cli::fail("chatroom-server", e.to_string()),
+    }
+}

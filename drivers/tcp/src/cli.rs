@@ -1,0 +1,70 @@
+//! Bits every binary shares: logging set-up, defaults, error exits, signals.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Base of the default peer ports: server `i` listens for peers on `20000 + i`.
+pub const PEER_PORT_BASE: u16 = 20000;
+/// Base of the client ports the demo and the client's defaults use.
+pub const CLIENT_PORT_BASE: u16 = 10000;
+
+/// Logs to stderr: warnings by default, then info, debug, trace per `-v`.
+/// `RUST_LOG` overrides.
+pub fn init_logging(verbose: u8) {
+    let level = match verbose {
+        0 => "warn",
+        1 => "info",
+        2 => "debug",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .try_init();
+}
+
+/// `127.0.0.1:20000+i` for every server `i` of `count`.
+pub fn default_peers(count: u32) -> Vec<SocketAddr> {
+    (0..count)
+        .map(|i| SocketAddr::from((Ipv4Addr::LOCALHOST, PEER_PORT_BASE.saturating_add(i as u16))))
+        .collect()
+}
+
+/// `./chatroom-data/server-<id>-port-<port>`: distinct per server and per
+/// cluster, so neither two servers nor two clusters share a log.
+pub fn default_data_dir(id: u32, port: u16) -> PathBuf {
+    PathBuf::from("chatroom-data").join(format!("server-{id}-port-{port}"))
+}
+
+/// Prints `<program>: error: <message>` and returns exit status 1.
+pub fn fail(program: &str, message: impl std::fmt::Display) -> ExitCode {
+    eprintln!("{program}: error: {message}");
+    ExitCode::FAILURE
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

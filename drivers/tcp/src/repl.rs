@@ -1,0 +1,171 @@
+//! The chat client's read-eval-print loop: the old verbs (`connect`, `disconnect`,
+//! `get`, `put`, `help`, each with a one-letter form) and the old
+//! `[RESPONSE]: … / [ERROR]: …` lines, plus acknowledgements for puts.
+
+use crate::client::Session;
+use std::net::{Ipv4Addr, SocketAddr};
+use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncWrite, AsyncWriteExt};
+
+/// The usage block `help` prints.
+pub const USAGE: &str = "\
+commands:
+  connect, c <PORT|HOST:PORT>  connect to the server at 127.0.0.1:PORT (or HOST:PORT)
+  disconnect, d                drop the connection
+  get, g                       print the whole chat log
+  put, p <MESSAGE>             append MESSAGE (the rest of the line) and wait for its acknowledgement
+  help, h                      print this list";
+
+/// One parsed line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verb {
+    /// `connect` with a port, or a full address.
+    Connect(Target),
+    /// `disconnect`.
+    Disconnect,
+    /// `get`.
+    Get,
+    /// `put` and its message.
+    Put(String),
+    /// `help`.
+    Help,
+    /// Nothing on the line.
+    Empty,
+}
+
+/// What `connect` names.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Target {
+    /// A port on 127.0.0.1 (kept as typed, to report invalid ones).
+    Port(u64),
+    /// A full address.
+    Addr(SocketAddr),
+}
+
+/// Parses one line as the old client did: trim, split at the first space
+/// into a case-sensitive verb and the rest.
+pub fn parse(line: &str) -> Option<Verb> {
+    let line = line.trim();
+    if line.is_empty() {
+        return Some(Verb::Empty);
+    }
+    let (verb, rest) = match line.split_once(' ') {
+        Some((v, r)) => (v, r),
+        None => (line, ""),
+    };
+    match verb {
+        "connect" | "c" => {
+            let arg = rest.trim();
+            if let Ok(port) = arg.parse::<u64>() {
+                Some(Verb::Connect(Target::Port(port)))
+            } else {
+                arg.parse().ok().map(|a| Verb::Connect(Target::Addr(a)))
+            }
+        }
+        "disconnect" | "d" => Some(Verb::Disconnect),
+        "get" | "g" => Some(Verb::Get),
+        "put" | "p" if !rest.is_empty() => Some(Verb::Put(rest.to_string())),
+        "help" | "h" => Some(Verb::Help),
+        _ => None,
+    }
+}
+
+/// Runs the loop until end of input. Prints `> ` before each line.
+pub async fn run<R, W>(session: &mut Session, input: R, mut out: W) -> std::io::Result<()>
+where
+    R: AsyncBufRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    let mut lines = input.lines();
+    loop {
+        out.write_all(b"> ").await?;
+        out.flush().await?;
+        let Some(line) = lines.next_line().await? else {
+            out.write_all(b"\n").await?;
+            out.flush().await?;
+            return Ok(());
+        };
+        let text = match parse(&line) {
+            None => "[ERROR]: could not parse command\n".to_string(),
+            Some(verb) => execute(session, verb).await,
+        };
+        out.write_all(text.as_bytes()).await?;
+        out.flush().await?;
+    }
+}
+
+/// Performs one verb and returns what to print.
+pub async fn execute(session: &mut Session, verb: Verb) -> String {
+    match verb {
+        Verb::Empty => String::new(),
+        Verb::Help => format!("{USAGE}\n"),
+        Verb::Disconnect => {
+            session.disconnect();
+            String::new()
+        }
+        Verb::Connect(target) => {
+            let (addr, name) = match target {
+                Target::Port(p) => match u16::try_from(p) {
+                    Ok(port) => (
+                        SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
+                        format!("port {p}"),
+                    ),
+                    Err(_) => return format!("[ERROR]: invalid port {p}\n"),
+                },
+                Target::Addr(a) => (a, a.to_string()),
+            };
+            match session.connect(addr).await {
+                Ok(()) => format!("[RESPONSE]: connected to server at {name}\n"),
+                Err(_) => format!("[ERROR]: failed to connect to server at {name}\n"),
+            }
+        }
+        Verb::Put(message) => {
+            if session.server().is_none() {
+                return "[ERROR]: not connected to a server\n".into();
+            }
+            match session.put(&message).await {
+                Ok((slot, index)) => format!(
+                    "[RESPONSE]: successfully sent message\n[RESPONSE]: acknowledged: message #{index} committed in slot {slot}\n"
+                ),
+                Err(e) => format!("[ERROR]: failed to send message ({e})\n"),
+            }
+        }
+        Verb::Get => {
+            if session.server().is_none() {
+                return "[ERROR]: not connected to a server\n".into();
+            }
+            match session.get_all().await {
+                Ok((_, log)) => {
+                    format!("[RESPONSE]: successfully sent GET request\n[RESPONSE]: {log:?}\n")
+                }
+                Err(e) => format!("[ERROR]: failed to send GET request ({e})\n"),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn verbs_parse_like_the_old_client() {
+        assert_eq!(
+            parse("put hello  world "),
+            Some(Verb::Put("hello  world".into()))
+        );
+        assert_eq!(parse("p x"), Some(Verb::Put("x".into())));
+        assert_eq!(parse("put"), None, "put needs a message");
+        assert_eq!(parse("g anything"), Some(Verb::Get));
+        assert_eq!(parse("c 10000"), Some(Verb::Connect(Target::Port(10000))));
+        assert_eq!(
+            parse("connect 70000"),
+            Some(Verb::Connect(Target::Port(70000)))
+        );
+        assert_eq!(parse("connect"), None);
+        assert_eq!(parse("connect abc"), None);
+        assert_eq!(parse("GET"), None, "verbs are case-sensitive");
+        assert_eq!(parse("   "), Some(Verb::Empty));
+        assert_eq!(parse("d"), Some(Verb::Disconnect));
+        assert_eq!(parse("h"), Some(Verb::Help));
+    }
+}
