@@ -1,0 +1,230 @@
+//! `chatroom-demo`: a three-server chat room in one process, and a prompt to
+//! chat with it. No setup: data goes to a fresh temporary directory (or
+//! --data-dir), and Ctrl-C or end of input stops everything.
+
+use clap::Parser;
+use paxos_tcp::client::{random_client_id, Session, SessionOptions};
+use paxos_tcp::server::{self, Counters, ServerOptions};
+use paxos_tcp::{cli, repl};
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+/// A local three-server chat room with a prompt.
+///
+/// Starts servers 0, 1 and 2 (clients on ports 10000-10002, peers on
+/// 20000-20002 by default) and connects a client to all three. Type `put
+/// <message>`, `get`, or `stop <id>` / `start <id>` to take a server down and
+/// bring it back: the room keeps working while two of three are up. Other
+/// terminals can join with `chatroom-client --server 127.0.0.1:10000`.
+#[derive(Parser, Debug)]
+#[command(version, about, long_about)]
+struct Args {
+    /// Keep the logs here instead of in a temporary directory removed at exit.
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// First client port (servers use this and the next two).
+    #[arg(long, default_value_t = cli::CLIENT_PORT_BASE)]
+    port: u16,
+    /// First peer port.
+    #[arg(long, default_value_t = cli::PEER_PORT_BASE)]
+    peer_port: u16,
+    /// Failure-detection timeout in ms (see chatroom-server --help).
+    #[arg(short = 't', long, default_value_t = 300)]
+    timeout: u64,
+    /// Log verbosity on stderr.
+    #[arg(short = 'v', long = "verbose", action = clap::ArgAction::Count)]
+    verbose: u8,
+}
+
+const SERVERS: u16 = 3;
+
+struct Running {
+    stop: watch::Sender<bool>,
+    task: JoinHandle<Result<(), server::ServerError>>,
+}
+
+struct Demo {
+    options: Vec<ServerOptions>,
+    counters: Vec<Arc<Counters>>,
+    running: Vec<Option<Running>>,
+}
+
+impl Demo {
+    fn start(&mut self, id: usize) {
+        if self.running[id].is_some() {
+            return;
+        }
+        let (stop, mut rx) = watch::channel(false);
+        let stopped = async move {
+            let _ = rx.wait_for(|s| *s).await;
+        };
+        let task = tokio::spawn(server::run(
+            self.options[id].clone(),
+            stopped,
+            self.counters[id].clone(),
+        ));
+        self.running[id] = Some(Running { stop, task });
+    }
+
+    async fn stop(&mut self, id: usize) -> Option<String> {
+        let running = self.running[id].take()?;
+        let _ = running.stop.send(true);
+        match running.task.await {
+            Ok(Ok(())) => None,
+            Ok(Err(e)) => Some(format!("server {id} stopped with an error: {e}")),
+            Err(e) => Some(format!("server {id} failed: {e}")),
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    cli::init_logging(args.verbose);
+    let (data_dir, _temp) = match &args.data_dir {
+        Some(d) => (d.clone(), None),
+        None => match tempfile::Builder::new().prefix("chatroom-demo-").tempdir() {
+            Ok(t) => (t.path().to_path_buf(), Some(t)),
+            Err(e) => {
+                return cli::fail(
+                    "chatroom-demo",
+                    format!("cannot create a temporary directory: {e}"),
+                )
+            }
+        },
+    };
+    let (Some(_), Some(_)) = (
+        args.port.checked_add(SERVERS - 1),
+        args.peer_port.checked_add(SERVERS - 1),
+    ) else {
+        return cli::fail("chatroom-demo", "ports out of range");
+    };
+    let peers: Vec<SocketAddr> = (0..SERVERS)
+        .map(|i| SocketAddr::from((Ipv4Addr::LOCALHOST, args.peer_port + i)))
+        .collect();
+    let clients: Vec<SocketAddr> = (0..SERVERS)
+        .map(|i| SocketAddr::from((Ipv4Addr::LOCALHOST, args.port + i)))
+        .collect();
+    let options = (0..SERVERS)
+        .map(|i| ServerOptions {
+            id: u32::from(i),
+            peers: peers.clone(),
+            peer_listen: peers[usize::from(i)],
+            client_listen: clients[usize::from(i)],
+            timeout_ms: args.timeout,
+            data_dir: data_dir.join(format!("server-{i}")),
+            compact_bytes: 64 << 20,
+            seed: random_client_id(),
+        })
+        .collect();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => return cli::fail("chatroom-demo", format!("cannot start the runtime: {e}")),
+    };
+    let mut demo = Demo {
+        options,
+        counters: (0..SERVERS)
+            .map(|_| Arc::new(Counters::default()))
+            .collect(),
+        running: (0..SERVERS).map(|_| None).collect(),
+    };
+    let code = runtime.block_on(async {
+        for id in 0..usize::from(SERVERS) {
+            demo.start(id);
+        }
+        // Binding fails fast (port in use): report it instead of a dead prompt.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        for id in 0..usize::from(SERVERS) {
+            if demo.running[id]
+                .as_ref()
+                .is_some_and(|r| r.task.is_finished())
+            {
+                let err = demo.stop(id).await.unwrap_or_default();
+                for other in 0..usize::from(SERVERS) {
+                    demo.stop(other).await;
+                }
+                return cli::fail("chatroom-demo", err);
+            }
+        }
+        println!(
+            "chat room up: servers 0-2 on {}..{}, data in {}",
+            clients[0],
+            clients[2].port(),
+            data_dir.display()
+        );
+        println!("type `put <message>`, `get`, `stop <id>`, `start <id>`, `help`; Ctrl-C quits");
+        let mut session = Session::new(
+            random_client_id(),
+            1,
+            clients.clone(),
+            SessionOptions {
+                attempt_timeout: Duration::from_millis(500),
+                ..SessionOptions::default()
+            },
+        );
+        tokio::select! {
+            r = prompt(&mut demo, &mut session) => {
+                if let Err(e) = r {
+                    eprintln!("chatroom-demo: stdin: {e}");
+                }
+            }
+            () = cli::stop_signal() => println!(),
+        }
+        let mut code = ExitCode::SUCCESS;
+        for id in 0..usize::from(SERVERS) {
+            if let Some(err) = demo.stop(id).await {
+                eprintln!("chatroom-demo: {err}");
+                code = ExitCode::FAILURE;
+            }
+            println!("[{id}] counters: {}", demo.counters[id].summary());
+        }
+        code
+    });
+    if let Some(t) = _temp {
+        let _ = t.close();
+    }
+    code
+}
+
+async fn prompt(demo: &mut Demo, session: &mut Session) -> std::io::Result<()> {
+    let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
+    let mut out = tokio::io::stdout();
+    loop {
+        out.write_all(b"> ").await?;
+        out.flush().await?;
+        let Some(line) = lines.next_line().await? else {
+            return Ok(());
+        };
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let text = match words.as_slice() {
+            ["stop", id] | ["start", id] => match id.parse::<usize>() {
+                Ok(i) if i < usize::from(SERVERS) => {
+                    if words[0] == "stop" {
+                        match demo.stop(i).await {
+                            Some(err) => format!("[ERROR]: {err}\n"),
+                            None => format!("[RESPONSE]: server {i} stopped\n"),
+                        }
+                    } else {
+                        demo.start(i);
+                        format!("[RESPONSE]: server {i} started\n")
+                    }
+                }
+                _ => format!("[ERROR]: no server {id}; ids are 0-{}\n", SERVERS - 1),
+            },
+            _ => match repl::parse(&line) {
+                Some(verb) => repl::execute(session, verb).await,
+                None => "[ERROR]: could not parse command\n".into(),
+            },
+        };
+        out.write_all(text.as_bytes()).await?;
+    }
+}
