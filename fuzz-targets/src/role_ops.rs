@@ -1,0 +1,413 @@
+//! `role_ops`: an arbitrary sequence of operations — deliver a message built from
+//! arbitrary fields, tick, propose, crash and recover from persisted records —
+//! applied to one acceptor, one proposer, one learner and one server, checking
+//! each role's local invariants after every step.
+//!
+//! Fields are drawn from small ranges (ballots, slots, ids) so that the
+//! operations collide: an acceptor sees competing ballots for the same slot, a
+//! proposer gets promises for its own ballot, and so on.
+
+use arbitrary::{Arbitrary, Unstructured};
+use paxos_core::{
+    Acceptor, Action, Ballot, Command, Config, Input, Learner, Message, NodeId, PValue, Proposer,
+    Record, Server, Slot, StateMachine, Value,
+};
+use std::collections::BTreeMap;
+
+/// The acceptors of the fuzzed cluster; every role below belongs to it.
+const MEMBERS: [u32; 3] = [1, 2, 3];
+/// Most operations taken from one input, to bound each run.
+const OPS_MAX: usize = 512;
+
+#[derive(Arbitrary, Debug)]
+enum Op {
+    Tick,
+    Deliver { from: u8, msg: ArbMessage },
+    Propose { client: u8, seq: u8, op: u8 },
+    CrashAndRecover,
+}
+
+#[derive(Arbitrary, Debug, Clone, Copy)]
+struct ArbBallot {
+    round: u8,
+    node: u8,
+}
+
+impl ArbBallot {
+    fn get(self) -> Ballot {
+        Ballot::new(u64::from(self.round % 6), NodeId(u32::from(self.node % 5)))
+    }
+}
+
+#[derive(Arbitrary, Debug, Clone)]
+enum ArbValue {
+    Noop,
+    One { client: u8, seq: u8, op: u8 },
+    Batch(Vec<(u8, u8, u8)>),
+}
+
+impl ArbValue {
+    fn get(&self) -> Value<u8> {
+        let cmd = |&(client, seq, op): &(u8, u8, u8)| Command {
+            client: u64::from(client % 4),
+            seq: u64::from(seq % 8),
+            op,
+        };
+        match self {
+            ArbValue::Noop => Value::Noop,
+            ArbValue::One { client, seq, op } => Value::One(cmd(&(*client, *seq, *op))),
+            ArbValue::Batch(cs) => Value::Batch(cs.iter().take(8).map(cmd).collect()),
+        }
+    }
+}
+
+fn slot(s: u8) -> Slot {
+    // Mostly small slots, sometimes a huge one to probe the range limits.
+    if s >= 250 {
+        u64::MAX - u64::from(s - 250)
+    } else {
+        u64::from(s % 12)
+    }
+}
+
+#[derive(Arbitrary, Debug, Clone)]
+enum ArbMessage {
+    Prepare {
+        ballot: ArbBallot,
+        from_slot: u8,
+    },
+    Promise {
+        ballot: ArbBallot,
+        trimmed_below: u8,
+        accepted: Vec<(u8, ArbBallot, ArbValue)>,
+    },
+    Nack {
+        ballot: ArbBallot,
+        promised: ArbBallot,
+    },
+    Accept {
+        ballot: ArbBallot,
+        slot: u8,
+        value: ArbValue,
+        commit: u8,
+    },
+    Accepted {
+        ballot: ArbBallot,
+        slot: u8,
+        value: Option<ArbValue>,
+    },
+    Heartbeat {
+        ballot: ArbBallot,
+        commit: u8,
+    },
+    CatchUp {
+        from_slot: u8,
+        to_slot: u8,
+    },
+    Decided {
+        first_slot: u8,
+        values: Vec<ArbValue>,
+    },
+    Forward {
+        commands: Vec<(u8, u8, u8)>,
+    },
+}
+
+impl ArbMessage {
+    fn get(&self) -> Message<u8> {
+        match self {
+            ArbMessage::Prepare { ballot, from_slot } => Message::Prepare {
+                ballot: ballot.get(),
+                from_slot: slot(*from_slot),
+            },
+            ArbMessage::Promise {
+                ballot,
+                trimmed_below,
+                accepted,
+            } => Message::Promise {
+                ballot: ballot.get(),
+                trimmed_below: slot(*trimmed_below),
+                accepted: accepted
+                    .iter()
+                    .take(16)
+                    .map(|(s, b, v)| PValue {
+                        slot: slot(*s),
+                        ballot: b.get(),
+                        value: v.get(),
+                    })
+                    .collect(),
+            },
+            ArbMessage::Nack { ballot, promised } => Message::Nack {
+                ballot: ballot.get(),
+                promised: promised.get(),
+            },
+            ArbMessage::Accept {
+                ballot,
+                slot: s,
+                value,
+                commit,
+            } => Message::Accept {
+                ballot: ballot.get(),
+                slot: slot(*s),
+                value: value.get(),
+                commit: slot(*commit),
+            },
+            ArbMessage::Accepted {
+                ballot,
+                slot: s,
+                value,
+            } => Message::Accepted {
+                ballot: ballot.get(),
+                slot: slot(*s),
+                value: value.as_ref().map(ArbValue::get),
+            },
+            ArbMessage::Heartbeat { ballot, commit } => Message::Heartbeat {
+                ballot: ballot.get(),
+                commit: slot(*commit),
+            },
+            ArbMessage::CatchUp { from_slot, to_slot } => Message::CatchUp {
+                from_slot: slot(*from_slot),
+                to_slot: slot(*to_slot),
+            },
+            ArbMessage::Decided { first_slot, values } => Message::Decided {
+                first_slot: slot(*first_slot),
+                values: values.iter().take(16).map(ArbValue::get).collect(),
+            },
+            ArbMessage::Forward { commands } => Message::Forward {
+                commands: commands
+                    .iter()
+                    .take(8)
+                    .map(|&(c, s, op)| Command {
+                        client: u64::from(c % 4),
+                        seq: u64::from(s % 8),
+                        op,
+                    })
+                    .collect(),
+            },
+        }
+    }
+}
+
+/// A state machine for the server under test.
+#[derive(Clone, Debug, Default)]
+struct Sum(u64);
+
+impl StateMachine for Sum {
+    type Command = u8;
+    type Output = u64;
+    fn apply(&mut self, n: &u8) -> u64 {
+        self.0 += u64::from(*n);
+        self.0
+    }
+}
+
+fn config(id: u32) -> Config {
+    let mut c = Config::new(NodeId(id), MEMBERS.iter().map(|&m| NodeId(m)).collect());
+    c.pipeline_window = 4;
+    c.batch_max = 3;
+    c.pending_max = 8;
+    c.catchup_chunk = 4;
+    c.retain_slots = 4;
+    c
+}
+
+/// The acceptor under test, its disk, and what it has promised to the world.
+struct AcceptorUnderTest {
+    role: Acceptor<u8>,
+    disk: Vec<Record<u8>>,
+    promised_high: Ballot,
+}
+
+impl AcceptorUnderTest {
+    fn step(&mut self, input: Input<u8>) {
+        let before = self.role.promised();
+        let actions: Vec<Action<u8>> = self.role.step(input);
+        for action in actions {
+            match action {
+                Action::Persist(r) => self.disk.push(r),
+                Action::Send {
+                    msg: Message::Promise { ballot, .. },
+                    ..
+                } => {
+                    assert!(
+                        self.durable_promise() >= ballot,
+                        "promise of {ballot} sent before it was persisted"
+                    );
+                    self.promised_high = self.promised_high.max(ballot);
+                }
+                Action::Send {
+                    msg: Message::Accepted { ballot, slot, .. },
+                    ..
+                } => {
+                    assert!(
+                        ballot >= before.min(self.role.promised()),
+                        "accepted {ballot} below the promise"
+                    );
+                    if slot >= self.role.trimmed_below() {
+                        let durable = self.disk.iter().any(|r| {
+                            matches!(r, Record::Accepted(pv) if pv.slot == slot && pv.ballot == ballot)
+                        });
+                        assert!(
+                            durable,
+                            "vote for slot {slot} in {ballot} sent before it was persisted"
+                        );
+                    }
+                }
+                _ => {}
+            }
+        }
+        assert!(self.role.promised() >= before, "promise went down");
+    }
+
+    /// The highest ballot the disk says this acceptor promised or accepted in.
+    fn durable_promise(&self) -> Ballot {
+        self.disk
+            .iter()
+            .map(|r| match r {
+                Record::Promised(b) => *b,
+                Record::Accepted(pv) => pv.ballot,
+                _ => Ballot::ZERO,
+            })
+            .max()
+            .unwrap_or(Ballot::ZERO)
+    }
+
+    fn crash_and_recover(&mut self) {
+        let config = config(1);
+        self.role = Acceptor::recover(&config, self.disk.clone())
+            .expect("an acceptor's own records must recover");
+        assert!(
+            self.role.promised() >= self.promised_high,
+            "a restarted acceptor broke a promise it had sent"
+        );
+    }
+}
+
+/// The proposer under test: it must never propose two values for one slot in
+/// one ballot, and never reuse a ballot after a restart.
+struct ProposerUnderTest {
+    role: Proposer<u8>,
+    disk: Vec<Record<u8>>,
+    proposed: BTreeMap<(Ballot, Slot), Value<u8>>,
+}
+
+impl ProposerUnderTest {
+    fn step(&mut self, input: Input<u8>) {
+        let actions: Vec<Action<u8>> = self.role.step(input);
+        for action in actions {
+            match action {
+                Action::Persist(r) => self.disk.push(r),
+                Action::Send {
+                    msg: Message::Prepare { ballot, .. },
+                    ..
+                } => {
+                    assert!(
+                        self.disk.contains(&Record::Campaign(ballot)),
+                        "prepare {ballot} before persisting it"
+                    );
+                }
+                Action::Send {
+                    msg:
+                        Message::Accept {
+                            ballot,
+                            slot,
+                            value,
+                            ..
+                        },
+                    ..
+                } => {
+                    if let Some(previous) = self.proposed.insert((ballot, slot), value.clone()) {
+                        assert_eq!(
+                            previous, value,
+                            "two values for slot {slot} in ballot {ballot}"
+                        );
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn crash_and_recover(&mut self) {
+        self.role = Proposer::recover(&config(1), self.disk.clone()).expect("valid config");
+    }
+}
+
+/// The learner under test: it delivers 0, 1, 2, … once each.
+struct LearnerUnderTest {
+    role: Learner<u8>,
+    delivered: Slot,
+}
+
+impl LearnerUnderTest {
+    fn step(&mut self, input: Input<u8>) {
+        let actions: Vec<Action<u8>> = self.role.step(input);
+        for action in actions {
+            if let Action::Deliver { slot, .. } = action {
+                assert_eq!(
+                    slot, self.delivered,
+                    "learner delivered out of order or twice"
+                );
+                self.delivered += 1;
+            }
+        }
+        assert_eq!(self.role.next_slot(), self.delivered);
+    }
+}
+
+/// Runs the target on `data`; panics if a role breaks one of its invariants.
+pub fn run(data: &[u8]) {
+    let mut u = Unstructured::new(data);
+    let mut acceptor = AcceptorUnderTest {
+        role: Acceptor::new(&config(1))
+            .expect("valid config")
+            .notify_learners(true),
+        disk: Vec::new(),
+        promised_high: Ballot::ZERO,
+    };
+    let mut proposer = ProposerUnderTest {
+        role: Proposer::new(&config(1)).expect("valid config"),
+        disk: Vec::new(),
+        proposed: BTreeMap::new(),
+    };
+    let mut learner = LearnerUnderTest {
+        role: Learner::new(&config(4)).expect("valid config"),
+        delivered: 0,
+    };
+    let mut server_disk: Vec<Record<u8>> = Vec::new();
+    let mut server = Server::new(config(2), Sum::default()).expect("valid config");
+    for _ in 0..OPS_MAX {
+        let Ok(op) = Op::arbitrary(&mut u) else { break };
+        let inputs: Vec<Input<u8>> = match &op {
+            Op::Tick => vec![Input::Tick],
+            Op::Deliver { from, msg } => vec![Input::Receive {
+                from: NodeId(u32::from(from % 5)),
+                msg: msg.get(),
+            }],
+            Op::Propose { client, seq, op } => {
+                vec![Input::Propose(Command {
+                    client: u64::from(client % 4),
+                    seq: u64::from(seq % 8),
+                    op: *op,
+                })]
+            }
+            Op::CrashAndRecover => {
+                acceptor.crash_and_recover();
+                proposer.crash_and_recover();
+                server = Server::recover(config(2), Sum::default(), server_disk.clone())
+                    .expect("a server's own records must recover");
+                continue;
+            }
+        };
+        for input in inputs {
+            acceptor.step(input.clone());
+            proposer.step(input.clone());
+            learner.step(input.clone());
+            for action in server.step(input) {
+                if let Action::Persist(r) = action {
+                    server_disk.push(r);
+                }
+            }
+        }
+    }
+}
