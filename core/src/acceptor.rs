@@ -149,6 +149,11 @@ impl<C: Clone> Acceptor<C> {
         let Input::Receive { msg, .. } = input else {
             return;
         };
+        if !msg.is_well_formed() {
+            self.ignored += 1;
+            out.push(Action::Event(Event::Ignored { kind: msg.kind() }));
+            return;
+        }
         match msg {
             Message::Prepare { ballot, from_slot } => {
                 self.on_prepare(ballot, from_slot, out);
@@ -472,11 +477,22 @@ mod tests {
     }
 
     #[test]
+    fn malformed_ballot_or_slot_is_ignored_and_counted() {
+        let mut a = Acceptor::new(&config()).unwrap();
+        let huge = Ballot::new(crate::LIMIT, NodeId(2));
+        let out: Vec<A> = a.step(prepare(huge, 0));
+        assert_eq!(out, [Action::Event(Event::Ignored { kind: "prepare" })]);
+        let out: Vec<A> = a.step(accept(b(1, 2), crate::LIMIT, one(1)));
+        assert_eq!(out, [Action::Event(Event::Ignored { kind: "accept" })]);
+        assert_eq!((a.promised(), a.ignored()), (Ballot::ZERO, 2));
+    }
+
+    #[test]
     fn accept_far_beyond_the_window_is_ignored_not_stored() {
         let mut a = Acceptor::new(&config()).unwrap();
-        let out: Vec<A> = a.step(accept(b(1, 2), u64::MAX - 1, one(1)));
+        let out: Vec<A> = a.step(accept(b(1, 2), crate::LIMIT - 1, one(1)));
         assert_eq!(a.ignored(), 1);
         assert!(sends(&out).is_empty());
-        assert_eq!(a.accepted(u64::MAX - 1), None);
+        assert_eq!(a.accepted(crate::LIMIT - 1), None);
     }
 }

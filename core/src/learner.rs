@@ -129,6 +129,10 @@ impl<C: Clone> Learner<C> {
         msg: Message<C>,
         out: &mut Vec<Action<C, O>>,
     ) {
+        if !msg.is_well_formed() {
+            self.ignore(msg.kind(), out);
+            return;
+        }
         match msg {
             Message::Accepted {
                 ballot,

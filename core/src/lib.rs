@@ -111,7 +111,7 @@ pub use client::Client;
 pub use config::{Config, MEMBERS_MAX};
 pub use error::{ConfigError, RecoverError};
 pub use learner::Learner;
-pub use message::Message;
+pub use message::{Message, LIMIT};
 pub use proposer::{Proposer, ProposerState};
 pub use replica::{Replica, SessionEntry, Snapshot, StateMachine};
 pub use server::{Server, ServerStats};

@@ -83,7 +83,47 @@ pub enum Message<C> {
     },
 }
 
+/// Slots and ballot rounds at or above this are malformed. No real log or
+/// election gets near it (it is 2^62), and the headroom keeps every `+ 1` and
+/// window computation in the roles free of overflow.
+pub const LIMIT: u64 = 1 << 62;
+
 impl<C> Message<C> {
+    /// True if every slot and ballot round in the message is below [`LIMIT`]
+    /// and ranges are ordered. Roles ignore (and count) messages that are not.
+    pub fn is_well_formed(&self) -> bool {
+        let ok = |n: u64| n < LIMIT;
+        let ballot_ok = |b: &Ballot| ok(b.round);
+        match self {
+            Message::Prepare { ballot, from_slot } => ballot_ok(ballot) && ok(*from_slot),
+            Message::Promise {
+                ballot,
+                trimmed_below,
+                accepted,
+            } => {
+                ballot_ok(ballot)
+                    && ok(*trimmed_below)
+                    && accepted
+                        .iter()
+                        .all(|pv| ok(pv.slot) && ballot_ok(&pv.ballot))
+            }
+            Message::Nack { ballot, promised } => ballot_ok(ballot) && ballot_ok(promised),
+            Message::Accept {
+                ballot,
+                slot,
+                commit,
+                ..
+            } => ballot_ok(ballot) && ok(*slot) && ok(*commit),
+            Message::Accepted { ballot, slot, .. } => ballot_ok(ballot) && ok(*slot),
+            Message::Heartbeat { ballot, commit } => ballot_ok(ballot) && ok(*commit),
+            Message::CatchUp { from_slot, to_slot } => ok(*to_slot) && from_slot <= to_slot,
+            Message::Decided { first_slot, values } => {
+                ok(first_slot.saturating_add(values.len() as u64))
+            }
+            Message::Forward { .. } => true,
+        }
+    }
+
     /// A short name for counters and logs.
     pub fn kind(&self) -> &'static str {
         match self {

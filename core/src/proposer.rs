@@ -189,6 +189,11 @@ impl<C: Clone> Proposer<C> {
         msg: Message<C>,
         out: &mut Vec<Action<C, O>>,
     ) {
+        if !msg.is_well_formed() {
+            self.ignored += 1;
+            out.push(Action::Event(Event::Ignored { kind: msg.kind() }));
+            return;
+        }
         match msg {
             Message::Promise {
                 ballot,

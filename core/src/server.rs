@@ -215,7 +215,7 @@ impl<S: StateMachine> Server<S> {
                 _ => self.proposer.propose(cmd, &mut scratch),
             },
             Input::Receive { from, msg } => {
-                if self.members.contains(&from) {
+                if self.members.contains(&from) && msg.is_well_formed() {
                     self.dispatch(from, msg, &mut scratch);
                 } else {
                     self.ignored += 1;
