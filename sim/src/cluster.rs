@@ -2,8 +2,9 @@
 //! (records synced vs. not yet synced), the actions held behind an unsynced
 //! write, and its clock (tick period, pauses, slowness).
 
-use crate::model::{Recorded, SimMachine, Tagged};
-use paxos_core::{Action, Record, Server, StateMachine};
+use crate::model::{SimMachine, Tagged};
+use crate::roles::Proc;
+use paxos_core::{Action, Record, StateMachine};
 
 /// Command type the simulated servers replicate.
 pub type Cmd<S> = Tagged<<S as StateMachine>::Command>;
@@ -35,8 +36,8 @@ impl<C> Default for Disk<C> {
 
 /// One simulated server process and the hardware around it.
 pub struct Node<S: SimMachine> {
-    /// The running server; `None` while crashed.
-    pub server: Option<Server<Recorded<S>>>,
+    /// The running process; `None` while crashed.
+    pub server: Option<Proc<S>>,
     /// Incarnation: bumped at every crash, so that stale timers are ignored.
     pub incarnation: u32,
     /// Its disk.
@@ -71,7 +72,7 @@ impl<S: SimMachine> std::fmt::Debug for Node<S> {
 
 impl<S: SimMachine> Node<S> {
     /// A node running `server` with an empty disk.
-    pub fn new(server: Server<Recorded<S>>, tick_units: u64) -> Self {
+    pub fn new(server: Proc<S>, tick_units: u64) -> Self {
         Node {
             server: Some(server),
             incarnation: 0,

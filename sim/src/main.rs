@@ -7,7 +7,7 @@ use paxos_sim::options::{FaultSet, Rates, Sabotage};
 use paxos_sim::runner::run_seeds;
 use paxos_sim::shrink::shrink;
 use paxos_sim::trace::{draw_html, write_json_lines};
-use paxos_sim::{run, HashChain, Options, Outcome};
+use paxos_sim::{run, HashChain, Layout, Options, Outcome};
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -93,6 +93,19 @@ struct RunArgs {
     /// none, send-before-sync, forget-disk.
     #[arg(long, default_value = "none", value_parser = Sabotage::parse)]
     sabotage: Sabotage,
+    /// `servers` (every node runs every role) or `roles` (proposers,
+    /// acceptors and learners apart; --nodes then counts the acceptors).
+    #[arg(long, default_value = "servers", value_parser = ["servers", "roles"])]
+    layout: String,
+    /// Do not check liveness after heal (study safety alone).
+    #[arg(long)]
+    no_liveness: bool,
+    /// Proposer processes, with --layout roles.
+    #[arg(long, default_value_t = 2)]
+    proposers: usize,
+    /// Learner processes, with --layout roles.
+    #[arg(long, default_value_t = 2)]
+    learners: usize,
 }
 
 impl RunArgs {
@@ -112,6 +125,15 @@ impl RunArgs {
             max_steps: self.max_steps,
             record: false,
             sabotage: self.sabotage,
+            liveness: !self.no_liveness,
+            layout: if self.layout == "roles" {
+                Layout::Roles {
+                    proposers: self.proposers,
+                    learners: self.learners,
+                }
+            } else {
+                Layout::Servers
+            },
         };
         opts.validate()?;
         Ok(opts)

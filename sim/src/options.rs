@@ -2,6 +2,7 @@
 //! often they strike, and when the network heals. Every field shows up in the
 //! replay command, so a printed command rebuilds the run exactly.
 
+use crate::roles::Layout;
 use std::fmt;
 
 /// Logical time units per node tick (a tick is 10 ms in a real driver, so a
@@ -273,6 +274,11 @@ pub struct Options {
     pub record: bool,
     /// Break the driver on purpose (checker self-test).
     pub sabotage: Sabotage,
+    /// Servers, or roles apart (then `nodes` counts the acceptors).
+    pub layout: Layout,
+    /// Check liveness after heal (invariant 7). Off only to study safety
+    /// alone where liveness is known to fail.
+    pub liveness: bool,
 }
 
 impl Default for Options {
@@ -284,10 +290,12 @@ impl Default for Options {
             faults: FaultSet::all(),
             rates: Rates::default(),
             heal_tick: 300,
-            liveness_timeouts: 30,
+            liveness_timeouts: 10,
             max_steps: None,
             record: false,
             sabotage: Sabotage::None,
+            layout: Layout::Servers,
+            liveness: true,
         }
     }
 }
@@ -320,6 +328,17 @@ impl Options {
                 self.heal_tick
             ));
         }
+        if let Layout::Roles {
+            proposers,
+            learners,
+        } = self.layout
+        {
+            if !(1..=NODES_MAX).contains(&proposers) || !(1..=NODES_MAX).contains(&learners) {
+                return Err(format!(
+                    "--proposers and --learners must be between 1 and {NODES_MAX}"
+                ));
+            }
+        }
         if self.liveness_timeouts == 0 {
             return Err("--liveness-timeouts must be at least 1".into());
         }
@@ -348,6 +367,16 @@ impl Options {
         }
         if let Some(n) = self.max_steps {
             s += &format!(" --max-steps {n}");
+        }
+        if let Layout::Roles {
+            proposers,
+            learners,
+        } = self.layout
+        {
+            s += &format!(" --layout roles --proposers {proposers} --learners {learners}");
+        }
+        if !self.liveness {
+            s += " --no-liveness";
         }
         if self.sabotage != Sabotage::None {
             s += &format!(" --sabotage {}", self.sabotage.name());

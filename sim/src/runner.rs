@@ -31,13 +31,16 @@ impl Summary {
     /// The one line every run ends with.
     pub fn line(&self) -> String {
         format!(
-            "seeds {} steps {} messages delivered {} messages/s {:.0} violations {} ({:.1} s)",
+            "seeds {} steps {} messages delivered {} messages/s {:.0} violations {} ({:.1} s; requests {}/{} completed; slowest settle after heal {} ticks)",
             self.seeds,
             self.stats.steps,
             self.stats.delivered,
             self.messages_per_sec(),
             self.failures.len(),
-            self.elapsed.as_secs_f64()
+            self.elapsed.as_secs_f64(),
+            self.stats.completed,
+            self.stats.invoked,
+            self.stats.settle_ticks_max
         )
     }
 }

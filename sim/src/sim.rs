@@ -8,15 +8,15 @@ use crate::check::{
     Oracle, PromiseChecker, Reference,
 };
 use crate::cluster::{Act, Cmd, Node, Out};
-use crate::model::{mix, Recorded, SimMachine, Tagged};
+use crate::model::{SimMachine, Tagged};
 use crate::netem::{Fate, Network};
 use crate::options::{Fault, Options, Sabotage, TICK_UNITS};
 use crate::rng::{SimRng, Stream};
+use crate::roles::{Proc, Topology};
 use crate::trace::{EventKind, TraceEvent, TraceHash};
 use crate::workload::{Client, History, Outstanding, CLIENT_RETRY_TICKS, THINK_TICKS_MAX};
 use paxos_core::{
-    Action, ClientId, Command, Config, Destination, DropReason, Event, Input, Message, NodeId,
-    Record, Server, Slot,
+    Action, ClientId, Command, Config, DropReason, Event, Input, Message, NodeId, Record, Slot,
 };
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
@@ -83,6 +83,10 @@ pub struct Stats {
     pub invoked: u64,
     /// Client requests completed.
     pub completed: u64,
+    /// Longest time from heal until every request completed, in ticks
+    /// (the largest over a batch of seeds): how close runs come to the
+    /// liveness bound.
+    pub settle_ticks_max: u64,
 }
 
 impl Stats {
@@ -97,6 +101,7 @@ impl Stats {
         self.chosen += o.chosen;
         self.invoked += o.invoked;
         self.completed += o.completed;
+        self.settle_ticks_max = self.settle_ticks_max.max(o.settle_ticks_max);
     }
 }
 
@@ -215,7 +220,8 @@ pub struct Sim<S: SimMachine> {
     next_seq: u64,
     queue: BinaryHeap<Entry<S>>,
     nodes: Vec<Node<S>>,
-    ids: Vec<NodeId>,
+    topo: Topology,
+    route_buf: Vec<usize>,
     clients: Vec<Client<S::Command>>,
     net: Network<Message<Cmd<S>>>,
     fault_rng: SimRng,
@@ -247,17 +253,12 @@ impl<S: SimMachine> std::fmt::Debug for Sim<S> {
     }
 }
 
-fn node_config(ids: &[NodeId], i: usize, seed: u64, incarnation: u32) -> Config {
-    Config::new(ids[i], ids.to_vec())
-        .with_seed(mix(seed ^ mix(((i as u64) << 32) | u64::from(incarnation))))
-}
-
 impl<S: SimMachine> Sim<S> {
     /// Builds the run described by `opts` (checked with [`Options::validate`]).
     pub fn new(opts: Options) -> Result<Self, String> {
         opts.validate()?;
-        let n = opts.nodes;
-        let ids: Vec<NodeId> = (1..=n as u32).map(NodeId).collect();
+        let topo = Topology::new(opts.layout, opts.nodes);
+        let n = topo.len();
         let mut node_rng = SimRng::new(opts.seed, Stream::Nodes);
         let skew = if opts.faults.contains(Fault::Skew) {
             opts.rates.get(Fault::Skew)
@@ -266,15 +267,18 @@ impl<S: SimMachine> Sim<S> {
         };
         let mut nodes = Vec::with_capacity(n);
         for i in 0..n {
-            let server = Server::new(node_config(&ids, i, opts.seed, 0), Recorded::fresh())
-                .map_err(|e| format!("node {i}: {e}"))?;
+            let server = Proc::recover(&topo, i, opts.seed, 0, std::iter::empty())?;
             let u = node_rng.below(1 << 20) as f64 / (1u64 << 20) as f64;
             let period = (TICK_UNITS as f64 * (1.0 + skew * (2.0 * u - 1.0))).round() as u64;
             nodes.push(Node::new(server, period.max(1)));
         }
         let mut client_rng = SimRng::new(opts.seed, Stream::Clients);
+        let entry = topo.entry_points();
         let clients = (0..opts.clients)
-            .map(|c| Client::new(c as ClientId + 1, client_rng.below(n as u64) as usize))
+            .map(|c| {
+                let target = entry.start + client_rng.below(entry.len() as u64) as usize;
+                Client::new(c as ClientId + 1, target)
+            })
             .collect();
         let heal_at = opts.heal_tick * TICK_UNITS;
         let mut sim = Sim {
@@ -282,13 +286,13 @@ impl<S: SimMachine> Sim<S> {
             step: 0,
             next_seq: 0,
             queue: BinaryHeap::new(),
-            ids,
+            route_buf: Vec::new(),
             clients,
             net: Network::new(n, opts.seed, opts.faults, opts.rates),
             fault_rng: SimRng::new(opts.seed, Stream::Faults),
             client_rng,
             disk_rng: SimRng::new(opts.seed, Stream::Disk),
-            oracle: Oracle::new(n / 2 + 1),
+            oracle: Oracle::new(topo.quorum()),
             deliveries: DeliveryChecker::new(n),
             executions: ExecutionChecker::new(n),
             promises: PromiseChecker::new(n),
@@ -302,6 +306,7 @@ impl<S: SimMachine> Sim<S> {
             finished: false,
             violation: None,
             nodes,
+            topo,
             opts,
         };
         for i in 0..n {
@@ -470,8 +475,10 @@ impl<S: SimMachine> Sim<S> {
             Ev::Restart { node, incarnation } => self.restart(node, incarnation),
             Ev::Heal => self.on_heal(),
             Ev::Deadline => {
-                if let Err(f) = check_liveness(&self.history.requests, self.now) {
-                    self.fail(f);
+                if self.opts.liveness {
+                    if let Err(f) = check_liveness(&self.history.requests, self.now) {
+                        self.fail(f);
+                    }
                 }
                 self.finished = true;
             }
@@ -503,7 +510,7 @@ impl<S: SimMachine> Sim<S> {
         }
         self.stats.delivered += 1;
         self.record_message(EventKind::Recv, from, to, sent_at, &msg);
-        let from = self.ids[from];
+        let from = self.topo.id(from);
         self.step_node(to, Input::Receive { from, msg });
     }
 
@@ -586,33 +593,25 @@ impl<S: SimMachine> Sim<S> {
 
     fn emit(&mut self, i: usize, action: Act<S>) {
         match action {
-            Action::Send { to, msg } => match to {
-                Destination::Node(id) => {
-                    if let Some(j) = self.index_of(id) {
-                        self.send(i, j, msg);
-                    }
-                }
-                _ => {
-                    let n = self.nodes.len();
-                    let last = if i == n - 1 { n - 2 } else { n - 1 };
-                    if n == 1 {
-                        return;
-                    }
-                    for j in 0..n {
-                        if j != i && j != last {
-                            self.send(i, j, msg.clone());
-                        }
+            Action::Send { to, msg } => {
+                let mut targets = std::mem::take(&mut self.route_buf);
+                self.topo.route(i, to, &msg, &mut targets);
+                if let Some((&last, rest)) = targets.split_last() {
+                    for &j in rest {
+                        self.send(i, j, msg.clone());
                     }
                     self.send(i, last, msg);
                 }
-            },
+                targets.clear();
+                self.route_buf = targets;
+            }
             Action::Reply {
                 client,
                 seq,
                 slot,
                 output,
             } => {
-                if let Some(c) = self.connected(client, i) {
+                if let Some(c) = self.reached_by_reply(client, i) {
                     if let Some(delay) = self.client_link(i) {
                         self.schedule(
                             self.now + delay,
@@ -648,15 +647,18 @@ impl<S: SimMachine> Sim<S> {
         }
     }
 
-    fn index_of(&self, id: NodeId) -> Option<usize> {
-        let i = (id.0 as usize).checked_sub(1)?;
-        (i < self.nodes.len()).then_some(i)
-    }
-
     /// The client with id `client`, if it is connected to node `i`.
     fn connected(&self, client: ClientId, i: usize) -> Option<usize> {
         let c = usize::try_from(client).ok()?.checked_sub(1)?;
         (self.clients.get(c)?.target == i).then_some(c)
+    }
+
+    /// The client with id `client`, if a reply from process `i` reaches it.
+    fn reached_by_reply(&self, client: ClientId, i: usize) -> Option<usize> {
+        let c = usize::try_from(client).ok()?.checked_sub(1)?;
+        self.topo
+            .reply_reaches(i, self.clients.get(c)?.target)
+            .then_some(c)
     }
 
     /// Delay of a message between node `i` and a client, or `None` if lost.
@@ -740,7 +742,10 @@ impl<S: SimMachine> Sim<S> {
             Record::Promised(b) => self.promises.made_durable(i, *b),
             Record::Accepted(pv) => {
                 self.promises.made_durable(i, pv.ballot);
-                match self.oracle.vote(i, pv.slot, pv.ballot, &pv.value) {
+                let Some(bit) = self.topo.acceptor_bit(i) else {
+                    return;
+                };
+                match self.oracle.vote(bit, pv.slot, pv.ballot, &pv.value) {
                     Ok(true) => {
                         let slot = pv.slot;
                         self.record(EventKind::Chosen, Some(i), || {
@@ -774,10 +779,12 @@ impl<S: SimMachine> Sim<S> {
         let Some(server) = node.server.as_ref() else {
             return;
         };
-        if let Err(f) = self.promises.observe(i, server.acceptor().promised()) {
-            return self.fail(f);
+        if let Some(promised) = server.promised() {
+            if let Err(f) = self.promises.observe(i, promised) {
+                return self.fail(f);
+            }
         }
-        let journal = server.state().executed();
+        let journal = server.journal();
         for &(client, seq) in &journal[node.journal_seen..] {
             if let Err(f) = self.executions.executed(i, client, seq) {
                 self.violation.get_or_insert(Violation {
@@ -793,7 +800,9 @@ impl<S: SimMachine> Sim<S> {
         if !node.disk.unsynced.is_empty() {
             return;
         }
-        let learner = server.learner();
+        let Some(learner) = server.learner() else {
+            return;
+        };
         for slot in self.deliveries.next(i)..learner.next_slot() {
             if let Err(f) = self
                 .deliveries
@@ -864,29 +873,30 @@ impl<S: SimMachine> Sim<S> {
         if node.is_up() || node.incarnation != incarnation {
             return;
         }
-        let config = node_config(&self.ids, i, self.opts.seed, incarnation);
         let forget = self.opts.sabotage == Sabotage::ForgetDisk;
         let records = node.disk.synced.iter().filter(|_| !forget).cloned();
-        let server = match Server::recover(config, Recorded::fresh(), records) {
+        let server = match Proc::recover(&self.topo, i, self.opts.seed, incarnation, records) {
             Ok(s) => s,
             Err(e) => {
                 return self.fail(Failure {
                     invariant: Invariant::Durability,
-                    detail: format!("node {i} cannot recover from its disk: {e}"),
+                    detail: format!("cannot recover from the disk: {e}"),
                 });
             }
         };
-        let promised = server.acceptor().promised();
+        let promised = server.promised();
         let node = &mut self.nodes[i];
         node.server = Some(server);
         node.journal_seen = 0;
         self.deliveries.restarted(i);
         self.executions.restarted(i);
-        if let Err(f) = self.promises.restarted(i, promised) {
-            return self.fail(f);
+        if let Some(promised) = promised {
+            if let Err(f) = self.promises.restarted(i, promised) {
+                return self.fail(f);
+            }
         }
         self.record(EventKind::Restart, Some(i), || {
-            format!("restart, promised {promised}")
+            format!("restart, promised {promised:?}")
         });
         let first = self.now + self.fault_rng.below(TICK_UNITS);
         self.schedule(
@@ -1013,7 +1023,8 @@ impl<S: SimMachine> Sim<S> {
     }
 
     fn on_refused(&mut self, c: usize, seq: u64, leader: Option<NodeId>) {
-        let hint = leader.and_then(|l| self.index_of(l));
+        let hint = leader.and_then(|l| self.topo.proposer_index(l));
+        let entry = self.topo.entry_points();
         let client = &mut self.clients[c];
         let Some(out) = client.outstanding.as_ref().filter(|o| o.seq == seq) else {
             return;
@@ -1021,7 +1032,7 @@ impl<S: SimMachine> Sim<S> {
         let attempt = out.attempt;
         client.target = match hint {
             Some(j) if j != client.target => j,
-            _ => self.client_rng.below(self.nodes.len() as u64) as usize,
+            _ => entry.start + self.client_rng.below(entry.len() as u64) as usize,
         };
         // Retry soon, at the hinted node, instead of waiting for the timeout.
         self.schedule(
@@ -1036,7 +1047,8 @@ impl<S: SimMachine> Sim<S> {
     }
 
     fn on_client_timer(&mut self, c: usize, seq: u64, attempt: u32, retarget: bool) {
-        let n = self.nodes.len() as u64;
+        let entry = self.topo.entry_points();
+        let n = entry.len() as u64;
         let client = &mut self.clients[c];
         let Some(out) = client.outstanding.as_ref() else {
             return;
@@ -1048,7 +1060,7 @@ impl<S: SimMachine> Sim<S> {
         if retarget && n > 1 {
             // The node may be down or cut off: try any other one.
             let step = 1 + self.client_rng.below(n - 1) as usize;
-            client.target = (client.target + step) % n as usize;
+            client.target = entry.start + (client.target - entry.start + step) % n as usize;
         }
         self.submit(c);
     }
@@ -1056,6 +1068,8 @@ impl<S: SimMachine> Sim<S> {
     fn finish_if_idle(&mut self) {
         if self.healed && self.clients.iter().all(|c| c.retired) {
             self.finished = true;
+            let heal_at = self.opts.heal_tick * TICK_UNITS;
+            self.stats.settle_ticks_max = self.now.saturating_sub(heal_at).div_ceil(TICK_UNITS);
         }
     }
 

@@ -4,7 +4,7 @@
 
 use paxos_sim::options::Sabotage;
 use paxos_sim::shrink::shrink;
-use paxos_sim::{run, Fault, FaultSet, HashChain, Invariant, Options, Outcome};
+use paxos_sim::{run, Fault, FaultSet, HashChain, Invariant, Layout, Options, Outcome};
 use proptest::prelude::*;
 use proptest::test_runner::{Config as PropConfig, RngSeed};
 
@@ -130,6 +130,74 @@ proptest! {
         prop_assert!(out.violation.is_none(), "{}\nreplay: paxos-sim replay {}",
             out.violation.as_ref().unwrap(), opts.replay_args());
     }
+}
+
+fn roles(proposers: usize, learners: usize) -> Layout {
+    Layout::Roles {
+        proposers,
+        learners,
+    }
+}
+
+#[test]
+fn roles_apart_without_faults_complete_every_request() {
+    for (acceptors, proposers, learners) in [(3, 1, 1), (3, 2, 2), (5, 3, 2)] {
+        let opts = Options {
+            nodes: acceptors,
+            layout: roles(proposers, learners),
+            faults: FaultSet::NONE,
+            heal_tick: 100,
+            ..short(acceptors as u64)
+        };
+        let out = go(opts.clone());
+        assert_clean(&opts, &out);
+        assert!(out.stats.invoked > 0);
+        assert_eq!(out.stats.invoked, out.stats.completed);
+    }
+}
+
+proptest! {
+    #![proptest_config(prop_config())]
+
+    /// Safety only: with the roles apart, liveness after heal is known to fail
+    /// when every learner misses a chosen slot (see the ignored test below).
+    #[test]
+    fn roles_apart_stay_safe_under_any_faults(
+        seed in any::<u64>(),
+        acceptors in prop_oneof![Just(3usize), Just(5)],
+        proposers in 1usize..4,
+        learners in 1usize..4,
+        faults in fault_set(),
+    ) {
+        let opts = Options {
+            nodes: acceptors,
+            layout: roles(proposers, learners),
+            faults,
+            liveness: false,
+            ..short(seed)
+        };
+        let out = go(opts.clone());
+        prop_assert!(out.violation.is_none(), "{}\nreplay: paxos-sim replay {}",
+            out.violation.as_ref().unwrap(), opts.replay_args());
+    }
+}
+
+/// Known core gap: apart from proposers, learners catch up only from other
+/// learners, so a slot that every learner missed is never delivered and its
+/// client waits forever. Run with `--ignored` once the core serves catch-up
+/// from acceptors or the leader.
+#[test]
+#[ignore = "paxos-core: roles apart cannot recover a slot every learner missed"]
+fn roles_apart_recover_a_slot_every_learner_missed() {
+    let opts = Options {
+        nodes: 3,
+        clients: 1,
+        layout: roles(2, 2),
+        faults: FaultSet::parse("oneway,slow,storm,pause").unwrap(),
+        ..short(0)
+    };
+    let out = go(opts.clone());
+    assert_clean(&opts, &out);
 }
 
 #[test]
