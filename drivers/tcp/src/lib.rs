@@ -10,8 +10,10 @@
 #![warn(missing_docs)]
 
 pub mod chat;
+pub mod check;
 pub mod cli;
 pub mod client;
+pub mod harness;
 pub mod repl;
 pub mod server;
 pub mod wal;

@@ -1,0 +1,100 @@
+//! `harness`: runs scenario files against real `chatroom-server` processes and
+//! checks the histories. Prints `N passed, N failed`; exits 1 if any failed.
+
+use clap::Parser;
+use paxos_tcp::cli;
+use paxos_tcp::harness::{self, HarnessOptions};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+/// Scenario harness for the chat room.
+///
+/// Reads the old scenario JSON (an array of "type"-tagged actions: Start,
+/// Connect, Disconnect, Put, Get, Crash, Sleep; unknown keys ignored), starts
+/// servers in a fresh temporary data directory, runs the steps with a timeout
+/// on each, and checks: every two Gets are prefixes of one another; every
+/// acknowledged Put is in every Get issued after its acknowledgement; no
+/// message appears twice or without having been put; real-time order holds;
+/// servers alive at the end agree.
+#[derive(Parser, Debug)]
+#[command(version, about, long_about)]
+struct Args {
+    /// The chatroom-server binary to launch.
+    #[arg(short = 's', long = "server")]
+    server: PathBuf,
+    /// Scenario file(s); repeat to run several.
+    #[arg(short = 'f', long = "file", required = true)]
+    file: Vec<PathBuf>,
+    /// Passed to every server as one -v…v argument (their logs then show here).
+    #[arg(short = 'v', long = "verbose", action = clap::ArgAction::Count)]
+    verbose: u8,
+    /// Move every client and peer port to a free one, so runs can overlap.
+    #[arg(long)]
+    free_ports: bool,
+    /// The servers' -t timeout, in ms.
+    #[arg(long, default_value_t = 300)]
+    server_timeout: u64,
+    /// How long one Put or Get may take, retries included, in ms.
+    #[arg(long, default_value_t = 20_000)]
+    request_deadline: u64,
+    /// Keep the data directory (and server logs) of a failed scenario.
+    #[arg(long)]
+    keep_failed: bool,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    if !args.server.is_file() {
+        return cli::fail(
+            "harness",
+            format!("server binary {} does not exist", args.server.display()),
+        );
+    }
+    let opts = HarnessOptions {
+        server: args.server,
+        verbose: args.verbose,
+        free_ports: args.free_ports,
+        server_timeout_ms: args.server_timeout,
+        request_deadline: Duration::from_millis(args.request_deadline.max(1)),
+        settle: Duration::from_secs(10),
+        keep_failed: args.keep_failed,
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => return cli::fail("harness", format!("cannot start the runtime: {e}")),
+    };
+    let (mut passed, mut failed) = (0, 0);
+    for file in &args.file {
+        println!("=== scenario {}", file.display());
+        let outcome = runtime.block_on(harness::run_file(&opts, file));
+        if outcome.failures.is_empty() {
+            passed += 1;
+            println!(
+                "PASS {}: {} of {} puts acknowledged, {} gets checked",
+                file.display(),
+                outcome.acked,
+                outcome.sent,
+                outcome.gets
+            );
+        } else {
+            failed += 1;
+            println!("FAIL {}:", file.display());
+            for f in &outcome.failures {
+                println!("  - {f}");
+            }
+            if let Some(dir) = &outcome.kept {
+                println!("  data and server logs kept in {}", dir.display());
+            }
+        }
+    }
+    println!("{passed} passed, {failed} failed");
+    if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}

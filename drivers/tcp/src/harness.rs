@@ -1,0 +1,505 @@
+//! The scenario harness: runs the old JSON scenario files unchanged against
+//! real server processes, in a fresh data directory, with a timeout on every
+//! step, then asserts what every run must satisfy (see [`crate::check`]).
+//!
+//! Scenario actions: `Start`, `Connect`, `Disconnect`, `Put`, `Get`, `Crash`,
+//! `Sleep`. Each `Connect` opens a client session; `Put`s queue on it and run
+//! one at a time (each acknowledged, retried under the same sequence number),
+//! so several connections make concurrent load; `Get` waits for its answer.
+
+use crate::check::{self, GetRecord, History, PutRecord};
+use crate::client::{random_client_id, Session, SessionOptions};
+use serde::Deserialize;
+use std::collections::{BTreeMap, HashMap};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::process::{Child, Command};
+use tokio::sync::{mpsc, oneshot};
+
+/// One step of a scenario, exactly as the old files spell it.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(tag = "type")]
+pub enum Action {
+    /// Launch server `id` with client port `port` in a cluster of `count`.
+    Start {
+        /// Server id.
+        id: usize,
+        /// Client port.
+        port: u16,
+        /// Cluster size.
+        count: usize,
+    },
+    /// Open the harness's client connection to server `id`.
+    Connect {
+        /// Server id.
+        id: usize,
+    },
+    /// Close that connection (requests already queued on it still finish).
+    Disconnect {
+        /// Server id.
+        id: usize,
+    },
+    /// Put `message` through connection `id` (does not wait).
+    Put {
+        /// Connection id.
+        id: usize,
+        /// The message.
+        message: String,
+    },
+    /// Get the log through connection `id` and wait for it.
+    Get {
+        /// Connection id.
+        id: usize,
+    },
+    /// SIGKILL server `id`.
+    Crash {
+        /// Server id.
+        id: usize,
+    },
+    /// Pause the script.
+    Sleep {
+        /// How long, in ms.
+        ms: u64,
+    },
+}
+
+/// Parses a scenario file's text.
+pub fn parse(text: &str) -> Result<Vec<Action>, String> {
+    serde_json::from_str(text).map_err(|e| format!("line {} column {}: {e}", e.line(), e.column()))
+}
+
+/// How to run scenarios.
+#[derive(Clone, Debug)]
+pub struct HarnessOptions {
+    /// The `chatroom-server` binary.
+    pub server: PathBuf,
+    /// `-v` count passed on to every server (their logs then go to the terminal).
+    pub verbose: u8,
+    /// Remap every port to a free one (for parallel runs); otherwise use the
+    /// scenario's client ports and the default peer ports 20000+id.
+    pub free_ports: bool,
+    /// `-t` passed to the servers, in ms.
+    pub server_timeout_ms: u64,
+    /// How long one request (retries included) may take.
+    pub request_deadline: Duration,
+    /// How long the end-of-run convergence check may take.
+    pub settle: Duration,
+    /// Keep the data directory of a failed run.
+    pub keep_failed: bool,
+}
+
+/// A scenario's result.
+#[derive(Debug)]
+pub struct Outcome {
+    /// Violations and errors; empty means passed.
+    pub failures: Vec<String>,
+    /// Puts acknowledged / sent.
+    pub acked: usize,
+    /// Puts sent.
+    pub sent: usize,
+    /// Gets completed.
+    pub gets: usize,
+    /// Data directory, if kept.
+    pub kept: Option<PathBuf>,
+}
+
+enum Job {
+    Put(usize, String),
+    Get(oneshot::Sender<Result<Vec<String>, String>>),
+}
+
+struct Harness<'a> {
+    opts: &'a HarnessOptions,
+    data: PathBuf,
+    children: BTreeMap<usize, Child>,
+    client_ports: HashMap<u16, u16>,
+    peer_ports: Vec<u16>,
+    server_ports: BTreeMap<usize, u16>,
+    conns: BTreeMap<usize, mpsc::UnboundedSender<Job>>,
+    workers: Vec<tokio::task::JoinHandle<()>>,
+    history: Arc<Mutex<History>>,
+    session_base: u64,
+    sessions: u64,
+    /// The largest cluster size any Start named.
+    count: usize,
+}
+
+fn free_port() -> Result<u16, String> {
+    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .map_err(|e| format!("cannot find a free port: {e}"))
+}
+
+impl Harness<'_> {
+    fn client_port(&mut self, port: u16) -> Result<u16, String> {
+        if !self.opts.free_ports {
+            return Ok(port);
+        }
+        if let Some(&p) = self.client_ports.get(&port) {
+            return Ok(p);
+        }
+        let p = free_port()?;
+        self.client_ports.insert(port, p);
+        Ok(p)
+    }
+
+    async fn start(&mut self, id: usize, port: u16, count: usize) -> Result<(), String> {
+        if id >= count {
+            return Err(format!("Start: id {id} is not below count {count}"));
+        }
+        // The new process needs the data directory's lock: stop the old first.
+        self.crash(id).await;
+        self.count = self.count.max(count);
+        let port = self.client_port(port)?;
+        let mut cmd = Command::new(&self.opts.server);
+        if self.opts.verbose > 0 {
+            cmd.arg(format!("-{}", "v".repeat(self.opts.verbose.into())));
+        }
+        cmd.args([
+            "-i",
+            &id.to_string(),
+            "-p",
+            &port.to_string(),
+            "-c",
+            &count.to_string(),
+        ])
+        .args(["-t", &self.opts.server_timeout_ms.to_string()])
+        .arg("--data-dir")
+        .arg(self.data.join(format!("server-{id}")));
+        if self.opts.free_ports {
+            while self.peer_ports.len() < count {
+                self.peer_ports.push(free_port()?);
+            }
+            let peers: Vec<String> = self.peer_ports[..count]
+                .iter()
+                .map(|p| format!("127.0.0.1:{p}"))
+                .collect();
+            cmd.arg("--peers").arg(peers.join(","));
+        }
+        if self.opts.verbose == 0 {
+            let log = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(self.data.join(format!("server-{id}.log")))
+                .map_err(|e| format!("cannot create the server log: {e}"))?;
+            let log2 = log.try_clone().map_err(|e| e.to_string())?;
+            cmd.stdout(Stdio::from(log)).stderr(Stdio::from(log2));
+        }
+        cmd.stdin(Stdio::null()).kill_on_drop(true);
+        let child = cmd
+            .spawn()
+            .map_err(|e| format!("cannot start {}: {e}", self.opts.server.display()))?;
+        self.children.insert(id, child);
+        self.server_ports.insert(id, port);
+        Ok(())
+    }
+
+    async fn crash(&mut self, id: usize) {
+        if let Some(mut child) = self.children.remove(&id) {
+            let _ = child.start_kill();
+            let _ = child.wait().await;
+        }
+    }
+
+    async fn connect(&mut self, id: usize) -> Result<(), String> {
+        let port = *self
+            .server_ports
+            .get(&id)
+            .ok_or_else(|| format!("Connect {id}: server {id} was never started"))?;
+        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+        let deadline = Instant::now() + self.opts.request_deadline;
+        let opts = SessionOptions {
+            attempt_timeout: Duration::from_millis(500),
+            deadline: self.opts.request_deadline,
+            retry_pause: Duration::from_millis(20),
+        };
+        self.sessions += 1;
+        let mut session = Session::new(self.session_base + self.sessions, 1, vec![addr], opts);
+        // The server may still be starting: retry until it accepts.
+        loop {
+            match session.connect(addr).await {
+                Ok(()) => break,
+                Err(e) if Instant::now() >= deadline => {
+                    return Err(format!("Connect {id}: cannot reach {addr}: {e}"));
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+            }
+        }
+        let (tx, rx) = mpsc::unbounded_channel();
+        let history = self.history.clone();
+        self.workers
+            .push(tokio::spawn(connection(id, session, rx, history)));
+        self.conns.insert(id, tx);
+        Ok(())
+    }
+
+    fn conn(&self, id: usize, verb: &str) -> Result<&mpsc::UnboundedSender<Job>, String> {
+        self.conns
+            .get(&id)
+            .ok_or_else(|| format!("{verb} {id}: connection {id} is not open (Connect it first)"))
+    }
+
+    async fn step(&mut self, action: &Action) -> Result<(), String> {
+        match action {
+            Action::Start { id, port, count } => self.start(*id, *port, *count).await,
+            Action::Connect { id } => self.connect(*id).await,
+            Action::Disconnect { id } => {
+                self.conns.remove(id);
+                Ok(())
+            }
+            Action::Put { id, message } => {
+                let tx = self.conn(*id, "Put")?.clone();
+                let index = {
+                    let mut h = self.history.lock().expect("history");
+                    h.puts.push(PutRecord {
+                        text: message.clone(),
+                        invoked: None,
+                        acked: None,
+                    });
+                    h.puts.len() - 1
+                };
+                tx.send(Job::Put(index, message.clone()))
+                    .map_err(|_| format!("Put {id}: the connection's worker is gone"))
+            }
+            Action::Get { id } => {
+                let (reply, rx) = oneshot::channel();
+                self.conn(*id, "Get")?
+                    .send(Job::Get(reply))
+                    .map_err(|_| format!("Get {id}: the connection's worker is gone"))?;
+                // Queued puts run first, each within its own deadline.
+                match rx.await {
+                    Ok(Ok(log)) => {
+                        println!("Client {id} received message log {log:?}");
+                        Ok(())
+                    }
+                    Ok(Err(e)) => Err(format!("Get {id}: {e}")),
+                    Err(_) => Err(format!("Get {id}: the connection's worker is gone")),
+                }
+            }
+            Action::Crash { id } => {
+                self.crash(*id).await;
+                Ok(())
+            }
+            Action::Sleep { ms } => {
+                tokio::time::sleep(Duration::from_millis(*ms)).await;
+                Ok(())
+            }
+        }
+    }
+
+    /// Reads every surviving server's log through its own session and waits
+    /// (up to `settle`) for them to agree.
+    async fn finals(&mut self) -> Result<Vec<(String, Vec<String>)>, String> {
+        let count = self.count;
+        let alive: Vec<(usize, u16)> = self
+            .children
+            .keys()
+            .map(|id| (*id, self.server_ports[id]))
+            .collect();
+        if alive.len() * 2 <= count {
+            // Without a majority nobody can answer; nothing to compare.
+            return Ok(Vec::new());
+        }
+        let deadline = Instant::now() + self.opts.settle;
+        loop {
+            let mut finals = Vec::new();
+            for &(id, port) in &alive {
+                self.sessions += 1;
+                let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+                let mut session = Session::new(
+                    self.session_base + self.sessions,
+                    1,
+                    vec![addr],
+                    SessionOptions {
+                        attempt_timeout: Duration::from_millis(500),
+                        deadline: deadline.saturating_duration_since(Instant::now()),
+                        retry_pause: Duration::from_millis(20),
+                    },
+                );
+                let invoked = Instant::now();
+                match session.get_all().await {
+                    Ok((_, log)) => {
+                        self.history.lock().expect("history").gets.push(GetRecord {
+                            via: format!("final read of server {id}"),
+                            invoked,
+                            completed: Instant::now(),
+                            log: log.clone(),
+                        });
+                        finals.push((format!("server {id}"), log));
+                    }
+                    Err(e) => return Err(format!("final read of server {id}: {e}")),
+                }
+            }
+            if check::check_agreement(&finals).is_empty() || Instant::now() >= deadline {
+                return Ok(finals);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+/// Runs one connection's queue: puts and gets one at a time, in order.
+async fn connection(
+    id: usize,
+    mut session: Session,
+    mut jobs: mpsc::UnboundedReceiver<Job>,
+    history: Arc<Mutex<History>>,
+) {
+    while let Some(job) = jobs.recv().await {
+        match job {
+            Job::Put(index, text) => {
+                history.lock().expect("history").puts[index].invoked = Some(Instant::now());
+                match session.put(&text).await {
+                    Ok((_, log_index)) => {
+                        history.lock().expect("history").puts[index].acked =
+                            Some((Instant::now(), log_index));
+                    }
+                    Err(e) => println!("Put {text:?} through {id} was not acknowledged: {e}"),
+                }
+            }
+            Job::Get(reply) => {
+                let invoked = Instant::now();
+                let result = session.get_all().await.map(|(_, log)| log);
+                if let Ok(log) = &result {
+                    history.lock().expect("history").gets.push(GetRecord {
+                        via: format!("connection {id}"),
+                        invoked,
+                        completed: Instant::now(),
+                        log: log.clone(),
+                    });
+                }
+                let _ = reply.send(result.map_err(|e| e.to_string()));
+            }
+        }
+    }
+}
+
+/// Runs one scenario file and checks its history.
+pub async fn run_file(opts: &HarnessOptions, file: &Path) -> Outcome {
+    let fail = |msg: String| Outcome {
+        failures: vec![msg],
+        acked: 0,
+        sent: 0,
+        gets: 0,
+        kept: None,
+    };
+    let text = match std::fs::read_to_string(file) {
+        Ok(t) => t,
+        Err(e) => return fail(format!("cannot read {}: {e}", file.display())),
+    };
+    let actions = match parse(&text) {
+        Ok(a) => a,
+        Err(e) => return fail(format!("{}: not a scenario: {e}", file.display())),
+    };
+    let data = match tempfile::Builder::new().prefix("harness-").tempdir() {
+        Ok(d) => d,
+        Err(e) => return fail(format!("cannot create a temporary directory: {e}")),
+    };
+    let mut h = Harness {
+        opts,
+        data: data.path().to_path_buf(),
+        children: BTreeMap::new(),
+        client_ports: HashMap::new(),
+        peer_ports: Vec::new(),
+        server_ports: BTreeMap::new(),
+        conns: BTreeMap::new(),
+        workers: Vec::new(),
+        history: Arc::new(Mutex::new(History::default())),
+        session_base: random_client_id() & !0xFFFF_FFFF,
+        sessions: 0,
+        count: 0,
+    };
+    let mut failures = Vec::new();
+    for (n, action) in actions.iter().enumerate() {
+        println!("Executing command {action:?}");
+        if let Err(e) = h.step(action).await {
+            failures.push(format!("step {} ({action:?}): {e}", n + 1));
+            break;
+        }
+    }
+    // Let queued puts finish (each is bounded by the request deadline).
+    h.conns.clear();
+    for w in std::mem::take(&mut h.workers) {
+        let _ = w.await;
+    }
+    if failures.is_empty() {
+        match h.finals().await {
+            Ok(finals) => {
+                let history = h.history.lock().expect("history").clone();
+                for (name, violations) in check::check_all(&history, &finals) {
+                    for v in violations {
+                        failures.push(format!("{name}: {v}"));
+                    }
+                }
+            }
+            Err(e) => failures.push(e),
+        }
+    }
+    let ids: Vec<usize> = h.children.keys().copied().collect();
+    for id in ids {
+        h.crash(id).await;
+    }
+    let history = h.history.lock().expect("history").clone();
+    let kept = if !failures.is_empty() && opts.keep_failed {
+        let path = data.keep();
+        Some(path)
+    } else {
+        None
+    };
+    Outcome {
+        failures,
+        acked: history.puts.iter().filter(|p| p.acked.is_some()).count(),
+        sent: history.puts.iter().filter(|p| p.invoked.is_some()).count(),
+        gets: history.gets.len(),
+        kept,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn old_scenario_format_parses_with_unknown_keys_ignored() {
+        let text = r#"[
+            {"type":"Start","id":2,"port":12002,"count":3,"note":"ignored"},
+            {"type":"Connect","id":2},
+            {"type":"Put","id":2,"message":"ping"},
+            {"type":"Get","id":2},
+            {"type":"Disconnect","id":2},
+            {"type":"Crash","id":2},
+            {"type":"Sleep","ms":250}
+        ]"#;
+        let actions = parse(text).unwrap();
+        assert_eq!(actions.len(), 7);
+        assert_eq!(
+            actions[2],
+            Action::Put {
+                id: 2,
+                message: "ping".into()
+            }
+        );
+        assert_eq!(
+            format!("{:?}", actions[2]),
+            r#"Put { id: 2, message: "ping" }"#
+        );
+    }
+
+    #[test]
+    fn bad_scenarios_are_errors_with_a_position() {
+        for bad in [
+            r#"[{"type":"Start","id":1}]"#,
+            r#"[{"type":"Jump"}]"#,
+            r#"[{"type":"Sleep","ms":-5}]"#,
+            r#"{"type":"Sleep","ms":5}"#,
+            "not json",
+        ] {
+            let err = parse(bad).unwrap_err();
+            assert!(err.contains("line"), "{err}");
+        }
+    }
+}

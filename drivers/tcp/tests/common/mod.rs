@@ -1,0 +1,217 @@
+//! Real server processes on loopback for integration tests: free ports, a
+//! temporary data directory, SIGKILL and restart, SIGTERM with counters.
+#![allow(dead_code)]
+
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// How long a server may take to accept connections after it is spawned.
+pub const READY_TIMEOUT: Duration = Duration::from_secs(20);
+
+pub fn free_port() -> u16 {
+    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+pub fn server_binary() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_chatroom-server"))
+}
+
+/// A cluster of `chatroom-server` processes.
+pub struct Cluster {
+    pub dir: tempfile::TempDir,
+    pub client_ports: Vec<u16>,
+    pub peer_ports: Vec<u16>,
+    pub timeout_ms: u64,
+    pub extra_args: Vec<String>,
+    pub children: Vec<Option<Child>>,
+}
+
+impl Cluster {
+    pub fn new(count: usize, timeout_ms: u64) -> Self {
+        Cluster {
+            dir: tempfile::Builder::new()
+                .prefix("paxos-tcp-test-")
+                .tempdir()
+                .expect("temp dir"),
+            client_ports: (0..count).map(|_| free_port()).collect(),
+            peer_ports: (0..count).map(|_| free_port()).collect(),
+            timeout_ms,
+            extra_args: Vec::new(),
+            children: (0..count).map(|_| None).collect(),
+        }
+    }
+
+    pub fn count(&self) -> usize {
+        self.client_ports.len()
+    }
+
+    pub fn client_addrs(&self) -> Vec<SocketAddr> {
+        self.client_ports
+            .iter()
+            .map(|&p| SocketAddr::from((Ipv4Addr::LOCALHOST, p)))
+            .collect()
+    }
+
+    pub fn peer_addr(&self, id: usize) -> SocketAddr {
+        SocketAddr::from((Ipv4Addr::LOCALHOST, self.peer_ports[id]))
+    }
+
+    pub fn data_dir(&self, id: usize) -> PathBuf {
+        self.dir.path().join(format!("server-{id}"))
+    }
+
+    pub fn log_path(&self, id: usize) -> PathBuf {
+        self.dir.path().join(format!("server-{id}.out"))
+    }
+
+    /// Spawns server `id` (its stdout and stderr go to a file in the data
+    /// directory) without waiting for it.
+    pub fn spawn(&mut self, id: usize) {
+        assert!(
+            self.children[id].is_none(),
+            "server {id} is already running"
+        );
+        let peers: Vec<String> = self
+            .peer_ports
+            .iter()
+            .map(|p| format!("127.0.0.1:{p}"))
+            .collect();
+        let out = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log_path(id))
+            .expect("server log");
+        let err = out.try_clone().expect("server log");
+        let child = Command::new(server_binary())
+            .args([
+                "-i",
+                &id.to_string(),
+                "-p",
+                &self.client_ports[id].to_string(),
+            ])
+            .args([
+                "-c",
+                &self.count().to_string(),
+                "-t",
+                &self.timeout_ms.to_string(),
+            ])
+            .arg("--peers")
+            .arg(peers.join(","))
+            .arg("--data-dir")
+            .arg(self.data_dir(id))
+            .args(&self.extra_args)
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .spawn()
+            .expect("spawn chatroom-server");
+        self.children[id] = Some(child);
+    }
+
+    /// Waits until server `id` accepts client connections.
+    pub fn wait_ready(&mut self, id: usize) {
+        let deadline = Instant::now() + READY_TIMEOUT;
+        let addr = self.client_addrs()[id];
+        while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
+            if let Some(child) = self.children[id].as_mut() {
+                if let Ok(Some(status)) = child.try_wait() {
+                    panic!("server {id} exited with {status}: {}", self.output(id));
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "server {id} not ready after {READY_TIMEOUT:?}"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    pub fn start(&mut self, id: usize) {
+        self.spawn(id);
+        self.wait_ready(id);
+    }
+
+    pub fn start_all(&mut self) {
+        for id in 0..self.count() {
+            self.spawn(id);
+        }
+        for id in 0..self.count() {
+            self.wait_ready(id);
+        }
+    }
+
+    /// SIGKILL, then reap.
+    pub fn kill(&mut self, id: usize) {
+        if let Some(mut child) = self.children[id].take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    pub fn is_running(&self, id: usize) -> bool {
+        self.children[id].is_some()
+    }
+
+    /// SIGTERM, wait for a clean exit, and return what the server printed.
+    pub fn terminate(&mut self, id: usize) -> String {
+        let mut child = self.children[id].take().expect("server is running");
+        let status = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success());
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(status) = child.try_wait().expect("wait") {
+                assert!(
+                    status.success(),
+                    "server {id} exited with {status}: {}",
+                    self.output(id)
+                );
+                break;
+            }
+            assert!(Instant::now() < deadline, "server {id} ignored SIGTERM");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        self.output(id)
+    }
+
+    pub fn output(&self, id: usize) -> String {
+        std::fs::read_to_string(self.log_path(id)).unwrap_or_default()
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for id in 0..self.count() {
+            self.kill(id);
+        }
+    }
+}
+
+/// The value of `name=` in a server's counters line.
+pub fn counter(output: &str, name: &str) -> u64 {
+    let line = output
+        .lines()
+        .rev()
+        .find(|l| l.contains("counters:"))
+        .unwrap_or_else(|| panic!("no counters line in {output}"));
+    line.split_whitespace()
+        .find_map(|w| w.strip_prefix(&format!("{name}=")))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no counter {name} in {line}"))
+}
+
+/// A multi-threaded runtime small enough for the 2-core test machine.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime")
+}

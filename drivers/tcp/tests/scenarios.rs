@@ -1,0 +1,96 @@
+//! Runs every scenario under `scenarios/` through the `harness` binary, and
+//! checks that the harness fails — cleanly, with a report — on a bad script.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn harness(files: &[PathBuf]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_harness"));
+    cmd.args(["-s", env!("CARGO_BIN_EXE_chatroom-server"), "--free-ports"]);
+    for f in files {
+        cmd.arg("-f").arg(f);
+    }
+    cmd.output().expect("run the harness")
+}
+
+fn scenario_files() -> Vec<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .expect("scenarios directory")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn every_shipped_scenario_passes_the_harness_checks() {
+    let files = scenario_files();
+    let names: Vec<String> = files
+        .iter()
+        .map(|f| f.file_stem().unwrap().to_string_lossy().into_owned())
+        .collect();
+    for wanted in [
+        "single-node",
+        "three-nodes",
+        "crash-restart",
+        "majority-loss",
+        "many-crashes",
+        "concurrent-floods",
+        "fifty-puts",
+        "random-mix",
+    ] {
+        assert!(
+            names.iter().any(|n| n == wanted),
+            "scenario {wanted} is missing"
+        );
+    }
+    let out = harness(&files);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let summary = format!("{} passed, 0 failed", files.len());
+    assert!(
+        out.status.success() && stdout.lines().any(|l| l == summary),
+        "harness failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn a_bad_scenario_is_reported_as_a_failure_not_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        ("not-json.json", "this is not json"),
+        ("missing-field.json", r#"[{"type":"Start","id":0}]"#),
+        (
+            "put-without-connect.json",
+            r#"[{"type":"Start","id":0,"port":1,"count":1},{"type":"Put","id":0,"message":"x"}]"#,
+        ),
+        (
+            "connect-before-start.json",
+            r#"[{"type":"Connect","id":3}]"#,
+        ),
+    ];
+    let files: Vec<PathBuf> = cases
+        .iter()
+        .map(|(name, text)| {
+            let p = dir.path().join(name);
+            std::fs::write(&p, text).unwrap();
+            p
+        })
+        .collect();
+    let out = harness(&files);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.lines().any(|l| l == "0 passed, 4 failed"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("line 1 column"),
+        "parse errors carry a position: {stdout}"
+    );
+    assert!(stdout.contains("connection 0 is not open"), "{stdout}");
+    assert!(stdout.contains("never started"), "{stdout}");
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("panicked"));
+}
