@@ -211,6 +211,14 @@ impl Session {
         Ok(())
     }
 
+    /// Moves to the next server in the list (to spread sessions over a cluster).
+    pub fn rotate_server(&mut self) {
+        if !self.servers.is_empty() {
+            self.current = (self.current + 1) % self.servers.len();
+            self.conn = None;
+        }
+    }
+
     /// Forgets every server.
     pub fn disconnect(&mut self) {
         self.servers.clear();

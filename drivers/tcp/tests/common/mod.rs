@@ -181,6 +181,12 @@ impl Cluster {
         self.output(id)
     }
 
+    /// Keeps the data directory and server logs after the test (for a failure report).
+    pub fn keep(&mut self) -> PathBuf {
+        self.dir.disable_cleanup(true);
+        self.dir.path().to_path_buf()
+    }
+
     pub fn output(&self, id: usize) -> String {
         std::fs::read_to_string(self.log_path(id)).unwrap_or_default()
     }
