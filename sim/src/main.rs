@@ -265,7 +265,7 @@ fn execute(command: Command) -> Result<ExitCode, String> {
             opts.record = true;
             let outcome = run::<HashChain>(opts.clone())?;
             let title = format!("paxos-sim replay {}", opts.replay_args());
-            let html = draw_html(&outcome.events, opts.nodes, &title);
+            let html = draw_html(&outcome.events, &outcome.lanes, &title);
             std::fs::write(&output, html)
                 .map_err(|e| format!("cannot write {}: {e}", output.display()))?;
             println!(

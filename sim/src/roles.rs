@@ -124,6 +124,16 @@ impl Topology {
         self.ids[i]
     }
 
+    /// Names of the processes, for diagrams: `node 0`, or `proposer 1` etc.
+    pub fn lane_names(&self) -> Vec<String> {
+        (0..self.len())
+            .map(|i| match self.roles[i] {
+                Role::Server => format!("node {i}"),
+                role => format!("{} {}", role.name(), self.ids[i].0),
+            })
+            .collect()
+    }
+
     /// A majority of the acceptors.
     pub fn quorum(&self) -> usize {
         self.members.len() / 2 + 1

@@ -116,6 +116,8 @@ pub struct Outcome {
     pub violation: Option<Violation>,
     /// Every event, if [`Options::record`] was set.
     pub events: Vec<TraceEvent>,
+    /// Name of each process (the lanes of a diagram; `node` in events indexes it).
+    pub lanes: Vec<String>,
 }
 
 enum Ev<S: SimMachine> {
@@ -434,6 +436,7 @@ impl<S: SimMachine> Sim<S> {
             trace_hash: self.hash.value(),
             violation: self.violation,
             events: self.events,
+            lanes: self.topo.lane_names(),
         }
     }
 
@@ -775,59 +778,36 @@ impl<S: SimMachine> Sim<S> {
     /// Cheap per-step checks of node `i`: promises, executions, and (once its
     /// writes are durable, so that what it did may be seen) its deliveries.
     fn check_node(&mut self, i: usize) {
+        if let Err(f) = self.check_node_inner(i) {
+            self.fail(f);
+        }
+    }
+
+    fn check_node_inner(&mut self, i: usize) -> Result<(), Failure> {
         let node = &mut self.nodes[i];
         let Some(server) = node.server.as_ref() else {
-            return;
+            return Ok(());
         };
         if let Some(promised) = server.promised() {
-            if let Err(f) = self.promises.observe(i, promised) {
-                return self.fail(f);
-            }
+            self.promises.observe(i, promised)?;
         }
         let journal = server.journal();
         for &(client, seq) in &journal[node.journal_seen..] {
-            if let Err(f) = self.executions.executed(i, client, seq) {
-                self.violation.get_or_insert(Violation {
-                    invariant: f.invariant,
-                    detail: f.detail,
-                    step: self.step,
-                    t: self.now,
-                });
-                return;
-            }
+            self.executions.executed(i, client, seq)?;
         }
         node.journal_seen = journal.len();
         if !node.disk.unsynced.is_empty() {
-            return;
+            return Ok(());
         }
         let Some(learner) = server.learner() else {
-            return;
+            return Ok(());
         };
         for slot in self.deliveries.next(i)..learner.next_slot() {
-            if let Err(f) = self
-                .deliveries
-                .delivered(i, slot, learner.decided(slot), &self.oracle)
-            {
-                self.violation.get_or_insert(Violation {
-                    invariant: f.invariant,
-                    detail: f.detail,
-                    step: self.step,
-                    t: self.now,
-                });
-                return;
-            }
+            self.deliveries
+                .delivered(i, slot, learner.decided(slot), &self.oracle)?;
         }
-        if let Err(f) = self
-            .executions
+        self.executions
             .follow_reference(i, journal, &self.reference.order)
-        {
-            self.violation.get_or_insert(Violation {
-                invariant: f.invariant,
-                detail: f.detail,
-                step: self.step,
-                t: self.now,
-            });
-        }
     }
 
     fn crash(&mut self, i: usize) {

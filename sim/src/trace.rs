@@ -106,7 +106,8 @@ fn escape(s: &str) -> String {
 /// clients), time flowing down, an arrow per delivered message, a cross per
 /// lost one, and marks for crashes, restarts, pauses, chosen slots and client
 /// requests. Hovering any mark shows its label. Ticks and syncs are left out.
-pub fn draw_html(events: &[TraceEvent], nodes: usize, title: &str) -> String {
+pub fn draw_html(events: &[TraceEvent], lanes: &[String], title: &str) -> String {
+    let nodes = lanes.len();
     let shown: Vec<&TraceEvent> = events
         .iter()
         .filter(|e| !matches!(e.kind, EventKind::Tick | EventKind::Sync))
@@ -137,11 +138,7 @@ pub fn draw_html(events: &[TraceEvent], nodes: usize, title: &str) -> String {
     );
     svg += r##"<defs><marker id="a" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="6" markerHeight="6" orient="auto"><path d="M0,0L10,5L0,10z" fill="#456"/></marker></defs>"##;
     for lane in 0..=nodes {
-        let name = if lane == nodes {
-            "clients".to_string()
-        } else {
-            format!("node {lane}")
-        };
+        let name = lanes.get(lane).map_or("clients", String::as_str);
         let _ = write!(
             svg,
             r##"<text x="{}" y="{}" text-anchor="middle" font-weight="bold">{name}</text><line x1="{0}" y1="{}" x2="{0}" y2="{}" stroke="#bbb"/>"##,
@@ -280,7 +277,8 @@ mod tests {
     #[test]
     fn drawing_is_self_contained_and_escapes_labels() {
         let events = [event(EventKind::Recv, 10), event(EventKind::Chosen, 20)];
-        let html = draw_html(&events, 3, "seed 1");
+        let lanes: Vec<String> = (0..3).map(|i| format!("node {i}")).collect();
+        let html = draw_html(&events, &lanes, "seed 1");
         assert!(html.starts_with("<!DOCTYPE html>"));
         assert!(html.contains("<svg"));
         assert!(html.contains("accept &lt;3.1&gt;"));
