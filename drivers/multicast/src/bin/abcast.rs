@@ -1,0 +1,147 @@
+//! `abcast`: one process of the atomic-broadcast service.
+//! `abcast <role> <id>` or `abcast <config> <role> <id>`, as the old program's scripts call it.
+
+use clap::Parser;
+use paxos_multicast::conf::{Groups, ACCEPTORS_MAX, DEFAULT_ACCEPTORS};
+use paxos_multicast::roles::{self, Options, COMMAND_BYTES_MAX, DEFAULT_BATCH_BYTES};
+use paxos_multicast::wire::Role;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Atomic broadcast over UDP multicast (Multi-Paxos). Each process runs one
+/// role; every learner prints the same values in the same order, each once.
+#[derive(Debug, Parser)]
+#[command(
+    name = "abcast",
+    version,
+    override_usage = "abcast [OPTIONS] <ROLE> <ID>\n       abcast [OPTIONS] <CONFIG> <ROLE> <ID>",
+    after_help = "ROLE is client, proposer, acceptor or learner. Clients read values from stdin, one per line, \
+until EOF, and exit once all are delivered. Learners print each delivered value on its own line. \
+Counters are printed on stderr on exit (SIGINT or SIGTERM for the servers).\n\n\
+Usual ids: acceptors 1-3, proposers 1-2, learners 1-2, clients 1-2."
+)]
+struct Cli {
+    /// `<role> <id>`, or `<config> <role> <id>` with the config file first.
+    #[arg(required = true, num_args = 2..=3, value_name = "ARGS")]
+    args: Vec<String>,
+    /// The configuration file (default: paxos.conf in the working directory).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// How many acceptors there are (ids 1..=N); overrides the file's acceptor-count line [default: 3].
+    #[arg(long, value_name = "N")]
+    acceptors: Option<u32>,
+    /// Where acceptors and proposers keep their logs (delete it for a fresh cluster).
+    #[arg(long, value_name = "DIR", default_value = "abcast-data")]
+    data_dir: PathBuf,
+    /// Testing only: drop each received datagram with this probability.
+    #[arg(long, value_name = "P", default_value_t = 0.0)]
+    drop_rate: f64,
+    /// Client: bytes of values packed into one command (at most 8000).
+    #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_BATCH_BYTES)]
+    batch_bytes: usize,
+    /// More log output on stderr (-v info, -vv debug).
+    #[arg(short, long, action = clap::ArgAction::Count)]
+    verbose: u8,
+}
+
+fn options(cli: Cli) -> Result<Options, String> {
+    let (file_arg, role, id) = match &cli.args[..] {
+        [role, id] => (None, role, id),
+        [file, role, id] => (Some(PathBuf::from(file)), role, id),
+        _ => return Err("expected <role> <id> or <config> <role> <id>".into()),
+    };
+    let path = match (file_arg, cli.config) {
+        (Some(_), Some(_)) => {
+            return Err(
+                "give the config file either as the first argument or with --config, not both"
+                    .into(),
+            )
+        }
+        (Some(p), None) | (None, Some(p)) => p,
+        (None, None) => PathBuf::from("paxos.conf"),
+    };
+    let role: Role = role.parse()?;
+    let id: u32 = id.parse().map_err(|_| {
+        format!(
+            "invalid id '{id}': expected a number from 0 to {}",
+            u32::MAX
+        )
+    })?;
+    let groups = Groups::load(&path).map_err(|e| e.to_string())?;
+    let acceptors = cli
+        .acceptors
+        .or(groups.acceptor_count)
+        .unwrap_or(DEFAULT_ACCEPTORS);
+    if !(1..=ACCEPTORS_MAX).contains(&acceptors) {
+        return Err(format!(
+            "--acceptors must be from 1 to {ACCEPTORS_MAX}, not {acceptors}"
+        ));
+    }
+    if role == Role::Acceptor && !(1..=acceptors).contains(&id) {
+        return Err(format!(
+            "acceptor ids are 1 to {acceptors} (the acceptor count), not {id}"
+        ));
+    }
+    if !(0.0..1.0).contains(&cli.drop_rate) {
+        return Err(format!(
+            "--drop-rate must be at least 0 and below 1, not {}",
+            cli.drop_rate
+        ));
+    }
+    if !(1..=COMMAND_BYTES_MAX).contains(&cli.batch_bytes) {
+        return Err(format!(
+            "--batch-bytes must be from 1 to {COMMAND_BYTES_MAX}, not {}",
+            cli.batch_bytes
+        ));
+    }
+    Ok(Options {
+        groups,
+        role,
+        id,
+        acceptors,
+        data_dir: cli.data_dir,
+        drop_rate: cli.drop_rate,
+        batch_bytes: cli.batch_bytes,
+    })
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let level = match cli.verbose {
+        0 => tracing::Level::WARN,
+        1 => tracing::Level::INFO,
+        2 => tracing::Level::DEBUG,
+        _ => tracing::Level::TRACE,
+    };
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_max_level(level)
+        .with_ansi(false)
+        .init();
+    let opts = match options(cli) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("abcast: error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let (role, id) = (opts.role, opts.id);
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("abcast: error: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(roles::run(opts)) {
+        Ok(0) => ExitCode::SUCCESS,
+        Ok(code) => ExitCode::from(code.clamp(1, 255) as u8),
+        Err(e) => {
+            eprintln!("abcast {role} {id}: error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

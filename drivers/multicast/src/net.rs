@@ -1,0 +1,327 @@
+//! Sockets and the part of the loop every role shares: wait for datagrams, a
+//! tick or a signal; perform actions in order, syncing the log before any send.
+
+use crate::conf::Groups;
+use crate::wal::{Wal, WalError};
+use crate::wire::{self, DecodeError, Msg, Role, Sender, DATAGRAM_BYTES_MAX};
+use paxos_core::{Action, Destination, Event, Input, Message};
+use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+use std::fmt;
+use std::io;
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::time::Duration;
+use tokio::net::UdpSocket;
+use tokio::signal::unix::{signal, Signal, SignalKind};
+
+/// Period of [`Input::Tick`]; the core's timeouts count these.
+pub const TICK: Duration = Duration::from_millis(10);
+/// Most datagrams read in one go before the actions they cause are performed,
+/// so that one log sync covers many votes.
+const RECV_BATCH_MAX: usize = 256;
+/// Receive buffer asked of the kernel (it may grant less).
+const RECV_BUFFER_BYTES: usize = 8 << 20;
+
+/// Counters printed on exit.
+#[derive(Clone, Debug, Default)]
+pub struct Counters {
+    /// Datagrams sent (one per group a message went to).
+    pub sent: u64,
+    /// Bytes in them.
+    pub sent_bytes: u64,
+    /// Sends the kernel refused (they count as lost).
+    pub send_errors: u64,
+    /// Datagrams received and accepted.
+    pub received: u64,
+    /// Datagrams refused: shorter than a header, damaged, or not one message.
+    pub malformed: u64,
+    /// Datagrams refused: not ours (magic or version), or a role sending what it never sends.
+    pub foreign: u64,
+    /// Our own datagrams, looped back by multicast.
+    pub own: u64,
+    /// Datagrams dropped on purpose by `--drop-rate`.
+    pub injected_drops: u64,
+    /// Messages refused because they did not fit in a datagram.
+    pub oversize: u64,
+    /// Log syncs.
+    pub syncs: u64,
+    /// Messages the core ignored.
+    pub ignored: u64,
+    /// Proposals the core refused (not leader, overloaded, superseded).
+    pub dropped: u64,
+    /// Slots the leader saw chosen.
+    pub decided: u64,
+}
+
+impl fmt::Display for Counters {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "sent={} sent_bytes={} send_errors={} received={} malformed={} foreign={} own={} \
+             injected_drops={} oversize={} syncs={} ignored={} dropped={} decided={}",
+            self.sent,
+            self.sent_bytes,
+            self.send_errors,
+            self.received,
+            self.malformed,
+            self.foreign,
+            self.own,
+            self.injected_drops,
+            self.oversize,
+            self.syncs,
+            self.ignored,
+            self.dropped,
+            self.decided
+        )
+    }
+}
+
+/// What woke the loop up.
+#[derive(Debug)]
+pub enum Wake {
+    /// One or more messages arrived (already checked and decoded).
+    Messages,
+    /// A tick passed.
+    Tick,
+    /// SIGINT or SIGTERM: finish and print counters.
+    Shutdown,
+}
+
+/// A small seeded generator for `--drop-rate` (splitmix64).
+#[derive(Debug)]
+struct Dice(u64);
+
+impl Dice {
+    fn below(&mut self, p: f64) -> bool {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^= z >> 31;
+        ((z >> 11) as f64 / (1u64 << 53) as f64) < p
+    }
+}
+
+/// One process's network end and the shared half of its loop.
+#[derive(Debug)]
+pub struct Node {
+    me: Sender,
+    groups: Groups,
+    listen: UdpSocket,
+    send: UdpSocket,
+    ticker: tokio::time::Interval,
+    sigint: Signal,
+    sigterm: Signal,
+    drop_rate: f64,
+    dice: Dice,
+    buf: Vec<u8>,
+    out: Vec<Vec<u8>>,
+    /// Decoded messages waiting to be stepped, with their senders.
+    pub inbox: Vec<(Sender, Msg)>,
+    /// The counters.
+    pub counters: Counters,
+}
+
+/// Opens a socket that joins `group` and listens on its port. SO_REUSEADDR
+/// lets every process of a role on one host bind the same group and port.
+pub fn listen_socket(group: SocketAddrV4) -> io::Result<UdpSocket> {
+    let s = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP))?;
+    s.set_reuse_address(true)?;
+    s.join_multicast_v4(group.ip(), &Ipv4Addr::UNSPECIFIED)?;
+    let _ = s.set_recv_buffer_size(RECV_BUFFER_BYTES);
+    s.bind(&SockAddr::from(group))?;
+    s.set_nonblocking(true)?;
+    UdpSocket::from_std(s.into())
+}
+
+/// Opens the socket we send from: loopback on (several processes per host),
+/// TTL 1 (multicast never leaves the link).
+pub fn send_socket() -> io::Result<UdpSocket> {
+    let s = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP))?;
+    s.set_multicast_loop_v4(true)?;
+    s.set_multicast_ttl_v4(1)?;
+    let _ = s.set_send_buffer_size(RECV_BUFFER_BYTES);
+    s.bind(&SockAddr::from(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0)))?;
+    s.set_nonblocking(true)?;
+    UdpSocket::from_std(s.into())
+}
+
+impl Node {
+    /// Joins the group this role listens on (clients listen with the learners).
+    pub fn new(me: Sender, groups: Groups, drop_rate: f64) -> io::Result<Node> {
+        let group = match me.role {
+            Role::Proposer => groups.proposers,
+            Role::Acceptor => groups.acceptors,
+            Role::Learner | Role::Client => groups.learners,
+        };
+        let listen = listen_socket(group).map_err(|e| {
+            io::Error::new(e.kind(), format!("cannot listen on group {group}: {e}"))
+        })?;
+        let send = send_socket()?;
+        let mut ticker = tokio::time::interval(TICK);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let seed = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64)
+            ^ u64::from(std::process::id());
+        Ok(Node {
+            me,
+            groups,
+            listen,
+            send,
+            ticker,
+            sigint: signal(SignalKind::interrupt())?,
+            sigterm: signal(SignalKind::terminate())?,
+            drop_rate,
+            dice: Dice(seed),
+            buf: vec![0; DATAGRAM_BYTES_MAX + 1],
+            out: Vec::new(),
+            inbox: Vec::new(),
+            counters: Counters::default(),
+        })
+    }
+
+    /// Who we are.
+    pub fn me(&self) -> Sender {
+        self.me
+    }
+
+    /// Waits for datagrams, a tick or a signal. Datagrams land in
+    /// [`Node::inbox`]: after the first, every one already queued is read too
+    /// (up to a limit), so the actions they cause share one log sync.
+    pub async fn wake(&mut self) -> Wake {
+        tokio::select! {
+            biased;
+            _ = self.sigint.recv() => Wake::Shutdown,
+            _ = self.sigterm.recv() => Wake::Shutdown,
+            r = self.listen.recv_from(&mut self.buf) => {
+                self.take(r);
+                for _ in 1..RECV_BATCH_MAX {
+                    match self.listen.try_recv_from(&mut self.buf) {
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                        r => self.take(r),
+                    }
+                }
+                Wake::Messages
+            }
+            _ = self.ticker.tick() => Wake::Tick,
+        }
+    }
+
+    fn take(&mut self, r: io::Result<(usize, SocketAddr)>) {
+        let Ok((len, _)) = r else {
+            return;
+        };
+        if self.drop_rate > 0.0 && self.dice.below(self.drop_rate) {
+            self.counters.injected_drops += 1;
+            return;
+        }
+        match wire::decode(&self.buf[..len]) {
+            Ok((from, _)) if from == self.me => self.counters.own += 1,
+            Ok(m) => {
+                self.counters.received += 1;
+                self.inbox.push(m);
+            }
+            Err(DecodeError::Foreign | DecodeError::Impostor { .. }) => self.counters.foreign += 1,
+            Err(e) => {
+                self.counters.malformed += 1;
+                tracing::debug!(error = %e, len, "refused a datagram");
+            }
+        }
+    }
+
+    /// Performs actions in order. A `Persist` is appended to `wal` and made
+    /// durable before the next send; `Deliver` and `Reply` go to `other`.
+    pub async fn perform(
+        &mut self,
+        actions: &mut Vec<Action<String>>,
+        mut wal: Option<&mut Wal>,
+        mut other: impl FnMut(Action<String>),
+    ) -> Result<(), WalError> {
+        for action in actions.drain(..) {
+            match action {
+                Action::Persist(record) => match wal.as_deref_mut() {
+                    Some(w) => w.append(&record),
+                    None => tracing::error!(?record, "this role keeps no log; record not kept"),
+                },
+                Action::Send { to, msg } => {
+                    if let Some(w) = wal.as_deref_mut() {
+                        if w.is_dirty() {
+                            w.sync()?;
+                            self.counters.syncs += 1;
+                        }
+                    }
+                    self.send(to, msg).await;
+                }
+                Action::Event(e) => match e {
+                    Event::Decided { .. } => self.counters.decided += 1,
+                    Event::Dropped { .. } => self.counters.dropped += 1,
+                    Event::Ignored { .. } => self.counters.ignored += 1,
+                },
+                a @ (Action::Deliver { .. } | Action::Reply { .. }) => other(a),
+            }
+        }
+        if let Some(w) = wal {
+            if w.is_dirty() {
+                w.sync()?;
+                self.counters.syncs += 1;
+            }
+        }
+        Ok(())
+    }
+
+    /// The groups a message goes to. `Node(id)` means one process of the role
+    /// that handles that kind; on multicast it goes to that role's group and
+    /// the others there ignore what is not theirs.
+    fn groups_for(&self, to: Destination, msg: &Msg) -> Vec<SocketAddrV4> {
+        let g = &self.groups;
+        match to {
+            Destination::Acceptors => vec![g.acceptors],
+            Destination::Proposers => vec![g.proposers],
+            Destination::Learners => vec![g.learners],
+            Destination::All => vec![g.proposers, g.acceptors, g.learners],
+            Destination::Node(_) => match msg {
+                Message::Prepare { .. } | Message::Accept { .. } => vec![g.acceptors],
+                Message::Promise { .. }
+                | Message::Nack { .. }
+                | Message::Accepted { .. }
+                | Message::Forward { .. } => vec![g.proposers],
+                Message::CatchUp { .. } | Message::Decided { .. } => vec![g.learners],
+                Message::Heartbeat { .. } => vec![g.proposers, g.acceptors, g.learners],
+            },
+        }
+    }
+
+    /// Encodes `msg` (split if it is a list too long for one datagram) and
+    /// sends it to every group `to` names. Refusals and send errors are counted.
+    pub async fn send(&mut self, to: Destination, msg: Msg) {
+        let targets = self.groups_for(to, &msg);
+        let kind = msg.kind();
+        if let Err(e) = wire::encode_split(self.me, msg, &mut self.out) {
+            self.counters.oversize += 1;
+            tracing::warn!(error = %e, "refused to send");
+            self.out.clear();
+            return;
+        }
+        for datagram in self.out.drain(..) {
+            for target in &targets {
+                match self.send.send_to(&datagram, *target).await {
+                    Ok(_) => {
+                        self.counters.sent += 1;
+                        self.counters.sent_bytes += datagram.len() as u64;
+                    }
+                    Err(e) => {
+                        self.counters.send_errors += 1;
+                        tracing::debug!(error = %e, kind, %target, "send failed");
+                    }
+                }
+            }
+        }
+    }
+
+    /// Steps every message in the inbox through `step`, as `Input::Receive`.
+    pub fn drain_inbox(&mut self, mut step: impl FnMut(Input<String>)) {
+        for (from, msg) in self.inbox.drain(..) {
+            step(Input::Receive { from: from.id, msg });
+        }
+    }
+}

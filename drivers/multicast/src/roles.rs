@@ -1,0 +1,398 @@
+//! The four role loops. Each is the same select loop: wake on datagrams, a tick or
+//! a signal → step the core → perform its actions (log synced before sends) → flush.
+
+use crate::conf::Groups;
+use crate::net::{Counters, Node, Wake};
+use crate::wal::{Rec, Wal, WalError};
+use crate::wire::{Role, Sender};
+use paxos_core::{
+    Acceptor, Action, Client, ClientId, Config, Input, Learner, NodeId, Proposer, ProposerState,
+    Replica, StateMachine,
+};
+use std::cell::RefCell;
+use std::io::{self, BufRead, Write};
+use std::path::PathBuf;
+use std::rc::Rc;
+
+/// Most commands the leader puts into one slot. A slot's value must fit in
+/// one `Accept` datagram: `BATCH_MAX * COMMAND_BYTES_MAX` stays well below
+/// [`crate::wire::DATAGRAM_BYTES_MAX`].
+pub const BATCH_MAX: usize = 4;
+/// Most bytes of values a client packs into one command.
+pub const COMMAND_BYTES_MAX: usize = 8_000;
+/// Default bytes of values per client command (see `--batch-bytes`). Small
+/// enough that a new leader's phase 1 promise, which carries every value
+/// accepted past its commit point, still fits in one datagram.
+pub const DEFAULT_BATCH_BYTES: usize = 2_000;
+/// Longest value (one line, without its newline).
+pub const VALUE_BYTES_MAX: usize = COMMAND_BYTES_MAX;
+/// Slots an acceptor keeps below the leader's commit point. Learners serve
+/// catch-up; acceptors only need what a new leader's phase 1 may ask for.
+const ACCEPTOR_RETAIN_SLOTS: u64 = 256;
+/// Slots a learner keeps to serve catch-up to late or lagging learners.
+const LEARNER_RETAIN_SLOTS: u64 = 1 << 16;
+/// Slots per catch-up request (the reply is split into datagrams).
+const CATCHUP_CHUNK: usize = 64;
+/// A log is compacted to a checkpoint once it is this large.
+const WAL_COMPACT_BYTES: u64 = 32 << 20;
+
+/// Everything a role needs from the command line.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// The groups of `paxos.conf`.
+    pub groups: Groups,
+    /// This process's role.
+    pub role: Role,
+    /// Its id within the role.
+    pub id: u32,
+    /// How many acceptors there are (ids 1..=n).
+    pub acceptors: u32,
+    /// Where acceptors and proposers keep their logs.
+    pub data_dir: PathBuf,
+    /// Probability of dropping each received datagram (testing only).
+    pub drop_rate: f64,
+    /// Client: bytes of values per command.
+    pub batch_bytes: usize,
+}
+
+/// A role failed in a way it cannot go on from.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The network could not be set up.
+    #[error("network: {0}")]
+    Net(#[from] io::Error),
+    /// The log could not be read or written.
+    #[error("log: {0}")]
+    Wal(#[from] WalError),
+    /// The core refused the configuration or the recovered records.
+    #[error("{0}")]
+    Core(String),
+}
+
+impl Options {
+    fn me(&self) -> Sender {
+        Sender {
+            role: self.role,
+            id: NodeId(self.id),
+        }
+    }
+
+    /// The core configuration of this process.
+    pub fn core_config(&self) -> Config {
+        let members = (1..=self.acceptors).map(NodeId).collect();
+        let mut c = Config::new(NodeId(self.id), members).with_seed(u64::from(self.id));
+        c.batch_max = BATCH_MAX;
+        c.catchup_chunk = CATCHUP_CHUNK;
+        c.retain_slots = match self.role {
+            Role::Acceptor => ACCEPTOR_RETAIN_SLOTS,
+            Role::Learner => LEARNER_RETAIN_SLOTS,
+            Role::Client | Role::Proposer => ACCEPTOR_RETAIN_SLOTS,
+        };
+        c
+    }
+
+    fn wal_path(&self) -> PathBuf {
+        self.data_dir.join(format!("{}-{}.wal", self.role, self.id))
+    }
+
+    fn banner(&self, counters: &Counters, extra: &str) {
+        eprintln!("abcast {} {}: {counters}{extra}", self.role, self.id);
+    }
+}
+
+/// Runs the role until SIGINT/SIGTERM (or, for a client, until every value
+/// read is delivered). Returns the process exit status.
+pub async fn run(opts: Options) -> Result<i32, RunError> {
+    match opts.role {
+        Role::Acceptor => run_acceptor(opts).await,
+        Role::Proposer => run_proposer(opts).await,
+        Role::Learner => run_learner(opts).await,
+        Role::Client => run_client(opts).await,
+    }
+}
+
+async fn run_acceptor(opts: Options) -> Result<i32, RunError> {
+    let config = opts.core_config();
+    let (mut wal, records) = Wal::open(&opts.wal_path())?;
+    let recovered = records.len();
+    let mut acceptor = Acceptor::recover(&config, records)
+        .map_err(|e| RunError::Core(format!("{}: {e}", opts.wal_path().display())))?
+        .notify_learners(true);
+    tracing::info!(records = recovered, promised = %acceptor.promised(), "acceptor started");
+    let mut node = Node::new(opts.me(), opts.groups.clone(), opts.drop_rate)?;
+    let mut actions = Vec::new();
+    loop {
+        match node.wake().await {
+            Wake::Shutdown => break,
+            Wake::Tick => continue, // acceptors have no timers
+            Wake::Messages => node.drain_inbox(|i| acceptor.step_into(i, &mut actions)),
+        }
+        node.perform(&mut actions, Some(&mut wal), |_| {}).await?;
+        if wal.bytes() > WAL_COMPACT_BYTES {
+            wal.rewrite(&acceptor.checkpoint())?;
+        }
+    }
+    node.counters.ignored += acceptor.ignored();
+    let extra = format!(
+        " promised={} trimmed_below={} log_bytes={}",
+        acceptor.promised(),
+        acceptor.trimmed_below(),
+        wal.bytes()
+    );
+    opts.banner(&node.counters, &extra);
+    Ok(0)
+}
+
+async fn run_proposer(opts: Options) -> Result<i32, RunError> {
+    let config = opts.core_config();
+    let (mut wal, records) = Wal::open(&opts.wal_path())?;
+    let mut proposer =
+        Proposer::<String>::recover(&config, records).map_err(|e| RunError::Core(e.to_string()))?;
+    tracing::info!("proposer started");
+    let mut node = Node::new(opts.me(), opts.groups.clone(), opts.drop_rate)?;
+    let mut actions = Vec::new();
+    let mut state = proposer.state();
+    let mut terms_led = 0u64;
+    loop {
+        match node.wake().await {
+            Wake::Shutdown => break,
+            Wake::Tick => proposer.step_into(Input::Tick, &mut actions),
+            Wake::Messages => node.drain_inbox(|i| proposer.step_into(i, &mut actions)),
+        }
+        node.perform(&mut actions, Some(&mut wal), |_| {}).await?;
+        if proposer.state() != state {
+            state = proposer.state();
+            if state == ProposerState::Leader {
+                terms_led += 1;
+            }
+            tracing::info!(?state, ballot = %proposer.ballot(), "proposer state changed");
+        }
+        if wal.records_since_compaction() > 1024 {
+            let checkpoint: Rec = proposer.checkpoint();
+            wal.rewrite(&[checkpoint])?;
+        }
+    }
+    node.counters.ignored += proposer.ignored();
+    let extra = format!(
+        " state={:?} ballot={} terms_led={terms_led}",
+        proposer.state(),
+        proposer.ballot()
+    );
+    opts.banner(&node.counters, &extra);
+    Ok(0)
+}
+
+/// The learner's state machine: every value executed is written out, once.
+#[derive(Debug)]
+struct Printer {
+    out: Rc<RefCell<Vec<u8>>>,
+    values: u64,
+}
+
+impl StateMachine for Printer {
+    type Command = String;
+    type Output = ();
+    fn apply(&mut self, op: &String) {
+        if op.is_empty() {
+            return;
+        }
+        let mut out = self.out.borrow_mut();
+        out.extend_from_slice(op.as_bytes());
+        out.push(b'\n');
+        self.values += op.split('\n').count() as u64;
+    }
+}
+
+async fn run_learner(opts: Options) -> Result<i32, RunError> {
+    let config = opts.core_config();
+    let mut learner = Learner::new(&config).map_err(|e| RunError::Core(e.to_string()))?;
+    let printed = Rc::new(RefCell::new(Vec::new()));
+    // The replica's session table delivers a command that was decided twice
+    // (a client retried it) only once.
+    let mut replica = Replica::new(Printer {
+        out: printed.clone(),
+        values: 0,
+    });
+    let mut node = Node::new(opts.me(), opts.groups.clone(), opts.drop_rate)?;
+    let mut actions = Vec::new();
+    let mut replies = Vec::new();
+    let mut stdout = io::stdout().lock();
+    let mut status = 0;
+    loop {
+        match node.wake().await {
+            Wake::Shutdown => break,
+            Wake::Tick => learner.step_into(Input::Tick, &mut actions),
+            Wake::Messages => node.drain_inbox(|i| learner.step_into(i, &mut actions)),
+        }
+        node.perform(&mut actions, None, |a| {
+            if let Action::Deliver { slot, value } = a {
+                replica.apply::<String>(slot, &value, &mut replies);
+            }
+        })
+        .await?;
+        replies.clear();
+        let mut out = printed.borrow_mut();
+        if !out.is_empty() {
+            if let Err(e) = stdout.write_all(&out).and_then(|()| stdout.flush()) {
+                eprintln!("abcast learner {}: cannot write output: {e}", opts.id);
+                status = 1;
+                break;
+            }
+            out.clear();
+        }
+    }
+    node.counters.ignored += learner.ignored();
+    let extra = format!(
+        " delivered_slots={} delivered_values={} executed_commands={}",
+        learner.next_slot(),
+        replica.state().values,
+        replica.executed()
+    );
+    opts.banner(&node.counters, &extra);
+    Ok(status)
+}
+
+/// What the stdin reader hands the client loop.
+#[derive(Debug)]
+enum Line {
+    Value(String),
+    End { blank: u64, refused: u64 },
+}
+
+/// Reads stdin on a thread of its own (reads block) and hands values over.
+fn spawn_reader(tx: tokio::sync::mpsc::Sender<Line>) {
+    std::thread::spawn(move || {
+        let mut stdin = io::stdin().lock();
+        let (mut blank, mut refused) = (0, 0);
+        let mut buf = Vec::new();
+        for number in 1.. {
+            buf.clear();
+            match stdin.read_until(b'\n', &mut buf) {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(e) => {
+                    eprintln!("abcast client: stdin: {e}");
+                    break;
+                }
+            }
+            while matches!(buf.last(), Some(b'\n' | b'\r')) {
+                buf.pop();
+            }
+            if buf.is_empty() {
+                blank += 1;
+                continue;
+            }
+            let value = match String::from_utf8(std::mem::take(&mut buf)) {
+                Ok(v) if v.len() <= VALUE_BYTES_MAX => v,
+                Ok(v) => {
+                    eprintln!("abcast client: line {number}: {} bytes is more than the limit of {VALUE_BYTES_MAX}; not sent", v.len());
+                    refused += 1;
+                    continue;
+                }
+                Err(_) => {
+                    eprintln!("abcast client: line {number}: not UTF-8 text; not sent");
+                    refused += 1;
+                    continue;
+                }
+            };
+            if tx.blocking_send(Line::Value(value)).is_err() {
+                return;
+            }
+        }
+        let _ = tx.blocking_send(Line::End { blank, refused });
+    });
+}
+
+fn session_id(id: u32) -> ClientId {
+    // A fresh session per run, so a restarted client is never mistaken for
+    // a retry of its previous incarnation.
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    let incarnation = nanos ^ std::process::id().rotate_left(16) | 1;
+    (u64::from(id) << 32) | u64::from(incarnation)
+}
+
+async fn run_client(opts: Options) -> Result<i32, RunError> {
+    let config = opts.core_config();
+    let mut client =
+        Client::new(&config, session_id(opts.id)).map_err(|e| RunError::Core(e.to_string()))?;
+    let mut node = Node::new(opts.me(), opts.groups.clone(), opts.drop_rate)?;
+    let (tx, mut rx) = tokio::sync::mpsc::channel(4096);
+    spawn_reader(tx);
+    let budget = opts.batch_bytes.clamp(1, COMMAND_BYTES_MAX);
+    let mut pending: std::collections::VecDeque<String> = Default::default();
+    let mut pending_bytes = 0usize;
+    let mut end: Option<(u64, u64)> = None;
+    let (mut submitted_values, mut delivered_values, mut commands) = (0u64, 0u64, 0u64);
+    let mut in_flight_values = 0u64;
+    let mut actions = Vec::new();
+    let mut shutdown = false;
+    loop {
+        // Count what finished before submitting more, so that a reply is
+        // credited to the command it answers.
+        node.perform(&mut actions, None, |a| {
+            if let Action::Reply { .. } = a {
+                delivered_values += in_flight_values;
+                in_flight_values = 0;
+            }
+        })
+        .await?;
+        while end.is_none() && pending_bytes < budget {
+            match rx.try_recv() {
+                Ok(Line::Value(v)) => {
+                    pending_bytes += v.len() + 1;
+                    pending.push_back(v);
+                }
+                Ok(Line::End { blank, refused }) => end = Some((blank, refused)),
+                Err(_) => break,
+            }
+        }
+        if client.is_ready() && !pending.is_empty() {
+            let mut op = pending.pop_front().expect("not empty");
+            let mut n = 1;
+            while let Some(next) = pending.front() {
+                if op.len() + 1 + next.len() > budget {
+                    break;
+                }
+                op.push('\n');
+                op.push_str(next);
+                pending.pop_front();
+                n += 1;
+            }
+            pending_bytes -= op.len() + 1;
+            client.submit(op, &mut actions);
+            commands += 1;
+            submitted_values += n;
+            in_flight_values = n;
+        }
+        node.perform(&mut actions, None, |_| {}).await?;
+        if shutdown || (end.is_some() && pending.is_empty() && !client.is_busy()) {
+            break;
+        }
+        let want_line = end.is_none() && pending_bytes < budget;
+        tokio::select! {
+            wake = node.wake() => match wake {
+                Wake::Shutdown => shutdown = true,
+                Wake::Tick => client.step_into(Input::Tick, &mut actions),
+                Wake::Messages => node.drain_inbox(|i| client.step_into(i, &mut actions)),
+            },
+            line = rx.recv(), if want_line => match line {
+                Some(Line::Value(v)) => {
+                    pending_bytes += v.len() + 1;
+                    pending.push_back(v);
+                }
+                Some(Line::End { blank, refused }) => end = Some((blank, refused)),
+                None => end = Some((0, 0)),
+            },
+        }
+    }
+    let (blank, refused) = end.unwrap_or_default();
+    let extra = format!(
+        " submitted_values={submitted_values} delivered_values={delivered_values} commands={commands} \
+         retries={} blank_lines={blank} refused_lines={refused}",
+        client.retries()
+    );
+    opts.banner(&node.counters, &extra);
+    Ok(if refused > 0 || shutdown { 1 } else { 0 })
+}
