@@ -1,0 +1,272 @@
+//! `chatroom-bench`: acknowledged puts per second and latency of a local
+//! three-server room with fsync on, for 1, 16 and 64 concurrent clients, next
+//! to the disk's single-thread fsync rate measured in the same run.
+
+use clap::Parser;
+use paxos_tcp::cli;
+use paxos_tcp::client::{Session, SessionOptions};
+use paxos_tcp::server::{self, Counters, ServerOptions};
+use std::io::Write;
+use std::net::{Ipv4Addr, SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Benchmark of the replicated chat room.
+///
+/// For each client count, starts a fresh cluster (in this process, each
+/// server on its own threads, logs fsynced on the disk under --data-dir),
+/// runs closed-loop clients (one outstanding put each) for a warm-up and a
+/// measured period, and prints acknowledged puts/s and p50/p99 latency. The
+/// disk's single-thread fsync rate is measured first as the floor to beat:
+/// only group commit can put more than one put behind each fsync.
+#[derive(Parser, Debug)]
+#[command(version, about, long_about)]
+struct Args {
+    /// Client counts to run, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "1,16,64")]
+    clients: Vec<usize>,
+    /// Servers in the cluster.
+    #[arg(long, default_value_t = 3)]
+    servers: u32,
+    /// Measured seconds per client count.
+    #[arg(long, default_value_t = 5)]
+    seconds: u64,
+    /// Warm-up seconds per client count (not measured).
+    #[arg(long, default_value_t = 1)]
+    warmup: u64,
+    /// Where the logs go [default: a temporary directory under the current one].
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Clients connect to: "spread" (round-robin over servers; followers
+    /// forward to the leader) or "one" (all to server 0).
+    #[arg(long, default_value = "spread")]
+    target: String,
+}
+
+fn free_port() -> std::io::Result<u16> {
+    Ok(TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?
+        .local_addr()?
+        .port())
+}
+
+/// Appends 64 bytes and fdatasyncs, single-threaded, for about a second.
+fn fsync_rate(dir: &Path) -> std::io::Result<f64> {
+    let path = dir.join("fsync-probe");
+    let mut f = std::fs::File::create(&path)?;
+    let record = [0x5a_u8; 64];
+    let start = Instant::now();
+    let mut n = 0u64;
+    while start.elapsed() < Duration::from_secs(1) {
+        f.write_all(&record)?;
+        f.sync_data()?;
+        n += 1;
+    }
+    let rate = n as f64 / start.elapsed().as_secs_f64();
+    drop(f);
+    std::fs::remove_file(&path)?;
+    Ok(rate)
+}
+
+struct Result_ {
+    clients: usize,
+    puts_per_s: f64,
+    p50_us: u128,
+    p99_us: u128,
+    fsyncs_per_s: f64,
+}
+
+fn run_one(args: &Args, dir: &Path, clients: usize) -> Result<Result_, String> {
+    let n = args.servers as usize;
+    let port = |_| free_port().map_err(|e| format!("no free port: {e}"));
+    let client_ports: Vec<u16> = (0..n).map(port).collect::<Result<_, _>>()?;
+    let peer_ports: Vec<u16> = (0..n).map(port).collect::<Result<_, _>>()?;
+    let peers: Vec<SocketAddr> = peer_ports
+        .iter()
+        .map(|&p| SocketAddr::from((Ipv4Addr::LOCALHOST, p)))
+        .collect();
+    let addrs: Vec<SocketAddr> = client_ports
+        .iter()
+        .map(|&p| SocketAddr::from((Ipv4Addr::LOCALHOST, p)))
+        .collect();
+    let stop = Arc::new(AtomicBool::new(false));
+    let counters: Vec<Arc<Counters>> = (0..n).map(|_| Arc::new(Counters::default())).collect();
+    let mut threads = Vec::new();
+    for id in 0..n {
+        let opts = ServerOptions {
+            id: id as u32,
+            peers: peers.clone(),
+            peer_listen: peers[id],
+            client_listen: addrs[id],
+            timeout_ms: 300,
+            data_dir: dir.join(format!("c{clients}-server-{id}")),
+            compact_bytes: 256 << 20,
+            seed: id as u64,
+        };
+        let (stop, counters) = (stop.clone(), counters[id].clone());
+        threads.push(std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .enable_all()
+                .build()
+                .map_err(|e| e.to_string())?;
+            let stopped = async move {
+                while !stop.load(Relaxed) {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            };
+            rt.block_on(server::run(opts, stopped, counters))
+                .map_err(|e| e.to_string())
+        }));
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    let warmup = Duration::from_secs(args.warmup);
+    let measure = Duration::from_secs(args.seconds);
+    let spread = args.target != "one";
+    let result = rt.block_on(async {
+        // Wait for a leader: one put must succeed.
+        let mut probe = Session::new(u64::MAX, 1, addrs.clone(), SessionOptions::default());
+        probe
+            .put("warm")
+            .await
+            .map_err(|e| format!("the cluster never came up: {e}"))?;
+        let begin = Instant::now();
+        let measure_from = begin + warmup;
+        let measure_to = measure_from + measure;
+        let mut tasks = Vec::new();
+        for c in 0..clients {
+            let mut session =
+                Session::new(c as u64 + 1, 1, addrs.clone(), SessionOptions::default());
+            if spread {
+                for _ in 0..c % n {
+                    session.rotate_server();
+                }
+            }
+            tasks.push(tokio::spawn(async move {
+                let mut latencies = Vec::new();
+                let mut i = 0u64;
+                loop {
+                    let t = Instant::now();
+                    if t >= measure_to {
+                        break;
+                    }
+                    session
+                        .put(&format!("b{c}-{i}"))
+                        .await
+                        .map_err(|e| format!("client {c}: {e}"))?;
+                    i += 1;
+                    if t >= measure_from && t < measure_to {
+                        latencies.push(t.elapsed().as_micros());
+                    }
+                }
+                Ok::<_, String>(latencies)
+            }));
+        }
+        let fsyncs_before = {
+            tokio::time::sleep_until(measure_from.into()).await;
+            counters
+                .iter()
+                .map(|c| c.fsyncs.load(Relaxed))
+                .max()
+                .unwrap_or(0)
+        };
+        tokio::time::sleep_until(measure_to.into()).await;
+        let fsyncs_after = counters
+            .iter()
+            .map(|c| c.fsyncs.load(Relaxed))
+            .max()
+            .unwrap_or(0);
+        let mut all = Vec::new();
+        for t in tasks {
+            all.extend(t.await.map_err(|e| e.to_string())??);
+        }
+        all.sort_unstable();
+        let pct = |p: f64| {
+            all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1)))
+                .copied()
+                .unwrap_or(0)
+        };
+        Ok::<_, String>(Result_ {
+            clients,
+            puts_per_s: all.len() as f64 / measure.as_secs_f64(),
+            p50_us: pct(0.50),
+            p99_us: pct(0.99),
+            fsyncs_per_s: (fsyncs_after - fsyncs_before) as f64 / measure.as_secs_f64(),
+        })
+    });
+    stop.store(true, Relaxed);
+    for t in threads {
+        match t.join() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(format!("a server failed: {e}")),
+            Err(_) => return Err("a server thread panicked".into()),
+        }
+    }
+    result
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    cli::init_logging(0);
+    if args.clients.is_empty()
+        || args.clients.contains(&0)
+        || args.servers == 0
+        || args.seconds == 0
+    {
+        return cli::fail(
+            "chatroom-bench",
+            "--clients, --servers and --seconds must be positive",
+        );
+    }
+    if args.target != "spread" && args.target != "one" {
+        return cli::fail("chatroom-bench", "--target must be `spread` or `one`");
+    }
+    let base = args.data_dir.clone().unwrap_or_else(|| PathBuf::from("."));
+    let dir = match tempfile::Builder::new()
+        .prefix("chatroom-bench-")
+        .tempdir_in(&base)
+    {
+        Ok(d) => d,
+        Err(e) => {
+            return cli::fail(
+                "chatroom-bench",
+                format!("cannot create a directory in {}: {e}", base.display()),
+            )
+        }
+    };
+    let floor = match fsync_rate(dir.path()) {
+        Ok(r) => r,
+        Err(e) => return cli::fail("chatroom-bench", format!("fsync probe failed: {e}")),
+    };
+    println!(
+        "disk: {floor:.0} fsyncs/s single-threaded (64-byte append + fdatasync) in {}",
+        dir.path().display()
+    );
+    println!(
+        "{} servers, fsync on, {} s measured after {} s warm-up, clients {}",
+        args.servers, args.seconds, args.warmup, args.target
+    );
+    println!("clients   puts/s   p50_us   p99_us  fsyncs/s(leader)  puts/fsync  vs_fsync_floor");
+    for &clients in &args.clients {
+        match run_one(&args, dir.path(), clients) {
+            Ok(r) => println!(
+                "{:>7} {:>8.0} {:>8} {:>8} {:>17.0} {:>11.1} {:>14.2}x",
+                r.clients,
+                r.puts_per_s,
+                r.p50_us,
+                r.p99_us,
+                r.fsyncs_per_s,
+                r.puts_per_s / r.fsyncs_per_s.max(1.0),
+                r.puts_per_s / floor
+            ),
+            Err(e) => return cli::fail("chatroom-bench", e),
+        }
+    }
+    ExitCode::SUCCESS
+}
