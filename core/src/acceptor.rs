@@ -495,4 +495,67 @@ mod tests {
         assert!(sends(&out).is_empty());
         assert_eq!(a.accepted(crate::LIMIT - 1), None);
     }
+
+    #[test]
+    fn recovery_keeps_the_highest_ballot_per_slot_whatever_the_record_order() {
+        let pv = |round, op| {
+            Record::Accepted(PValue {
+                slot: 0,
+                ballot: b(round, 2),
+                value: one(op),
+            })
+        };
+        let a = Acceptor::recover(&config(), [pv(2, 20), pv(1, 10)]).unwrap();
+        assert_eq!(a.accepted(0), Some((b(2, 2), &one(20))));
+        let a = Acceptor::recover(&config(), [pv(1, 10), pv(2, 20), pv(2, 20)]).unwrap();
+        assert_eq!(a.accepted(0), Some((b(2, 2), &one(20))));
+        assert_eq!((a.id(), a.promised()), (NodeId(1), b(2, 2)));
+    }
+
+    #[test]
+    fn retransmitted_prepare_is_promised_again_without_a_second_write() {
+        let mut a = Acceptor::new(&config()).unwrap();
+        a.step::<()>(prepare(b(2, 2), 0));
+        let out: Vec<A> = a.step(prepare(b(2, 2), 0));
+        assert!(!out.iter().any(|x| matches!(x, Action::Persist(_))));
+        assert!(matches!(sends(&out)[..], [Message::Promise { .. }]));
+    }
+
+    #[test]
+    fn standalone_acceptor_trims_on_heartbeats_far_beyond_its_records() {
+        let mut c = config();
+        c.retain_slots = 4;
+        let mut a = Acceptor::new(&c).unwrap();
+        for slot in 0..12 {
+            a.step::<()>(accept(b(1, 2), slot, one(slot)));
+        }
+        let hb = |commit| {
+            recv(Message::Heartbeat {
+                ballot: b(1, 2),
+                commit,
+            })
+        };
+        let out: Vec<A> = a.step(hb(6));
+        assert!(out.is_empty(), "not yet retain_slots beyond the trim point");
+        let out: Vec<A> = a.step(hb(12));
+        assert_eq!(out, [Action::Persist(Record::Trimmed(8))]);
+        assert_eq!(a.trimmed_below(), 8);
+        assert_eq!(a.accepted(7), None);
+        assert!(a.accepted(8).is_some());
+    }
+
+    #[test]
+    fn accept_window_is_measured_from_the_trim_point() {
+        let mut a = Acceptor::new(&config()).unwrap();
+        let mut out: Vec<A> = Vec::new();
+        a.trim_below(100_000, &mut out);
+        a.trim_below(100_000, &mut out);
+        assert_eq!(
+            out,
+            [Action::Persist(Record::Trimmed(100_000))],
+            "trimming twice writes once"
+        );
+        a.step::<()>(accept(b(1, 2), 100_010, one(1)));
+        assert!(a.accepted(100_010).is_some());
+    }
 }

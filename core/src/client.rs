@@ -330,4 +330,14 @@ mod tests {
         assert!(c.is_busy());
         assert_eq!(c.learned_up_to(), Some(1));
     }
+
+    #[test]
+    fn client_is_busy_exactly_while_a_command_is_outstanding() {
+        let mut c = ready_client(0);
+        assert_eq!(c.id(), CLIENT);
+        assert!(!c.is_busy());
+        let mut out = Vec::new();
+        c.submit(5, &mut out);
+        assert!(c.is_busy() && !c.is_ready());
+    }
 }

@@ -166,4 +166,15 @@ mod tests {
         c.batch_max = 0;
         assert_eq!(c.validate(), Err(ConfigError::Zero { name: "batch_max" }));
     }
+
+    #[test]
+    fn quorum_is_a_strict_majority_and_the_member_limit_is_inclusive() {
+        let sized = |n: u32| Config::new(NodeId(0), (0..n).map(NodeId).collect());
+        let quorums: Vec<usize> = [1, 2, 3, 4, 5, 7]
+            .iter()
+            .map(|&n| sized(n).quorum())
+            .collect();
+        assert_eq!(quorums, [1, 2, 2, 3, 3, 4]);
+        assert_eq!(sized(MEMBERS_MAX as u32).validate(), Ok(()));
+    }
 }

@@ -504,4 +504,56 @@ mod tests {
             }]
         );
     }
+
+    fn heartbeat(round: u64, commit: Slot) -> Input<u64> {
+        Input::Receive {
+            from: NodeId(1),
+            msg: Message::Heartbeat {
+                ballot: Ballot::new(round, NodeId(1)),
+                commit,
+            },
+        }
+    }
+
+    #[test]
+    fn one_vote_in_the_leaders_ballot_plus_its_commit_point_is_enough() {
+        let mut l = learner(9);
+        let mut out: Vec<A> = Vec::new();
+        l.step_into(accepted(1, 1, 0, 7), &mut out);
+        l.step_into(heartbeat(1, 1), &mut out);
+        assert_eq!(delivered(&out), [(0, 7)], "commit after the vote");
+        l.step_into(heartbeat(1, 2), &mut out);
+        l.step_into(accepted(2, 1, 1, 8), &mut out);
+        assert_eq!(delivered(&out), [(0, 7), (1, 8)], "vote after the commit");
+        l.step_into(accepted(2, 1, 3, 9), &mut out);
+        assert_eq!(
+            delivered(&out).len(),
+            2,
+            "slot 3 is beyond the commit point"
+        );
+    }
+
+    #[test]
+    fn a_late_vote_from_an_older_ballot_does_not_displace_newer_votes() {
+        let mut l = learner(9);
+        let mut out: Vec<A> = Vec::new();
+        l.step_into(accepted(1, 2, 0, 20), &mut out);
+        l.step_into(accepted(2, 1, 0, 10), &mut out);
+        l.step_into(accepted(3, 2, 0, 20), &mut out);
+        assert_eq!(delivered(&out), [(0, 20)]);
+    }
+
+    #[test]
+    fn learner_keeps_delivered_values_and_counts_what_it_ignores() {
+        let mut l = learner(9);
+        let mut out: Vec<A> = Vec::new();
+        for slot in 0..3 {
+            l.step_into(accepted(1, 1, slot, slot * 10), &mut out);
+            l.step_into(accepted(2, 1, slot, slot * 10), &mut out);
+        }
+        assert_eq!(l.decided(1), Some(&one(10)));
+        assert_eq!(l.decided(3), None);
+        l.step_into(accepted(7, 1, 4, 1), &mut out);
+        assert_eq!(l.ignored(), 1, "a vote from a non-member");
+    }
 }
