@@ -556,4 +556,83 @@ mod tests {
         l.step_into(accepted(7, 1, 4, 1), &mut out);
         assert_eq!(l.ignored(), 1, "a vote from a non-member");
     }
+
+    #[test]
+    fn a_chosen_slot_beyond_a_gap_makes_the_learner_ask_for_the_gap() {
+        let mut l = learner(9);
+        let mut out: Vec<A> = Vec::new();
+        l.step_into(
+            Input::Receive {
+                from: NodeId(2),
+                msg: Message::Decided {
+                    first_slot: 2,
+                    values: vec![one(2)],
+                },
+            },
+            &mut out,
+        );
+        for _ in 0..l.config.catchup_ticks {
+            l.step_into(Input::Tick, &mut out);
+        }
+        assert!(out.iter().any(|a| matches!(
+            a,
+            Action::Send {
+                msg: Message::CatchUp {
+                    from_slot: 0,
+                    to_slot: 3
+                },
+                ..
+            }
+        )));
+    }
+
+    #[test]
+    fn the_learners_window_is_measured_from_its_next_slot() {
+        let mut l = learner(9);
+        let mut out: Vec<A> = Vec::new();
+        for slot in 0..3 {
+            l.step_into(accepted(1, 1, slot, slot), &mut out);
+            l.step_into(accepted(2, 1, slot, slot), &mut out);
+        }
+        let last_in_window = l.next_slot() + l.window_max - 1;
+        l.step_into(accepted(1, 1, last_in_window, 1), &mut out);
+        assert_eq!(l.ignored(), 0);
+        l.step_into(accepted(1, 1, last_in_window + 1, 1), &mut out);
+        assert_eq!(l.ignored(), 1);
+    }
+
+    #[test]
+    fn catch_up_serves_only_what_is_still_retained() {
+        let members = QUORUM_MEMBERS.iter().map(|&m| NodeId(m)).collect();
+        let mut config = Config::new(NodeId(9), members);
+        config.retain_slots = 2;
+        let mut l = Learner::new(&config).unwrap();
+        let mut out: Vec<A> = Vec::new();
+        for slot in 0..5 {
+            l.step_into(accepted(1, 1, slot, slot), &mut out);
+            l.step_into(accepted(2, 1, slot, slot), &mut out);
+        }
+        let ask = |from_slot, to_slot| Input::Receive {
+            from: NodeId(5),
+            msg: Message::CatchUp { from_slot, to_slot },
+        };
+        out.clear();
+        l.step_into(ask(0, 5), &mut out);
+        l.step_into(ask(5, 9), &mut out);
+        assert!(
+            out.is_empty(),
+            "slots 0..3 were dropped and 5 is not decided yet"
+        );
+        l.step_into(ask(3, 9), &mut out);
+        assert_eq!(
+            out,
+            [Action::Send {
+                to: Destination::Node(NodeId(5)),
+                msg: Message::Decided {
+                    first_slot: 3,
+                    values: vec![one(3), one(4)]
+                }
+            }]
+        );
+    }
 }

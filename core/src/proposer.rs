@@ -887,4 +887,73 @@ mod tests {
             "slots below an acceptor's trim point are chosen"
         );
     }
+
+    #[test]
+    fn candidate_retransmits_its_prepare_then_campaigns_higher_when_it_times_out() {
+        let mut p = Proposer::<u64>::new(&config()).unwrap();
+        let mut out: Vec<A> = Vec::new();
+        let first = campaign(&mut p, &mut out);
+        let prepares = |out: &[A]| -> Vec<Ballot> {
+            out.iter()
+                .filter_map(|a| match a {
+                    Action::Send {
+                        msg: Message::Prepare { ballot, .. },
+                        ..
+                    } => Some(*ballot),
+                    _ => None,
+                })
+                .collect()
+        };
+        out.clear();
+        for _ in 0..p.config.retransmit_ticks {
+            p.step_into(Input::Tick, &mut out);
+        }
+        assert_eq!(
+            prepares(&out),
+            [first],
+            "retransmitted under the same ballot"
+        );
+        out.clear();
+        for _ in 0..2 * p.config.election_timeout_ticks {
+            p.step_into(Input::Tick, &mut out);
+        }
+        let later = prepares(&out);
+        assert!(
+            later.iter().any(|&b| b > first),
+            "a new campaign above {first}"
+        );
+        assert!(
+            later.len() < (2 * p.config.election_timeout_ticks) as usize,
+            "not every tick"
+        );
+    }
+
+    #[test]
+    fn leader_sends_a_heartbeat_every_heartbeat_ticks() {
+        let (mut p, b) = leader();
+        let mut out: Vec<A> = Vec::new();
+        let ticks = 3 * p.config.heartbeat_ticks;
+        for _ in 0..ticks {
+            p.step_into(Input::Tick, &mut out);
+        }
+        let beats = out
+            .iter()
+            .filter(|a| matches!(a, Action::Send { to: Destination::All, msg: Message::Heartbeat { ballot, .. } } if *ballot == b))
+            .count();
+        assert_eq!(beats, 3);
+    }
+
+    #[test]
+    fn a_full_batch_goes_out_without_waiting_for_the_slot_in_flight() {
+        let (mut p, _) = leader();
+        let mut out: Vec<A> = Vec::new();
+        for seq in 1..=5 {
+            p.step_into(Input::Propose(cmd(seq)), &mut out);
+        }
+        let batch = (2..=5).map(cmd).collect();
+        assert_eq!(accepts(&out), [(0, one(1)), (1, Value::Batch(batch))]);
+        assert_eq!(p.pending(), 0);
+        p.step_into(Input::Propose(cmd(6)), &mut out);
+        assert_eq!(p.pending(), 1, "window full: it waits");
+    }
 }

@@ -54,6 +54,19 @@ fn three_servers_apply_commands_in_the_same_order() {
 }
 
 #[test]
+fn fault_free_run_needs_no_catch_up() {
+    let mut net = Net::new(3, 11);
+    assert!(drive_workload(&mut net, 20, 2_000));
+    assert!(net.run_until(SETTLE_ROUNDS, converged));
+    assert_eq!(
+        net.delivered_kinds.get("catch-up"),
+        None,
+        "every node learned without asking: {:?}",
+        net.delivered_kinds
+    );
+}
+
+#[test]
 fn five_servers_apply_commands_in_the_same_order() {
     let mut net = Net::new(5, 2);
     assert!(drive_workload(&mut net, 30, 2_000));

@@ -59,6 +59,8 @@ pub struct Net {
     pub next_seq: BTreeMap<u64, u64>,
     /// Operations whose clients got a reply.
     pub acked_ops: Vec<u64>,
+    /// Messages delivered, by kind.
+    pub delivered_kinds: BTreeMap<&'static str, u64>,
 }
 
 impl Net {
@@ -95,6 +97,7 @@ impl Net {
             delivered_messages: 0,
             next_seq: BTreeMap::new(),
             acked_ops: Vec::new(),
+            delivered_kinds: BTreeMap::new(),
         }
     }
 
@@ -224,6 +227,7 @@ impl Net {
             }
             let t = self.index(to);
             self.delivered_messages += 1;
+            *self.delivered_kinds.entry(msg.kind()).or_default() += 1;
             self.step_node(t, Input::Receive { from, msg });
         }
     }
