@@ -50,9 +50,10 @@ const RECONNECT_MIN_MS: u64 = 20;
 const RECONNECT_MAX_MS: u64 = 1000;
 /// A connection must say hello within this long.
 const HELLO_TIMEOUT: Duration = Duration::from_secs(5);
-/// Ticks a learner may sit behind a known-chosen slot before asking peers for
-/// a snapshot (their logs may no longer reach back that far).
-const STUCK_TICKS: u32 = 200;
+/// Catch-up periods a learner may sit behind a known-chosen slot, without
+/// progress, before asking peers for a snapshot (their retained values may
+/// no longer reach back that far, for example after they restored from one).
+const STUCK_CATCHUP_PERIODS: u32 = 20;
 
 /// How to run one server.
 #[derive(Clone, Debug)]
@@ -72,9 +73,15 @@ pub struct ServerOptions {
     /// Compact the log once it has grown by this much since the last snapshot
     /// (and by at least the snapshot's size, so compaction stays linear).
     pub compact_bytes: u64,
+    /// Slots of decided history each server keeps to catch peers up (and
+    /// acceptors keep before trimming); a peer further behind is sent a snapshot.
+    pub retain_slots: u64,
     /// Seed for the core's randomised election timeouts.
     pub seed: u64,
 }
+
+/// Default of [`ServerOptions::retain_slots`].
+pub const RETAIN_SLOTS: u64 = 16_384;
 
 /// Maps the `-t` timeout onto the core's tick counts, with a [`TICK_MS`] tick:
 /// a follower that hears no leader for `timeout` (randomised up to twice that)
@@ -210,8 +217,11 @@ enum Batch {
         records: Vec<u8>,
         post: Vec<Effect>,
     },
-    /// Replace the log by these entries (snapshot + checkpoint).
-    Compact(Vec<WalEntry>),
+    /// Replace the log by `entries` (snapshot + checkpoint), then perform `after`.
+    Compact {
+        entries: Vec<WalEntry>,
+        after: Vec<Effect>,
+    },
 }
 
 /// A client connection that holds a session's route.
@@ -255,7 +265,8 @@ pub async fn run(
             count.saturating_sub(1)
         )));
     }
-    let config = core_config(opts.id, count, opts.timeout_ms, opts.seed);
+    let mut config = core_config(opts.id, count, opts.timeout_ms, opts.seed);
+    config.retain_slots = opts.retain_slots.max(1);
     config
         .validate()
         .map_err(|e| ServerError::Config(e.to_string()))?;
@@ -470,10 +481,19 @@ impl Driver {
             return true;
         }
         let (mut pre, mut records, mut post) = (Vec::new(), Vec::new(), Vec::new());
+        let mut trimmed = false;
         let routes = self.shared.routes.lock().expect("routes lock");
         let c = &self.shared.counters;
         for action in self.actions.drain(..) {
             let effect = match action {
+                Action::Persist(paxos_core::Record::Trimmed(_)) => {
+                    // The acceptor forgets slots below the trim point, so the
+                    // log must hold a snapshot at least that far along first:
+                    // the trim is made durable by a compaction (below), whose
+                    // checkpoint carries it, never by a bare record.
+                    trimmed = true;
+                    continue;
+                }
                 Action::Persist(record) => {
                     wal::frame(&WalEntry::Record(record), &mut records);
                     c.records.fetch_add(1, Relaxed);
@@ -549,16 +569,43 @@ impl Driver {
                 }
                 Action::Deliver { .. } => continue, // a Server applies its own deliveries
             };
-            if records.is_empty() {
+            if records.is_empty() && !trimmed {
                 pre.push(effect);
             } else {
                 post.push(effect);
             }
         }
         drop(routes);
+        if trimmed {
+            // Everything after the trim waits for the compaction; the
+            // checkpoint reflects every record of this batch too.
+            let entries = self.compaction_entries();
+            self.shared.compacting.store(true, Relaxed);
+            let first = Batch::Actions {
+                pre,
+                records,
+                post: Vec::new(),
+            };
+            let second = Batch::Compact {
+                entries,
+                after: post,
+            };
+            return self.batch_tx.send(first).is_ok() && self.batch_tx.send(second).is_ok();
+        }
         self.batch_tx
             .send(Batch::Actions { pre, records, post })
             .is_ok()
+    }
+
+    /// A snapshot of the replica plus the records that rebuild the acceptor
+    /// and proposer: a complete replacement for the log so far.
+    fn compaction_entries(&self) -> Vec<WalEntry> {
+        let mut entries = vec![
+            self.meta.clone(),
+            WalEntry::Snapshot(Box::new(self.server.snapshot())),
+        ];
+        entries.extend(self.server.checkpoint().into_iter().map(WalEntry::Record));
+        entries
     }
 
     /// Snapshots the replica and compacts the log once it has grown enough.
@@ -570,14 +617,15 @@ impl Driver {
         {
             return;
         }
-        let snapshot = self.server.snapshot();
-        let mut entries = vec![self.meta.clone(), WalEntry::Snapshot(Box::new(snapshot))];
-        entries.extend(self.server.checkpoint().into_iter().map(WalEntry::Record));
+        let entries = self.compaction_entries();
         info!(
             "compacting the log ({len} bytes) at slot {}",
             self.server.stats().applied_slots
         );
-        let _ = self.batch_tx.send(Batch::Compact(entries));
+        let _ = self.batch_tx.send(Batch::Compact {
+            entries,
+            after: Vec::new(),
+        });
     }
 
     /// Notices a learner that stays stuck behind a chosen slot, which happens
@@ -591,7 +639,8 @@ impl Driver {
             return;
         }
         self.stuck_ticks += 1;
-        if self.stuck_ticks.is_multiple_of(STUCK_TICKS) {
+        let patience = (self.config.catchup_ticks * STUCK_CATCHUP_PERIODS).max(50);
+        if self.stuck_ticks.is_multiple_of(patience) {
             info!("stuck at slot {next}: asking peers for a snapshot");
             let frame = wire::encode(&PeerFrame::SnapshotWanted { next_slot: next });
             let _ = self.batch_tx.send(Batch::Actions {
@@ -616,10 +665,12 @@ impl Driver {
 
     /// Adopts a peer's replica snapshot. It holds only decided state, so it is
     /// safe to take from anyone; our acceptor and proposer carry over intact
-    /// through their checkpoint.
+    /// through their checkpoint. A leader that installs one steps down (the
+    /// restored proposer starts as a follower), which is always safe: a
+    /// leader that cannot apply its own log must not stay leader anyway.
     fn install_snapshot(&mut self, from: NodeId, snapshot: ChatSnapshot) {
         let next = self.server.learner().next_slot();
-        if snapshot.next_slot <= next || self.server.is_leader() {
+        if snapshot.next_slot <= next {
             return;
         }
         let at = snapshot.next_slot;
@@ -640,15 +691,11 @@ impl Driver {
     }
 
     fn force_compact(&mut self) {
-        if self.shared.compacting.swap(true, Relaxed) {
-            return;
-        }
-        let mut entries = vec![
-            self.meta.clone(),
-            WalEntry::Snapshot(Box::new(self.server.snapshot())),
-        ];
-        entries.extend(self.server.checkpoint().into_iter().map(WalEntry::Record));
-        let _ = self.batch_tx.send(Batch::Compact(entries));
+        self.shared.compacting.store(true, Relaxed);
+        let _ = self.batch_tx.send(Batch::Compact {
+            entries: self.compaction_entries(),
+            after: Vec::new(),
+        });
     }
 
     fn publish_counters(&self) {
@@ -690,10 +737,11 @@ fn log_thread(
                         deferred.append(&mut post);
                     }
                 }
-                Batch::Compact(entries) => {
+                Batch::Compact { entries, mut after } => {
                     commit(&mut log, &mut records, &shared)?;
                     perform(&mut deferred);
                     log.replace(&entries)?;
+                    perform(&mut after);
                     shared.counters.compactions.fetch_add(1, Relaxed);
                     shared.wal_len_bytes.store(log.len_bytes(), Relaxed);
                     shared.wal_base_bytes.store(log.len_bytes(), Relaxed);

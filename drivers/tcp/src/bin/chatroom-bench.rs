@@ -103,6 +103,7 @@ fn run_one(args: &Args, dir: &Path, clients: usize) -> Result<Result_, String> {
             timeout_ms: 300,
             data_dir: dir.join(format!("c{clients}-server-{id}")),
             compact_bytes: 256 << 20,
+            retain_slots: server::RETAIN_SLOTS,
             seed: id as u64,
         };
         let (stop, counters) = (stop.clone(), counters[id].clone());

@@ -119,6 +119,7 @@ fn main() -> ExitCode {
             timeout_ms: args.timeout,
             data_dir: data_dir.join(format!("server-{i}")),
             compact_bytes: 64 << 20,
+            retain_slots: server::RETAIN_SLOTS,
             seed: random_client_id(),
         })
         .collect();

@@ -50,6 +50,10 @@ struct Args {
     /// Compact the log into a snapshot once it has grown by this many bytes.
     #[arg(long, default_value_t = 64 << 20)]
     compact_bytes: u64,
+    /// Slots of decided history kept to catch lagging peers up; a peer
+    /// further behind is sent a snapshot instead.
+    #[arg(long, default_value_t = server::RETAIN_SLOTS, value_parser = clap::value_parser!(u64).range(1..))]
+    retain_slots: u64,
     /// Runtime worker threads for network I/O (the log has its own thread).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
     threads: u16,
@@ -95,6 +99,7 @@ fn main() -> ExitCode {
         timeout_ms: args.timeout,
         data_dir,
         compact_bytes: args.compact_bytes,
+        retain_slots: args.retain_slots,
         seed: paxos_tcp::client::random_client_id(),
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
