@@ -133,16 +133,15 @@ pub fn listen_socket(group: SocketAddrV4) -> io::Result<UdpSocket> {
     UdpSocket::from_std(s.into())
 }
 
-/// Opens the socket we send from: loopback on (several processes per host),
-/// TTL 1 (multicast never leaves the link).
-pub fn send_socket() -> io::Result<UdpSocket> {
+/// Opens a blocking socket to send from: loopback on (several processes per
+/// host), TTL 1 (multicast never leaves the link).
+pub fn send_socket() -> io::Result<std::net::UdpSocket> {
     let s = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP))?;
     s.set_multicast_loop_v4(true)?;
     s.set_multicast_ttl_v4(1)?;
     let _ = s.set_send_buffer_size(RECV_BUFFER_BYTES);
     s.bind(&SockAddr::from(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0)))?;
-    s.set_nonblocking(true)?;
-    UdpSocket::from_std(s.into())
+    Ok(s.into())
 }
 
 impl Node {
@@ -157,6 +156,8 @@ impl Node {
             io::Error::new(e.kind(), format!("cannot listen on group {group}: {e}"))
         })?;
         let send = send_socket()?;
+        send.set_nonblocking(true)?;
+        let send = UdpSocket::from_std(send)?;
         let mut ticker = tokio::time::interval(TICK);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let seed = std::time::SystemTime::now()

@@ -1,0 +1,184 @@
+//! `abcast-noise`: a test tool that sends damaged datagrams to every group of a
+//! `paxos.conf` — random bytes, truncated and bit-flipped real messages, other
+//! protocols' traffic — to show that no role crashes or believes any of it.
+
+use paxos_core::{Ballot, Command, Message, NodeId, PValue, Value};
+use paxos_multicast::conf::Groups;
+use paxos_multicast::net::send_socket;
+use paxos_multicast::wire::{encode, Msg, Role, Sender};
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+/// Datagrams per group per burst, and the pause between bursts.
+const BURST: usize = 16;
+const PAUSE: Duration = Duration::from_millis(5);
+
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+}
+
+fn samples() -> Vec<(Sender, Msg)> {
+    let ballot = Ballot::new(1, NodeId(1));
+    let value = Value::Batch(vec![
+        Command {
+            client: 1,
+            seq: 1,
+            op: "one".to_string(),
+        },
+        Command {
+            client: 2,
+            seq: 1,
+            op: "two".to_string(),
+        },
+    ]);
+    let s = |role, id| Sender {
+        role,
+        id: NodeId(id),
+    };
+    vec![
+        (
+            s(Role::Proposer, 1),
+            Message::Prepare {
+                ballot,
+                from_slot: 0,
+            },
+        ),
+        (
+            s(Role::Proposer, 1),
+            Message::Accept {
+                ballot,
+                slot: 3,
+                value: value.clone(),
+                commit: 2,
+            },
+        ),
+        (
+            s(Role::Proposer, 1),
+            Message::Heartbeat { ballot, commit: 5 },
+        ),
+        (
+            s(Role::Acceptor, 2),
+            Message::Promise {
+                ballot,
+                trimmed_below: 0,
+                accepted: vec![PValue {
+                    slot: 1,
+                    ballot,
+                    value: value.clone(),
+                }],
+            },
+        ),
+        (
+            s(Role::Acceptor, 2),
+            Message::Accepted {
+                ballot,
+                slot: 3,
+                value: Some(value.clone()),
+            },
+        ),
+        (
+            s(Role::Learner, 1),
+            Message::CatchUp {
+                from_slot: 0,
+                to_slot: 9,
+            },
+        ),
+        (
+            s(Role::Learner, 1),
+            Message::Decided {
+                first_slot: 0,
+                values: vec![value.clone(), Value::Noop],
+            },
+        ),
+        (
+            s(Role::Client, 1),
+            Message::Forward {
+                commands: value.commands().to_vec(),
+            },
+        ),
+    ]
+}
+
+/// One damaged datagram of a random kind.
+fn garbage(rng: &mut Rng, real: &[Vec<u8>]) -> Vec<u8> {
+    match rng.below(4) {
+        0 => (0..rng.below(1500)).map(|_| rng.next() as u8).collect(),
+        1 => {
+            let d = &real[rng.below(real.len())];
+            d[..rng.below(d.len())].to_vec()
+        }
+        2 => {
+            let mut d = real[rng.below(real.len())].clone();
+            let i = 8 + rng.below(d.len() - 8);
+            d[i] ^= 1 << rng.below(8);
+            d
+        }
+        _ => {
+            // Our magic and version, then noise.
+            let mut d = b"Px\x01".to_vec();
+            d.extend((0..rng.below(200)).map(|_| rng.next() as u8));
+            d
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let [config, seconds] = &args[..] else {
+        eprintln!("usage: abcast-noise <paxos.conf> <seconds>");
+        return ExitCode::from(2);
+    };
+    let groups = match Groups::load(Path::new(config)) {
+        Ok(g) => g,
+        Err(e) => {
+            eprintln!("abcast-noise: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let Ok(seconds) = seconds.parse::<f64>() else {
+        eprintln!("abcast-noise: '{seconds}' is not a number of seconds");
+        return ExitCode::from(2);
+    };
+    let socket = match send_socket() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("abcast-noise: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let real: Vec<Vec<u8>> = samples()
+        .iter()
+        .map(|(from, msg)| {
+            let mut buf = Vec::new();
+            encode(*from, msg, &mut buf).expect("samples are small");
+            buf
+        })
+        .collect();
+    let targets = [groups.proposers, groups.acceptors, groups.learners];
+    let mut rng = Rng(0x2545_F491_4F6C_DD1D ^ u64::from(std::process::id()));
+    let deadline = Instant::now() + Duration::from_secs_f64(seconds.clamp(0.0, 3600.0));
+    let mut sent = 0u64;
+    while Instant::now() < deadline {
+        for target in targets {
+            for _ in 0..BURST {
+                if socket.send_to(&garbage(&mut rng, &real), target).is_ok() {
+                    sent += 1;
+                }
+            }
+        }
+        std::thread::sleep(PAUSE);
+    }
+    eprintln!("abcast-noise: sent={sent}");
+    ExitCode::SUCCESS
+}
