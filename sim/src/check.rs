@@ -341,12 +341,14 @@ impl ExecutionChecker {
 }
 
 /// Invariant 5: an acceptor's promised ballot never decreases, while it runs
-/// and across crashes (where it may fall back only to what it had made durable,
-/// and never below anything it told anyone).
+/// and across crashes. After a restart it may fall back only to a promise it
+/// never acted on: it must be at least every promise it held while all its
+/// writes were synced (from then on its sends could depend on it), and at
+/// least every promise its synced records hold.
 #[derive(Debug)]
 pub struct PromiseChecker {
     live: Vec<Ballot>,
-    durable: Vec<Ballot>,
+    floor: Vec<Ballot>,
 }
 
 impl PromiseChecker {
@@ -354,13 +356,19 @@ impl PromiseChecker {
     pub fn new(nodes: usize) -> Self {
         PromiseChecker {
             live: vec![Ballot::ZERO; nodes],
-            durable: vec![Ballot::ZERO; nodes],
+            floor: vec![Ballot::ZERO; nodes],
         }
     }
 
     /// A promise (or a vote, which implies one) of `node` became durable.
     pub fn made_durable(&mut self, node: usize, ballot: Ballot) {
-        self.durable[node] = self.durable[node].max(ballot);
+        self.floor[node] = self.floor[node].max(ballot);
+    }
+
+    /// `node` holds `promised` with no write pending: it may act on it, so a
+    /// restart must not forget it.
+    pub fn settled(&mut self, node: usize, promised: Ballot) {
+        self.floor[node] = self.floor[node].max(promised);
     }
 
     /// `node`'s acceptor now reports `promised`.
@@ -380,12 +388,12 @@ impl PromiseChecker {
 
     /// `node` restarted and its recovered acceptor reports `promised`.
     pub fn restarted(&mut self, node: usize, promised: Ballot) -> Check {
-        if promised < self.durable[node] {
+        if promised < self.floor[node] {
             return Err(Failure::new(
                 Invariant::Durability,
                 format!(
-                    "node {node} restarted promising {promised}, below its durable promise {}",
-                    self.durable[node]
+                    "node {node} restarted promising {promised}, below the promise {} it held with every write synced",
+                    self.floor[node]
                 ),
             ));
         }
@@ -711,6 +719,17 @@ mod tests {
         let mut p = PromiseChecker::new(1);
         p.observe(0, b(3, 2)).unwrap();
         let err = p.observe(0, b(2, 9)).unwrap_err();
+        assert_eq!(err.invariant, Invariant::Durability);
+    }
+
+    #[test]
+    fn durability_forgetting_a_settled_promise_is_reported() {
+        // The acceptor promised 6.1 and had nothing left to sync (so its
+        // `Promise` may have gone out), yet came back promising less.
+        let mut p = PromiseChecker::new(1);
+        p.observe(0, b(6, 1)).unwrap();
+        p.settled(0, b(6, 1));
+        let err = p.restarted(0, b(4, 1)).unwrap_err();
         assert_eq!(err.invariant, Invariant::Durability);
     }
 

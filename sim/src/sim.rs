@@ -799,6 +799,9 @@ impl<S: SimMachine> Sim<S> {
         if !node.disk.unsynced.is_empty() {
             return Ok(());
         }
+        if let Some(promised) = server.promised() {
+            self.promises.settled(i, promised);
+        }
         let Some(learner) = server.learner() else {
             return Ok(());
         };

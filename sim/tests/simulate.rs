@@ -124,8 +124,10 @@ proptest! {
         nodes in prop_oneof![Just(3usize), Just(5), Just(7)],
         clients in 1usize..6,
         faults in fault_set(),
+        crash_rate in 0.0f64..0.06,
     ) {
-        let opts = Options { nodes, clients, faults, ..short(seed) };
+        let mut opts = Options { nodes, clients, faults, ..short(seed) };
+        opts.rates.set(Fault::Crash, crash_rate);
         let out = go(opts.clone());
         prop_assert!(out.violation.is_none(), "{}\nreplay: paxos-sim replay {}",
             out.violation.as_ref().unwrap(), opts.replay_args());
@@ -168,14 +170,16 @@ proptest! {
         proposers in 1usize..4,
         learners in 1usize..4,
         faults in fault_set(),
+        crash_rate in 0.0f64..0.06,
     ) {
-        let opts = Options {
+        let mut opts = Options {
             nodes: acceptors,
             layout: roles(proposers, learners),
             faults,
             liveness: false,
             ..short(seed)
         };
+        opts.rates.set(Fault::Crash, crash_rate);
         let out = go(opts.clone());
         prop_assert!(out.violation.is_none(), "{}\nreplay: paxos-sim replay {}",
             out.violation.as_ref().unwrap(), opts.replay_args());
