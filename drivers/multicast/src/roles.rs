@@ -14,21 +14,29 @@ use std::io::{self, BufRead, Write};
 use std::path::PathBuf;
 use std::rc::Rc;
 
-/// Most commands the leader puts into one slot. A slot's value must fit in
-/// one `Accept` datagram: `BATCH_MAX * COMMAND_BYTES_MAX` stays well below
-/// [`crate::wire::DATAGRAM_BYTES_MAX`].
-pub const BATCH_MAX: usize = 4;
-/// Most bytes of values a client packs into one command.
-pub const COMMAND_BYTES_MAX: usize = 8_000;
-/// Default bytes of values per client command (see `--batch-bytes`). Small
-/// enough that a new leader's phase 1 promise, which carries every value
-/// accepted past its commit point, still fits in one datagram.
-pub const DEFAULT_BATCH_BYTES: usize = 2_000;
-/// Longest value (one line, without its newline).
-pub const VALUE_BYTES_MAX: usize = COMMAND_BYTES_MAX;
+// Sizes. Every message must fit in one datagram, and the one that grows is
+// a new leader's phase 1 `Promise`: it carries every value an acceptor holds
+// from the trim point on (a standalone proposer prepares from there). The
+// core bounds that span by `accept_ahead_max = 2 * retain_slots + 4 *
+// pipeline_window` slots, so these constants bound the promise:
+// PROMISE_SLOTS_MAX slots of one command of at most COMMAND_BYTES_MAX bytes.
+// `tests::worst_case_promise_fits_in_a_datagram` checks the arithmetic.
+
+/// Commands per slot. One: clients batch values into commands instead.
+pub const BATCH_MAX: usize = 1;
+/// Slots a leader keeps in phase 2 at once.
+pub const PIPELINE_WINDOW: usize = 4;
 /// Slots an acceptor keeps below the leader's commit point. Learners serve
 /// catch-up; acceptors only need what a new leader's phase 1 may ask for.
-const ACCEPTOR_RETAIN_SLOTS: u64 = 256;
+pub const ACCEPTOR_RETAIN_SLOTS: u64 = 2;
+/// Most slots an acceptor's log spans, hence most entries in a promise.
+pub const PROMISE_SLOTS_MAX: usize = 2 * ACCEPTOR_RETAIN_SLOTS as usize + 4 * PIPELINE_WINDOW;
+/// Most bytes of values a client packs into one command (values joined by newlines).
+pub const COMMAND_BYTES_MAX: usize = 2_800;
+/// Default bytes of values per client command (see `--batch-bytes`).
+pub const DEFAULT_BATCH_BYTES: usize = COMMAND_BYTES_MAX;
+/// Longest value (one line, without its newline).
+pub const VALUE_BYTES_MAX: usize = COMMAND_BYTES_MAX;
 /// Slots a learner keeps to serve catch-up to late or lagging learners.
 const LEARNER_RETAIN_SLOTS: u64 = 1 << 16;
 /// Slots per catch-up request (the reply is split into datagrams).
@@ -82,6 +90,7 @@ impl Options {
         let members = (1..=self.acceptors).map(NodeId).collect();
         let mut c = Config::new(NodeId(self.id), members).with_seed(u64::from(self.id));
         c.batch_max = BATCH_MAX;
+        c.pipeline_window = PIPELINE_WINDOW;
         c.catchup_chunk = CATCHUP_CHUNK;
         c.retain_slots = match self.role {
             Role::Acceptor => ACCEPTOR_RETAIN_SLOTS,
@@ -395,4 +404,90 @@ async fn run_client(opts: Options) -> Result<i32, RunError> {
     );
     opts.banner(&node.counters, &extra);
     Ok(if refused > 0 || shutdown { 1 } else { 0 })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::{encode, Msg, DATAGRAM_BYTES_MAX};
+    use paxos_core::{Ballot, Command, Message, Value};
+
+    fn options(role: Role) -> Options {
+        let groups = Groups::parse(
+            "proposers 239.0.0.1 6000\nacceptors 239.0.0.1 7000\nlearners 239.0.0.1 8000\n",
+            "test",
+        )
+        .unwrap();
+        Options {
+            groups,
+            role,
+            id: 1,
+            acceptors: 3,
+            data_dir: PathBuf::from("unused"),
+            drop_rate: 0.0,
+            batch_bytes: DEFAULT_BATCH_BYTES,
+        }
+    }
+
+    #[test]
+    fn worst_case_promise_fits_in_a_datagram() {
+        let config = options(Role::Acceptor).core_config();
+        let mut acceptor = Acceptor::<String>::new(&config).unwrap();
+        // The largest round the core accepts.
+        let ballot = Ballot::new(paxos_core::LIMIT - 1, NodeId(u32::MAX));
+        let mut out: Vec<Action<String>> = Vec::new();
+        // Offer far more slots than the acceptor will hold, each with the
+        // largest command a client can make.
+        for slot in 0..10 * PROMISE_SLOTS_MAX as u64 {
+            let value = Value::One(Command {
+                client: u64::MAX,
+                seq: u64::MAX,
+                op: "x".repeat(COMMAND_BYTES_MAX),
+            });
+            acceptor.step_into(
+                Input::Receive {
+                    from: NodeId(1),
+                    msg: Message::Accept {
+                        ballot,
+                        slot,
+                        value,
+                        commit: 0,
+                    },
+                },
+                &mut out,
+            );
+        }
+        out.clear();
+        acceptor.step_into(
+            Input::Receive {
+                from: NodeId(1),
+                msg: Message::Prepare {
+                    ballot,
+                    from_slot: 0,
+                },
+            },
+            &mut out,
+        );
+        let promise: Vec<&Msg> = out
+            .iter()
+            .filter_map(|a| match a {
+                Action::Send {
+                    msg: m @ Message::Promise { accepted, .. },
+                    ..
+                } => {
+                    assert_eq!(accepted.len(), PROMISE_SLOTS_MAX, "the bound is reached");
+                    Some(m)
+                }
+                _ => None,
+            })
+            .collect();
+        assert_eq!(promise.len(), 1);
+        let from = Sender {
+            role: Role::Acceptor,
+            id: NodeId(u32::MAX),
+        };
+        let mut buf = Vec::new();
+        encode(from, promise[0], &mut buf).expect("the largest promise fits");
+        assert!(buf.len() <= DATAGRAM_BYTES_MAX);
+    }
 }

@@ -338,6 +338,20 @@ fn run(s: Scenario) {
     check_learners_agree(&outputs);
     check_each_value_exactly_once(&outputs[0], &submitted);
     check_client_order_kept(&outputs[0]);
+    for p in c
+        .acceptors
+        .iter()
+        .chain(&c.proposers)
+        .chain(&c.learners)
+        .chain(&c.clients)
+    {
+        assert_eq!(
+            p.counter("oversize").unwrap_or(0),
+            0,
+            "{} refused a message too large to send",
+            p.name
+        );
+    }
     if s.noise {
         for p in c
             .acceptors
@@ -413,5 +427,17 @@ fn random_and_truncated_datagrams_crash_no_role() {
         noise: true,
         loss: 0.1,
         ..Scenario::new("noise")
+    });
+}
+
+#[test]
+fn standby_proposer_takes_over_with_full_commands_in_flight() {
+    // Full-size commands make the new leader's promises as large as they
+    // get; they must still fit in a datagram.
+    run(Scenario {
+        fault: Fault::KillLeader,
+        values_per_client: 40_000,
+        batch_bytes: paxos_multicast::roles::COMMAND_BYTES_MAX,
+        ..Scenario::new("killfull")
     });
 }
