@@ -46,6 +46,13 @@ pub fn fail(program: &str, message: impl std::fmt::Display) -> ExitCode {
     ExitCode::FAILURE
 }
 
+/// Prints `<program>: error: <message>` for a usage mistake and returns exit
+/// status 2, as clap does for the mistakes it catches itself.
+pub fn usage(program: &str, message: impl std::fmt::Display) -> ExitCode {
+    eprintln!("{program}: error: {message}\n\nFor more information, try '--help'.");
+    ExitCode::from(2)
+}
+
 /// Resolves on SIGINT or SIGTERM.
 pub async fn stop_signal() {
     #[cfg(unix)]

@@ -76,9 +76,15 @@ pub struct ServerOptions {
     /// Slots of decided history each server keeps to catch peers up (and
     /// acceptors keep before trimming); a peer further behind is sent a snapshot.
     pub retain_slots: u64,
+    /// Most commands the leader puts in one slot. A full batch goes out even
+    /// while earlier slots are in flight, so smaller batches pipeline more.
+    pub batch_max: usize,
     /// Seed for the core's randomised election timeouts.
     pub seed: u64,
 }
+
+/// Default of [`ServerOptions::batch_max`].
+pub const BATCH_MAX: usize = 256;
 
 /// Default of [`ServerOptions::retain_slots`].
 pub const RETAIN_SLOTS: u64 = 16_384;
@@ -267,6 +273,7 @@ pub async fn run(
     }
     let mut config = core_config(opts.id, count, opts.timeout_ms, opts.seed);
     config.retain_slots = opts.retain_slots.max(1);
+    config.batch_max = opts.batch_max.max(1);
     config
         .validate()
         .map_err(|e| ServerError::Config(e.to_string()))?;

@@ -44,6 +44,9 @@ struct Args {
     /// forward to the leader) or "one" (all to server 0).
     #[arg(long, default_value = "spread")]
     target: String,
+    /// The servers' --batch-max.
+    #[arg(long, default_value_t = server::BATCH_MAX)]
+    batch_max: usize,
 }
 
 fn free_port() -> std::io::Result<u16> {
@@ -104,6 +107,7 @@ fn run_one(args: &Args, dir: &Path, clients: usize) -> Result<Result_, String> {
             data_dir: dir.join(format!("c{clients}-server-{id}")),
             compact_bytes: 256 << 20,
             retain_slots: server::RETAIN_SLOTS,
+            batch_max: args.batch_max,
             seed: id as u64,
         };
         let (stop, counters) = (stop.clone(), counters[id].clone());
@@ -226,7 +230,7 @@ fn main() -> ExitCode {
         );
     }
     if args.target != "spread" && args.target != "one" {
-        return cli::fail("chatroom-bench", "--target must be `spread` or `one`");
+        return cli::usage("chatroom-bench", "--target must be `spread` or `one`");
     }
     let base = args.data_dir.clone().unwrap_or_else(|| PathBuf::from("."));
     let dir = match tempfile::Builder::new()

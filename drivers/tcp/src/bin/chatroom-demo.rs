@@ -120,6 +120,7 @@ fn main() -> ExitCode {
             data_dir: data_dir.join(format!("server-{i}")),
             compact_bytes: 64 << 20,
             retain_slots: server::RETAIN_SLOTS,
+            batch_max: server::BATCH_MAX,
             seed: random_client_id(),
         })
         .collect();

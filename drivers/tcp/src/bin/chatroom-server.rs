@@ -54,6 +54,10 @@ struct Args {
     /// further behind is sent a snapshot instead.
     #[arg(long, default_value_t = server::RETAIN_SLOTS, value_parser = clap::value_parser!(u64).range(1..))]
     retain_slots: u64,
+    /// Most commands in one slot; a full batch goes out even while earlier
+    /// slots are in flight, so smaller batches pipeline more.
+    #[arg(long, default_value_t = server::BATCH_MAX as u64, value_parser = clap::value_parser!(u64).range(1..=65536))]
+    batch_max: u64,
     /// Runtime worker threads for network I/O (the log has its own thread).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
     threads: u16,
@@ -68,7 +72,7 @@ fn main() -> ExitCode {
         args.peers.clone()
     };
     if peers.len() != args.count as usize {
-        return cli::fail(
+        return cli::usage(
             "chatroom-server",
             format!(
                 "--peers lists {} addresses but --count is {}",
@@ -78,7 +82,7 @@ fn main() -> ExitCode {
         );
     }
     if args.id >= args.count {
-        return cli::fail(
+        return cli::usage(
             "chatroom-server",
             format!(
                 "--id {} is out of range: ids run from 0 to {}",
@@ -100,6 +104,7 @@ fn main() -> ExitCode {
         data_dir,
         compact_bytes: args.compact_bytes,
         retain_slots: args.retain_slots,
+        batch_max: args.batch_max as usize,
         seed: paxos_tcp::client::random_client_id(),
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()

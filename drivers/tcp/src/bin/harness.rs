@@ -46,7 +46,7 @@ struct Args {
 fn main() -> ExitCode {
     let args = Args::parse();
     if !args.server.is_file() {
-        return cli::fail(
+        return cli::usage(
             "harness",
             format!("server binary {} does not exist", args.server.display()),
         );
