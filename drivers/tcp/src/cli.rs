@@ -9,6 +9,15 @@ pub const PEER_PORT_BASE: u16 = 20000;
 /// Base of the client ports the demo and the client's defaults use.
 pub const CLIENT_PORT_BASE: u16 = 10000;
 
+/// `println!` that ignores a closed stdout (`| head`) instead of panicking.
+#[macro_export]
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 /// Logs to stderr: warnings by default, then info, debug, trace per `-v`.
 /// `RUST_LOG` overrides.
 pub fn init_logging(verbose: u8) {

@@ -273,7 +273,7 @@ impl Harness<'_> {
                 // Queued puts run first, each within its own deadline.
                 match rx.await {
                     Ok(Ok(log)) => {
-                        println!("Client {id} received message log {log:?}");
+                        crate::say!("Client {id} received message log {log:?}");
                         Ok(())
                     }
                     Ok(Err(e)) => Err(format!("Get {id}: {e}")),
@@ -358,7 +358,7 @@ async fn connection(
                         history.lock().expect("history").puts[index].acked =
                             Some((Instant::now(), log_index));
                     }
-                    Err(e) => println!("Put {text:?} through {id} was not acknowledged: {e}"),
+                    Err(e) => crate::say!("Put {text:?} through {id} was not acknowledged: {e}"),
                 }
             }
             Job::Get(reply) => {
@@ -415,7 +415,7 @@ pub async fn run_file(opts: &HarnessOptions, file: &Path) -> Outcome {
     };
     let mut failures = Vec::new();
     for (n, action) in actions.iter().enumerate() {
-        println!("Executing command {action:?}");
+        crate::say!("Executing command {action:?}");
         if let Err(e) = h.step(action).await {
             failures.push(format!("step {} ({action:?}): {e}", n + 1));
             break;

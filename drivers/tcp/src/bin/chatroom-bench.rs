@@ -249,18 +249,23 @@ fn main() -> ExitCode {
         Ok(r) => r,
         Err(e) => return cli::fail("chatroom-bench", format!("fsync probe failed: {e}")),
     };
-    println!(
+    paxos_tcp::say!(
         "disk: {floor:.0} fsyncs/s single-threaded (64-byte append + fdatasync) in {}",
         dir.path().display()
     );
-    println!(
+    paxos_tcp::say!(
         "{} servers, fsync on, {} s measured after {} s warm-up, clients {}",
-        args.servers, args.seconds, args.warmup, args.target
+        args.servers,
+        args.seconds,
+        args.warmup,
+        args.target
     );
-    println!("clients   puts/s   p50_us   p99_us  fsyncs/s(leader)  puts/fsync  vs_fsync_floor");
+    paxos_tcp::say!(
+        "clients   puts/s   p50_us   p99_us  fsyncs/s(leader)  puts/fsync  vs_fsync_floor"
+    );
     for &clients in &args.clients {
         match run_one(&args, dir.path(), clients) {
-            Ok(r) => println!(
+            Ok(r) => paxos_tcp::say!(
                 "{:>7} {:>8.0} {:>8} {:>8} {:>17.0} {:>11.1} {:>14.2}x",
                 r.clients,
                 r.puts_per_s,

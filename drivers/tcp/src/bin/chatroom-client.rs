@@ -104,28 +104,30 @@ fn main() -> ExitCode {
         match args.command {
             Some(Command::Put { message }) => match session.put(&message.join(" ")).await {
                 Ok((slot, index)) => {
-                    println!("[RESPONSE]: acknowledged: message #{index} committed in slot {slot}");
+                    paxos_tcp::say!(
+                        "[RESPONSE]: acknowledged: message #{index} committed in slot {slot}"
+                    );
                     ExitCode::SUCCESS
                 }
                 Err(e) => {
-                    println!("[ERROR]: failed to send message ({e})");
+                    paxos_tcp::say!("[ERROR]: failed to send message ({e})");
                     ExitCode::FAILURE
                 }
             },
             Some(Command::Get) => match session.get_all().await {
                 Ok((_, log)) => {
-                    println!("[RESPONSE]: {log:?}");
+                    paxos_tcp::say!("[RESPONSE]: {log:?}");
                     ExitCode::SUCCESS
                 }
                 Err(e) => {
-                    println!("[ERROR]: failed to send GET request ({e})");
+                    paxos_tcp::say!("[ERROR]: failed to send GET request ({e})");
                     ExitCode::FAILURE
                 }
             },
             None => {
                 if let Some(addr) = session.server() {
                     if let Err(e) = session_probe(addr).await {
-                        println!("[ERROR]: failed to connect to server at {addr} ({e})");
+                        paxos_tcp::say!("[ERROR]: failed to connect to server at {addr} ({e})");
                     }
                 }
                 let stdin = tokio::io::BufReader::new(tokio::io::stdin());

@@ -43,6 +43,8 @@ struct Args {
 }
 
 const SERVERS: u16 = 3;
+/// How long the servers may take to accept clients.
+const READY_TIMEOUT: Duration = Duration::from_secs(10);
 
 struct Running {
     stop: watch::Sender<bool>,
@@ -143,27 +145,39 @@ fn main() -> ExitCode {
         for id in 0..usize::from(SERVERS) {
             demo.start(id);
         }
-        // Binding fails fast (port in use): report it instead of a dead prompt.
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        for id in 0..usize::from(SERVERS) {
-            if demo.running[id]
-                .as_ref()
-                .is_some_and(|r| r.task.is_finished())
-            {
-                let err = demo.stop(id).await.unwrap_or_default();
-                for other in 0..usize::from(SERVERS) {
-                    demo.stop(other).await;
+        // Wait until every server accepts clients; one that cannot start
+        // (a port in use) is reported instead of leaving a dead prompt.
+        let deadline = tokio::time::Instant::now() + READY_TIMEOUT;
+        for (id, &addr) in clients.iter().enumerate() {
+            loop {
+                let finished = demo.running[id]
+                    .as_ref()
+                    .is_some_and(|r| r.task.is_finished());
+                if finished {
+                    let err = demo.stop(id).await.unwrap_or_default();
+                    for other in 0..usize::from(SERVERS) {
+                        demo.stop(other).await;
+                    }
+                    return cli::fail("chatroom-demo", err);
                 }
-                return cli::fail("chatroom-demo", err);
+                if tokio::net::TcpStream::connect(addr).await.is_ok() {
+                    break;
+                }
+                if tokio::time::Instant::now() >= deadline {
+                    return cli::fail("chatroom-demo", format!("server {id} did not come up"));
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
             }
         }
-        println!(
+        paxos_tcp::say!(
             "chat room up: servers 0-2 on {}..{}, data in {}",
             clients[0],
             clients[2].port(),
             data_dir.display()
         );
-        println!("type `put <message>`, `get`, `stop <id>`, `start <id>`, `help`; Ctrl-C quits");
+        paxos_tcp::say!(
+            "type `put <message>`, `get`, `stop <id>`, `start <id>`, `help`; Ctrl-C quits"
+        );
         let mut session = Session::new(
             random_client_id(),
             1,
@@ -175,11 +189,14 @@ fn main() -> ExitCode {
         );
         tokio::select! {
             r = prompt(&mut demo, &mut session) => {
+                // A closed stdout (`| head`) just ends the prompt.
                 if let Err(e) = r {
-                    eprintln!("chatroom-demo: stdin: {e}");
+                    if e.kind() != std::io::ErrorKind::BrokenPipe {
+                        eprintln!("chatroom-demo: terminal: {e}");
+                    }
                 }
             }
-            () = cli::stop_signal() => println!(),
+            () = cli::stop_signal() => paxos_tcp::say!(),
         }
         let mut code = ExitCode::SUCCESS;
         for id in 0..usize::from(SERVERS) {
@@ -187,7 +204,7 @@ fn main() -> ExitCode {
                 eprintln!("chatroom-demo: {err}");
                 code = ExitCode::FAILURE;
             }
-            println!("[{id}] counters: {}", demo.counters[id].summary());
+            paxos_tcp::say!("[{id}] counters: {}", demo.counters[id].summary());
         }
         code
     });

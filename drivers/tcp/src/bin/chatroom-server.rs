@@ -117,7 +117,7 @@ fn main() -> ExitCode {
     };
     let counters = Arc::new(Counters::default());
     let result = runtime.block_on(server::run(opts, cli::stop_signal(), counters.clone()));
-    println!("[{}] counters: {}", args.id, counters.summary());
+    paxos_tcp::say!("[{}] counters: {}", args.id, counters.summary());
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => cli::fail("chatroom-server", e.to_string()),

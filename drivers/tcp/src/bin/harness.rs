@@ -69,11 +69,11 @@ fn main() -> ExitCode {
     };
     let (mut passed, mut failed) = (0, 0);
     for file in &args.file {
-        println!("=== scenario {}", file.display());
+        paxos_tcp::say!("=== scenario {}", file.display());
         let outcome = runtime.block_on(harness::run_file(&opts, file));
         if outcome.failures.is_empty() {
             passed += 1;
-            println!(
+            paxos_tcp::say!(
                 "PASS {}: {} of {} puts acknowledged, {} gets checked",
                 file.display(),
                 outcome.acked,
@@ -82,16 +82,16 @@ fn main() -> ExitCode {
             );
         } else {
             failed += 1;
-            println!("FAIL {}:", file.display());
+            paxos_tcp::say!("FAIL {}:", file.display());
             for f in &outcome.failures {
-                println!("  - {f}");
+                paxos_tcp::say!("  - {f}");
             }
             if let Some(dir) = &outcome.kept {
-                println!("  data and server logs kept in {}", dir.display());
+                paxos_tcp::say!("  data and server logs kept in {}", dir.display());
             }
         }
     }
-    println!("{passed} passed, {failed} failed");
+    paxos_tcp::say!("{passed} passed, {failed} failed");
     if failed == 0 {
         ExitCode::SUCCESS
     } else {
