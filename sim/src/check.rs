@@ -263,14 +263,30 @@ impl DeliveryChecker {
         }
     }
 
+    /// Learner `node` delivered `slot`, but no longer retains its value (it
+    /// delivered more than its retain window since the last look): only the
+    /// order is checked; the replica's executions still are, in full.
+    pub fn delivered_unseen(&mut self, node: usize, slot: Slot) -> Check {
+        let expected = self.next[node];
+        if slot != expected {
+            return Err(Failure::new(
+                Invariant::Order,
+                format!("node {node} delivered slot {slot}; its next slot was {expected}"),
+            ));
+        }
+        self.next[node] = slot + 1;
+        Ok(())
+    }
+
     /// The next slot `node` must deliver.
     pub fn next(&self, node: usize) -> Slot {
         self.next[node]
     }
 
-    /// `node` restarted with an empty log and will deliver from slot 0 again.
-    pub fn restarted(&mut self, node: usize) {
-        self.next[node] = 0;
+    /// `node` restarted and will deliver from `slot` on (0 for an empty log,
+    /// the snapshot's slot after a restore).
+    pub fn restarted(&mut self, node: usize, slot: Slot) {
+        self.next[node] = slot;
     }
 }
 
@@ -678,7 +694,7 @@ mod tests {
         let repeat = d.delivered(1, 0, Some(&Value::Noop), &o).unwrap_err();
         assert_eq!(repeat.invariant, Invariant::Order);
         // After a restart the learner starts again from slot 0.
-        d.restarted(1);
+        d.restarted(1, 0);
         assert!(d.delivered(1, 0, Some(&Value::Noop), &o).is_ok());
     }
 

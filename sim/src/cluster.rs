@@ -3,7 +3,7 @@
 //! write, and its clock (tick period, pauses, slowness).
 
 use crate::model::{SimMachine, Tagged};
-use crate::roles::Proc;
+use crate::roles::{NodeSnapshot, Proc};
 use paxos_core::{Action, Record, StateMachine};
 
 /// Command type the simulated servers replicate.
@@ -56,6 +56,10 @@ pub struct Node<S: SimMachine> {
     pub slow_factor: u64,
     /// Executions of this incarnation already checked.
     pub journal_seen: usize,
+    /// The latest snapshot; `disk.synced` then holds only what came after it.
+    pub snapshot: Option<NodeSnapshot<S>>,
+    /// Ticks since start, for periodic snapshots.
+    pub ticks: u64,
 }
 
 impl<S: SimMachine> std::fmt::Debug for Node<S> {
@@ -84,6 +88,8 @@ impl<S: SimMachine> Node<S> {
             slow_until: 0,
             slow_factor: 1,
             journal_seen: 0,
+            snapshot: None,
+            ticks: 0,
         }
     }
 

@@ -97,6 +97,13 @@ struct RunArgs {
     /// acceptors and learners apart; --nodes then counts the acceptors).
     #[arg(long, default_value = "servers", value_parser = ["servers", "roles"])]
     layout: String,
+    /// Every this many ticks each server replaces its log by a snapshot and a
+    /// checkpoint, and restarts from them.
+    #[arg(long)]
+    snapshot_ticks: Option<u64>,
+    /// Chosen values learners keep for catch-up (Config::retain_slots).
+    #[arg(long)]
+    retain_slots: Option<u64>,
     /// Do not check liveness after heal (study safety alone).
     #[arg(long)]
     no_liveness: bool,
@@ -126,6 +133,8 @@ impl RunArgs {
             record: false,
             sabotage: self.sabotage,
             liveness: !self.no_liveness,
+            snapshot_ticks: self.snapshot_ticks,
+            retain_slots: self.retain_slots,
             layout: if self.layout == "roles" {
                 Layout::Roles {
                     proposers: self.proposers,

@@ -8,8 +8,9 @@ use paxos_core::{ClientId, StateMachine};
 /// how to make up a random operation for a client.
 ///
 /// Outputs must be comparable, because the linearizability checker replays the
-/// decided log through a fresh copy and compares every reply with it.
-pub trait SimMachine: StateMachine<Command: PartialEq, Output: PartialEq> {
+/// decided log through a fresh copy and compares every reply with it; the
+/// machine must be `Clone` so that nodes can take snapshots.
+pub trait SimMachine: StateMachine<Command: PartialEq, Output: PartialEq> + Clone {
     /// The state every replica starts from (and restarts from after a crash).
     fn fresh() -> Self;
     /// A random operation for request `seq` of `client`.

@@ -279,6 +279,13 @@ pub struct Options {
     /// Check liveness after heal (invariant 7). Off only to study safety
     /// alone where liveness is known to fail.
     pub liveness: bool,
+    /// Every this many ticks, each server that has nothing unsynced replaces
+    /// its log with a replica snapshot plus a checkpoint, and restarts from
+    /// them (`Server::restore`). Servers layout only.
+    pub snapshot_ticks: Option<u64>,
+    /// Overrides `Config::retain_slots` (how many chosen values learners keep
+    /// for catch-up, and how far below them acceptors trim).
+    pub retain_slots: Option<u64>,
 }
 
 impl Default for Options {
@@ -296,6 +303,8 @@ impl Default for Options {
             sabotage: Sabotage::None,
             layout: Layout::Servers,
             liveness: true,
+            snapshot_ticks: None,
+            retain_slots: None,
         }
     }
 }
@@ -339,6 +348,12 @@ impl Options {
                 ));
             }
         }
+        if self.snapshot_ticks == Some(0) || self.retain_slots == Some(0) {
+            return Err("--snapshot-ticks and --retain-slots must be at least 1".into());
+        }
+        if self.snapshot_ticks.is_some() && self.layout != Layout::Servers {
+            return Err("--snapshot-ticks needs --layout servers".into());
+        }
         if self.liveness_timeouts == 0 {
             return Err("--liveness-timeouts must be at least 1".into());
         }
@@ -377,6 +392,12 @@ impl Options {
         }
         if !self.liveness {
             s += " --no-liveness";
+        }
+        if let Some(n) = self.snapshot_ticks {
+            s += &format!(" --snapshot-ticks {n}");
+        }
+        if let Some(n) = self.retain_slots {
+            s += &format!(" --retain-slots {n}");
         }
         if self.sabotage != Sabotage::None {
             s += &format!(" --sabotage {}", self.sabotage.name());

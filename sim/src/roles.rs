@@ -3,12 +3,25 @@
 //! driver runs them). [`Topology`] routes messages by role; [`Proc`] is one
 //! process of either layout behind one interface.
 
+use crate::cluster::Out;
 use crate::cluster::{Act, Cmd};
 use crate::model::{mix, Recorded, SimMachine};
 use paxos_core::{
     Acceptor, Action, Ballot, ClientId, Config, Destination, Input, Learner, Message, NodeId,
-    Proposer, Record, Replica, Server,
+    Proposer, Record, Replica, Server, Snapshot,
 };
+
+/// A server's replica snapshot, as the simulated disk keeps it.
+pub type NodeSnapshot<S> = Snapshot<Recorded<S>, Out<S>>;
+
+/// What replaces a server's whole log when it compacts.
+#[derive(Debug)]
+pub struct Compacted<S: SimMachine> {
+    /// The replica's snapshot.
+    pub snapshot: NodeSnapshot<S>,
+    /// Records that rebuild its acceptor and proposer.
+    pub records: Vec<Record<Cmd<S>>>,
+}
 
 /// How the roles are spread over processes.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -61,6 +74,7 @@ pub struct Topology {
     proposers: (usize, usize),
     acceptors: (usize, usize),
     learners: (usize, usize),
+    retain_slots: Option<u64>,
 }
 
 impl Topology {
@@ -76,6 +90,7 @@ impl Topology {
                     proposers: (0, nodes),
                     acceptors: (0, nodes),
                     learners: (0, nodes),
+                    retain_slots: None,
                 }
             }
             Layout::Roles {
@@ -99,9 +114,16 @@ impl Topology {
                     proposers: (0, proposers),
                     acceptors: (proposers, proposers + nodes),
                     learners: (proposers + nodes, proposers + nodes + learners),
+                    retain_slots: None,
                 }
             }
         }
+    }
+
+    /// The same topology with `Config::retain_slots` overridden.
+    pub fn with_retain_slots(mut self, retain: Option<u64>) -> Self {
+        self.retain_slots = retain;
+        self
     }
 
     /// Number of processes.
@@ -141,8 +163,12 @@ impl Topology {
 
     /// The core configuration of process `i` in incarnation `incarnation`.
     pub fn config(&self, i: usize, seed: u64, incarnation: u32) -> Config {
-        Config::new(self.ids[i], self.members.clone())
-            .with_seed(mix(seed ^ mix(((i as u64) << 32) | u64::from(incarnation))))
+        let mut config = Config::new(self.ids[i], self.members.clone())
+            .with_seed(mix(seed ^ mix(((i as u64) << 32) | u64::from(incarnation))));
+        if let Some(retain) = self.retain_slots {
+            config.retain_slots = retain;
+        }
+        config
     }
 
     /// Vote-mask bit of process `i` if it is an acceptor.
@@ -234,19 +260,25 @@ impl<S: SimMachine> std::fmt::Debug for Proc<S> {
 }
 
 impl<S: SimMachine> Proc<S> {
-    /// Builds process `i` from its synced `records` (none for a fresh start).
+    /// Builds process `i` from its synced `records` (none for a fresh start),
+    /// after its `snapshot` if it has one.
     pub fn recover(
         topo: &Topology,
         i: usize,
         seed: u64,
         incarnation: u32,
+        snapshot: Option<NodeSnapshot<S>>,
         records: impl Iterator<Item = Record<Cmd<S>>>,
     ) -> Result<Self, String> {
         let config = topo.config(i, seed, incarnation);
         let err = |e: &dyn std::fmt::Display| format!("{} {i}: {e}", topo.role(i).name());
         Ok(match topo.role(i) {
             Role::Server => Proc::Server(Box::new(
-                Server::recover(config, Recorded::fresh(), records).map_err(|e| err(&e))?,
+                match snapshot {
+                    Some(snap) => Server::restore(config, snap, records),
+                    None => Server::recover(config, Recorded::fresh(), records),
+                }
+                .map_err(|e| err(&e))?,
             )),
             Role::Proposer => Proc::Proposer(Box::new(
                 Proposer::recover(&config, records).map_err(|e| err(&e))?,
@@ -310,6 +342,18 @@ impl<S: SimMachine> Proc<S> {
             Proc::Server(s) => s.state().executed(),
             Proc::Learner { replica, .. } => replica.state().executed(),
             _ => &[],
+        }
+    }
+
+    /// A snapshot plus the checkpoint records that together replace the
+    /// whole log, if this process can compact (servers only).
+    pub fn compact(&self) -> Option<Compacted<S>> {
+        match self {
+            Proc::Server(s) => Some(Compacted {
+                snapshot: s.snapshot(),
+                records: s.checkpoint(),
+            }),
+            _ => None,
         }
     }
 

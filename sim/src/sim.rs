@@ -12,7 +12,7 @@ use crate::model::{SimMachine, Tagged};
 use crate::netem::{Fate, Network};
 use crate::options::{Fault, Options, Sabotage, TICK_UNITS};
 use crate::rng::{SimRng, Stream};
-use crate::roles::{Proc, Topology};
+use crate::roles::{Compacted, Proc, Topology};
 use crate::trace::{EventKind, TraceEvent, TraceHash};
 use crate::workload::{Client, History, Outstanding, CLIENT_RETRY_TICKS, THINK_TICKS_MAX};
 use paxos_core::{
@@ -77,6 +77,8 @@ pub struct Stats {
     pub ticks: u64,
     /// Crashes.
     pub crashes: u64,
+    /// Snapshots taken (logs compacted).
+    pub snapshots: u64,
     /// Slots the oracle saw chosen.
     pub chosen: u64,
     /// Client requests invoked.
@@ -98,6 +100,7 @@ impl Stats {
         self.lost += o.lost;
         self.ticks += o.ticks;
         self.crashes += o.crashes;
+        self.snapshots += o.snapshots;
         self.chosen += o.chosen;
         self.invoked += o.invoked;
         self.completed += o.completed;
@@ -224,6 +227,8 @@ pub struct Sim<S: SimMachine> {
     nodes: Vec<Node<S>>,
     topo: Topology,
     route_buf: Vec<usize>,
+    /// Chosen values a learner keeps (`Config::retain_slots`).
+    retain_slots: u64,
     clients: Vec<Client<S::Command>>,
     net: Network<Message<Cmd<S>>>,
     fault_rng: SimRng,
@@ -259,7 +264,7 @@ impl<S: SimMachine> Sim<S> {
     /// Builds the run described by `opts` (checked with [`Options::validate`]).
     pub fn new(opts: Options) -> Result<Self, String> {
         opts.validate()?;
-        let topo = Topology::new(opts.layout, opts.nodes);
+        let topo = Topology::new(opts.layout, opts.nodes).with_retain_slots(opts.retain_slots);
         let n = topo.len();
         let mut node_rng = SimRng::new(opts.seed, Stream::Nodes);
         let skew = if opts.faults.contains(Fault::Skew) {
@@ -269,7 +274,7 @@ impl<S: SimMachine> Sim<S> {
         };
         let mut nodes = Vec::with_capacity(n);
         for i in 0..n {
-            let server = Proc::recover(&topo, i, opts.seed, 0, std::iter::empty())?;
+            let server = Proc::recover(&topo, i, opts.seed, 0, None, std::iter::empty())?;
             let u = node_rng.below(1 << 20) as f64 / (1u64 << 20) as f64;
             let period = (TICK_UNITS as f64 * (1.0 + skew * (2.0 * u - 1.0))).round() as u64;
             nodes.push(Node::new(server, period.max(1)));
@@ -289,6 +294,7 @@ impl<S: SimMachine> Sim<S> {
             next_seq: 0,
             queue: BinaryHeap::new(),
             route_buf: Vec::new(),
+            retain_slots: topo.config(0, 0, 0).retain_slots,
             clients,
             net: Network::new(n, opts.seed, opts.faults, opts.rates),
             fault_rng: SimRng::new(opts.seed, Stream::Faults),
@@ -537,6 +543,7 @@ impl<S: SimMachine> Sim<S> {
         let next = self.now + node.tick_period(self.now);
         self.stats.ticks += 1;
         self.step_node(i, Input::Tick);
+        self.maybe_compact(i);
         self.schedule(
             next,
             Ev::Tick {
@@ -544,6 +551,32 @@ impl<S: SimMachine> Sim<S> {
                 incarnation,
             },
         );
+    }
+
+    /// Periodic snapshot: a node with nothing unsynced replaces its log by a
+    /// snapshot and a checkpoint, atomically (as a driver writing a new file,
+    /// syncing it, and renaming it over the old one).
+    fn maybe_compact(&mut self, i: usize) {
+        let Some(every) = self.opts.snapshot_ticks else {
+            return;
+        };
+        let node = &mut self.nodes[i];
+        node.ticks += 1;
+        if node.ticks % every != 0 || !node.disk.unsynced.is_empty() {
+            return;
+        }
+        let Some(Compacted { snapshot, records }) = node.server.as_ref().and_then(Proc::compact)
+        else {
+            return;
+        };
+        let slot = snapshot.next_slot;
+        node.snapshot = Some(snapshot);
+        node.disk.synced = records;
+        let kept = node.disk.synced.len();
+        self.stats.snapshots += 1;
+        self.record(EventKind::Sync, Some(i), || {
+            format!("snapshot at slot {slot}, log compacted to {kept} records")
+        });
     }
 
     fn step_node(&mut self, i: usize, input: Input<Cmd<S>>) {
@@ -805,9 +838,14 @@ impl<S: SimMachine> Sim<S> {
         let Some(learner) = server.learner() else {
             return Ok(());
         };
-        for slot in self.deliveries.next(i)..learner.next_slot() {
-            self.deliveries
-                .delivered(i, slot, learner.decided(slot), &self.oracle)?;
+        let next = learner.next_slot();
+        for slot in self.deliveries.next(i)..next {
+            match learner.decided(slot) {
+                None if slot + self.retain_slots < next => {
+                    self.deliveries.delivered_unseen(i, slot)?;
+                }
+                value => self.deliveries.delivered(i, slot, value, &self.oracle)?,
+            }
         }
         self.executions
             .follow_reference(i, journal, &self.reference.order)
@@ -858,7 +896,15 @@ impl<S: SimMachine> Sim<S> {
         }
         let forget = self.opts.sabotage == Sabotage::ForgetDisk;
         let records = node.disk.synced.iter().filter(|_| !forget).cloned();
-        let server = match Proc::recover(&self.topo, i, self.opts.seed, incarnation, records) {
+        let snapshot = node.snapshot.clone().filter(|_| !forget);
+        let server = match Proc::recover(
+            &self.topo,
+            i,
+            self.opts.seed,
+            incarnation,
+            snapshot,
+            records,
+        ) {
             Ok(s) => s,
             Err(e) => {
                 return self.fail(Failure {
@@ -868,10 +914,11 @@ impl<S: SimMachine> Sim<S> {
             }
         };
         let promised = server.promised();
+        let resume_at = server.learner().map_or(0, |l| l.next_slot());
         let node = &mut self.nodes[i];
         node.server = Some(server);
         node.journal_seen = 0;
-        self.deliveries.restarted(i);
+        self.deliveries.restarted(i, resume_at);
         self.executions.restarted(i);
         if let Some(promised) = promised {
             if let Err(f) = self.promises.restarted(i, promised) {

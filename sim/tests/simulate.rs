@@ -134,6 +134,66 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(prop_config())]
+
+    /// Servers that compact their logs into snapshots and restore from them.
+    /// Safety only: liveness is known to fail (see the ignored test below).
+    #[test]
+    fn snapshots_and_restores_stay_safe(
+        seed in any::<u64>(),
+        nodes in prop_oneof![Just(3usize), Just(5)],
+        snapshot_ticks in 1u64..40,
+        crash_rate in 0.0f64..0.06,
+    ) {
+        let mut opts = Options {
+            nodes,
+            snapshot_ticks: Some(snapshot_ticks),
+            liveness: false,
+            ..short(seed)
+        };
+        opts.rates.set(Fault::Crash, crash_rate);
+        let out = go(opts.clone());
+        prop_assert!(out.violation.is_none(), "{}\nreplay: paxos-sim replay {}",
+            out.violation.as_ref().unwrap(), opts.replay_args());
+    }
+}
+
+#[test]
+fn crashed_servers_restore_from_their_snapshots() {
+    let mut opts = Options {
+        snapshot_ticks: Some(SNAPSHOT_TICKS),
+        ..short(11)
+    };
+    opts.rates.set(Fault::Crash, 0.05);
+    let out = go(opts.clone());
+    assert_clean(&opts, &out);
+    assert!(out.stats.snapshots > 0 && out.stats.crashes > 0);
+    assert_eq!(out.stats.invoked, out.stats.completed);
+}
+
+/// Known core gap: a server restored from a snapshot keeps no chosen values
+/// below it, and the core has no snapshot transfer, so a peer that lags
+/// below every up-to-date node's snapshot asks for catch-up forever and its
+/// clients never hear back. Run with `--ignored` once the core transfers
+/// snapshots.
+#[test]
+#[ignore = "paxos-core: no snapshot transfer; a lagging node below every snapshot never catches up"]
+fn a_node_behind_every_snapshot_catches_up() {
+    let mut opts = Options {
+        seed: 13_492_343_507_733_437_679,
+        nodes: 3,
+        snapshot_ticks: Some(20),
+        ..short(0)
+    };
+    opts.rates.set(Fault::Crash, 0.033_232_161_329_213_035);
+    let out = go(opts.clone());
+    assert_clean(&opts, &out);
+}
+
+/// Snapshot period of the restore test, in ticks.
+const SNAPSHOT_TICKS: u64 = 10;
+
 fn roles(proposers: usize, learners: usize) -> Layout {
     Layout::Roles {
         proposers,
