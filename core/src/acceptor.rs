@@ -117,9 +117,10 @@ impl<C: Clone> Acceptor<C> {
     /// Records that rebuild this acceptor exactly: a driver may replace its
     /// whole log with them (after syncing them) to compact it.
     pub fn checkpoint(&self) -> Vec<Record<C>> {
-        let mut records = Vec::with_capacity(self.log.span_hint() + 2);
-        records.push(Record::Trimmed(self.log.base()));
-        records.push(Record::Promised(self.promised));
+        let mut records = alloc::vec![
+            Record::Trimmed(self.log.base()),
+            Record::Promised(self.promised)
+        ];
         records.extend(self.log.iter_from(0).map(|(slot, (ballot, value))| {
             Record::Accepted(PValue {
                 slot,

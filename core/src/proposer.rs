@@ -503,9 +503,7 @@ impl<C: Clone> Proposer<C> {
     /// hear that they must go elsewhere. In-flight values may still be chosen by
     /// the next leader, so they get no verdict; the replica answers retries.
     fn step_down_quietly<O>(&mut self, out: &mut Vec<Action<C, O>>) {
-        if self.state == ProposerState::Leader {
-            self.inflight = SlotWindow::new(self.commit);
-        }
+        self.inflight = SlotWindow::new(self.commit);
         for cmd in self.queue.drain(..) {
             out.push(Action::Event(Event::Dropped {
                 client: cmd.client,
@@ -955,5 +953,201 @@ mod tests {
         assert_eq!(p.pending(), 0);
         p.step_into(Input::Propose(cmd(6)), &mut out);
         assert_eq!(p.pending(), 1, "window full: it waits");
+    }
+
+    #[test]
+    fn adoption_keeps_the_highest_ballot_whatever_the_promise_order() {
+        let mut p = Proposer::new(&config()).unwrap();
+        let mut out: Vec<A> = Vec::new();
+        let b = campaign(&mut p, &mut out);
+        let pv = |round, op| PValue {
+            slot: 0,
+            ballot: Ballot::new(round, NodeId(3)),
+            value: one(op),
+        };
+        p.step_into(promise(2, b, vec![pv(2, 20)]), &mut out);
+        p.step_into(promise(3, b, vec![pv(1, 10)]), &mut out);
+        assert_eq!(accepts(&out), [(0, one(20))]);
+    }
+
+    #[test]
+    fn a_slot_is_chosen_by_exactly_a_quorum_of_acks_in_our_ballot() {
+        let (mut p, b) = leader();
+        let mut out: Vec<A> = Vec::new();
+        p.step_into(Input::Propose(cmd(1)), &mut out);
+        out.clear();
+        let stale = Ballot::new(b.round - 1, NodeId(3));
+        p.step_into(
+            recv(
+                2,
+                Message::Accepted {
+                    ballot: stale,
+                    slot: 0,
+                    value: None,
+                },
+            ),
+            &mut out,
+        );
+        ack(&mut p, b, 0, &[1], &mut out);
+        assert!(
+            out.is_empty(),
+            "one ack in our ballot and one in another are not a quorum"
+        );
+        ack(&mut p, b, 0, &[3], &mut out);
+        ack(&mut p, b, 0, &[2], &mut out);
+        let decided = out
+            .iter()
+            .filter(|a| matches!(a, Action::Event(Event::Decided { slot: 0 })))
+            .count();
+        assert_eq!(decided, 1, "chosen once, at the second ack");
+        assert_eq!(p.commit(), 1);
+    }
+
+    #[test]
+    fn commit_announces_itself_only_when_it_moves_and_nothing_else_carries_it() {
+        let (mut p, b) = leader();
+        let mut out: Vec<A> = Vec::new();
+        for seq in 1..=5 {
+            p.step_into(Input::Propose(cmd(seq)), &mut out);
+        }
+        out.clear();
+        let heartbeats = |out: &[A]| -> Vec<Slot> {
+            out.iter()
+                .filter_map(|a| match a {
+                    Action::Send {
+                        msg: Message::Heartbeat { commit, .. },
+                        ..
+                    } => Some(*commit),
+                    _ => None,
+                })
+                .collect()
+        };
+        ack(&mut p, b, 1, &[1, 2], &mut out);
+        assert_eq!(p.commit(), 0, "slot 1 chosen before slot 0");
+        assert!(heartbeats(&out).is_empty());
+        ack(&mut p, b, 0, &[1, 2], &mut out);
+        assert_eq!(p.commit(), 2);
+        assert_eq!(
+            heartbeats(&out),
+            [2],
+            "nothing was queued to carry the commit point"
+        );
+    }
+
+    #[test]
+    fn only_a_higher_promise_for_our_own_ballot_makes_us_step_down() {
+        let (mut p, b) = leader();
+        let mut out: Vec<A> = Vec::new();
+        let other = Ballot::new(b.round - 1, NodeId(2));
+        let higher = Ballot::new(b.round + 5, NodeId(2));
+        p.step_into(
+            recv(
+                2,
+                Message::Nack {
+                    ballot: other,
+                    promised: higher,
+                },
+            ),
+            &mut out,
+        );
+        p.step_into(
+            recv(
+                2,
+                Message::Nack {
+                    ballot: b,
+                    promised: b,
+                },
+            ),
+            &mut out,
+        );
+        assert!(p.is_leader());
+    }
+
+    #[test]
+    fn a_follower_hearing_its_leader_never_campaigns() {
+        let mut p = Proposer::<u64>::new(&config()).unwrap();
+        let mut out: Vec<A> = Vec::new();
+        let leader_ballot = Ballot::new(3, NodeId(2));
+        for _ in 0..5 * p.config.election_timeout_ticks {
+            p.step_into(
+                recv(
+                    2,
+                    Message::Heartbeat {
+                        ballot: leader_ballot,
+                        commit: 0,
+                    },
+                ),
+                &mut out,
+            );
+            p.step_into(Input::Tick, &mut out);
+        }
+        assert_eq!(p.state(), ProposerState::Follower);
+        assert_eq!(p.leader(), Some(NodeId(2)));
+        assert!(out.is_empty());
+    }
+
+    #[test]
+    fn a_follower_waits_at_least_the_election_timeout_before_campaigning() {
+        for seed in 0..16 {
+            let mut p = Proposer::<u64>::new(&config().with_seed(seed)).unwrap();
+            let mut out: Vec<A> = Vec::new();
+            for _ in 0..p.config.election_timeout_ticks - 1 {
+                p.step_into(Input::Tick, &mut out);
+            }
+            assert_eq!(p.state(), ProposerState::Follower, "seed {seed}");
+        }
+    }
+
+    #[test]
+    fn a_higher_candidate_or_leader_turns_us_into_its_follower() {
+        let (mut p, b) = leader();
+        let mut out: Vec<A> = Vec::new();
+        let candidate = Ballot::new(b.round + 1, NodeId(3));
+        p.step_into(
+            recv(
+                3,
+                Message::Prepare {
+                    ballot: candidate,
+                    from_slot: 0,
+                },
+            ),
+            &mut out,
+        );
+        assert_eq!(
+            (p.state(), p.leader()),
+            (ProposerState::Follower, Some(NodeId(3)))
+        );
+        let mut q = Proposer::<u64>::new(&config()).unwrap();
+        let mine = campaign(&mut q, &mut out);
+        let newer = Ballot::new(mine.round + 1, NodeId(2));
+        q.step_into(
+            recv(
+                2,
+                Message::Heartbeat {
+                    ballot: newer,
+                    commit: 0,
+                },
+            ),
+            &mut out,
+        );
+        assert_eq!(
+            (q.state(), q.leader()),
+            (ProposerState::Follower, Some(NodeId(2)))
+        );
+        q.step_into(
+            recv(
+                3,
+                Message::Prepare {
+                    ballot: Ballot::new(newer.round + 1, NodeId(3)),
+                    from_slot: 0,
+                },
+            ),
+            &mut out,
+        );
+        assert_eq!(
+            q.leader(),
+            Some(NodeId(3)),
+            "a follower expects the newer candidate to win"
+        );
     }
 }

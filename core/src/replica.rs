@@ -3,8 +3,9 @@
 
 use crate::action::{Action, DropReason, Event};
 use crate::types::{ClientId, Slot, Value};
-use alloc::collections::BTreeMap;
+use alloc::collections::btree_map::{BTreeMap, Entry};
 use alloc::vec::Vec;
+use core::cmp::Ordering;
 use serde::{Deserialize, Serialize};
 
 /// The application being replicated. It must be deterministic: the same
@@ -150,30 +151,35 @@ impl<S: StateMachine> Replica<S> {
         debug_assert_eq!(slot, self.next, "slots must be applied in order");
         self.next = slot + 1;
         for cmd in value.commands() {
-            match self.sessions.get_mut(&cmd.client) {
-                Some(s) if cmd.seq == s.seq => out.push(Action::Reply {
+            let entry = self.sessions.entry(cmd.client);
+            let order = match &entry {
+                Entry::Occupied(e) => cmd.seq.cmp(&e.get().seq),
+                Entry::Vacant(_) => Ordering::Greater,
+            };
+            match (order, entry) {
+                (Ordering::Equal, Entry::Occupied(e)) => out.push(Action::Reply {
                     client: cmd.client,
                     seq: cmd.seq,
-                    slot: s.slot,
-                    output: s.output.clone(),
+                    slot: e.get().slot,
+                    output: e.get().output.clone(),
                 }),
-                Some(s) if cmd.seq < s.seq => out.push(Action::Event(Event::Dropped {
+                (Ordering::Less, _) => out.push(Action::Event(Event::Dropped {
                     client: cmd.client,
                     seq: cmd.seq,
                     reason: DropReason::Superseded,
                 })),
-                session => {
+                (_, entry) => {
                     let output = self.state.apply(&cmd.op);
                     self.executed += 1;
-                    let fresh = Session {
+                    let session = Session {
                         seq: cmd.seq,
                         slot,
                         output: output.clone(),
                     };
-                    match session {
-                        Some(s) => *s = fresh,
-                        None => {
-                            self.sessions.insert(cmd.client, fresh);
+                    match entry {
+                        Entry::Occupied(mut e) => *e.get_mut() = session,
+                        Entry::Vacant(e) => {
+                            e.insert(session);
                         }
                     }
                     out.push(Action::Reply {

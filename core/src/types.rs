@@ -110,3 +110,33 @@ pub struct PValue<C> {
     /// The value itself.
     pub value: Value<C>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::vec;
+
+    #[test]
+    fn values_are_built_in_their_most_compact_form() {
+        let c = |seq| Command {
+            client: 1,
+            seq,
+            op: (),
+        };
+        assert_eq!(Value::<()>::from_commands(vec![]), Value::Noop);
+        assert_eq!(Value::from_commands(vec![c(1)]), Value::One(c(1)));
+        assert_eq!(
+            Value::from_commands(vec![c(1), c(2)]),
+            Value::Batch(vec![c(1), c(2)])
+        );
+        assert_eq!(Value::Batch(vec![c(1), c(2)]).commands().len(), 2);
+        assert!(Value::<()>::Noop.commands().is_empty());
+    }
+
+    #[test]
+    fn ballots_order_by_round_then_node() {
+        assert!(Ballot::new(2, NodeId(1)) > Ballot::new(1, NodeId(9)));
+        assert!(Ballot::new(2, NodeId(2)) > Ballot::new(2, NodeId(1)));
+        assert!(Ballot::new(1, NodeId(0)) > Ballot::ZERO);
+    }
+}

@@ -86,11 +86,6 @@ impl<T> SlotWindow<T> {
             .filter_map(move |(i, e)| e.as_ref().map(|v| (base + i as Slot, v)))
     }
 
-    /// Number of slots spanned, for capacity hints.
-    pub(crate) fn span_hint(&self) -> usize {
-        self.items.len()
-    }
-
     /// Number of slots spanned, filled or not.
     #[cfg(test)]
     pub(crate) fn span(&self) -> usize {
@@ -118,5 +113,20 @@ mod tests {
         assert_eq!(w.base(), 11);
         w.advance_to(100);
         assert_eq!((w.base(), w.span(), w.get(12)), (100, 0, None));
+    }
+
+    #[test]
+    fn advancing_from_a_nonzero_base_keeps_the_right_entries() {
+        let mut w = SlotWindow::new(10);
+        for s in 10..16 {
+            *w.entry(s) = Some(s);
+        }
+        w.advance_to(13);
+        assert_eq!(
+            w.iter_from(0)
+                .map(|(s, _)| s)
+                .collect::<alloc::vec::Vec<_>>(),
+            [13, 14, 15]
+        );
     }
 }

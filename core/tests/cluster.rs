@@ -318,3 +318,68 @@ fn follower_forwards_proposals_to_the_leader() {
     assert!(net.run_until(SETTLE_ROUNDS, converged));
     assert_eq!(net.logs()[0], &vec![42]);
 }
+
+#[test]
+fn leader_proposes_without_forwarding_and_knows_its_id() {
+    let mut net = Net::new(3, 12);
+    assert!(net.run_until(SETTLE_ROUNDS, |n| n.leader().is_some()));
+    let leader = net.leader().unwrap();
+    net.submit(1, 1, 7, leader);
+    assert!(net.run_until(SETTLE_ROUNDS, |n| n.all_acked()));
+    let node = net.nodes[leader].as_ref().unwrap();
+    assert_eq!((node.id(), node.stats().forwarded), (net.ids[leader], 0));
+}
+
+#[test]
+fn stats_add_up_what_every_role_ignored() {
+    use paxos_core::{Ballot, Input, Message, NodeId, Value, LIMIT};
+    let mut net = Net::new(3, 13);
+    let far = Message::Accept {
+        ballot: Ballot::new(1, NodeId(2)),
+        slot: LIMIT - 1,
+        value: Value::Noop,
+        commit: 0,
+    };
+    net.step_node(
+        0,
+        Input::Receive {
+            from: NodeId(2),
+            msg: far,
+        },
+    );
+    net.step_node(
+        0,
+        Input::Receive {
+            from: NodeId(77),
+            msg: Message::CatchUp {
+                from_slot: 0,
+                to_slot: 1,
+            },
+        },
+    );
+    let node = net.nodes[0].as_ref().unwrap();
+    assert_eq!(node.acceptor().ignored(), 1);
+    assert_eq!(node.stats().ignored, 2);
+}
+
+#[test]
+fn acceptors_trim_what_every_learner_can_still_serve() {
+    const RETAIN: u64 = 8;
+    let mut net = Net::with_config(3, 14, |c| c.retain_slots = RETAIN);
+    assert!(drive_workload(&mut net, 60, 4_000));
+    assert!(net.run_until(SETTLE_ROUNDS, converged));
+    for node in net.nodes.iter().flatten() {
+        let trimmed = node.acceptor().trimmed_below();
+        let next = node.learner().next_slot();
+        assert!(
+            trimmed > 0,
+            "{}: nothing trimmed after {next} slots",
+            node.id()
+        );
+        assert!(
+            trimmed + RETAIN <= next,
+            "{}: trimmed to {trimmed} with only {next} delivered",
+            node.id()
+        );
+    }
+}

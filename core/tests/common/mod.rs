@@ -123,6 +123,11 @@ impl Net {
                 // it is persisted, so later sends are always safe.
                 Action::Persist(r) => self.disks[at].push(r),
                 Action::Send { to, msg } => {
+                    assert_ne!(
+                        to,
+                        Destination::Node(from),
+                        "a server delivers to itself without a send"
+                    );
                     let targets: Vec<NodeId> = match to {
                         Destination::Node(id) => vec![id],
                         _ => self.ids.iter().copied().filter(|&i| i != from).collect(),
