@@ -41,7 +41,7 @@ struct Args {
     #[arg(long)]
     data_dir: Option<PathBuf>,
     /// Clients connect to: "spread" (round-robin over servers; followers
-    /// forward to the leader) or "one" (all to server 0).
+    /// forward to the leader) or "leader" (all to the current leader).
     #[arg(long, default_value = "spread")]
     target: String,
     /// The servers' --batch-max.
@@ -133,7 +133,7 @@ fn run_one(args: &Args, dir: &Path, clients: usize) -> Result<Result_, String> {
         .map_err(|e| e.to_string())?;
     let warmup = Duration::from_secs(args.warmup);
     let measure = Duration::from_secs(args.seconds);
-    let spread = args.target != "one";
+    let spread = args.target == "spread";
     let result = rt.block_on(async {
         // Wait for a leader: one put must succeed.
         let mut probe = Session::new(u64::MAX, 1, addrs.clone(), SessionOptions::default());
@@ -141,6 +141,10 @@ fn run_one(args: &Args, dir: &Path, clients: usize) -> Result<Result_, String> {
             .put("warm")
             .await
             .map_err(|e| format!("the cluster never came up: {e}"))?;
+        // Only the leader counts decided slots.
+        let leader = (0..n)
+            .max_by_key(|&i| counters[i].decided.load(Relaxed))
+            .unwrap_or(0);
         let begin = Instant::now();
         let measure_from = begin + warmup;
         let measure_to = measure_from + measure;
@@ -148,10 +152,9 @@ fn run_one(args: &Args, dir: &Path, clients: usize) -> Result<Result_, String> {
         for c in 0..clients {
             let mut session =
                 Session::new(c as u64 + 1, 1, addrs.clone(), SessionOptions::default());
-            if spread {
-                for _ in 0..c % n {
-                    session.rotate_server();
-                }
+            let first = if spread { c % n } else { leader };
+            for _ in 0..first {
+                session.rotate_server();
             }
             tasks.push(tokio::spawn(async move {
                 let mut latencies = Vec::new();
@@ -229,8 +232,8 @@ fn main() -> ExitCode {
             "--clients, --servers and --seconds must be positive",
         );
     }
-    if args.target != "spread" && args.target != "one" {
-        return cli::usage("chatroom-bench", "--target must be `spread` or `one`");
+    if args.target != "spread" && args.target != "leader" {
+        return cli::usage("chatroom-bench", "--target must be `spread` or `leader`");
     }
     let base = args.data_dir.clone().unwrap_or_else(|| PathBuf::from("."));
     let dir = match tempfile::Builder::new()

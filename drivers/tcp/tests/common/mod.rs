@@ -160,11 +160,8 @@ impl Cluster {
     /// SIGTERM, wait for a clean exit, and return what the server printed.
     pub fn terminate(&mut self, id: usize) -> String {
         let mut child = self.children[id].take().expect("server is running");
-        let status = Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status()
-            .expect("run kill");
-        assert!(status.success());
+        let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).expect("pid fits i32"));
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("send SIGTERM");
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             if let Some(status) = child.try_wait().expect("wait") {
