@@ -3,6 +3,7 @@
 //! proof that the checkers catch a broken driver.
 
 use paxos_sim::options::Sabotage;
+use paxos_sim::runner::run_seeds;
 use paxos_sim::shrink::shrink;
 use paxos_sim::{run, Fault, FaultSet, HashChain, Invariant, Layout, Options, Outcome};
 use proptest::prelude::*;
@@ -63,6 +64,17 @@ fn same_seed_gives_the_same_trace_hash() {
     assert_eq!(a.trace_hash, c.trace_hash);
     assert!(!c.events.is_empty());
     assert_ne!(a.trace_hash, go(short(43)).trace_hash, "seeds matter");
+}
+
+#[test]
+fn a_batch_of_seeds_sums_up_the_same_on_any_number_of_threads() {
+    const SEEDS: u64 = 12;
+    let base = short(0);
+    let one = run_seeds::<HashChain>(&base, 100, SEEDS, 1, &|_| {}).unwrap();
+    let three = run_seeds::<HashChain>(&base, 100, SEEDS, 3, &|_| {}).unwrap();
+    assert_eq!(one.seeds, SEEDS);
+    assert_eq!(one.stats, three.stats);
+    assert_eq!(one.failures, three.failures);
 }
 
 #[test]
