@@ -49,6 +49,36 @@ pub fn default_data_dir(id: u32, port: u16) -> PathBuf {
     PathBuf::from("chatroom-data").join(format!("server-{id}-port-{port}"))
 }
 
+/// Lowest port [`free_port`] hands out: above the default client and peer
+/// ports (10000+id, 20000+id), so tests never collide with a running demo.
+const PICK_PORT_MIN: u16 = 21_000;
+
+/// A port on 127.0.0.1 that nothing listens on now, chosen *below* the
+/// kernel's ephemeral range. A port from port 0 would be an ephemeral one,
+/// and while its server is down (a test's crash) an outgoing connection —
+/// even a peer's reconnect attempt to that very port, connecting to itself —
+/// may take it and keep the restarted server from binding it.
+pub fn free_port() -> std::io::Result<u16> {
+    let ephemeral_min = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32_768);
+    if ephemeral_min > PICK_PORT_MIN + 1000 {
+        let span = u64::from(ephemeral_min - PICK_PORT_MIN);
+        let mut x = crate::client::random_client_id();
+        for _ in 0..200 {
+            let port = PICK_PORT_MIN + (x % span) as u16;
+            x = x.rotate_left(17) ^ 0x9E37_79B9_7F4A_7C15;
+            if std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, port)).is_ok() {
+                return Ok(port);
+            }
+        }
+    }
+    Ok(std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?
+        .local_addr()?
+        .port())
+}
+
 /// Prints `<program>: error: <message>` and returns exit status 1.
 pub fn fail(program: &str, message: impl std::fmt::Display) -> ExitCode {
     eprintln!("{program}: error: {message}");

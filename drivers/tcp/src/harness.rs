@@ -11,7 +11,7 @@ use crate::check::{self, GetRecord, History, PutRecord};
 use crate::client::{random_client_id, Session, SessionOptions};
 use serde::Deserialize;
 use std::collections::{BTreeMap, HashMap};
-use std::net::{Ipv4Addr, SocketAddr, TcpListener};
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
@@ -128,10 +128,7 @@ struct Harness<'a> {
 }
 
 fn free_port() -> Result<u16, String> {
-    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .map_err(|e| format!("cannot find a free port: {e}"))
+    crate::cli::free_port().map_err(|e| format!("cannot find a free port: {e}"))
 }
 
 impl Harness<'_> {

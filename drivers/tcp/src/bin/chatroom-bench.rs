@@ -7,7 +7,7 @@ use paxos_tcp::cli;
 use paxos_tcp::client::{Session, SessionOptions};
 use paxos_tcp::server::{self, Counters, ServerOptions};
 use std::io::Write;
-use std::net::{Ipv4Addr, SocketAddr, TcpListener};
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
@@ -49,12 +49,6 @@ struct Args {
     batch_max: usize,
 }
 
-fn free_port() -> std::io::Result<u16> {
-    Ok(TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?
-        .local_addr()?
-        .port())
-}
-
 /// Appends 64 bytes and fdatasyncs, single-threaded, for about a second.
 fn fsync_rate(dir: &Path) -> std::io::Result<f64> {
     let path = dir.join("fsync-probe");
@@ -83,7 +77,7 @@ struct Result_ {
 
 fn run_one(args: &Args, dir: &Path, clients: usize) -> Result<Result_, String> {
     let n = args.servers as usize;
-    let port = |_| free_port().map_err(|e| format!("no free port: {e}"));
+    let port = |_| cli::free_port().map_err(|e| format!("no free port: {e}"));
     let client_ports: Vec<u16> = (0..n).map(port).collect::<Result<_, _>>()?;
     let peer_ports: Vec<u16> = (0..n).map(port).collect::<Result<_, _>>()?;
     let peers: Vec<SocketAddr> = peer_ports
