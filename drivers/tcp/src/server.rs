@@ -43,6 +43,10 @@ const PEER_QUEUE_FRAMES: usize = 65_536;
 const CLIENT_QUEUE_FRAMES: usize = 4096;
 /// Inputs queued for the driver; readers wait when it is full.
 const INPUT_QUEUE: usize = 16_384;
+/// Client connections open at once; more are accepted and closed at once.
+const CLIENT_CONNECTIONS_MAX: usize = 4096;
+/// Inbound peer connections open at once (a restarting peer briefly has two).
+const PEER_CONNECTIONS_MAX: usize = 256;
 /// Sessions one client connection may open (bounds the route table).
 const SESSIONS_PER_CONNECTION_MAX: usize = 4096;
 /// First and largest pause between attempts to reach a peer.
@@ -166,6 +170,8 @@ pub struct Counters {
     pub executed: AtomicU64,
     /// Snapshots installed from a peer.
     pub snapshots_installed: AtomicU64,
+    /// Connections closed at once because too many were open.
+    pub refused_connections: AtomicU64,
 }
 
 impl Counters {
@@ -174,7 +180,8 @@ impl Counters {
         let g = |c: &AtomicU64| c.load(Relaxed);
         format!(
             "sent={} received={} dropped={} decided={} executed={} requests={} responses={} \
-             malformed={} refused={} ignored={} records={} fsyncs={} compactions={} snapshots_installed={}",
+             malformed={} refused={} ignored={} records={} fsyncs={} compactions={} snapshots_installed={} \
+             refused_connections={}",
             g(&self.peer_sent),
             g(&self.peer_received),
             g(&self.peer_dropped) + g(&self.responses_dropped),
@@ -189,6 +196,7 @@ impl Counters {
             g(&self.fsyncs),
             g(&self.compactions),
             g(&self.snapshots_installed),
+            g(&self.refused_connections),
         )
     }
 }
@@ -876,11 +884,21 @@ async fn peer_link(
 
 /// Accepts peer connections forever; an accept error is logged, not fatal.
 async fn accept_peers(shared: Arc<Shared>, listener: TcpListener) {
+    let slots = Arc::new(tokio::sync::Semaphore::new(PEER_CONNECTIONS_MAX));
     loop {
         match listener.accept().await {
             Ok((stream, addr)) => {
+                let Ok(permit) = slots.clone().try_acquire_owned() else {
+                    warn!("refusing peer connection from {addr}: {PEER_CONNECTIONS_MAX} are open");
+                    shared.counters.refused_connections.fetch_add(1, Relaxed);
+                    continue;
+                };
                 let _ = stream.set_nodelay(true);
-                tokio::spawn(peer_reader(shared.clone(), stream, addr));
+                let shared = shared.clone();
+                tokio::spawn(async move {
+                    peer_reader(shared, stream, addr).await;
+                    drop(permit);
+                });
             }
             Err(e) => {
                 warn!("accepting a peer connection failed: {e}");
@@ -956,12 +974,22 @@ async fn peer_reader(shared: Arc<Shared>, stream: TcpStream, addr: SocketAddr) {
 /// Accepts client connections forever.
 async fn accept_clients(shared: Arc<Shared>, listener: TcpListener) {
     let mut next_conn = 0u64;
+    let slots = Arc::new(tokio::sync::Semaphore::new(CLIENT_CONNECTIONS_MAX));
     loop {
         match listener.accept().await {
-            Ok((stream, _)) => {
+            Ok((stream, addr)) => {
+                let Ok(permit) = slots.clone().try_acquire_owned() else {
+                    warn!("refusing client {addr}: {CLIENT_CONNECTIONS_MAX} connections are open");
+                    shared.counters.refused_connections.fetch_add(1, Relaxed);
+                    continue; // dropping the stream closes it
+                };
                 let _ = stream.set_nodelay(true);
                 next_conn += 1;
-                tokio::spawn(client_conn(shared.clone(), stream, next_conn));
+                let shared = shared.clone();
+                tokio::spawn(async move {
+                    client_conn(shared, stream, next_conn).await;
+                    drop(permit);
+                });
             }
             Err(e) => {
                 warn!("accepting a client connection failed: {e}");
