@@ -3,7 +3,7 @@
 
 use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
-use paxos_sim::options::{FaultSet, Rates, Sabotage};
+use paxos_sim::options::{FaultSet, Rates, Sabotage, Tuning};
 use paxos_sim::runner::run_seeds;
 use paxos_sim::shrink::shrink;
 use paxos_sim::trace::{draw_html, write_json_lines};
@@ -104,6 +104,12 @@ struct RunArgs {
     /// Chosen values learners keep for catch-up (Config::retain_slots).
     #[arg(long)]
     retain_slots: Option<u64>,
+    /// Most commands per slot (Config::batch_max); small values fill the pipeline.
+    #[arg(long)]
+    batch_max: Option<usize>,
+    /// Most slots in phase 2 at once (Config::pipeline_window).
+    #[arg(long)]
+    pipeline_window: Option<usize>,
     /// Do not check liveness after heal (study safety alone).
     #[arg(long)]
     no_liveness: bool,
@@ -134,7 +140,11 @@ impl RunArgs {
             sabotage: self.sabotage,
             liveness: !self.no_liveness,
             snapshot_ticks: self.snapshot_ticks,
-            retain_slots: self.retain_slots,
+            tuning: Tuning {
+                retain_slots: self.retain_slots,
+                batch_max: self.batch_max,
+                pipeline_window: self.pipeline_window,
+            },
             layout: if self.layout == "roles" {
                 Layout::Roles {
                     proposers: self.proposers,

@@ -283,9 +283,38 @@ pub struct Options {
     /// its log with a replica snapshot plus a checkpoint, and restarts from
     /// them (`Server::restore`). Servers layout only.
     pub snapshot_ticks: Option<u64>,
-    /// Overrides `Config::retain_slots` (how many chosen values learners keep
-    /// for catch-up, and how far below them acceptors trim).
+    /// Overrides of the core's `Config` defaults.
+    pub tuning: Tuning,
+}
+
+/// Overrides of `paxos_core::Config` defaults, to reach code paths the
+/// defaults leave cold (pipelining needs small batches; trimming and catch-up
+/// limits need a small retain window).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Tuning {
+    /// `Config::retain_slots`: chosen values learners keep for catch-up.
     pub retain_slots: Option<u64>,
+    /// `Config::batch_max`: most commands per slot. The leader opens a new
+    /// slot while others are in flight only when a full batch waits, so a
+    /// small batch is what fills the pipeline.
+    pub batch_max: Option<usize>,
+    /// `Config::pipeline_window`: most slots in phase 2 at once.
+    pub pipeline_window: Option<usize>,
+}
+
+impl Tuning {
+    /// Applies the overrides to `config`.
+    pub fn apply(&self, config: &mut paxos_core::Config) {
+        if let Some(v) = self.retain_slots {
+            config.retain_slots = v;
+        }
+        if let Some(v) = self.batch_max {
+            config.batch_max = v;
+        }
+        if let Some(v) = self.pipeline_window {
+            config.pipeline_window = v;
+        }
+    }
 }
 
 impl Default for Options {
@@ -304,7 +333,7 @@ impl Default for Options {
             layout: Layout::Servers,
             liveness: true,
             snapshot_ticks: None,
-            retain_slots: None,
+            tuning: Tuning::default(),
         }
     }
 }
@@ -348,8 +377,16 @@ impl Options {
                 ));
             }
         }
-        if self.snapshot_ticks == Some(0) || self.retain_slots == Some(0) {
-            return Err("--snapshot-ticks and --retain-slots must be at least 1".into());
+        let t = &self.tuning;
+        if self.snapshot_ticks == Some(0)
+            || t.retain_slots == Some(0)
+            || t.batch_max == Some(0)
+            || t.pipeline_window == Some(0)
+        {
+            return Err(
+                "--snapshot-ticks, --retain-slots, --batch-max and --pipeline-window must be at least 1"
+                    .into(),
+            );
         }
         if self.snapshot_ticks.is_some() && self.layout != Layout::Servers {
             return Err("--snapshot-ticks needs --layout servers".into());
@@ -396,8 +433,14 @@ impl Options {
         if let Some(n) = self.snapshot_ticks {
             s += &format!(" --snapshot-ticks {n}");
         }
-        if let Some(n) = self.retain_slots {
+        if let Some(n) = self.tuning.retain_slots {
             s += &format!(" --retain-slots {n}");
+        }
+        if let Some(n) = self.tuning.batch_max {
+            s += &format!(" --batch-max {n}");
+        }
+        if let Some(n) = self.tuning.pipeline_window {
+            s += &format!(" --pipeline-window {n}");
         }
         if self.sabotage != Sabotage::None {
             s += &format!(" --sabotage {}", self.sabotage.name());

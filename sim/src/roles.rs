@@ -6,6 +6,7 @@
 use crate::cluster::Out;
 use crate::cluster::{Act, Cmd};
 use crate::model::{mix, Recorded, SimMachine};
+use crate::options::Tuning;
 use paxos_core::{
     Acceptor, Action, Ballot, ClientId, Config, Destination, Input, Learner, Message, NodeId,
     Proposer, Record, Replica, Server, Snapshot,
@@ -74,7 +75,7 @@ pub struct Topology {
     proposers: (usize, usize),
     acceptors: (usize, usize),
     learners: (usize, usize),
-    retain_slots: Option<u64>,
+    tuning: Tuning,
 }
 
 impl Topology {
@@ -90,7 +91,7 @@ impl Topology {
                     proposers: (0, nodes),
                     acceptors: (0, nodes),
                     learners: (0, nodes),
-                    retain_slots: None,
+                    tuning: Tuning::default(),
                 }
             }
             Layout::Roles {
@@ -114,15 +115,15 @@ impl Topology {
                     proposers: (0, proposers),
                     acceptors: (proposers, proposers + nodes),
                     learners: (proposers + nodes, proposers + nodes + learners),
-                    retain_slots: None,
+                    tuning: Tuning::default(),
                 }
             }
         }
     }
 
-    /// The same topology with `Config::retain_slots` overridden.
-    pub fn with_retain_slots(mut self, retain: Option<u64>) -> Self {
-        self.retain_slots = retain;
+    /// The same topology with `Config` defaults overridden by `tuning`.
+    pub fn with_tuning(mut self, tuning: Tuning) -> Self {
+        self.tuning = tuning;
         self
     }
 
@@ -165,9 +166,7 @@ impl Topology {
     pub fn config(&self, i: usize, seed: u64, incarnation: u32) -> Config {
         let mut config = Config::new(self.ids[i], self.members.clone())
             .with_seed(mix(seed ^ mix(((i as u64) << 32) | u64::from(incarnation))));
-        if let Some(retain) = self.retain_slots {
-            config.retain_slots = retain;
-        }
+        self.tuning.apply(&mut config);
         config
     }
 

@@ -264,7 +264,7 @@ impl<S: SimMachine> Sim<S> {
     /// Builds the run described by `opts` (checked with [`Options::validate`]).
     pub fn new(opts: Options) -> Result<Self, String> {
         opts.validate()?;
-        let topo = Topology::new(opts.layout, opts.nodes).with_retain_slots(opts.retain_slots);
+        let topo = Topology::new(opts.layout, opts.nodes).with_tuning(opts.tuning);
         let n = topo.len();
         let mut node_rng = SimRng::new(opts.seed, Stream::Nodes);
         let skew = if opts.faults.contains(Fault::Skew) {

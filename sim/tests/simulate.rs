@@ -3,6 +3,7 @@
 //! proof that the checkers catch a broken driver.
 
 use paxos_sim::options::Sabotage;
+use paxos_sim::options::Tuning;
 use paxos_sim::runner::run_seeds;
 use paxos_sim::shrink::shrink;
 use paxos_sim::{run, Fault, FaultSet, HashChain, Invariant, Layout, Options, Outcome};
@@ -134,12 +135,15 @@ proptest! {
     fn no_invariant_breaks_under_any_faults(
         seed in any::<u64>(),
         nodes in prop_oneof![Just(3usize), Just(5), Just(7)],
-        clients in 1usize..6,
+        clients in 1usize..9,
         faults in fault_set(),
         crash_rate in 0.0f64..0.06,
+        batch_max in proptest::option::of(1usize..4),
+        pipeline_window in proptest::option::of(1usize..8),
     ) {
         let mut opts = Options { nodes, clients, faults, ..short(seed) };
         opts.rates.set(Fault::Crash, crash_rate);
+        opts.tuning = Tuning { batch_max, pipeline_window, retain_slots: None };
         let out = go(opts.clone());
         prop_assert!(out.violation.is_none(), "{}\nreplay: paxos-sim replay {}",
             out.violation.as_ref().unwrap(), opts.replay_args());
@@ -243,6 +247,7 @@ proptest! {
         learners in 1usize..4,
         faults in fault_set(),
         crash_rate in 0.0f64..0.06,
+        batch_max in proptest::option::of(1usize..4),
     ) {
         let mut opts = Options {
             nodes: acceptors,
@@ -252,6 +257,7 @@ proptest! {
             ..short(seed)
         };
         opts.rates.set(Fault::Crash, crash_rate);
+        opts.tuning.batch_max = batch_max;
         let out = go(opts.clone());
         prop_assert!(out.violation.is_none(), "{}\nreplay: paxos-sim replay {}",
             out.violation.as_ref().unwrap(), opts.replay_args());
