@@ -1208,6 +1208,9 @@ impl<S: SimMachine> Sim<S> {
         self.schedule(now + TICK_UNITS, Ev::FaultTick);
     }
 
+    /// Every fault stops: cuts lift, skew and slowness end, crashed nodes
+    /// restart now. A pause already under way runs out (at most
+    /// `PAUSE_TICKS.1`), as a stall that has begun would.
     fn on_heal(&mut self) {
         self.healed = true;
         self.net.heal();
