@@ -135,6 +135,7 @@ pub struct Session {
     conn: Option<Framed<TcpStream, LengthDelimitedCodec>>,
     opts: SessionOptions,
     retries: u64,
+    follow_leader: bool,
 }
 
 /// A random 64-bit session id from the operating system's generator.
@@ -167,7 +168,16 @@ impl Session {
             conn: None,
             opts,
             retries: 0,
+            follow_leader: true,
         }
+    }
+
+    /// Whether to move to the server that answers name as leader (default
+    /// on; needs `servers` in id order). Off keeps the session where it is,
+    /// so its requests are forwarded.
+    pub fn follow_leader(mut self, on: bool) -> Self {
+        self.follow_leader = on;
+        self
     }
 
     /// Records every sequence number in `file` before it is used.
@@ -311,9 +321,21 @@ impl Session {
             attempts += 1;
             let attempt_end = (now + self.opts.attempt_timeout).min(deadline);
             match self.attempt(&frame, seq, attempt_end).await {
-                Ok(Outcome::Done { slot, output }) => return Ok((slot, output)),
-                Ok(Outcome::Rejected { reason }) => return Err(CallError::Rejected(reason)),
-                Ok(Outcome::Retry { leader, reason }) => {
+                Ok((Outcome::Done { slot, output }, leader)) => {
+                    if self.follow_leader {
+                        if let Some(i) = leader
+                            .map(|l| l.0 as usize)
+                            .filter(|&i| i < self.servers.len() && i != self.current)
+                        {
+                            // Next request goes straight to the leader.
+                            self.current = i;
+                            self.conn = None;
+                        }
+                    }
+                    return Ok((slot, output));
+                }
+                Ok((Outcome::Rejected { reason }, _)) => return Err(CallError::Rejected(reason)),
+                Ok((Outcome::Retry { leader, reason }, _)) => {
                     last = format!("server asked to retry: {reason}");
                     if let Some(i) = leader
                         .map(|l| l.0 as usize)
@@ -349,7 +371,7 @@ impl Session {
         frame: &bytes::Bytes,
         seq: u64,
         until: Instant,
-    ) -> Result<Outcome, String> {
+    ) -> Result<(Outcome, Option<paxos_core::NodeId>), String> {
         let until = tokio::time::Instant::from_std(until);
         if self.conn.is_none() {
             let addr = self.servers[self.current];
@@ -375,7 +397,7 @@ impl Session {
             let response: Response = wire::decode(&frame)
                 .map_err(|e| format!("{addr} sent an undecodable frame: {e}"))?;
             if response.client == self.client && response.seq == seq {
-                return Ok(response.result);
+                return Ok((response.result, response.leader));
             }
             // An answer to an earlier attempt of an earlier request: stale.
         }

@@ -497,6 +497,7 @@ impl Driver {
         }
         let (mut pre, mut records, mut post) = (Vec::new(), Vec::new(), Vec::new());
         let mut trimmed = false;
+        let leader = self.server.leader();
         let routes = self.shared.routes.lock().expect("routes lock");
         let c = &self.shared.counters;
         for action in self.actions.drain(..) {
@@ -537,6 +538,7 @@ impl Driver {
                             client,
                             seq,
                             result,
+                            leader,
                         }),
                     )
                 }
@@ -570,6 +572,7 @@ impl Driver {
                             client,
                             seq,
                             result,
+                            leader,
                         }),
                     )
                 }
@@ -1052,6 +1055,7 @@ async fn client_conn(shared: Arc<Shared>, stream: TcpStream, conn: u64) {
                 client,
                 seq,
                 result,
+                leader: None,
             }));
             continue;
         }

@@ -46,6 +46,9 @@ pub struct Response {
     pub seq: u64,
     /// The outcome.
     pub result: Outcome,
+    /// Who the answering server believes leads: a client that knows the
+    /// servers' addresses by id may go there next, saving a forward.
+    pub leader: Option<NodeId>,
 }
 
 /// What became of a request.

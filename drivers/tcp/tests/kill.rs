@@ -53,7 +53,10 @@ fn kill_and_restart(servers: usize) {
     let writers: Vec<_> = (0..CLIENTS)
         .map(|c| {
             let (history, stop) = (history.clone(), stop.clone());
-            let mut session = Session::new(1000 + c, 1, cluster.client_addrs(), opts);
+            // Half the clients follow the leader hint; the others stay put,
+            // so forwarding is exercised across every leader change too.
+            let mut session =
+                Session::new(1000 + c, 1, cluster.client_addrs(), opts).follow_leader(c % 2 == 0);
             // Spread the clients over the servers.
             for _ in 0..c % servers as u64 {
                 session = rotate(session);

@@ -40,9 +40,10 @@ struct Args {
     /// Where the logs go [default: a temporary directory under the current one].
     #[arg(long)]
     data_dir: Option<PathBuf>,
-    /// Clients connect to: "spread" (round-robin over servers; followers
-    /// forward to the leader) or "leader" (all to the current leader).
-    #[arg(long, default_value = "spread")]
+    /// Clients connect to: "leader" (where clients go by default: they
+    /// follow the leader hint in every answer) or "spread" (round-robin over
+    /// the servers and staying there, so followers forward to the leader).
+    #[arg(long, default_value = "leader")]
     target: String,
     /// The servers' --batch-max.
     #[arg(long, default_value_t = server::BATCH_MAX)]
@@ -145,7 +146,8 @@ fn run_one(args: &Args, dir: &Path, clients: usize) -> Result<Result_, String> {
         let mut tasks = Vec::new();
         for c in 0..clients {
             let mut session =
-                Session::new(c as u64 + 1, 1, addrs.clone(), SessionOptions::default());
+                Session::new(c as u64 + 1, 1, addrs.clone(), SessionOptions::default())
+                    .follow_leader(!spread);
             let first = if spread { c % n } else { leader };
             for _ in 0..first {
                 session.rotate_server();
