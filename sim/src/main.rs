@@ -175,7 +175,9 @@ fn report_failure(opts: &Options, outcome: &Outcome, do_shrink: bool) {
     println!("VIOLATION {v}");
     println!("replay: paxos-sim replay {}", opts.replay_args());
     if do_shrink {
-        let (small, sv) = shrink::<HashChain>(opts, v.invariant);
+        let Some((small, sv)) = shrink::<HashChain>(opts, v.invariant) else {
+            return;
+        };
         println!(
             "shrunk ({} at step {}): paxos-sim replay {}",
             sv.invariant,

@@ -18,13 +18,14 @@ fn fails<S: SimMachine>(opts: &Options, invariant: Invariant) -> Option<Violatio
 }
 
 /// Shrinks `opts`, which fails with `invariant`, and returns the smallest
-/// options found that still fail that way, with their violation.
+/// options found that still fail that way, with their violation; `None` if
+/// `opts` does not fail that way to begin with.
 ///
 /// Each candidate is a full deterministic run, so the result replays exactly.
-pub fn shrink<S: SimMachine>(opts: &Options, invariant: Invariant) -> (Options, Violation) {
+pub fn shrink<S: SimMachine>(opts: &Options, invariant: Invariant) -> Option<(Options, Violation)> {
     let mut best = opts.clone();
     best.max_steps = None;
-    let mut violation = fails::<S>(&best, invariant).expect("shrink needs a failing run");
+    let mut violation = fails::<S>(&best, invariant)?;
     let mut runs = 1;
     let mut improved = true;
     while improved && runs < SHRINK_RUNS_MAX {
@@ -78,5 +79,5 @@ pub fn shrink<S: SimMachine>(opts: &Options, invariant: Invariant) -> (Options, 
     }
     // The run stops right after the failing step: nothing later matters.
     best.max_steps = Some(violation.step);
-    (best, violation)
+    Some((best, violation))
 }

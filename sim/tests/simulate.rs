@@ -308,13 +308,18 @@ fn checkers_catch_a_driver_that_loses_its_log() {
 }
 
 #[test]
+fn shrinking_a_passing_run_finds_nothing() {
+    assert!(shrink::<HashChain>(&short(1), Invariant::Agreement).is_none());
+}
+
+#[test]
 fn shrinking_keeps_the_failure_and_replays_it_exactly() {
     let opts = Options {
         sabotage: Sabotage::ForgetDisk,
         ..short(2)
     };
     let original = go(opts.clone()).violation.expect("seed 2 fails");
-    let (small, v) = shrink::<HashChain>(&opts, original.invariant);
+    let (small, v) = shrink::<HashChain>(&opts, original.invariant).expect("it fails");
     assert_eq!(v.invariant, original.invariant);
     assert!(small.faults.iter().count() <= opts.faults.iter().count());
     assert!(
