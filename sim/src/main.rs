@@ -110,6 +110,10 @@ struct RunArgs {
     /// Most slots in phase 2 at once (Config::pipeline_window).
     #[arg(long)]
     pipeline_window: Option<usize>,
+    /// With --layout roles: clients are paxos-core Client processes that
+    /// learn for themselves (as the multicast driver's client).
+    #[arg(long)]
+    core_clients: bool,
     /// Do not check liveness after heal (study safety alone).
     #[arg(long)]
     no_liveness: bool,
@@ -139,6 +143,7 @@ impl RunArgs {
             record: false,
             sabotage: self.sabotage,
             liveness: !self.no_liveness,
+            core_clients: self.core_clients,
             snapshot_ticks: self.snapshot_ticks,
             tuning: Tuning {
                 retain_slots: self.retain_slots,

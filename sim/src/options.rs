@@ -285,6 +285,10 @@ pub struct Options {
     pub snapshot_ticks: Option<u64>,
     /// Overrides of the core's `Config` defaults.
     pub tuning: Tuning,
+    /// With the roles apart, clients are `paxos_core::Client` processes that
+    /// learn for themselves from the learners' group (as the multicast
+    /// driver's client does) instead of waiting for a replica's reply.
+    pub core_clients: bool,
 }
 
 /// Overrides of `paxos_core::Config` defaults, to reach code paths the
@@ -334,6 +338,7 @@ impl Default for Options {
             liveness: true,
             snapshot_ticks: None,
             tuning: Tuning::default(),
+            core_clients: false,
         }
     }
 }
@@ -388,6 +393,9 @@ impl Options {
                     .into(),
             );
         }
+        if self.core_clients && self.layout == Layout::Servers {
+            return Err("--core-clients needs --layout roles".into());
+        }
         if self.snapshot_ticks.is_some() && self.layout != Layout::Servers {
             return Err("--snapshot-ticks needs --layout servers".into());
         }
@@ -426,6 +434,9 @@ impl Options {
         } = self.layout
         {
             s += &format!(" --layout roles --proposers {proposers} --learners {learners}");
+        }
+        if self.core_clients {
+            s += " --core-clients";
         }
         if !self.liveness {
             s += " --no-liveness";

@@ -9,7 +9,7 @@ use crate::model::{mix, Recorded, SimMachine};
 use crate::options::Tuning;
 use paxos_core::{
     Acceptor, Action, Ballot, ClientId, Config, Destination, Input, Learner, Message, NodeId,
-    Proposer, Record, Replica, Server, Snapshot,
+    Proposer, Record, Replica, Server, Slot, Snapshot,
 };
 
 /// A server's replica snapshot, as the simulated disk keeps it.
@@ -51,7 +51,13 @@ pub enum Role {
     Acceptor,
     /// Learner plus replica.
     Learner,
+    /// A `paxos_core::Client` that learns for itself (roles apart only).
+    Client,
 }
+
+/// Ids of client processes start above this, so that a `Decided` sent to a
+/// client's id never reaches a learner of the same number.
+pub const CLIENT_ID_BASE: u32 = 1_000_000;
 
 impl Role {
     /// Short name for traces.
@@ -61,6 +67,7 @@ impl Role {
             Role::Proposer => "proposer",
             Role::Acceptor => "acceptor",
             Role::Learner => "learner",
+            Role::Client => "client",
         }
     }
 }
@@ -75,6 +82,7 @@ pub struct Topology {
     proposers: (usize, usize),
     acceptors: (usize, usize),
     learners: (usize, usize),
+    clients: (usize, usize),
     tuning: Tuning,
 }
 
@@ -91,6 +99,7 @@ impl Topology {
                     proposers: (0, nodes),
                     acceptors: (0, nodes),
                     learners: (0, nodes),
+                    clients: (nodes, nodes),
                     tuning: Tuning::default(),
                 }
             }
@@ -108,6 +117,7 @@ impl Topology {
                     roles.extend(std::iter::repeat_n(role, count));
                     ids.extend((1..=count as u32).map(NodeId));
                 }
+                let roles_len = roles.len();
                 Topology {
                     roles,
                     ids,
@@ -115,6 +125,7 @@ impl Topology {
                     proposers: (0, proposers),
                     acceptors: (proposers, proposers + nodes),
                     learners: (proposers + nodes, proposers + nodes + learners),
+                    clients: (roles_len, roles_len),
                     tuning: Tuning::default(),
                 }
             }
@@ -125,6 +136,28 @@ impl Topology {
     pub fn with_tuning(mut self, tuning: Tuning) -> Self {
         self.tuning = tuning;
         self
+    }
+
+    /// The same topology plus `count` client processes at the end, each a
+    /// `paxos_core::Client` listening on the learners' group.
+    pub fn with_core_clients(mut self, count: usize) -> Self {
+        let start = self.roles.len();
+        self.roles.extend(std::iter::repeat_n(Role::Client, count));
+        self.ids
+            .extend((1..=count as u32).map(|k| NodeId(CLIENT_ID_BASE + k)));
+        self.clients = (start, start + count);
+        self
+    }
+
+    /// The process of core client `k` (0-based), if there are core clients.
+    pub fn client_process(&self, k: usize) -> Option<usize> {
+        let i = self.clients.0 + k;
+        (i < self.clients.1).then_some(i)
+    }
+
+    /// Processes that crash, pause or slow down: every one but the clients.
+    pub fn servers(&self) -> usize {
+        self.clients.0
     }
 
     /// Number of processes.
@@ -152,6 +185,7 @@ impl Topology {
         (0..self.len())
             .map(|i| match self.roles[i] {
                 Role::Server => format!("node {i}"),
+                Role::Client => format!("client {}", self.ids[i].0 - CLIENT_ID_BASE),
                 role => format!("{} {}", role.name(), self.ids[i].0),
             })
             .collect()
@@ -194,13 +228,20 @@ impl Topology {
         match self.roles[i] {
             Role::Server => i == target,
             Role::Learner => true,
-            Role::Proposer | Role::Acceptor => false,
+            Role::Proposer | Role::Acceptor | Role::Client => false,
         }
     }
 
     /// Appends to `out` every process that `to` names when `from` sends `msg`.
     pub fn route<C>(&self, from: usize, to: Destination, msg: &Message<C>, out: &mut Vec<usize>) {
         let range = match to {
+            Destination::Node(id) if id.0 > CLIENT_ID_BASE => {
+                let i = self.clients.0 + (id.0 - CLIENT_ID_BASE - 1) as usize;
+                if i < self.clients.1 && i != from {
+                    out.push(i);
+                }
+                return;
+            }
             Destination::Node(id) => {
                 let Some(k) = (id.0 as usize).checked_sub(1) else {
                     return;
@@ -220,7 +261,16 @@ impl Topology {
             }
             Destination::Acceptors => self.acceptors,
             Destination::Proposers => self.proposers,
-            Destination::Learners => self.learners,
+            Destination::Learners => {
+                // Clients that learn for themselves listen on the learners' group.
+                let clients = self.clients.0..self.clients.1;
+                out.extend(
+                    (self.learners.0..self.learners.1)
+                        .chain(clients)
+                        .filter(|&j| j != from),
+                );
+                return;
+            }
             Destination::All => (0, self.len()),
         };
         out.extend((range.0..range.1).filter(|&j| j != from));
@@ -244,6 +294,15 @@ pub enum Proc<S: SimMachine> {
         /// The learner's actions before the replica turns deliveries into replies.
         scratch: Vec<Act<S>>,
     },
+    /// A client that learns for itself.
+    Client {
+        /// The core's client machine.
+        client: Box<paxos_core::Client<Cmd<S>>>,
+        /// Its actions before conversion.
+        scratch: Vec<Action<Cmd<S>>>,
+        /// `(seq, slot)` of each command it saw chosen, not yet taken.
+        done: Vec<(u64, Slot)>,
+    },
 }
 
 impl<S: SimMachine> std::fmt::Debug for Proc<S> {
@@ -253,6 +312,7 @@ impl<S: SimMachine> std::fmt::Debug for Proc<S> {
             Proc::Proposer(_) => Role::Proposer,
             Proc::Acceptor(_) => Role::Acceptor,
             Proc::Learner { .. } => Role::Learner,
+            Proc::Client { .. } => Role::Client,
         };
         write!(f, "Proc({})", role.name())
     }
@@ -292,6 +352,14 @@ impl<S: SimMachine> Proc<S> {
                 replica: Box::new(Replica::new(Recorded::fresh())),
                 scratch: Vec::new(),
             },
+            Role::Client => Proc::Client {
+                client: Box::new(
+                    paxos_core::Client::new(&config, ClientId::from(config.id.0 - CLIENT_ID_BASE))
+                        .map_err(|e| err(&e))?,
+                ),
+                scratch: Vec::new(),
+                done: Vec::new(),
+            },
         })
     }
 
@@ -314,6 +382,41 @@ impl<S: SimMachine> Proc<S> {
                     }
                 }
             }
+            Proc::Client {
+                client,
+                scratch,
+                done,
+            } => {
+                client.step_into(input, scratch);
+                for action in scratch.drain(..) {
+                    match action {
+                        Action::Reply { seq, slot, .. } => done.push((seq, slot)),
+                        Action::Send { to, msg } => out.push(Action::Send { to, msg }),
+                        Action::Persist(r) => out.push(Action::Persist(r)),
+                        Action::Event(e) => out.push(Action::Event(e)),
+                        Action::Deliver { slot, value } => {
+                            out.push(Action::Deliver { slot, value })
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Commands a self-learning client saw chosen since the last call, as
+    /// `(seq, slot)`.
+    pub fn take_done(&mut self) -> Vec<(u64, Slot)> {
+        match self {
+            Proc::Client { done, .. } => std::mem::take(done),
+            _ => Vec::new(),
+        }
+    }
+
+    /// A self-learning client that heard a leader and has nothing outstanding.
+    pub fn is_ready(&self) -> bool {
+        match self {
+            Proc::Client { client, .. } => client.is_ready(),
+            _ => true,
         }
     }
 
@@ -423,5 +526,27 @@ mod tests {
         assert_eq!(t.acceptor_bit(0), None);
         assert_eq!(t.proposer_index(NodeId(2)), Some(1));
         assert!(t.reply_reaches(6, 0) && !t.reply_reaches(2, 0));
+    }
+
+    #[test]
+    fn self_learning_clients_hear_the_learners_group_and_their_own_catch_up() {
+        // Processes: proposer 0; acceptors 1,2,3; learner 4; clients 5,6.
+        let t = Topology::new(
+            Layout::Roles {
+                proposers: 1,
+                learners: 1,
+            },
+            3,
+        )
+        .with_core_clients(2);
+        let decided = Message::<u64>::Decided {
+            first_slot: 0,
+            values: vec![],
+        };
+        let to_client_2 = Destination::Node(NodeId(CLIENT_ID_BASE + 2));
+        assert_eq!(route(&t, 4, to_client_2, &decided), [6]);
+        assert_eq!(route(&t, 5, Destination::Learners, &decided), [4, 6]);
+        assert_eq!(t.servers(), 5, "clients never crash");
+        assert_eq!(t.lane_names()[6], "client 2");
     }
 }

@@ -264,7 +264,10 @@ impl<S: SimMachine> Sim<S> {
     /// Builds the run described by `opts` (checked with [`Options::validate`]).
     pub fn new(opts: Options) -> Result<Self, String> {
         opts.validate()?;
-        let topo = Topology::new(opts.layout, opts.nodes).with_tuning(opts.tuning);
+        let mut topo = Topology::new(opts.layout, opts.nodes).with_tuning(opts.tuning);
+        if opts.core_clients {
+            topo = topo.with_core_clients(opts.clients);
+        }
         let n = topo.len();
         let mut node_rng = SimRng::new(opts.seed, Stream::Nodes);
         let skew = if opts.faults.contains(Fault::Skew) {
@@ -283,7 +286,10 @@ impl<S: SimMachine> Sim<S> {
         let entry = topo.entry_points();
         let clients = (0..opts.clients)
             .map(|c| {
-                let target = entry.start + client_rng.below(entry.len() as u64) as usize;
+                let target = match topo.client_process(c) {
+                    Some(process) => process,
+                    None => entry.start + client_rng.below(entry.len() as u64) as usize,
+                };
                 Client::new(c as ClientId + 1, target)
             })
             .collect();
@@ -585,11 +591,32 @@ impl<S: SimMachine> Sim<S> {
             return;
         };
         server.step_into(input, &mut out);
+        let done = server.take_done();
         for action in out.drain(..) {
             self.perform(i, action);
         }
         self.buf = out;
         self.check_node(i);
+        for (seq, slot) in done {
+            self.on_seen_chosen(i, seq, slot);
+        }
+    }
+
+    /// A self-learning client process saw its request `seq` chosen in `slot`.
+    fn on_seen_chosen(&mut self, i: usize, seq: u64, slot: Slot) {
+        let Some(c) = self.clients.iter().position(|c| c.target == i) else {
+            return;
+        };
+        let Some(out) = self.clients[c].outstanding.take_if(|o| o.seq == seq) else {
+            return;
+        };
+        let id = self.clients[c].id;
+        self.record(EventKind::Complete, None, || {
+            format!("client {id} saw request {seq} chosen in slot {slot}")
+        });
+        self.history.complete(out.request, self.now, slot, None);
+        let think = self.client_rng.below(THINK_TICKS_MAX * TICK_UNITS);
+        self.schedule(self.now + think, Ev::ClientNext { client: c });
     }
 
     /// Persist-before-send: once a record is unsynced, every later action
@@ -946,6 +973,18 @@ impl<S: SimMachine> Sim<S> {
             self.finish_if_idle();
             return;
         }
+        if self.opts.core_clients {
+            let target = self.clients[c].target;
+            let ready = self.nodes[target]
+                .server
+                .as_ref()
+                .is_some_and(Proc::is_ready);
+            if !ready {
+                // It has not heard a leader yet: try again a tick later.
+                self.schedule(self.now + TICK_UNITS, Ev::ClientNext { client: c });
+                return;
+            }
+        }
         let client = &mut self.clients[c];
         client.seq += 1;
         let (id, seq) = (client.id, client.seq);
@@ -970,8 +1009,28 @@ impl<S: SimMachine> Sim<S> {
         self.submit(c);
     }
 
-    /// Sends the outstanding request of client `c` to its target node.
+    /// Sends the outstanding request of client `c` to its target node (or,
+    /// for a self-learning client, hands it to its process, which retries
+    /// by itself).
     fn submit(&mut self, c: usize) {
+        if self.opts.core_clients {
+            let client = &mut self.clients[c];
+            let Some(out) = client.outstanding.as_mut() else {
+                return;
+            };
+            let cmd = Command {
+                client: client.id,
+                seq: out.seq,
+                op: Tagged {
+                    client: client.id,
+                    seq: out.seq,
+                    op: out.op.clone(),
+                },
+            };
+            let target = client.target;
+            self.step_node(target, Input::Propose(cmd));
+            return;
+        }
         let client = &mut self.clients[c];
         let Some(out) = client.outstanding.as_mut() else {
             return;
@@ -1047,7 +1106,8 @@ impl<S: SimMachine> Sim<S> {
         self.record(EventKind::Complete, None, || {
             format!("client {id} request {seq} done: slot {slot}, output {output:?}")
         });
-        self.history.complete(out.request, self.now, slot, output);
+        self.history
+            .complete(out.request, self.now, slot, Some(output));
         let think = self.client_rng.below(THINK_TICKS_MAX * TICK_UNITS);
         self.schedule(self.now + think, Ev::ClientNext { client: c });
     }
@@ -1123,7 +1183,7 @@ impl<S: SimMachine> Sim<S> {
             if !self.fault_rng.chance(rates.get(fault)) {
                 continue;
             }
-            let victim = self.fault_rng.below(n as u64) as usize;
+            let victim = self.fault_rng.below(self.topo.servers() as u64) as usize;
             match fault {
                 Fault::Partition | Fault::OneWay => {
                     if n < 2 {

@@ -81,7 +81,7 @@ impl<C, O> History<C, O> {
     }
 
     /// Records the first reply to request `index`.
-    pub fn complete(&mut self, index: usize, at: u64, slot: Slot, output: O) {
+    pub fn complete(&mut self, index: usize, at: u64, slot: Slot, output: Option<O>) {
         let r = &mut self.requests[index];
         if r.completed.is_none() {
             r.completed = Some(Completion { at, slot, output });

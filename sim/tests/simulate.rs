@@ -234,6 +234,22 @@ fn roles_apart_without_faults_complete_every_request() {
     }
 }
 
+#[test]
+fn self_learning_core_clients_see_every_request_chosen_without_faults() {
+    let opts = Options {
+        nodes: 3,
+        layout: roles(2, 2),
+        core_clients: true,
+        faults: FaultSet::NONE,
+        heal_tick: 100,
+        ..short(5)
+    };
+    let out = go(opts.clone());
+    assert_clean(&opts, &out);
+    assert!(out.stats.invoked > 0);
+    assert_eq!(out.stats.invoked, out.stats.completed);
+}
+
 proptest! {
     #![proptest_config(prop_config())]
 
@@ -248,6 +264,7 @@ proptest! {
         faults in fault_set(),
         crash_rate in 0.0f64..0.06,
         batch_max in proptest::option::of(1usize..4),
+        core_clients in any::<bool>(),
     ) {
         let mut opts = Options {
             nodes: acceptors,
@@ -258,6 +275,7 @@ proptest! {
         };
         opts.rates.set(Fault::Crash, crash_rate);
         opts.tuning.batch_max = batch_max;
+        opts.core_clients = core_clients;
         let out = go(opts.clone());
         prop_assert!(out.violation.is_none(), "{}\nreplay: paxos-sim replay {}",
             out.violation.as_ref().unwrap(), opts.replay_args());
