@@ -8,6 +8,7 @@ use crate::message::Message;
 use crate::types::{Ballot, NodeId, PValue, Slot, Value};
 use crate::window::SlotWindow;
 use alloc::vec::Vec;
+use core::cmp::Ordering;
 
 /// One acceptor. See the crate docs for the persist-before-send contract: every
 /// `Promise` and `Accepted` it emits comes after the [`Action::Persist`] that
@@ -72,12 +73,17 @@ impl<C: Clone> Acceptor<C> {
                 self.promised = self.promised.max(pv.ballot);
                 if pv.slot >= self.log.base() {
                     let entry = self.log.entry(pv.slot);
-                    match entry {
-                        Some((b, v)) if *b == pv.ballot && *v != pv.value => {
-                            return Err(RecoverError::ConflictingAccepted { slot: pv.slot });
+                    let order = entry.as_ref().map(|(b, _)| pv.ballot.cmp(b));
+                    match (order, entry) {
+                        // A vote older than the one recorded later: keep the newer.
+                        (Some(Ordering::Less), _) => {}
+                        // The same vote twice is fine; two values in one ballot are not.
+                        (Some(Ordering::Equal), Some((_, v))) => {
+                            if *v != pv.value {
+                                return Err(RecoverError::ConflictingAccepted { slot: pv.slot });
+                            }
                         }
-                        Some((b, _)) if *b > pv.ballot => {}
-                        _ => *entry = Some((pv.ballot, pv.value)),
+                        (_, entry) => *entry = Some((pv.ballot, pv.value)),
                     }
                 }
             }
