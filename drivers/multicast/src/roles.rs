@@ -93,9 +93,10 @@ impl Options {
         c.pipeline_window = PIPELINE_WINDOW;
         c.catchup_chunk = CATCHUP_CHUNK;
         c.retain_slots = match self.role {
-            Role::Acceptor => ACCEPTOR_RETAIN_SLOTS,
-            Role::Learner => LEARNER_RETAIN_SLOTS,
-            Role::Client | Role::Proposer => ACCEPTOR_RETAIN_SLOTS,
+            Role::Acceptor | Role::Proposer => ACCEPTOR_RETAIN_SLOTS,
+            // A client's learner serves catch-up too while it runs: one more
+            // copy of every value it saw, for learners that missed it.
+            Role::Learner | Role::Client => LEARNER_RETAIN_SLOTS,
         };
         c
     }

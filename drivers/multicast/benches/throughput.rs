@@ -1,0 +1,105 @@
+//! Values per second delivered to both learners, on a namespace LAN, at 0 %,
+//! 20 % and 30 % loss per receiver, against the old program's figure.
+//!
+//! `cargo bench -p paxos-multicast` (as root). Not a test: it asserts only
+//! that every value arrived exactly once, never anything about time.
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use common::{require_root, wait_until, Lan, Proc, WorkDir};
+use std::time::{Duration, Instant};
+
+const ABCAST: &str = env!("CARGO_BIN_EXE_abcast");
+/// The old program: about 840 values/s, its client pausing 1 ms per value.
+const OLD_VALUES_PER_S: f64 = 840.0;
+const CLIENTS: u32 = 2;
+const DEADLINE: Duration = Duration::from_secs(300);
+
+fn measure(loss: f64, values_per_client: usize) -> f64 {
+    let tag = format!("bench{}", (loss * 100.0) as u32);
+    let dir = WorkDir::new(&tag);
+    let mut lan = Lan::new(&tag);
+    let mut host = |name: &str| lan.host(name, loss);
+    let ns: Vec<(String, String)> = [
+        "acceptor 1",
+        "acceptor 2",
+        "acceptor 3",
+        "proposer 1",
+        "proposer 2",
+        "learner 1",
+        "learner 2",
+        "client 1",
+        "client 2",
+    ]
+    .iter()
+    .map(|n| (n.to_string(), host(&n.replace(' ', ""))))
+    .collect();
+    let spawn = |i: usize, stdin: Option<&std::path::Path>| {
+        let (name, ns) = &ns[i];
+        let (role, id) = name.split_once(' ').unwrap();
+        Proc::spawn(ns, &dir.path, name, ABCAST, &["-v", role, id], stdin)
+    };
+    let mut expected_bytes = 0u64;
+    let mut submitted = Vec::new();
+    for c in 1..=CLIENTS {
+        let values: Vec<String> = (0..values_per_client)
+            .map(|i| format!("{c}{i:09}"))
+            .collect();
+        expected_bytes += values.iter().map(|v| v.len() as u64 + 1).sum::<u64>();
+        std::fs::write(dir.path.join(format!("prop{c}")), values.join("\n") + "\n").unwrap();
+        submitted.extend(values);
+    }
+    let mut servers: Vec<Proc> = (0..7).map(|i| spawn(i, None)).collect();
+    // Let a leader be elected first: the figure is for a running cluster.
+    let elected = wait_until(DEADLINE, || {
+        servers[3..5]
+            .iter()
+            .any(|p| p.log().contains("state=Leader"))
+    });
+    assert!(elected, "no proposer became leader");
+    let start = Instant::now();
+    let mut clients: Vec<Proc> = (1..=CLIENTS as usize)
+        .map(|c| spawn(6 + c, Some(&dir.path.join(format!("prop{c}")))))
+        .collect();
+    let learners = [&servers[5], &servers[6]];
+    let done = wait_until(DEADLINE, || {
+        learners
+            .iter()
+            .all(|l| std::fs::metadata(&l.stdout).map_or(0, |m| m.len()) >= expected_bytes)
+    });
+    let elapsed = start.elapsed();
+    assert!(done, "not every value was delivered within {DEADLINE:?}");
+    for c in &mut clients {
+        c.wait_exit(DEADLINE).unwrap();
+    }
+    for s in &mut servers {
+        s.stop();
+    }
+    let out1 = servers[5].output_lines();
+    assert_eq!(out1, servers[6].output_lines(), "learners differ");
+    let (mut a, mut b) = (out1, submitted);
+    a.sort_unstable();
+    b.sort_unstable();
+    assert!(a == b, "learners' output is not every value exactly once");
+    (2 * values_per_client) as f64 / elapsed.as_secs_f64()
+}
+
+fn main() {
+    if std::env::args().any(|a| a == "--list") {
+        return; // `cargo test --benches` lists targets; nothing to list here.
+    }
+    require_root();
+    println!("abcast throughput: 3 acceptors, 2 proposers, 2 learners, 2 clients, one namespace per process");
+    println!("baseline: the old program, about {OLD_VALUES_PER_S} values/s");
+    for (loss, values_per_client) in [(0.0, 500_000), (0.2, 100_000), (0.3, 100_000)] {
+        let rate = measure(loss, values_per_client);
+        println!(
+            "loss {:>2} %: {:>7} values in both learners at {:>9.0} values/s = {:>6.0} x the old program",
+            (loss * 100.0) as u32,
+            2 * values_per_client,
+            rate,
+            rate / OLD_VALUES_PER_S
+        );
+    }
+}
