@@ -299,6 +299,10 @@ impl Harness<'_> {
             .collect();
         if alive.len() * 2 <= count {
             // Without a majority nobody can answer; nothing to compare.
+            crate::say!(
+                "Only {} of {count} servers are up at the end: no majority, so their logs are not compared",
+                alive.len()
+            );
             return Ok(Vec::new());
         }
         let deadline = Instant::now() + self.opts.settle;
