@@ -914,7 +914,8 @@ async fn accept_peers(shared: Arc<Shared>, listener: TcpListener) {
 /// Reads one inbound peer connection: a hello, then frames for the driver.
 async fn peer_reader(shared: Arc<Shared>, stream: TcpStream, addr: SocketAddr) {
     let c = &shared.counters;
-    let mut framed = Framed::new(stream, wire::peer_codec());
+    // Strangers may not make us reserve a large frame buffer: the hello is small.
+    let mut framed = Framed::new(stream, wire::hello_codec());
     let from = match tokio::time::timeout(HELLO_TIMEOUT, framed.next()).await {
         Ok(Some(Ok(bytes))) => match wire::decode::<PeerFrame>(&bytes) {
             Ok(PeerFrame::Hello {
@@ -950,6 +951,9 @@ async fn peer_reader(shared: Arc<Shared>, stream: TcpStream, addr: SocketAddr) {
         }
         _ => return, // closed or silent
     };
+    framed
+        .codec_mut()
+        .set_max_frame_length(wire::PEER_FRAME_MAX_BYTES);
     while let Some(frame) = framed.next().await {
         let frame = match frame
             .map_err(|e| e.to_string())

@@ -19,6 +19,11 @@ pub const CLIENT_FRAME_MAX_BYTES: usize = 4 * 1024 * 1024;
 /// room, so this is generous; it still bounds what a bad peer can make us buffer.
 pub const PEER_FRAME_MAX_BYTES: usize = 256 * 1024 * 1024;
 
+/// Largest first frame on an inbound peer link, which must be a hello. The
+/// codec reserves room for a frame as soon as its length arrives, so until the
+/// caller has said who it is, it may not announce more than this.
+pub const HELLO_FRAME_MAX_BYTES: usize = 256;
+
 /// Version of both protocols, checked in the peer hello.
 pub const PROTOCOL_VERSION: u32 = 1;
 
@@ -112,6 +117,14 @@ pub fn client_codec() -> LengthDelimitedCodec {
 pub fn peer_codec() -> LengthDelimitedCodec {
     LengthDelimitedCodec::builder()
         .max_frame_length(PEER_FRAME_MAX_BYTES)
+        .new_codec()
+}
+
+/// The frame codec for an inbound peer link until its hello is accepted; then
+/// raise the limit to [`PEER_FRAME_MAX_BYTES`] with `set_max_frame_length`.
+pub fn hello_codec() -> LengthDelimitedCodec {
+    LengthDelimitedCodec::builder()
+        .max_frame_length(HELLO_FRAME_MAX_BYTES)
         .new_codec()
 }
 
