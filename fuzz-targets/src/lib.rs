@@ -6,4 +6,6 @@
 //! bug, which is what both callers need.
 #![forbid(unsafe_code)]
 
+pub mod cluster_schedule;
+pub mod decode_message;
 pub mod role_ops;

@@ -42,3 +42,16 @@ fn replay(target: &str, run: fn(&[u8])) {
 fn role_ops_corpus_replays_cleanly() {
     replay("role_ops", paxos_fuzz_targets::role_ops::run);
 }
+
+#[test]
+fn cluster_schedule_corpus_replays_cleanly() {
+    replay(
+        "cluster_schedule",
+        paxos_fuzz_targets::cluster_schedule::run_schedule,
+    );
+}
+
+#[test]
+fn decode_message_corpus_replays_cleanly() {
+    replay("decode_message", paxos_fuzz_targets::decode_message::run);
+}

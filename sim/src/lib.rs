@@ -33,7 +33,7 @@ pub mod workload;
 
 pub use check::Invariant;
 pub use model::{HashChain, SimMachine};
-pub use options::{Fault, FaultSet, Options, Rates, TICK_UNITS};
+pub use options::{Fault, FaultSet, Options, Rates, Tuning, TICK_UNITS};
 pub use rng::SimRng;
 pub use roles::Layout;
 pub use sim::{run, Outcome, Sim, Stats, Violation};
