@@ -24,6 +24,7 @@ pub struct Acceptor<C> {
     notify_learners: bool,
     retain_slots: u64,
     accept_ahead_max: u64,
+    catchup_chunk: usize,
     ignored: u64,
 }
 
@@ -44,6 +45,7 @@ impl<C: Clone> Acceptor<C> {
                 .retain_slots
                 .saturating_mul(2)
                 .saturating_add(config.pipeline_window as u64 * 4),
+            catchup_chunk: config.catchup_chunk,
             ignored: 0,
         })
     }
@@ -150,8 +152,9 @@ impl<C: Clone> Acceptor<C> {
     }
 
     /// Handles one input, appending the resulting actions to `out`. Acceptors
-    /// react only to `Prepare`, `Accept` and `Heartbeat` (to trim); they ignore
-    /// ticks, proposals and every other message.
+    /// react only to `Prepare`, `Accept`, `Heartbeat` (to trim) and, when they
+    /// notify learners, `CatchUp`; they ignore ticks, proposals and every
+    /// other message.
     pub fn step_into<O>(&mut self, input: Input<C>, out: &mut Vec<Action<C, O>>) {
         let Input::Receive { msg, .. } = input else {
             return;
@@ -180,6 +183,9 @@ impl<C: Clone> Acceptor<C> {
                 if target >= self.log.base().saturating_add(self.retain_slots.max(1)) {
                     self.trim_below(target, out);
                 }
+            }
+            Message::CatchUp { from_slot, to_slot } if self.notify_learners => {
+                self.resend_votes(from_slot, to_slot, out);
             }
             _ => {}
         }
@@ -273,6 +279,31 @@ impl<C: Clone> Acceptor<C> {
             },
         });
         true
+    }
+
+    /// Answers a learner's catch-up request with this acceptor's votes again,
+    /// at most `catchup_chunk` of them. With learners apart, nobody else may
+    /// hold a slot whose `Accepted` messages were all lost on the way to the
+    /// learners: the leader has moved on, and no learner has the value. The
+    /// learners count these votes like any others, so a slot is delivered
+    /// only once it is known chosen (a majority in one ballot, or one vote in
+    /// the ballot of a leader whose commit point covers it).
+    fn resend_votes<O>(&self, from_slot: Slot, to_slot: Slot, out: &mut Vec<Action<C, O>>) {
+        let votes = self
+            .log
+            .iter_from(from_slot)
+            .take_while(|&(slot, _)| slot < to_slot)
+            .take(self.catchup_chunk);
+        for (slot, (ballot, value)) in votes {
+            out.push(Action::Send {
+                to: Destination::Learners,
+                msg: Message::Accepted {
+                    ballot: *ballot,
+                    slot,
+                    value: Some(value.clone()),
+                },
+            });
+        }
     }
 
     /// Discards records of slots below `slot`, which the caller knows are chosen
@@ -564,5 +595,39 @@ mod tests {
         );
         a.step::<()>(accept(b(1, 2), 100_010, one(1)));
         assert!(a.accepted(100_010).is_some());
+    }
+
+    #[test]
+    fn standalone_acceptor_answers_catch_up_with_its_votes_again() {
+        let mut c = config();
+        c.catchup_chunk = 2;
+        let mut a = Acceptor::new(&c).unwrap().notify_learners(true);
+        for slot in 0..4 {
+            a.step::<()>(accept(b(1, 2), slot, one(slot)));
+        }
+        let catch_up = |from_slot, to_slot| recv(Message::CatchUp { from_slot, to_slot });
+        let out: Vec<A> = a.step(catch_up(1, 10));
+        let vote = |slot| Action::Send {
+            to: Destination::Learners,
+            msg: Message::Accepted {
+                ballot: b(1, 2),
+                slot,
+                value: Some(one(slot)),
+            },
+        };
+        assert_eq!(out, [vote(1), vote(2)], "from the asked slot, one chunk");
+        let out: Vec<A> = a.step(catch_up(3, 4));
+        assert_eq!(out, [vote(3)], "never past the asked range");
+    }
+
+    #[test]
+    fn acceptor_inside_a_server_leaves_catch_up_to_its_learner() {
+        let mut a = Acceptor::new(&config()).unwrap();
+        a.step::<()>(accept(b(1, 2), 0, one(0)));
+        let out: Vec<A> = a.step(recv(Message::CatchUp {
+            from_slot: 0,
+            to_slot: 1,
+        }));
+        assert!(out.is_empty());
     }
 }

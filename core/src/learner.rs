@@ -273,22 +273,29 @@ impl<C: Clone> Learner<C> {
         let to_slot = self
             .horizon()
             .min(self.next.saturating_add(self.config.catchup_chunk as Slot));
-        // The leader has every chosen value unless it is the one lagging (a
-        // follower that won an election before catching up): then ask everyone.
-        let leader = self.commit_ballot.node;
-        let to =
-            if self.ask_leader && self.commit_ballot != Ballot::ZERO && leader != self.config.id {
-                Destination::Node(leader)
-            } else {
-                Destination::Learners
-            };
-        out.push(Action::Send {
+        let ask = |to| Action::Send {
             to,
             msg: Message::CatchUp {
                 from_slot: self.next,
                 to_slot,
             },
-        });
+        };
+        if !self.ask_leader {
+            // Apart from the other roles, the values are with the other
+            // learners, or only with the acceptors if every vote for a slot
+            // was lost on the way to the learners.
+            out.push(ask(Destination::Learners));
+            out.push(ask(Destination::Acceptors));
+            return;
+        }
+        // The leader has every chosen value unless it is the one lagging (a
+        // follower that won an election before catching up): then ask everyone.
+        let leader = self.commit_ballot.node;
+        if self.commit_ballot != Ballot::ZERO && leader != self.config.id {
+            out.push(ask(Destination::Node(leader)));
+        } else {
+            out.push(ask(Destination::Learners));
+        }
     }
 
     /// Answers a peer's catch-up request from the retained values.
@@ -453,6 +460,27 @@ mod tests {
                     to_slot: 5
                 }
             }]
+        );
+    }
+
+    #[test]
+    fn standalone_learner_asks_other_learners_and_the_acceptors() {
+        let mut l = learner(9);
+        let mut out: Vec<A> = Vec::new();
+        l.commit(Ballot::new(1, NodeId(2)), 5);
+        for _ in 0..l.config.catchup_ticks {
+            l.step_into(Input::Tick, &mut out);
+        }
+        let ask = |to| Action::Send {
+            to,
+            msg: Message::CatchUp {
+                from_slot: 0,
+                to_slot: 5,
+            },
+        };
+        assert_eq!(
+            out,
+            [ask(Destination::Learners), ask(Destination::Acceptors)]
         );
     }
 

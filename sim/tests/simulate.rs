@@ -287,7 +287,6 @@ proptest! {
 /// client waits forever. Run with `--ignored` once the core serves catch-up
 /// from acceptors or the leader.
 #[test]
-#[ignore = "paxos-core: roles apart cannot recover a slot every learner missed"]
 fn roles_apart_recover_a_slot_every_learner_missed() {
     let opts = Options {
         nodes: 3,
