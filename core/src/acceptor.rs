@@ -17,8 +17,14 @@ use core::cmp::Ordering;
 pub struct Acceptor<C> {
     id: NodeId,
     promised: Ballot,
-    /// Accepted `(ballot, value)` per slot; the base is the trim point.
+    /// Accepted `(ballot, value)` per slot, from `vote_history` slots below
+    /// the trim point on.
     log: SlotWindow<(Ballot, Value<C>)>,
+    /// Slots below this were chosen; their votes are no longer part of this
+    /// acceptor's durable state (the persisted trim point).
+    trimmed: Slot,
+    /// Votes kept in memory below the trim point, only to answer catch-up.
+    vote_history: u64,
     /// Also send `Accepted` (with the value) to every learner, for deployments
     /// where learners run apart and never see the `Accept`.
     notify_learners: bool,
@@ -39,6 +45,8 @@ impl<C: Clone> Acceptor<C> {
             id: config.id,
             promised: Ballot::ZERO,
             log: SlotWindow::new(0),
+            trimmed: 0,
+            vote_history: 0,
             notify_learners: false,
             retain_slots: config.retain_slots,
             accept_ahead_max: config
@@ -73,7 +81,7 @@ impl<C: Clone> Acceptor<C> {
             Record::Promised(b) => self.promised = self.promised.max(b),
             Record::Accepted(pv) => {
                 self.promised = self.promised.max(pv.ballot);
-                if pv.slot >= self.log.base() {
+                if pv.slot >= self.trimmed {
                     let entry = self.log.entry(pv.slot);
                     let order = entry.as_ref().map(|(b, _)| pv.ballot.cmp(b));
                     match (order, entry) {
@@ -89,7 +97,10 @@ impl<C: Clone> Acceptor<C> {
                     }
                 }
             }
-            Record::Trimmed(s) => self.log.advance_to(s),
+            Record::Trimmed(s) => {
+                self.trimmed = self.trimmed.max(s);
+                self.log.advance_to(s);
+            }
             Record::Campaign(_) => {}
         }
         Ok(())
@@ -99,6 +110,16 @@ impl<C: Clone> Acceptor<C> {
     /// learners run as separate processes; a [`crate::Server`] does not need it.
     pub fn notify_learners(mut self, on: bool) -> Self {
         self.notify_learners = on;
+        self
+    }
+
+    /// Keep the votes of up to `slots` slots below the trim point in memory
+    /// (never persisted, never in a promise) to answer learners' catch-up.
+    /// With learners apart, an acceptor that trims soon after a slot is
+    /// chosen (to keep promises small) may otherwise discard the only copies
+    /// of a value whose `Accepted` messages every learner missed.
+    pub fn vote_history(mut self, slots: u64) -> Self {
+        self.vote_history = slots;
         self
     }
 
@@ -112,30 +133,35 @@ impl<C: Clone> Acceptor<C> {
         self.promised
     }
 
-    /// What this acceptor accepted in `slot`, if it still holds it.
+    /// What this acceptor accepted in `slot`, if it still holds it (below the
+    /// trim point, only in its vote history).
     pub fn accepted(&self, slot: Slot) -> Option<(Ballot, &Value<C>)> {
         self.log.get(slot).map(|(b, v)| (*b, v))
     }
 
-    /// Slots below this were chosen and discarded.
+    /// Slots below this were chosen and discarded from the durable state.
     pub fn trimmed_below(&self) -> Slot {
-        self.log.base()
+        self.trimmed
     }
 
     /// Records that rebuild this acceptor exactly: a driver may replace its
     /// whole log with them (after syncing them) to compact it.
     pub fn checkpoint(&self) -> Vec<Record<C>> {
         let mut records = alloc::vec![
-            Record::Trimmed(self.log.base()),
+            Record::Trimmed(self.trimmed),
             Record::Promised(self.promised)
         ];
-        records.extend(self.log.iter_from(0).map(|(slot, (ballot, value))| {
-            Record::Accepted(PValue {
-                slot,
-                ballot: *ballot,
-                value: value.clone(),
-            })
-        }));
+        records.extend(
+            self.log
+                .iter_from(self.trimmed)
+                .map(|(slot, (ballot, value))| {
+                    Record::Accepted(PValue {
+                        slot,
+                        ballot: *ballot,
+                        value: value.clone(),
+                    })
+                }),
+        );
         records
     }
 
@@ -180,7 +206,7 @@ impl<C: Clone> Acceptor<C> {
                 // Apart from learners, an acceptor keeps `retain_slots` below the
                 // commit point so that learners can still catch up from peers.
                 let target = commit.saturating_sub(self.retain_slots);
-                if target >= self.log.base().saturating_add(self.retain_slots.max(1)) {
+                if target >= self.trimmed.saturating_add(self.retain_slots.max(1)) {
                     self.trim_below(target, out);
                 }
             }
@@ -209,7 +235,7 @@ impl<C: Clone> Acceptor<C> {
         // Equal ballot: the candidate is retransmitting; answer again without a write.
         let accepted = self
             .log
-            .iter_from(from_slot)
+            .iter_from(from_slot.max(self.trimmed))
             .map(|(slot, (b, v))| PValue {
                 slot,
                 ballot: *b,
@@ -220,7 +246,7 @@ impl<C: Clone> Acceptor<C> {
             to: Destination::Node(ballot.node),
             msg: Message::Promise {
                 ballot,
-                trimmed_below: self.log.base(),
+                trimmed_below: self.trimmed,
                 accepted,
             },
         });
@@ -239,8 +265,8 @@ impl<C: Clone> Acceptor<C> {
             out.push(self.nack(ballot));
             return false;
         }
-        if slot >= self.log.base() {
-            if slot - self.log.base() >= self.accept_ahead_max {
+        if slot >= self.trimmed {
+            if slot - self.trimmed >= self.accept_ahead_max {
                 self.ignored += 1;
                 out.push(Action::Event(Event::Ignored { kind: "accept" }));
                 return false;
@@ -309,9 +335,15 @@ impl<C: Clone> Acceptor<C> {
     /// Discards records of slots below `slot`, which the caller knows are chosen
     /// and retrievable from learners. Persists the trim point first.
     pub fn trim_below<O>(&mut self, slot: Slot, out: &mut Vec<Action<C, O>>) {
-        if slot > self.log.base() {
+        if slot > self.trimmed {
             out.push(Action::Persist(Record::Trimmed(slot)));
-            self.log.advance_to(slot);
+            self.trimmed = slot;
+            let history = if self.notify_learners {
+                self.vote_history
+            } else {
+                0
+            };
+            self.log.advance_to(slot.saturating_sub(history));
         }
     }
 
@@ -629,5 +661,54 @@ mod tests {
             to_slot: 1,
         }));
         assert!(out.is_empty());
+    }
+
+    #[test]
+    fn trimmed_votes_answer_catch_up_but_leave_promises_and_checkpoints() {
+        let mut a = Acceptor::new(&config())
+            .unwrap()
+            .notify_learners(true)
+            .vote_history(2);
+        for slot in 0..4 {
+            a.step::<()>(accept(b(1, 2), slot, one(slot)));
+        }
+        let mut out: Vec<A> = Vec::new();
+        a.trim_below(3, &mut out);
+        assert_eq!(out, [Action::Persist(Record::Trimmed(3))]);
+        assert_eq!(a.trimmed_below(), 3);
+        assert_eq!(a.accepted(0), None, "beyond the history");
+        assert!(a.accepted(1).is_some(), "kept in the history");
+        let out: Vec<A> = a.step(recv(Message::CatchUp {
+            from_slot: 0,
+            to_slot: 4,
+        }));
+        let slots: Vec<Slot> = sends(&out)
+            .iter()
+            .map(|m| match m {
+                Message::Accepted { slot, .. } => *slot,
+                other => panic!("unexpected {other:?}"),
+            })
+            .collect();
+        assert_eq!(slots, [1, 2, 3], "history and live votes answer catch-up");
+        let out: Vec<A> = a.step(prepare(b(2, 3), 0));
+        let [Message::Promise {
+            trimmed_below,
+            accepted,
+            ..
+        }] = &sends(&out)[..]
+        else {
+            panic!("expected one promise");
+        };
+        assert_eq!(*trimmed_below, 3);
+        assert_eq!(accepted.iter().map(|pv| pv.slot).collect::<Vec<_>>(), [3]);
+        let kept: Vec<Slot> = a
+            .checkpoint()
+            .iter()
+            .filter_map(|r| match r {
+                Record::Accepted(pv) => Some(pv.slot),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(kept, [3], "the history is never persisted");
     }
 }

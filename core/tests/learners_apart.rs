@@ -26,6 +26,8 @@ enum To {
 const ACCEPTORS: usize = 3;
 const LEARNERS: usize = 2;
 const TICKS: usize = 2_000;
+/// Acceptors' votes kept below the trim point for catch-up.
+const VOTE_HISTORY: u64 = 64;
 
 fn targets(to: Destination, msg: &Msg) -> Vec<To> {
     let acceptors = (0..ACCEPTORS).map(To::Acceptor);
@@ -49,11 +51,32 @@ fn targets(to: Destination, msg: &Msg) -> Vec<To> {
 
 #[test]
 fn learners_deliver_a_slot_whose_votes_reached_no_learner() {
+    run(Config::new(NodeId(1), Vec::new()).retain_slots, 3);
+}
+
+/// As the multicast driver runs them: acceptors trim two slots below the
+/// commit point (so promises stay small), long before a learner notices the
+/// gap, and answer from the votes they keep in memory below the trim point.
+#[test]
+fn learners_deliver_a_missed_slot_that_acceptors_already_trimmed() {
+    run(2, 40);
+}
+
+fn run(retain_slots: u64, commands: u64) {
     let members: Vec<NodeId> = (1..=ACCEPTORS as u32).map(NodeId).collect();
-    let config = |id| Config::new(NodeId(id), members.clone());
+    let config = |id| {
+        let mut c = Config::new(NodeId(id), members.clone());
+        c.retain_slots = retain_slots;
+        c
+    };
     let mut proposer = Proposer::<String>::new(&config(1)).unwrap();
     let mut acceptors: Vec<Acceptor<String>> = (1..=ACCEPTORS as u32)
-        .map(|id| Acceptor::new(&config(id)).unwrap().notify_learners(true))
+        .map(|id| {
+            Acceptor::new(&config(id))
+                .unwrap()
+                .notify_learners(true)
+                .vote_history(VOTE_HISTORY)
+        })
         .collect();
     let mut learners: Vec<Learner<String>> = (1..=LEARNERS as u32)
         .map(|id| Learner::new(&config(10 + id)).unwrap())
@@ -78,7 +101,7 @@ fn learners_deliver_a_slot_whose_votes_reached_no_learner() {
                     .map(|a| (NodeId(11 + i as u32), a)),
             );
         }
-        if proposer.is_leader() && proposed < 3 {
+        if proposer.is_leader() && proposed < commands {
             proposed += 1;
             let cmd = Command {
                 client: 7,
@@ -139,11 +162,20 @@ fn learners_deliver_a_slot_whose_votes_reached_no_learner() {
             }
         }
     }
-    assert_eq!(proposed, 3, "a leader was elected and took the commands");
+    assert_eq!(
+        proposed, commands,
+        "a leader was elected and took the commands"
+    );
     assert_eq!(votes_to_lose, 0, "slot 0's first votes were all lost");
+    if retain_slots < commands {
+        assert!(
+            acceptors.iter().all(|a| a.trimmed_below() > 0),
+            "the acceptors trimmed slot 0 from their durable state"
+        );
+    }
     assert_eq!(
         delivered,
-        vec![3; LEARNERS],
-        "every learner delivers the three slots"
+        vec![commands; LEARNERS],
+        "every learner delivers every slot"
     );
 }

@@ -29,6 +29,9 @@ pub const PIPELINE_WINDOW: usize = 4;
 /// Slots an acceptor keeps below the leader's commit point. Learners serve
 /// catch-up; acceptors only need what a new leader's phase 1 may ask for.
 pub const ACCEPTOR_RETAIN_SLOTS: u64 = 2;
+/// Votes an acceptor keeps in memory below its trim point, to answer a
+/// learner that missed every vote of a slot the acceptors already trimmed.
+pub const ACCEPTOR_VOTE_HISTORY: u64 = 4096;
 /// Most slots an acceptor's log spans, hence most entries in a promise.
 pub const PROMISE_SLOTS_MAX: usize = 2 * ACCEPTOR_RETAIN_SLOTS as usize + 4 * PIPELINE_WINDOW;
 /// Most bytes of values a client packs into one command (values joined by newlines).
@@ -127,7 +130,8 @@ async fn run_acceptor(opts: Options) -> Result<i32, RunError> {
     let recovered = records.len();
     let mut acceptor = Acceptor::recover(&config, records)
         .map_err(|e| RunError::Core(format!("{}: {e}", opts.wal_path().display())))?
-        .notify_learners(true);
+        .notify_learners(true)
+        .vote_history(ACCEPTOR_VOTE_HISTORY);
     tracing::info!(records = recovered, promised = %acceptor.promised(), "acceptor started");
     let mut node = Node::new(opts.me(), opts.groups.clone(), opts.drop_rate)?;
     let mut actions = Vec::new();
