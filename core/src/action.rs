@@ -95,10 +95,10 @@ pub enum Event {
 
 /// An instruction to the driver, performed in order.
 ///
-/// **Durability barrier:** a [`Action::Persist`] must be durable (written and
-/// fsynced) before the driver performs any action that comes after it. Drivers
-/// may gather the actions of many steps and sync once, provided nothing after a
-/// `Persist` leaves the process before that sync.
+/// **Durability barrier:** a [`Action::Persist`] or [`Action::PersistSnapshot`]
+/// must be durable (written and fsynced) before the driver performs any action
+/// that comes after it. Drivers may gather the actions of many steps and sync
+/// once, provided nothing after a `Persist` leaves the process before that sync.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Action<C, O = ()> {
     /// Make this record durable before performing any later action.
@@ -133,4 +133,32 @@ pub enum Action<C, O = ()> {
     },
     /// Something worth knowing; see [`Event`].
     Event(Event),
+    /// Only from a [`crate::Server`]: peer `to` asked for slots this node no
+    /// longer retains (it trimmed them, or restored from a snapshot past them)
+    /// while its replica has applied them. Send `to` this node's current
+    /// [`crate::Server::snapshot`]; the peer hands it to
+    /// [`crate::Server::install_snapshot`]. Taking the snapshot when the
+    /// action is performed rather than when it was emitted is fine: a later
+    /// snapshot only reaches further. The server limits these per peer
+    /// ([`crate::Config::snapshot_resend_ticks`]); a lost one is answered
+    /// again when the peer, still behind, asks again.
+    SendSnapshot {
+        /// The peer that is behind.
+        to: NodeId,
+    },
+    /// Only from [`crate::Server::install_snapshot`]: the replica jumped to a
+    /// peer's snapshot and now resumes at `next_slot`. A durability barrier
+    /// like [`Action::Persist`]: make a snapshot at least this far along
+    /// ([`crate::Server::snapshot`], taken when performing this action) the
+    /// durable base of this node's log before performing any later action,
+    /// keeping every record the log holds (or replacing them by
+    /// [`crate::Server::checkpoint`]). Later actions may trim the acceptor
+    /// below the new base, and a durable trim point above the durable
+    /// snapshot could lose chosen values for good. A crash before the
+    /// snapshot is durable is safe: the node restarts from its older base and
+    /// catches up again.
+    PersistSnapshot {
+        /// The first slot the installed snapshot does not cover.
+        next_slot: Slot,
+    },
 }

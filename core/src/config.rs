@@ -30,6 +30,10 @@ pub struct Config {
     /// A learner that stays stuck behind a known-chosen slot for this long asks
     /// its peers for the missing values.
     pub catchup_ticks: u32,
+    /// Least ticks between two snapshots a [`crate::Server`] sends the same
+    /// peer. A peer below every retained value asks again every
+    /// `catchup_ticks` until a snapshot arrives, and a snapshot may be large.
+    pub snapshot_resend_ticks: u32,
     /// Most slots a leader keeps in phase 2 at once.
     pub pipeline_window: usize,
     /// Most commands the leader puts into one slot.
@@ -55,6 +59,7 @@ impl Config {
             election_timeout_ticks: 10,
             retransmit_ticks: 4,
             catchup_ticks: 4,
+            snapshot_resend_ticks: 20,
             pipeline_window: 64,
             batch_max: 256,
             pending_max: 16_384,
@@ -95,6 +100,7 @@ impl Config {
             ("election_timeout_ticks", self.election_timeout_ticks),
             ("retransmit_ticks", self.retransmit_ticks),
             ("catchup_ticks", self.catchup_ticks),
+            ("snapshot_resend_ticks", self.snapshot_resend_ticks),
         ];
         if let Some((name, _)) = ticks.iter().find(|(_, v)| *v == 0) {
             return Err(ConfigError::Zero { name });

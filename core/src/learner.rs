@@ -95,9 +95,31 @@ impl<C: Clone> Learner<C> {
 
     /// The retained chosen value of `slot`, if still held.
     pub fn decided(&self, slot: Slot) -> Option<&Value<C>> {
-        let first = self.next - self.retained.len() as Slot;
-        slot.checked_sub(first)
+        slot.checked_sub(self.first_retained())
             .and_then(|i| self.retained.get(usize::try_from(i).ok()?))
+    }
+
+    /// The lowest slot whose value this learner still holds to serve catch-up
+    /// (equal to [`Learner::next_slot`] when it holds none): slots below were
+    /// dropped past `retain_slots`, or never seen because the learner started
+    /// from a snapshot.
+    pub fn first_retained(&self) -> Slot {
+        self.next - self.retained.len() as Slot
+    }
+
+    /// Continues at `slot`, every slot below having been applied from a
+    /// snapshot: drops what it knew below `slot` and every retained value
+    /// (they no longer end at the next slot), keeping votes and the leader's
+    /// commit point above. Does nothing unless `slot` is ahead.
+    pub(crate) fn skip_to(&mut self, slot: Slot) {
+        if slot <= self.next {
+            return;
+        }
+        self.next = slot;
+        self.horizon = self.horizon.max(slot);
+        self.pending.advance_to(slot);
+        self.retained.clear();
+        self.stalled_ticks = 0;
     }
 
     /// Handles one input; see [`Learner::step_into`].
@@ -306,9 +328,11 @@ impl<C: Clone> Learner<C> {
         to_slot: Slot,
         out: &mut Vec<Action<C, O>>,
     ) {
-        let first = self.next - self.retained.len() as Slot;
+        let first = self.first_retained();
         if from_slot < first || from_slot >= self.next {
-            return; // nothing to give (a snapshot would be needed below `first`)
+            // Nothing to give. Below `first` only a snapshot helps, which a
+            // Server sends instead of asking its learner.
+            return;
         }
         let to_slot = to_slot
             .min(self.next)

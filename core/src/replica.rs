@@ -125,6 +125,14 @@ impl<S: StateMachine> Replica<S> {
         }
     }
 
+    /// Jumps to `snapshot` (a peer's, further along), keeping the count of
+    /// commands this replica executed itself.
+    pub(crate) fn install(&mut self, snapshot: Snapshot<S, S::Output>) {
+        let executed = self.executed;
+        *self = Replica::from_snapshot(snapshot);
+        self.executed = executed;
+    }
+
     /// The state machine.
     pub fn state(&self) -> &S {
         &self.state

@@ -11,7 +11,7 @@ use crate::message::Message;
 use crate::proposer::Proposer;
 use crate::replica::{Replica, Snapshot, StateMachine};
 use crate::types::{Ballot, NodeId, Slot};
-use alloc::collections::VecDeque;
+use alloc::collections::{BTreeMap, VecDeque};
 use alloc::vec::Vec;
 
 type Cmd<S> = <S as StateMachine>::Command;
@@ -28,6 +28,12 @@ pub struct ServerStats {
     pub executed: u64,
     /// Commands passed on to the leader.
     pub forwarded: u64,
+    /// [`Action::SendSnapshot`]s emitted: peers that asked for slots below
+    /// this node's retained values.
+    pub snapshots_sent: u64,
+    /// Peer snapshots installed by [`Server::install_snapshot`]. One that was
+    /// not ahead is counted in `ignored` instead.
+    pub snapshots_installed: u64,
 }
 
 /// A Multi-Paxos node: acceptor, proposer, learner and replica together.
@@ -43,10 +49,17 @@ pub struct Server<S: StateMachine> {
     learner: Learner<Cmd<S>>,
     replica: Replica<S>,
     retain_slots: Slot,
+    /// Ticks since this server started: the clock of the snapshot rate limit.
+    ticks: u64,
+    snapshot_resend_ticks: u64,
+    /// The tick at which each peer was last sent a snapshot.
+    snapshot_sent_at: BTreeMap<NodeId, u64>,
     local: VecDeque<Message<Cmd<S>>>,
     scratch: Vec<Action<Cmd<S>, Out<S>>>,
     ignored: u64,
     forwarded: u64,
+    snapshots_sent: u64,
+    snapshots_installed: u64,
 }
 
 impl<S: StateMachine> Server<S> {
@@ -73,10 +86,15 @@ impl<S: StateMachine> Server<S> {
             learner,
             replica,
             retain_slots: config.retain_slots,
+            ticks: 0,
+            snapshot_resend_ticks: u64::from(config.snapshot_resend_ticks),
+            snapshot_sent_at: BTreeMap::new(),
             local: VecDeque::new(),
             scratch: Vec::new(),
             ignored: 0,
             forwarded: 0,
+            snapshots_sent: 0,
+            snapshots_installed: 0,
         })
     }
 
@@ -122,12 +140,59 @@ impl<S: StateMachine> Server<S> {
         Ok(server)
     }
 
-    /// A snapshot of the replica, for a driver to store before compacting.
+    /// A snapshot of the replica, for a driver to store before compacting,
+    /// or to send a peer on [`Action::SendSnapshot`].
     pub fn snapshot(&self) -> Snapshot<S, Out<S>>
     where
         S: Clone,
     {
         self.replica.snapshot()
+    }
+
+    /// Installs a peer's snapshot (sent on its [`Action::SendSnapshot`]); see
+    /// [`Server::install_snapshot_into`].
+    pub fn install_snapshot(
+        &mut self,
+        snapshot: Snapshot<S, Out<S>>,
+    ) -> Vec<Action<Cmd<S>, Out<S>>> {
+        let mut out = Vec::new();
+        self.install_snapshot_into(snapshot, &mut out);
+        out
+    }
+
+    /// Installs a peer's snapshot, appending the resulting actions to `out`.
+    ///
+    /// A snapshot that is not ahead of the learner's next slot changes
+    /// nothing: it is counted as ignored (with [`Event::Ignored`]), as a late
+    /// or duplicated one is harmless. Otherwise the replica and the learner
+    /// jump to the snapshot's slot in place and the first action is
+    /// [`Action::PersistSnapshot`], a durability barrier for everything after
+    /// it; slots above that this node already knows to be chosen are then
+    /// delivered, and the acceptor may trim below the new base.
+    ///
+    /// A snapshot holds only decided state, so it is safe to take from any
+    /// member. The acceptor and the proposer are left as they are: a leader
+    /// whose learner lagged stays leader (its ballot and open slots do not
+    /// depend on the replica), and the next phase 1 starts at the new base.
+    pub fn install_snapshot_into(
+        &mut self,
+        snapshot: Snapshot<S, Out<S>>,
+        out: &mut Vec<Action<Cmd<S>, Out<S>>>,
+    ) {
+        let next = snapshot.next_slot;
+        if next <= self.learner.next_slot() {
+            self.ignored += 1;
+            out.push(Action::Event(Event::Ignored { kind: "snapshot" }));
+            return;
+        }
+        self.replica.install(snapshot);
+        self.learner.skip_to(next);
+        self.snapshots_installed += 1;
+        out.push(Action::PersistSnapshot { next_slot: next });
+        let mut scratch = core::mem::take(&mut self.scratch);
+        self.learned(&mut scratch);
+        self.route_all(&mut scratch, out);
+        self.scratch = scratch;
     }
 
     /// Records that rebuild this node's acceptor and proposer exactly. With a
@@ -183,6 +248,8 @@ impl<S: StateMachine> Server<S> {
             applied_slots: self.replica.next_slot(),
             executed: self.replica.executed(),
             forwarded: self.forwarded,
+            snapshots_sent: self.snapshots_sent,
+            snapshots_installed: self.snapshots_installed,
         }
     }
 
@@ -199,6 +266,7 @@ impl<S: StateMachine> Server<S> {
         let mut scratch = core::mem::take(&mut self.scratch);
         match input {
             Input::Tick => {
+                self.ticks += 1;
                 self.proposer.tick(&mut scratch);
                 self.learner.tick(&mut scratch);
             }
@@ -223,12 +291,21 @@ impl<S: StateMachine> Server<S> {
                 }
             }
         }
-        self.route(&mut scratch, out);
-        while let Some(msg) = self.local.pop_front() {
-            self.dispatch(self.id, msg, &mut scratch);
-            self.route(&mut scratch, out);
-        }
+        self.route_all(&mut scratch, out);
         self.scratch = scratch;
+    }
+
+    /// Routes `scratch` and then everything it sent this node itself.
+    fn route_all(
+        &mut self,
+        scratch: &mut Vec<Action<Cmd<S>, Out<S>>>,
+        out: &mut Vec<Action<Cmd<S>, Out<S>>>,
+    ) {
+        self.route(scratch, out);
+        while let Some(msg) = self.local.pop_front() {
+            self.dispatch(self.id, msg, scratch);
+            self.route(scratch, out);
+        }
     }
 
     fn dispatch(
@@ -306,10 +383,38 @@ impl<S: StateMachine> Server<S> {
                     self.learner.vote(from, ballot, slot, value, out);
                 }
             }
+            Message::CatchUp { from_slot, .. } if from_slot < self.learner.first_retained() => {
+                // Only a snapshot helps; our replica has applied every slot
+                // below `first_retained`, so ours is ahead of the asker.
+                self.offer_snapshot(from, out);
+            }
             msg @ (Message::CatchUp { .. } | Message::Decided { .. }) => {
                 self.learner.receive(from, msg, out);
             }
         }
+        self.learned(out);
+    }
+
+    /// Peer `from` is below what our learner retains: send it a snapshot,
+    /// unless it was sent one less than `snapshot_resend_ticks` ago (it asks
+    /// again every `catchup_ticks` while the first is on its way).
+    fn offer_snapshot(&mut self, from: NodeId, out: &mut Vec<Action<Cmd<S>, Out<S>>>) {
+        if from == self.id {
+            return;
+        }
+        if let Some(&at) = self.snapshot_sent_at.get(&from) {
+            if self.ticks.saturating_sub(at) < self.snapshot_resend_ticks {
+                return;
+            }
+        }
+        self.snapshot_sent_at.insert(from, self.ticks);
+        self.snapshots_sent += 1;
+        out.push(Action::SendSnapshot { to: from });
+    }
+
+    /// After any change to what is known chosen: feeds the proposer's choices
+    /// to the learner, applies what became deliverable, and trims the acceptor.
+    fn learned(&mut self, out: &mut Vec<Action<Cmd<S>, Out<S>>>) {
         for (slot, value) in self.proposer.chosen.drain(..) {
             self.learner.chosen(slot, value, out);
         }
@@ -362,5 +467,201 @@ impl<S: StateMachine> Server<S> {
                 other => out.push(other),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::{Command, Value};
+    use alloc::vec;
+
+    /// Sums what it is given; the output is the running total.
+    #[derive(Clone, Debug, Default, PartialEq, Eq)]
+    struct Sum(u64);
+    impl StateMachine for Sum {
+        type Command = u64;
+        type Output = u64;
+        fn apply(&mut self, n: &u64) -> u64 {
+            self.0 += n;
+            self.0
+        }
+    }
+
+    type A = Action<u64, u64>;
+
+    fn config(id: u32) -> Config {
+        let mut c = Config::new(NodeId(id), vec![NodeId(1), NodeId(2), NodeId(3)]);
+        c.retain_slots = 2;
+        c
+    }
+
+    fn value(slot: Slot) -> Value<u64> {
+        Value::One(Command {
+            client: 7,
+            seq: slot + 1,
+            op: slot + 1,
+        })
+    }
+
+    /// Node 2 tells `server` that slots `first..end` are chosen.
+    fn decided(server: &mut Server<Sum>, first: Slot, end: Slot) -> Vec<A> {
+        server.step(Input::Receive {
+            from: NodeId(2),
+            msg: Message::Decided {
+                first_slot: first,
+                values: (first..end).map(value).collect(),
+            },
+        })
+    }
+
+    /// Node 1 with slots `0..5` applied, retaining only the last two.
+    fn ahead() -> Server<Sum> {
+        let mut s = Server::new(config(1), Sum::default()).unwrap();
+        decided(&mut s, 0, 5);
+        assert_eq!(s.learner().next_slot(), 5);
+        assert_eq!(s.learner().first_retained(), 3);
+        s
+    }
+
+    fn catch_up(server: &mut Server<Sum>, from: u32, from_slot: Slot) -> Vec<A> {
+        server.step(Input::Receive {
+            from: NodeId(from),
+            msg: Message::CatchUp {
+                from_slot,
+                to_slot: from_slot + 10,
+            },
+        })
+    }
+
+    fn snapshots_sent(out: &[A]) -> Vec<NodeId> {
+        out.iter()
+            .filter_map(|a| match a {
+                Action::SendSnapshot { to } => Some(*to),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_peer_below_the_retained_window_is_sent_a_snapshot() {
+        let mut s = ahead();
+        let out = catch_up(&mut s, 3, 1);
+        assert_eq!(out, [Action::SendSnapshot { to: NodeId(3) }]);
+        assert_eq!(s.stats().snapshots_sent, 1);
+        // Within the window the retained values are sent, not a snapshot.
+        let out = catch_up(&mut s, 2, 3);
+        assert!(snapshots_sent(&out).is_empty());
+        assert!(matches!(
+            out[..],
+            [Action::Send {
+                to: Destination::Node(NodeId(2)),
+                msg: Message::Decided { first_slot: 3, .. }
+            }]
+        ));
+    }
+
+    #[test]
+    fn a_fresh_server_has_nothing_to_offer_below_its_window() {
+        let mut s = Server::new(config(1), Sum::default()).unwrap();
+        assert!(catch_up(&mut s, 3, 0).is_empty());
+        assert_eq!(s.stats().snapshots_sent, 0);
+    }
+
+    #[test]
+    fn snapshot_offers_are_rate_limited_per_peer() {
+        let mut s = ahead();
+        let resend = Config::new(NodeId(1), vec![NodeId(1)]).snapshot_resend_ticks;
+        assert_eq!(snapshots_sent(&catch_up(&mut s, 3, 0)), [NodeId(3)]);
+        assert!(
+            snapshots_sent(&catch_up(&mut s, 3, 0)).is_empty(),
+            "asked again at once"
+        );
+        assert_eq!(
+            snapshots_sent(&catch_up(&mut s, 2, 0)),
+            [NodeId(2)],
+            "another peer has its own allowance"
+        );
+        for _ in 0..resend - 1 {
+            s.step(Input::Tick);
+        }
+        assert!(snapshots_sent(&catch_up(&mut s, 3, 0)).is_empty());
+        s.step(Input::Tick);
+        assert_eq!(snapshots_sent(&catch_up(&mut s, 3, 0)), [NodeId(3)]);
+        assert_eq!(s.stats().snapshots_sent, 3);
+    }
+
+    #[test]
+    fn a_snapshot_not_ahead_is_ignored() {
+        let mut s = ahead();
+        let mut behind = Server::new(config(2), Sum::default()).unwrap();
+        decided(&mut behind, 0, 5);
+        let old = behind.snapshot();
+        decided(&mut behind, 5, 6);
+        assert_eq!(
+            behind.install_snapshot(s.snapshot()),
+            [Action::Event(Event::Ignored { kind: "snapshot" })],
+            "a snapshot behind the learner"
+        );
+        assert_eq!(
+            s.install_snapshot(old),
+            [Action::Event(Event::Ignored { kind: "snapshot" })],
+            "a snapshot at the learner's own slot"
+        );
+        assert_eq!((s.state(), s.learner().next_slot()), (&Sum(15), 5));
+        assert_eq!(
+            (behind.state(), behind.learner().next_slot()),
+            (&Sum(21), 6)
+        );
+        assert_eq!(s.stats().ignored, 1);
+        assert_eq!(s.stats().snapshots_installed, 0);
+    }
+
+    #[test]
+    fn installed_snapshot_lets_the_learner_continue_from_its_slot() {
+        let donor = ahead();
+        let mut s = Server::new(config(3), Sum::default()).unwrap();
+        // Slot 6 is already known chosen; slot 5 is the gap.
+        decided(&mut s, 6, 7);
+        let out = s.install_snapshot(donor.snapshot());
+        assert_eq!(out[0], Action::PersistSnapshot { next_slot: 5 });
+        assert_eq!(s.state(), &Sum(15));
+        assert_eq!(s.learner().next_slot(), 5);
+        assert_eq!(s.stats().snapshots_installed, 1);
+        // Slot 5 holds a retry of slot 4's command: the session table came
+        // with the snapshot, so it is answered from the cache, not executed.
+        let out = s.step(Input::Receive {
+            from: NodeId(2),
+            msg: Message::Decided {
+                first_slot: 5,
+                values: vec![value(4)],
+            },
+        });
+        assert_eq!(s.learner().next_slot(), 7, "slot 5 fills the gap to 6");
+        assert_eq!(s.state(), &Sum(15 + 7));
+        let replies: Vec<(Slot, u64)> = out
+            .iter()
+            .filter_map(|a| match a {
+                Action::Reply { slot, output, .. } => Some((*slot, *output)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(replies, [(4, 15), (6, 22)]);
+    }
+
+    #[test]
+    fn installing_a_snapshot_trims_the_acceptor_only_after_the_persist_barrier() {
+        let mut donor = ahead();
+        decided(&mut donor, 5, 10);
+        let mut s = Server::new(config(3), Sum::default()).unwrap();
+        let out = s.install_snapshot(donor.snapshot());
+        let barrier = out
+            .iter()
+            .position(|a| matches!(a, Action::PersistSnapshot { next_slot: 10 }));
+        let trim = out
+            .iter()
+            .position(|a| matches!(a, Action::Persist(Record::Trimmed(8))));
+        assert_eq!((barrier, trim), (Some(0), Some(1)), "{out:?}");
+        assert_eq!(s.acceptor().trimmed_below(), 8);
     }
 }

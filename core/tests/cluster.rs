@@ -383,3 +383,46 @@ fn acceptors_trim_what_every_learner_can_still_serve() {
         );
     }
 }
+
+/// A node cut off while the others move on and forget (a tiny retain window,
+/// logs compacted into snapshots, one of them restored from its snapshot)
+/// cannot be caught up from retained values when it rejoins: a peer sends it
+/// a snapshot, and it converges with the rest.
+#[test]
+fn a_node_partitioned_past_every_retained_slot_catches_up_by_snapshot() {
+    const RETAIN: u64 = 4;
+    let mut net = Net::with_config(3, 15, |c| c.retain_slots = RETAIN);
+    assert!(drive_workload(&mut net, 5, 2_000));
+    let lagging = 2;
+    net.isolated.insert(net.ids[lagging]);
+    for round in 0..4 {
+        assert!(drive_workload(&mut net, 10, 4_000), "round {round}");
+        net.compact(0);
+        net.compact(1);
+    }
+    net.crash(1);
+    net.restart(1);
+    assert!(drive_workload(&mut net, 2, 4_000));
+    let behind = net.nodes[lagging].as_ref().unwrap().learner().next_slot();
+    for i in [0, 1] {
+        let first = net.nodes[i].as_ref().unwrap().learner().first_retained();
+        assert!(
+            first > behind,
+            "node {i} still retains slot {behind}: no snapshot needed"
+        );
+    }
+    net.isolated.clear();
+    assert!(net.run_until(SETTLE_ROUNDS, converged), "{:?}", net.logs());
+    net.check_logs_equal();
+    net.check_acknowledged_applied();
+    let node = net.nodes[lagging].as_ref().unwrap();
+    assert!(node.stats().snapshots_installed >= 1);
+    assert!(net.delivered_kinds.get("snapshot").is_some_and(|&n| n >= 1));
+    // The installed base is durable: a restart resumes from it.
+    let at = net.snapshots[lagging].as_ref().map(|s| s.next_slot);
+    assert!(at.is_some_and(|at| at > behind), "{at:?}");
+    net.crash(lagging);
+    net.restart(lagging);
+    let resumed = net.nodes[lagging].as_ref().unwrap().learner().next_slot();
+    assert_eq!(Some(resumed), at);
+}

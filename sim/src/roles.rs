@@ -397,6 +397,10 @@ impl<S: SimMachine> Proc<S> {
                         Action::Deliver { slot, value } => {
                             out.push(Action::Deliver { slot, value })
                         }
+                        Action::SendSnapshot { to } => out.push(Action::SendSnapshot { to }),
+                        Action::PersistSnapshot { next_slot } => {
+                            out.push(Action::PersistSnapshot { next_slot })
+                        }
                     }
                 }
             }

@@ -706,6 +706,8 @@ impl<S: SimMachine> Sim<S> {
                     }
                 }
             }
+            // The simulated network does not carry snapshots yet.
+            Action::SendSnapshot { .. } | Action::PersistSnapshot { .. } => {}
             Action::Event(_) | Action::Deliver { .. } | Action::Persist(_) => {}
         }
     }

@@ -4,11 +4,12 @@
 #![allow(dead_code)]
 
 use paxos_core::{
-    Action, Command, Config, Destination, Input, Message, NodeId, Record, Server, StateMachine,
+    Action, Command, Config, Destination, Input, Message, NodeId, Record, Server, Snapshot,
+    StateMachine,
 };
 use rand_chacha::ChaCha8Rng;
 use rand_core::{RngCore, SeedableRng};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// The replicated application: an append-only list of numbers.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -30,6 +31,23 @@ pub struct Faults {
     pub duplicate_permille: u32,
 }
 
+/// What travels between nodes: a protocol message, or a replica snapshot sent
+/// on `Action::SendSnapshot`. Both meet the same faults.
+#[derive(Clone, Debug)]
+pub enum Payload {
+    Msg(Message<u64>),
+    Snapshot(Box<Snapshot<Log, usize>>),
+}
+
+impl Payload {
+    fn kind(&self) -> &'static str {
+        match self {
+            Payload::Msg(m) => m.kind(),
+            Payload::Snapshot(_) => "snapshot",
+        }
+    }
+}
+
 /// Ticks a client waits for its reply before resubmitting elsewhere.
 pub const CLIENT_RETRY_TICKS: u64 = 30;
 
@@ -44,8 +62,12 @@ pub struct Net {
     pub ids: Vec<NodeId>,
     pub nodes: Vec<Option<Server<Log>>>,
     pub disks: Vec<Vec<Record<u64>>>,
+    /// Each node's durable snapshot; its disk then holds what came after it.
+    pub snapshots: Vec<Option<Snapshot<Log, usize>>>,
     configs: Vec<Config>,
-    wire: Vec<(NodeId, NodeId, Message<u64>)>,
+    wire: Vec<(NodeId, NodeId, Payload)>,
+    /// Nodes cut off from every other: what they send or are sent is lost.
+    pub isolated: BTreeSet<NodeId>,
     rng: ChaCha8Rng,
     pub faults: Faults,
     pub now: u64,
@@ -84,6 +106,8 @@ impl Net {
             .collect();
         Net {
             disks: vec![Vec::new(); ids.len()],
+            snapshots: vec![None; ids.len()],
+            isolated: BTreeSet::new(),
             ids,
             nodes,
             configs,
@@ -133,8 +157,18 @@ impl Net {
                         _ => self.ids.iter().copied().filter(|&i| i != from).collect(),
                     };
                     for t in targets {
-                        self.wire.push((from, t, msg.clone()));
+                        self.wire.push((from, t, Payload::Msg(msg.clone())));
                     }
+                }
+                Action::SendSnapshot { to } => {
+                    let node = self.nodes[at].as_ref().expect("it just stepped");
+                    let snapshot = Box::new(node.snapshot());
+                    self.wire.push((from, to, Payload::Snapshot(snapshot)));
+                }
+                // Synchronous too: the installed base is durable at once.
+                Action::PersistSnapshot { .. } => {
+                    let node = self.nodes[at].as_ref().expect("it just stepped");
+                    self.snapshots[at] = Some(node.snapshot());
                 }
                 Action::Reply {
                     client, seq, slot, ..
@@ -223,17 +257,37 @@ impl Net {
                 break;
             }
             let k = (self.rng.next_u64() % self.wire.len() as u64) as usize;
-            let (from, to, msg) = self.wire.swap_remove(k);
+            let (from, to, payload) = self.wire.swap_remove(k);
+            if self.isolated.contains(&from) || self.isolated.contains(&to) {
+                continue;
+            }
             if self.chance(self.faults.drop_permille) {
                 continue;
             }
             if self.chance(self.faults.duplicate_permille) {
-                self.wire.push((from, to, msg.clone()));
+                self.wire.push((from, to, payload.clone()));
             }
             let t = self.index(to);
             self.delivered_messages += 1;
-            *self.delivered_kinds.entry(msg.kind()).or_default() += 1;
-            self.step_node(t, Input::Receive { from, msg });
+            *self.delivered_kinds.entry(payload.kind()).or_default() += 1;
+            match payload {
+                Payload::Msg(msg) => self.step_node(t, Input::Receive { from, msg }),
+                Payload::Snapshot(snapshot) => {
+                    if let Some(node) = self.nodes[t].as_mut() {
+                        let actions = node.install_snapshot(*snapshot);
+                        self.perform(t, actions);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Replaces node `i`'s log by a snapshot and a checkpoint, as a driver
+    /// compacting its log does.
+    pub fn compact(&mut self, i: usize) {
+        if let Some(node) = self.nodes[i].as_ref() {
+            self.snapshots[i] = Some(node.snapshot());
+            self.disks[i] = node.checkpoint();
         }
     }
 
@@ -253,8 +307,12 @@ impl Net {
 
     pub fn restart(&mut self, i: usize) {
         let records = self.disks[i].clone();
-        let node = Server::recover(self.configs[i].clone(), Log::default(), records)
-            .expect("records recover");
+        let config = self.configs[i].clone();
+        let node = match self.snapshots[i].clone() {
+            Some(snapshot) => Server::restore(config, snapshot, records),
+            None => Server::recover(config, Log::default(), records),
+        }
+        .expect("records recover");
         self.nodes[i] = Some(node);
     }
 

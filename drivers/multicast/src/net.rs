@@ -259,6 +259,9 @@ impl Node {
                     Event::Ignored { .. } => self.counters.ignored += 1,
                 },
                 a @ (Action::Deliver { .. } | Action::Reply { .. }) => other(a),
+                // Only a paxos_core::Server emits these; the roles here run
+                // apart (standalone learners catch up from the acceptors).
+                Action::SendSnapshot { .. } | Action::PersistSnapshot { .. } => {}
             }
         }
         if let Some(w) = wal {

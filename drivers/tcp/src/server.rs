@@ -586,6 +586,9 @@ impl Driver {
                     continue;
                 }
                 Action::Deliver { .. } => continue, // a Server applies its own deliveries
+                // This driver still decides snapshot transfer itself
+                // (SnapshotWanted), and never calls Server::install_snapshot.
+                Action::SendSnapshot { .. } | Action::PersistSnapshot { .. } => continue,
             };
             if records.is_empty() && !trimmed {
                 pre.push(effect);
