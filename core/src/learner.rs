@@ -195,8 +195,12 @@ impl<C: Clone> Learner<C> {
             Some(Pending::Chosen(_)) => return,
             Some(Pending::Votes {
                 ballot: b, acks, ..
-            }) if *b == ballot => *acks |= 1 << i,
-            Some(Pending::Votes { ballot: b, .. }) if *b > ballot => return,
+            }) if *b >= ballot => {
+                if *b > ballot {
+                    return; // a late vote from an older ballot
+                }
+                *acks |= 1 << i;
+            }
             _ => {
                 *entry = Some(Pending::Votes {
                     ballot,
@@ -583,6 +587,39 @@ mod tests {
             2,
             "slot 3 is beyond the commit point"
         );
+    }
+
+    #[test]
+    fn a_slot_chosen_by_votes_beyond_a_gap_makes_the_learner_ask_up_to_it() {
+        let mut l = learner(9);
+        let mut out: Vec<A> = Vec::new();
+        l.step_into(accepted(1, 1, 2, 7), &mut out);
+        l.step_into(accepted(2, 1, 2, 7), &mut out);
+        for _ in 0..l.config.catchup_ticks {
+            l.step_into(Input::Tick, &mut out);
+        }
+        assert!(out.iter().any(|a| matches!(
+            a,
+            Action::Send {
+                msg: Message::CatchUp {
+                    from_slot: 0,
+                    to_slot: 3
+                },
+                ..
+            }
+        )));
+    }
+
+    #[test]
+    fn an_older_commit_point_of_the_same_leader_does_not_lower_it() {
+        let mut l = learner(9);
+        let mut out: Vec<A> = Vec::new();
+        l.step_into(heartbeat(1, 5), &mut out);
+        l.step_into(heartbeat(1, 3), &mut out);
+        for slot in 0..5 {
+            l.step_into(accepted(1, 1, slot, slot), &mut out);
+        }
+        assert_eq!(delivered(&out).len(), 5, "one vote each, under commit 5");
     }
 
     #[test]

@@ -139,3 +139,138 @@ impl<C> Message<C> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::{NodeId, PValue, Value};
+    use alloc::vec;
+
+    /// Each message kind with every field in range, then with each field
+    /// alone out of range (or a range reversed): only the first is well formed.
+    fn cases() -> Vec<(Message<u64>, Vec<Message<u64>>)> {
+        let b = Ballot::new(1, NodeId(1));
+        let bad = Ballot::new(LIMIT, NodeId(1));
+        let pv = |slot, ballot| PValue {
+            slot,
+            ballot,
+            value: Value::Noop,
+        };
+        let promise = |ballot, trimmed_below, accepted| Message::Promise {
+            ballot,
+            trimmed_below,
+            accepted,
+        };
+        let accept = |ballot, slot, commit| Message::Accept {
+            ballot,
+            slot,
+            value: Value::Noop,
+            commit,
+        };
+        let accepted = |ballot, slot| Message::Accepted {
+            ballot,
+            slot,
+            value: None,
+        };
+        vec![
+            (
+                Message::Prepare {
+                    ballot: b,
+                    from_slot: 0,
+                },
+                vec![
+                    Message::Prepare {
+                        ballot: bad,
+                        from_slot: 0,
+                    },
+                    Message::Prepare {
+                        ballot: b,
+                        from_slot: LIMIT,
+                    },
+                ],
+            ),
+            (
+                promise(b, 0, vec![pv(1, b)]),
+                vec![
+                    promise(bad, 0, vec![pv(1, b)]),
+                    promise(b, LIMIT, vec![pv(1, b)]),
+                    promise(b, 0, vec![pv(LIMIT, b)]),
+                    promise(b, 0, vec![pv(1, bad)]),
+                ],
+            ),
+            (
+                Message::Nack {
+                    ballot: b,
+                    promised: b,
+                },
+                vec![
+                    Message::Nack {
+                        ballot: bad,
+                        promised: b,
+                    },
+                    Message::Nack {
+                        ballot: b,
+                        promised: bad,
+                    },
+                ],
+            ),
+            (
+                accept(b, 1, 0),
+                vec![accept(bad, 1, 0), accept(b, LIMIT, 0), accept(b, 1, LIMIT)],
+            ),
+            (accepted(b, 1), vec![accepted(bad, 1), accepted(b, LIMIT)]),
+            (
+                Message::Heartbeat {
+                    ballot: b,
+                    commit: 1,
+                },
+                vec![
+                    Message::Heartbeat {
+                        ballot: bad,
+                        commit: 1,
+                    },
+                    Message::Heartbeat {
+                        ballot: b,
+                        commit: LIMIT,
+                    },
+                ],
+            ),
+            (
+                Message::CatchUp {
+                    from_slot: 1,
+                    to_slot: 2,
+                },
+                vec![
+                    Message::CatchUp {
+                        from_slot: 1,
+                        to_slot: LIMIT,
+                    },
+                    Message::CatchUp {
+                        from_slot: 2,
+                        to_slot: 1,
+                    },
+                ],
+            ),
+            (
+                Message::Decided {
+                    first_slot: LIMIT - 2,
+                    values: vec![Value::Noop],
+                },
+                vec![Message::Decided {
+                    first_slot: LIMIT - 1,
+                    values: vec![Value::Noop],
+                }],
+            ),
+        ]
+    }
+
+    #[test]
+    fn any_one_field_out_of_range_makes_a_message_malformed() {
+        for (good, bads) in cases() {
+            assert!(good.is_well_formed(), "{good:?}");
+            for bad in bads {
+                assert!(!bad.is_well_formed(), "{bad:?}");
+            }
+        }
+    }
+}
