@@ -14,7 +14,7 @@
 //!   then do the sends and replies that followed them go out.
 
 use crate::chat::{Chat, ChatOp, ChatOutput, MESSAGE_MAX_BYTES};
-use crate::wal::{self, ChatSnapshot, Wal, WalEntry, WalError};
+use crate::wal::{self, Wal, WalEntry, WalError};
 use crate::wire::{self, Outcome, PeerFrame, Request, Response};
 use bytes::Bytes;
 use futures::{SinkExt, StreamExt};
@@ -54,10 +54,6 @@ const RECONNECT_MIN_MS: u64 = 20;
 const RECONNECT_MAX_MS: u64 = 1000;
 /// A connection must say hello within this long.
 const HELLO_TIMEOUT: Duration = Duration::from_secs(5);
-/// Catch-up periods a learner may sit behind a known-chosen slot, without
-/// progress, before asking peers for a snapshot (their retained values may
-/// no longer reach back that far, for example after they restored from one).
-const STUCK_CATCHUP_PERIODS: u32 = 20;
 
 /// How to run one server.
 #[derive(Clone, Debug)]
@@ -96,7 +92,8 @@ pub const RETAIN_SLOTS: u64 = 16_384;
 /// Maps the `-t` timeout onto the core's tick counts, with a [`TICK_MS`] tick:
 /// a follower that hears no leader for `timeout` (randomised up to twice that)
 /// campaigns; the leader's heartbeat comes every `timeout / 5` and unanswered
-/// protocol messages are sent again every `2 * timeout / 5`.
+/// protocol messages are sent again every `2 * timeout / 5`. A peer that is
+/// behind every retained slot is sent a snapshot at most once per `timeout`.
 pub fn core_config(id: u32, count: u32, timeout_ms: u64, seed: u64) -> Config {
     let members = (0..count).map(NodeId).collect();
     let mut config = Config::new(NodeId(id), members).with_seed(seed);
@@ -105,6 +102,7 @@ pub fn core_config(id: u32, count: u32, timeout_ms: u64, seed: u64) -> Config {
     config.heartbeat_ticks = (election / 5).max(1);
     config.retransmit_ticks = (election * 2 / 5).max(1);
     config.catchup_ticks = (election / 5).max(1);
+    config.snapshot_resend_ticks = election;
     config
 }
 
@@ -168,6 +166,8 @@ pub struct Counters {
     pub compactions: AtomicU64,
     /// Commands executed by this replica.
     pub executed: AtomicU64,
+    /// Snapshots sent to peers that were behind every retained slot.
+    pub snapshots_sent: AtomicU64,
     /// Snapshots installed from a peer.
     pub snapshots_installed: AtomicU64,
     /// Connections closed at once because too many were open.
@@ -180,7 +180,7 @@ impl Counters {
         let g = |c: &AtomicU64| c.load(Relaxed);
         format!(
             "sent={} received={} dropped={} decided={} executed={} requests={} responses={} \
-             malformed={} refused={} ignored={} records={} fsyncs={} compactions={} snapshots_installed={} \
+             malformed={} refused={} ignored={} records={} fsyncs={} compactions={} snapshots_sent={} snapshots_installed={} \
              refused_connections={}",
             g(&self.peer_sent),
             g(&self.peer_received),
@@ -195,6 +195,7 @@ impl Counters {
             g(&self.records),
             g(&self.fsyncs),
             g(&self.compactions),
+            g(&self.snapshots_sent),
             g(&self.snapshots_installed),
             g(&self.refused_connections),
         )
@@ -390,14 +391,11 @@ pub async fn run(
 
     let driver = Driver {
         server,
-        config,
         shared: shared.clone(),
         batch_tx,
         meta,
         compact_bytes: opts.compact_bytes,
         actions: Vec::new(),
-        stuck_ticks: 0,
-        last_next_slot: 0,
     };
     driver.run(input_rx, shutdown).await;
     tasks.abort_all();
@@ -414,14 +412,11 @@ pub async fn run(
 /// The driver loop and what it owns.
 struct Driver {
     server: Server<Chat>,
-    config: Config,
     shared: Arc<Shared>,
     batch_tx: std_mpsc::Sender<Batch>,
     meta: WalEntry,
     compact_bytes: u64,
     actions: Vec<Action<ChatOp, ChatOutput>>,
-    stuck_ticks: u32,
-    last_next_slot: u64,
 }
 
 impl Driver {
@@ -459,7 +454,6 @@ impl Driver {
 
     fn tick(&mut self) {
         self.server.step_into(Input::Tick, &mut self.actions);
-        self.watch_progress();
     }
 
     fn input(&mut self, input: DriverInput) {
@@ -476,12 +470,19 @@ impl Driver {
                 .step_into(Input::Receive { from, msg }, &mut self.actions),
             DriverInput::Peer {
                 from,
-                frame: PeerFrame::SnapshotWanted { next_slot },
-            } => self.offer_snapshot(from, next_slot),
-            DriverInput::Peer {
-                from,
                 frame: PeerFrame::Snapshot(snapshot),
-            } => self.install_snapshot(from, *snapshot),
+            } => {
+                let at = snapshot.next_slot;
+                let was = self.server.learner().next_slot();
+                let installed = self.server.stats().snapshots_installed;
+                self.server
+                    .install_snapshot_into(*snapshot, &mut self.actions);
+                if self.server.stats().snapshots_installed > installed {
+                    info!("installed a snapshot from {from} at slot {at} (was at {was})");
+                } else {
+                    debug!("ignored a snapshot from {from} at slot {at}: we are at {was}");
+                }
+            }
             DriverInput::Peer {
                 frame: PeerFrame::Hello { .. },
                 ..
@@ -496,7 +497,9 @@ impl Driver {
             return true;
         }
         let (mut pre, mut records, mut post) = (Vec::new(), Vec::new(), Vec::new());
-        let mut trimmed = false;
+        // A trim or an installed snapshot: the log must be compacted before
+        // anything that follows goes out.
+        let mut compact = false;
         let leader = self.server.leader();
         let routes = self.shared.routes.lock().expect("routes lock");
         let c = &self.shared.counters;
@@ -507,8 +510,23 @@ impl Driver {
                     // log must hold a snapshot at least that far along first:
                     // the trim is made durable by a compaction (below), whose
                     // checkpoint carries it, never by a bare record.
-                    trimmed = true;
+                    compact = true;
                     continue;
+                }
+                Action::PersistSnapshot { .. } => {
+                    // The replica jumped to a peer's snapshot: the compaction
+                    // below makes it (or a later one) the log's new base.
+                    c.snapshots_installed.fetch_add(1, Relaxed);
+                    compact = true;
+                    continue;
+                }
+                Action::SendSnapshot { to } => {
+                    c.snapshots_sent.fetch_add(1, Relaxed);
+                    let snapshot = Box::new(self.server.snapshot());
+                    Effect::Peer(
+                        PeerTarget::One(to),
+                        wire::encode(&PeerFrame::Snapshot(snapshot)),
+                    )
                 }
                 Action::Persist(record) => {
                     wal::frame(&WalEntry::Record(record), &mut records);
@@ -586,20 +604,18 @@ impl Driver {
                     continue;
                 }
                 Action::Deliver { .. } => continue, // a Server applies its own deliveries
-                // This driver still decides snapshot transfer itself
-                // (SnapshotWanted), and never calls Server::install_snapshot.
-                Action::SendSnapshot { .. } | Action::PersistSnapshot { .. } => continue,
             };
-            if records.is_empty() && !trimmed {
+            if records.is_empty() && !compact {
                 pre.push(effect);
             } else {
                 post.push(effect);
             }
         }
         drop(routes);
-        if trimmed {
-            // Everything after the trim waits for the compaction; the
-            // checkpoint reflects every record of this batch too.
+        if compact {
+            // Everything after the trim or the installed snapshot waits for
+            // the compaction; the checkpoint reflects every record of this
+            // batch too, and the snapshot reaches at least as far.
             let entries = self.compaction_entries();
             self.shared.compacting.store(true, Relaxed);
             let first = Batch::Actions {
@@ -645,76 +661,6 @@ impl Driver {
         );
         let _ = self.batch_tx.send(Batch::Compact {
             entries,
-            after: Vec::new(),
-        });
-    }
-
-    /// Notices a learner that stays stuck behind a chosen slot, which happens
-    /// when every peer has trimmed the slots it needs, and asks for a snapshot.
-    fn watch_progress(&mut self) {
-        let learner = self.server.learner();
-        let next = learner.next_slot();
-        if learner.horizon() <= next || next != self.last_next_slot {
-            self.stuck_ticks = 0;
-            self.last_next_slot = next;
-            return;
-        }
-        self.stuck_ticks += 1;
-        let patience = (self.config.catchup_ticks * STUCK_CATCHUP_PERIODS).max(50);
-        if self.stuck_ticks.is_multiple_of(patience) {
-            info!("stuck at slot {next}: asking peers for a snapshot");
-            let frame = wire::encode(&PeerFrame::SnapshotWanted { next_slot: next });
-            let _ = self.batch_tx.send(Batch::Actions {
-                pre: vec![Effect::Peer(PeerTarget::AllOthers, frame)],
-                records: Vec::new(),
-                post: Vec::new(),
-            });
-        }
-    }
-
-    fn offer_snapshot(&mut self, to: NodeId, their_next: u64) {
-        if self.server.stats().applied_slots <= their_next {
-            return;
-        }
-        let frame = wire::encode(&PeerFrame::Snapshot(Box::new(self.server.snapshot())));
-        let _ = self.batch_tx.send(Batch::Actions {
-            pre: vec![Effect::Peer(PeerTarget::One(to), frame)],
-            records: Vec::new(),
-            post: Vec::new(),
-        });
-    }
-
-    /// Adopts a peer's replica snapshot. It holds only decided state, so it is
-    /// safe to take from anyone; our acceptor and proposer carry over intact
-    /// through their checkpoint. A leader that installs one steps down (the
-    /// restored proposer starts as a follower), which is always safe: a
-    /// leader that cannot apply its own log must not stay leader anyway.
-    fn install_snapshot(&mut self, from: NodeId, snapshot: ChatSnapshot) {
-        let next = self.server.learner().next_slot();
-        if snapshot.next_slot <= next {
-            return;
-        }
-        let at = snapshot.next_slot;
-        match Server::restore(self.config.clone(), snapshot, self.server.checkpoint()) {
-            Ok(server) => {
-                info!("installed a snapshot from {from} at slot {at} (was at {next})");
-                self.server = server;
-                self.shared
-                    .counters
-                    .snapshots_installed
-                    .fetch_add(1, Relaxed);
-                self.stuck_ticks = 0;
-                // Make the new base durable so a restart does not fall back.
-                self.force_compact();
-            }
-            Err(e) => warn!("snapshot from {from} could not be installed: {e}"),
-        }
-    }
-
-    fn force_compact(&mut self) {
-        self.shared.compacting.store(true, Relaxed);
-        let _ = self.batch_tx.send(Batch::Compact {
-            entries: self.compaction_entries(),
             after: Vec::new(),
         });
     }

@@ -24,8 +24,9 @@ pub const PEER_FRAME_MAX_BYTES: usize = 256 * 1024 * 1024;
 /// caller has said who it is, it may not announce more than this.
 pub const HELLO_FRAME_MAX_BYTES: usize = 256;
 
-/// Version of both protocols, checked in the peer hello.
-pub const PROTOCOL_VERSION: u32 = 1;
+/// Version of both protocols, checked in the peer hello. 2: the core decides
+/// snapshot transfer, so `PeerFrame` lost its `SnapshotWanted` request.
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// The core message type as the chat room instantiates it.
 pub type ChatMessage = Message<ChatOp>;
@@ -96,13 +97,10 @@ pub enum PeerFrame {
     },
     /// A protocol message for the core.
     Paxos(ChatMessage),
-    /// "I am stuck below `next_slot` and nobody retains those slots: send me
-    /// your replica snapshot if it is ahead of me."
-    SnapshotWanted {
-        /// The asker's next undelivered slot.
-        next_slot: Slot,
-    },
-    /// A replica snapshot (state machine plus session table) at a slot boundary.
+    /// A replica snapshot (state machine plus session table) at a slot
+    /// boundary, sent on the core's `Action::SendSnapshot` to a peer that asked
+    /// for slots below every value this server retains; the receiver hands it
+    /// to `Server::install_snapshot`.
     Snapshot(Box<Snapshot<crate::chat::Chat, ChatOutput>>),
 }
 

@@ -99,4 +99,10 @@ fn lagging_server_catches_up_by_snapshot_when_peers_no_longer_retain_its_gap() {
     assert_eq!(log.1, expected);
     let out = cluster.terminate(2);
     assert!(counter(&out, "snapshots_installed") >= 1, "{out}");
+    // The core of a peer that no longer retained the gap decided to send it.
+    let sent: u64 = [0, 1]
+        .map(|i| counter(&cluster.terminate(i), "snapshots_sent"))
+        .iter()
+        .sum();
+    assert!(sent >= 1, "no peer sent a snapshot");
 }
