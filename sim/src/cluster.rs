@@ -56,8 +56,14 @@ pub struct Node<S: SimMachine> {
     pub slow_factor: u64,
     /// Executions of this incarnation already checked.
     pub journal_seen: usize,
-    /// The latest snapshot; `disk.synced` then holds only what came after it.
+    /// The latest durable snapshot; `disk.synced` then holds only what came
+    /// after the last compaction (a snapshot installed from a peer replaces
+    /// this base but keeps the records).
     pub snapshot: Option<NodeSnapshot<S>>,
+    /// A peer's snapshot this node installed, written but not yet synced
+    /// (`Action::PersistSnapshot`): it becomes `snapshot` at the next sync,
+    /// and like the unsynced records, it holds back every later action.
+    pub unsynced_snapshot: Option<NodeSnapshot<S>>,
     /// Ticks since start, for periodic snapshots.
     pub ticks: u64,
 }
@@ -89,6 +95,7 @@ impl<S: SimMachine> Node<S> {
             slow_factor: 1,
             journal_seen: 0,
             snapshot: None,
+            unsynced_snapshot: None,
             ticks: 0,
         }
     }
@@ -105,5 +112,11 @@ impl<S: SimMachine> Node<S> {
     /// Is it running?
     pub fn is_up(&self) -> bool {
         self.server.is_some()
+    }
+
+    /// Has it written anything (records or an installed snapshot) that is
+    /// not yet durable?
+    pub fn has_unsynced(&self) -> bool {
+        !self.disk.unsynced.is_empty() || self.unsynced_snapshot.is_some()
     }
 }

@@ -204,6 +204,13 @@ impl Topology {
         config
     }
 
+    /// The process of server `id` (servers layout only: snapshots travel
+    /// between servers).
+    pub fn server_index(&self, id: NodeId) -> Option<usize> {
+        let k = (id.0 as usize).checked_sub(1)?;
+        (self.roles.get(k) == Some(&Role::Server)).then_some(k)
+    }
+
     /// Vote-mask bit of process `i` if it is an acceptor.
     pub fn acceptor_bit(&self, i: usize) -> Option<usize> {
         matches!(self.roles[i], Role::Server | Role::Acceptor).then(|| i - self.acceptors.0)
@@ -463,6 +470,22 @@ impl<S: SimMachine> Proc<S> {
         }
     }
 
+    /// The replica's snapshot, if this process is a server.
+    pub fn snapshot(&self) -> Option<NodeSnapshot<S>> {
+        match self {
+            Proc::Server(s) => Some(s.snapshot()),
+            _ => None,
+        }
+    }
+
+    /// Hands a peer's snapshot to a server (`Server::install_snapshot_into`);
+    /// other processes never receive one.
+    pub fn install_snapshot(&mut self, snapshot: NodeSnapshot<S>, out: &mut Vec<Act<S>>) {
+        if let Proc::Server(s) = self {
+            s.install_snapshot_into(snapshot, out);
+        }
+    }
+
     /// Is it the leader?
     pub fn is_leader(&self) -> bool {
         match self {
@@ -492,6 +515,9 @@ mod tests {
         };
         assert_eq!(route(&t, 1, Destination::Acceptors, &hb), [0, 2]);
         assert_eq!(route(&t, 1, Destination::Node(NodeId(3)), &hb), [2]);
+        assert_eq!(t.server_index(NodeId(3)), Some(2));
+        assert_eq!(t.server_index(NodeId(4)), None);
+        assert_eq!(t.server_index(NodeId(0)), None);
         assert_eq!(
             route(&t, 1, Destination::Node(NodeId(9)), &hb),
             [] as [usize; 0]
@@ -529,6 +555,7 @@ mod tests {
         assert_eq!(t.acceptor_bit(3), Some(1));
         assert_eq!(t.acceptor_bit(0), None);
         assert_eq!(t.proposer_index(NodeId(2)), Some(1));
+        assert_eq!(t.server_index(NodeId(1)), None, "no servers: roles apart");
         assert!(t.reply_reaches(6, 0) && !t.reply_reaches(2, 0));
     }
 

@@ -28,10 +28,19 @@ impl Summary {
         self.stats.delivered as f64 / self.elapsed.as_secs_f64().max(1e-9)
     }
 
-    /// The one line every run ends with.
+    /// The one line every run ends with (snapshot transfers only when any
+    /// happened).
     pub fn line(&self) -> String {
+        let transfers = if self.stats.snapshots_sent > 0 {
+            format!(
+                "; snapshots sent {} installed {}",
+                self.stats.snapshots_sent, self.stats.snapshots_installed
+            )
+        } else {
+            String::new()
+        };
         format!(
-            "seeds {} steps {} messages delivered {} messages/s {:.0} violations {} ({:.1} s; requests {}/{} completed; slowest settle after heal {} ticks)",
+            "seeds {} steps {} messages delivered {} messages/s {:.0} violations {} ({:.1} s; requests {}/{} completed; slowest settle after heal {} ticks{})",
             self.seeds,
             self.stats.steps,
             self.stats.delivered,
@@ -40,7 +49,8 @@ impl Summary {
             self.elapsed.as_secs_f64(),
             self.stats.completed,
             self.stats.invoked,
-            self.stats.settle_ticks_max
+            self.stats.settle_ticks_max,
+            transfers
         )
     }
 }

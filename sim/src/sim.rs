@@ -12,7 +12,7 @@ use crate::model::{SimMachine, Tagged};
 use crate::netem::{Fate, Network};
 use crate::options::{Fault, Options, Sabotage, TICK_UNITS};
 use crate::rng::{SimRng, Stream};
-use crate::roles::{Compacted, Proc, Topology};
+use crate::roles::{Compacted, NodeSnapshot, Proc, Topology};
 use crate::trace::{EventKind, TraceEvent, TraceHash};
 use crate::workload::{Client, History, Outstanding, CLIENT_RETRY_TICKS, THINK_TICKS_MAX};
 use paxos_core::{
@@ -79,6 +79,11 @@ pub struct Stats {
     pub crashes: u64,
     /// Snapshots taken (logs compacted).
     pub snapshots: u64,
+    /// Snapshots servers sent to peers behind their retained values
+    /// (`Action::SendSnapshot`), counted when sent, lost or not.
+    pub snapshots_sent: u64,
+    /// Peer snapshots servers installed (the rest arrived late or twice).
+    pub snapshots_installed: u64,
     /// Slots the oracle saw chosen.
     pub chosen: u64,
     /// Client requests invoked.
@@ -101,6 +106,8 @@ impl Stats {
         self.ticks += o.ticks;
         self.crashes += o.crashes;
         self.snapshots += o.snapshots;
+        self.snapshots_sent += o.snapshots_sent;
+        self.snapshots_installed += o.snapshots_installed;
         self.chosen += o.chosen;
         self.invoked += o.invoked;
         self.completed += o.completed;
@@ -129,6 +136,13 @@ enum Ev<S: SimMachine> {
         to: usize,
         sent_at: u64,
         msg: Message<Cmd<S>>,
+    },
+    /// A server's replica snapshot on its way to a peer behind it.
+    Snapshot {
+        from: usize,
+        to: usize,
+        sent_at: u64,
+        snapshot: Box<NodeSnapshot<S>>,
     },
     Tick {
         node: usize,
@@ -189,6 +203,7 @@ impl<S: SimMachine> Ev<S> {
             Ev::Restart { .. } => 10,
             Ev::Heal => 11,
             Ev::Deadline => 12,
+            Ev::Snapshot { .. } => 13,
         }
     }
 }
@@ -460,6 +475,12 @@ impl<S: SimMachine> Sim<S> {
                 sent_at,
                 msg,
             } => self.on_message(from, to, sent_at, msg),
+            Ev::Snapshot {
+                from,
+                to,
+                sent_at,
+                snapshot,
+            } => self.on_snapshot(from, to, sent_at, snapshot),
             Ev::Tick { node, incarnation } => self.on_tick(node, incarnation),
             Ev::Sync { node, incarnation } => self.on_sync(node, incarnation),
             Ev::Propose {
@@ -529,6 +550,83 @@ impl<S: SimMachine> Sim<S> {
         self.step_node(to, Input::Receive { from, msg });
     }
 
+    /// A peer's snapshot reaches server `to`, which installs it if it is
+    /// ahead. Installing replaces the replica's state (and with it the
+    /// journal of executions) and moves the learner, so the delivery and
+    /// execution checkers start over for that node as after a restore.
+    fn on_snapshot(
+        &mut self,
+        from: usize,
+        to: usize,
+        sent_at: u64,
+        snapshot: Box<NodeSnapshot<S>>,
+    ) {
+        self.hash.add(((from as u64) << 8) | to as u64);
+        self.hash.add(snapshot.next_slot);
+        let slot = snapshot.next_slot;
+        let node = &self.nodes[to];
+        if !node.is_up() {
+            self.stats.lost += 1;
+            self.record_snapshot(EventKind::Lost, from, to, sent_at, slot);
+            return;
+        }
+        if node.paused_until > self.now {
+            let at = node.paused_until;
+            self.schedule(
+                at,
+                Ev::Snapshot {
+                    from,
+                    to,
+                    sent_at,
+                    snapshot,
+                },
+            );
+            return;
+        }
+        self.record_snapshot(EventKind::Recv, from, to, sent_at, slot);
+        let mut out = std::mem::take(&mut self.buf);
+        if let Some(server) = self.nodes[to].server.as_mut() {
+            server.install_snapshot(*snapshot, &mut out);
+        }
+        let installed = out.iter().find_map(|a| match a {
+            Action::PersistSnapshot { next_slot } => Some(*next_slot),
+            _ => None,
+        });
+        if let Some(next_slot) = installed {
+            self.stats.snapshots_installed += 1;
+            self.hash.add(next_slot);
+            self.nodes[to].journal_seen = 0;
+            self.deliveries.restarted(to, next_slot);
+            self.executions.restarted(to);
+        }
+        for action in out.drain(..) {
+            self.perform(to, action);
+        }
+        self.buf = out;
+        self.check_node(to);
+    }
+
+    fn record_snapshot(
+        &mut self,
+        kind: EventKind,
+        from: usize,
+        to: usize,
+        sent_at: u64,
+        slot: Slot,
+    ) {
+        if self.opts.record {
+            self.events.push(TraceEvent {
+                step: self.step,
+                t: self.now,
+                kind,
+                node: Some(to),
+                peer: Some(from),
+                sent_at: Some(sent_at),
+                label: format!("snapshot up to slot {slot}"),
+            });
+        }
+    }
+
     fn on_tick(&mut self, i: usize, incarnation: u32) {
         let node = &self.nodes[i];
         if node.incarnation != incarnation || !node.is_up() {
@@ -568,7 +666,7 @@ impl<S: SimMachine> Sim<S> {
         };
         let node = &mut self.nodes[i];
         node.ticks += 1;
-        if node.ticks % every != 0 || !node.disk.unsynced.is_empty() {
+        if node.ticks % every != 0 || node.has_unsynced() {
             return;
         }
         let Some(Compacted { snapshot, records }) = node.server.as_ref().and_then(Proc::compact)
@@ -619,39 +717,49 @@ impl<S: SimMachine> Sim<S> {
         self.schedule(self.now + think, Ev::ClientNext { client: c });
     }
 
-    /// Persist-before-send: once a record is unsynced, every later action
-    /// waits in `held` until the sync.
+    /// Persist-before-send: once a record (or an installed snapshot) is
+    /// unsynced, every later action waits in `held` until the sync.
     fn perform(&mut self, i: usize, action: Act<S>) {
         let node = &mut self.nodes[i];
         match action {
             Action::Persist(record) => {
                 node.disk.unsynced.push(record);
-                if !node.sync_pending {
-                    node.sync_pending = true;
-                    let (lo, hi) = if self.opts.faults.contains(Fault::Disk) && !self.healed {
-                        SLOW_FSYNC_UNITS
-                    } else {
-                        FSYNC_UNITS
-                    };
-                    let at = self.now + self.disk_rng.between(lo, hi);
-                    let incarnation = node.incarnation;
-                    self.schedule(
-                        at,
-                        Ev::Sync {
-                            node: i,
-                            incarnation,
-                        },
-                    );
-                }
+                self.schedule_sync(i);
             }
-            other
-                if !node.disk.unsynced.is_empty()
-                    && self.opts.sabotage != Sabotage::SendBeforeSync =>
-            {
+            Action::PersistSnapshot { .. } => {
+                // Written now (the replica may already be past the slot the
+                // action names, which only reaches further); durable at the
+                // sync, atomically, as a write + fsync + rename would be.
+                node.unsynced_snapshot = node.server.as_ref().and_then(Proc::snapshot);
+                self.schedule_sync(i);
+            }
+            other if node.has_unsynced() && self.opts.sabotage != Sabotage::SendBeforeSync => {
                 node.held.push(other)
             }
             other => self.emit(i, other),
         }
+    }
+
+    fn schedule_sync(&mut self, i: usize) {
+        let node = &mut self.nodes[i];
+        if node.sync_pending {
+            return;
+        }
+        node.sync_pending = true;
+        let (lo, hi) = if self.opts.faults.contains(Fault::Disk) && !self.healed {
+            SLOW_FSYNC_UNITS
+        } else {
+            FSYNC_UNITS
+        };
+        let at = self.now + self.disk_rng.between(lo, hi);
+        let incarnation = node.incarnation;
+        self.schedule(
+            at,
+            Ev::Sync {
+                node: i,
+                incarnation,
+            },
+        );
     }
 
     fn emit(&mut self, i: usize, action: Act<S>) {
@@ -706,9 +814,19 @@ impl<S: SimMachine> Sim<S> {
                     }
                 }
             }
-            // The simulated network does not carry snapshots yet.
-            Action::SendSnapshot { .. } | Action::PersistSnapshot { .. } => {}
-            Action::Event(_) | Action::Deliver { .. } | Action::Persist(_) => {}
+            Action::SendSnapshot { to } => {
+                // Taken now: a later snapshot than the one asked for only
+                // reaches further.
+                let snapshot = self.nodes[i].server.as_ref().and_then(Proc::snapshot);
+                if let (Some(j), Some(snapshot)) = (self.topo.server_index(to), snapshot) {
+                    self.stats.snapshots_sent += 1;
+                    self.send_snapshot(i, j, Box::new(snapshot));
+                }
+            }
+            Action::Event(_)
+            | Action::Deliver { .. }
+            | Action::Persist(_)
+            | Action::PersistSnapshot { .. } => {}
         }
     }
 
@@ -781,6 +899,49 @@ impl<S: SimMachine> Sim<S> {
         }
     }
 
+    /// A snapshot meets the same faults as a message: loss, cuts, delay,
+    /// duplication (the second copy is ignored as not ahead). Storms replay
+    /// messages only.
+    fn send_snapshot(&mut self, from: usize, to: usize, snapshot: Box<NodeSnapshot<S>>) {
+        let sent_at = self.now;
+        match self.net.fate(from, Some(to), sent_at) {
+            Fate::Lost => {
+                self.stats.lost += 1;
+                let slot = snapshot.next_slot;
+                self.record_snapshot(EventKind::Lost, from, to, sent_at, slot);
+            }
+            Fate::Once(d) => self.schedule(
+                sent_at + d,
+                Ev::Snapshot {
+                    from,
+                    to,
+                    sent_at,
+                    snapshot,
+                },
+            ),
+            Fate::Twice(d1, d2) => {
+                self.schedule(
+                    sent_at + d1,
+                    Ev::Snapshot {
+                        from,
+                        to,
+                        sent_at,
+                        snapshot: snapshot.clone(),
+                    },
+                );
+                self.schedule(
+                    sent_at + d2,
+                    Ev::Snapshot {
+                        from,
+                        to,
+                        sent_at,
+                        snapshot,
+                    },
+                );
+            }
+        }
+    }
+
     fn on_sync(&mut self, i: usize, incarnation: u32) {
         if self.nodes[i].incarnation != incarnation || !self.nodes[i].is_up() {
             return;
@@ -789,6 +950,9 @@ impl<S: SimMachine> Sim<S> {
         let node = &mut self.nodes[i];
         node.sync_pending = false;
         let records = std::mem::take(&mut node.disk.unsynced);
+        if let Some(snapshot) = node.unsynced_snapshot.take() {
+            node.snapshot = Some(snapshot);
+        }
         let held = std::mem::take(&mut node.held);
         for record in &records {
             self.made_durable(i, record);
@@ -892,6 +1056,7 @@ impl<S: SimMachine> Sim<S> {
         node.paused_until = 0;
         node.slow_until = 0;
         let lost = std::mem::take(&mut node.disk.unsynced);
+        let lost_snapshot = node.unsynced_snapshot.take();
         let incarnation = node.incarnation;
         let lost_count = lost.len();
         self.stats.crashes += 1;
@@ -902,6 +1067,12 @@ impl<S: SimMachine> Sim<S> {
                 if self.disk_rng.chance(keep) {
                     self.made_durable(i, &record);
                     self.nodes[i].disk.synced.push(record);
+                }
+            }
+            // An installed snapshot is renamed into place whole, or not at all.
+            if let Some(snapshot) = lost_snapshot {
+                if self.disk_rng.chance(keep) {
+                    self.nodes[i].snapshot = Some(snapshot);
                 }
             }
         }
