@@ -25,6 +25,17 @@
 //! fsync. After a crash, rebuild with [`Server::recover`] (or
 //! [`Acceptor::recover`]) from the synced records only.
 //!
+//! ## Snapshots
+//! A driver compacts its log by storing [`Server::snapshot`] with
+//! [`Server::checkpoint`], and restarts from them with [`Server::restore`].
+//! Catching up a peer that lags below every value the others retain is the
+//! server's decision, and the driver only carries it out. On
+//! [`Action::SendSnapshot`] it sends that peer [`Server::snapshot`]. On
+//! receipt it calls [`Server::install_snapshot`]. If the snapshot is ahead,
+//! the server answers with [`Action::PersistSnapshot`], which is a durability
+//! barrier like `Persist`: the new base must be stored before anything after
+//! it is performed.
+//!
 //! ## Embedding in thirty lines
 //! Three servers, a hand-written network, and a command applied everywhere:
 //! ```
