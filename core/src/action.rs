@@ -146,8 +146,10 @@ pub enum Action<C, O = ()> {
         /// The peer that is behind.
         to: NodeId,
     },
-    /// Only from [`crate::Server::install_snapshot`]: the replica jumped to a
-    /// peer's snapshot and now resumes at `next_slot`. A durability barrier
+    /// From a [`crate::Server`] only: the replica jumped to a peer's snapshot
+    /// ([`crate::Server::install_snapshot`]) and now resumes at `next_slot`,
+    /// or the server is about to trim its acceptor below `next_slot` (the
+    /// `Persist(Record::Trimmed)` follows). A durability barrier
     /// like [`Action::Persist`]: make a snapshot at least this far along
     /// ([`crate::Server::snapshot`], taken when performing this action) the
     /// durable base of this node's log before performing any later action,

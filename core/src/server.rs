@@ -431,6 +431,12 @@ impl<S: StateMachine> Server<S> {
         // Trim in chunks so that the trim record is rare.
         let keep_from = delivered.saturating_sub(self.retain_slots);
         if keep_from >= self.acceptor.trimmed_below() + self.retain_slots.max(1) {
+            // The acceptor forgets the votes below the trim point, and the
+            // learner the values: a snapshot must cover them on disk first,
+            // or a whole-cluster restart would find them nowhere.
+            out.push(Action::PersistSnapshot {
+                next_slot: delivered,
+            });
             self.acceptor.trim_below(keep_from, out);
         }
     }
@@ -661,7 +667,21 @@ mod tests {
         let trim = out
             .iter()
             .position(|a| matches!(a, Action::Persist(Record::Trimmed(8))));
-        assert_eq!((barrier, trim), (Some(0), Some(1)), "{out:?}");
+        assert_eq!(barrier, Some(0), "{out:?}");
+        assert!(trim > barrier, "{out:?}");
         assert_eq!(s.acceptor().trimmed_below(), 8);
+    }
+
+    #[test]
+    fn a_trim_is_preceded_by_a_snapshot_barrier() {
+        let mut s = Server::new(config(1), Sum::default()).unwrap();
+        let out = decided(&mut s, 0, 5);
+        let barrier = out
+            .iter()
+            .position(|a| matches!(a, Action::PersistSnapshot { next_slot: 5 }));
+        let trim = out
+            .iter()
+            .position(|a| matches!(a, Action::Persist(Record::Trimmed(3))));
+        assert!(barrier.is_some() && trim > barrier, "{out:?}");
     }
 }

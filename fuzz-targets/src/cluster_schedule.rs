@@ -52,7 +52,7 @@ impl Schedule {
             faults,
             heal_tick: 20 + u64::from(self.heal_tick % 120),
             layout,
-            // Roles apart have no snapshots; retention limits can stall liveness by design.
+            // Roles apart have no Server, hence no snapshots.
             snapshot_ticks: match layout {
                 Layout::Servers => self.snapshot_ticks.map(|t| 10 + u64::from(t % 40)),
                 Layout::Roles { .. } => None,

@@ -514,9 +514,9 @@ impl Driver {
                     continue;
                 }
                 Action::PersistSnapshot { .. } => {
-                    // The replica jumped to a peer's snapshot: the compaction
-                    // below makes it (or a later one) the log's new base.
-                    c.snapshots_installed.fetch_add(1, Relaxed);
+                    // The replica jumped to a peer's snapshot, or a trim
+                    // follows: the compaction below makes a snapshot at least
+                    // this far along the log's new base.
                     compact = true;
                     continue;
                 }
@@ -670,6 +670,8 @@ impl Driver {
         let c = &self.shared.counters;
         c.executed.store(stats.executed, Relaxed);
         c.ignored.store(stats.ignored, Relaxed);
+        c.snapshots_installed
+            .store(stats.snapshots_installed, Relaxed);
     }
 }
 
