@@ -719,6 +719,27 @@ mod tests {
     }
 
     #[test]
+    fn malformed_messages_are_ignored_and_counted() {
+        let mut p = Proposer::<u64>::new(&config()).unwrap();
+        let bad = Ballot::new(crate::message::LIMIT, NodeId(2));
+        for _ in 0..2 {
+            let out: Vec<A> = p.step(recv(
+                2,
+                Message::Nack {
+                    ballot: bad,
+                    promised: bad,
+                },
+            ));
+            assert_eq!(
+                out,
+                [Action::Event(Event::Ignored { kind: "nack" })],
+                "no reaction but the count"
+            );
+        }
+        assert_eq!(p.ignored(), 2);
+    }
+
+    #[test]
     fn leader_batches_commands_while_a_slot_is_in_flight() {
         let (mut p, b) = leader();
         let mut out: Vec<A> = Vec::new();

@@ -673,6 +673,41 @@ mod tests {
     }
 
     #[test]
+    fn stats_add_up_what_every_role_ignored() {
+        let mut s = Server::new(config(1), Sum::default()).unwrap();
+        // The server itself: a message from a non-member.
+        s.step(Input::Receive {
+            from: NodeId(9),
+            msg: Message::CatchUp {
+                from_slot: 0,
+                to_slot: 1,
+            },
+        });
+        let far = 1 << 40;
+        // The acceptor: an accept far beyond its window.
+        s.step(Input::Receive {
+            from: NodeId(2),
+            msg: Message::Accept {
+                ballot: Ballot::new(1, NodeId(2)),
+                slot: far,
+                value: value(0),
+                commit: 0,
+            },
+        });
+        // The learner: a vote far beyond its window.
+        s.step(Input::Receive {
+            from: NodeId(2),
+            msg: Message::Accepted {
+                ballot: Ballot::new(1, NodeId(2)),
+                slot: far,
+                value: Some(value(0)),
+            },
+        });
+        assert_eq!((s.acceptor().ignored(), s.learner().ignored()), (1, 1));
+        assert_eq!(s.stats().ignored, 3);
+    }
+
+    #[test]
     fn a_trim_is_preceded_by_a_snapshot_barrier() {
         let mut s = Server::new(config(1), Sum::default()).unwrap();
         let out = decided(&mut s, 0, 5);
