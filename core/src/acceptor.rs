@@ -253,23 +253,23 @@ impl<C: Clone> Acceptor<C> {
         true
     }
 
-    /// Phase 2b. Returns true if it accepted (or had already accepted) the value.
+    /// Phase 2b.
     pub(crate) fn on_accept<O>(
         &mut self,
         ballot: Ballot,
         slot: Slot,
         value: Value<C>,
         out: &mut Vec<Action<C, O>>,
-    ) -> bool {
+    ) {
         if ballot < self.promised {
             out.push(self.nack(ballot));
-            return false;
+            return;
         }
         if slot >= self.trimmed {
             if slot - self.trimmed >= self.accept_ahead_max {
                 self.ignored += 1;
                 out.push(Action::Event(Event::Ignored { kind: "accept" }));
-                return false;
+                return;
             }
             // The `Accepted` record implies the promise, so one write covers both.
             self.promised = ballot;
@@ -304,7 +304,6 @@ impl<C: Clone> Acceptor<C> {
                 value: None,
             },
         });
-        true
     }
 
     /// Answers a learner's catch-up request with this acceptor's votes again,

@@ -271,7 +271,8 @@ impl<S: StateMachine> Server<S> {
                 self.learner.tick(&mut scratch);
             }
             Input::Propose(cmd) => match self.proposer.leader() {
-                Some(leader) if leader != self.id && !self.proposer.is_leader() => {
+                // A leader knows itself as leader, so this is a follower that knows one.
+                Some(leader) if leader != self.id => {
                     self.forwarded += 1;
                     out.push(Action::Send {
                         to: Destination::Node(leader),
@@ -326,10 +327,12 @@ impl<S: StateMachine> Server<S> {
                 value,
                 commit,
             } => {
-                let accepted = self.acceptor.on_accept(ballot, slot, value, out);
-                if accepted && ballot.node != self.id {
+                self.acceptor.on_accept(ballot, slot, value, out);
+                if ballot.node != self.id {
                     // Our own proposer tells our learner what it chose, so only a
-                    // foreign leader's value needs a vote here.
+                    // foreign leader's value needs a vote here: the one our
+                    // acceptor holds in that ballot (a refused retransmission
+                    // of an earlier vote only repeats the same vote).
                     if let Some((b, v)) = self.acceptor.accepted(slot) {
                         if b == ballot {
                             self.learner.vote(self.id, ballot, slot, v.clone(), out);
@@ -718,5 +721,15 @@ mod tests {
             .iter()
             .position(|a| matches!(a, Action::Persist(Record::Trimmed(3))));
         assert!(barrier.is_some() && trim > barrier, "{out:?}");
+        let out = decided(&mut s, 5, 6);
+        assert!(
+            !out.iter().any(|a| matches!(a, Action::Persist(_))),
+            "trims come in chunks of retain_slots: {out:?}"
+        );
+        let out = decided(&mut s, 6, 7);
+        assert!(
+            out.contains(&Action::Persist(Record::Trimmed(5))),
+            "{out:?}"
+        );
     }
 }
