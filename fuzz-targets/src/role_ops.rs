@@ -16,6 +16,8 @@ use std::collections::BTreeMap;
 
 /// The acceptors of the fuzzed cluster; every role below belongs to it.
 const MEMBERS: [u32; 3] = [1, 2, 3];
+/// Votes the acceptor keeps below its trim point for catch-up.
+const VOTE_HISTORY: u64 = 4;
 /// Most operations taken from one input, to bound each run.
 const OPS_MAX: usize = 512;
 
@@ -242,6 +244,26 @@ impl AcceptorUnderTest {
                     self.promised_high = self.promised_high.max(ballot);
                 }
                 Action::Send {
+                    msg:
+                        Message::Accepted {
+                            ballot,
+                            slot,
+                            value: Some(value),
+                        },
+                    ..
+                } => {
+                    // A vote shared with the learners, fresh or sent again for
+                    // catch-up: it must be one this acceptor durably cast.
+                    let cast = self.disk.iter().any(|r| {
+                        matches!(r, Record::Accepted(pv)
+                            if pv.slot == slot && pv.ballot == ballot && pv.value == value)
+                    });
+                    assert!(
+                        cast,
+                        "shared a vote for slot {slot} in {ballot} it never cast"
+                    );
+                }
+                Action::Send {
                     msg: Message::Accepted { ballot, slot, .. },
                     ..
                 } => {
@@ -281,7 +303,9 @@ impl AcceptorUnderTest {
     fn crash_and_recover(&mut self) {
         let config = config(1);
         self.role = Acceptor::recover(&config, self.disk.clone())
-            .expect("an acceptor's own records must recover");
+            .expect("an acceptor's own records must recover")
+            .notify_learners(true)
+            .vote_history(VOTE_HISTORY);
         assert!(
             self.role.promised() >= self.promised_high,
             "a restarted acceptor broke a promise it had sent"
@@ -367,7 +391,8 @@ pub fn run(data: &[u8]) {
     let mut acceptor = AcceptorUnderTest {
         role: Acceptor::new(&config(1))
             .expect("valid config")
-            .notify_learners(true),
+            .notify_learners(true)
+            .vote_history(VOTE_HISTORY),
         disk: Vec::new(),
         promised_high: Ballot::ZERO,
     };
