@@ -633,7 +633,7 @@ mod tests {
         let mut c = config();
         c.catchup_chunk = 2;
         let mut a = Acceptor::new(&c).unwrap().notify_learners(true);
-        for slot in 0..4 {
+        for slot in 0..5 {
             a.step::<()>(accept(b(1, 2), slot, one(slot)));
         }
         let catch_up = |from_slot, to_slot| recv(Message::CatchUp { from_slot, to_slot });

@@ -623,6 +623,15 @@ mod tests {
     }
 
     #[test]
+    fn a_late_vote_from_an_older_ballot_never_counts_toward_a_newer_quorum() {
+        let mut l = learner(9);
+        let mut out: Vec<A> = Vec::new();
+        l.step_into(accepted(1, 2, 0, 20), &mut out);
+        l.step_into(accepted(2, 1, 0, 10), &mut out);
+        assert_eq!(delivered(&out), [], "one vote in ballot 2 is no quorum");
+    }
+
+    #[test]
     fn a_late_vote_from_an_older_ballot_does_not_displace_newer_votes() {
         let mut l = learner(9);
         let mut out: Vec<A> = Vec::new();
