@@ -377,8 +377,20 @@ pub async fn run(
         links.push(Some(tx));
         tasks.spawn(peer_link(shared.clone(), NodeId(j as u32), *addr, rx));
     }
-    tasks.spawn(accept_peers(shared.clone(), peer_listener));
-    tasks.spawn(accept_clients(shared.clone(), client_listener));
+    tasks.spawn(accept_loop(
+        shared.clone(),
+        peer_listener,
+        "peer",
+        PEER_CONNECTIONS_MAX,
+        |shared, stream, addr, _| peer_reader(shared, stream, addr),
+    ));
+    tasks.spawn(accept_loop(
+        shared.clone(),
+        client_listener,
+        "client",
+        CLIENT_CONNECTIONS_MAX,
+        |shared, stream, _, n| client_conn(shared, stream, n),
+    ));
 
     let (batch_tx, batch_rx) = std_mpsc::channel();
     let log_thread = {
@@ -836,26 +848,39 @@ async fn peer_link(
     }
 }
 
-/// Accepts peer connections forever; an accept error is logged, not fatal.
-async fn accept_peers(shared: Arc<Shared>, listener: TcpListener) {
-    let slots = Arc::new(tokio::sync::Semaphore::new(PEER_CONNECTIONS_MAX));
+/// Accepts connections forever, at most `max` open at once (more are closed
+/// at once and counted), serving each with `serve(shared, stream, addr, n)`
+/// where `n` numbers the connections from 1. An accept error is logged, not fatal.
+async fn accept_loop<F, Fut>(
+    shared: Arc<Shared>,
+    listener: TcpListener,
+    what: &'static str,
+    max: usize,
+    serve: F,
+) where
+    F: Fn(Arc<Shared>, TcpStream, SocketAddr, u64) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let mut accepted = 0u64;
+    let slots = Arc::new(tokio::sync::Semaphore::new(max));
     loop {
         match listener.accept().await {
             Ok((stream, addr)) => {
                 let Ok(permit) = slots.clone().try_acquire_owned() else {
-                    warn!("refusing peer connection from {addr}: {PEER_CONNECTIONS_MAX} are open");
+                    warn!("refusing {what} connection from {addr}: {max} are open");
                     shared.counters.refused_connections.fetch_add(1, Relaxed);
-                    continue;
+                    continue; // dropping the stream closes it
                 };
                 let _ = stream.set_nodelay(true);
-                let shared = shared.clone();
+                accepted += 1;
+                let conn = serve(shared.clone(), stream, addr, accepted);
                 tokio::spawn(async move {
-                    peer_reader(shared, stream, addr).await;
+                    conn.await;
                     drop(permit);
                 });
             }
             Err(e) => {
-                warn!("accepting a peer connection failed: {e}");
+                warn!("accepting a {what} connection failed: {e}");
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
         }
@@ -925,34 +950,6 @@ async fn peer_reader(shared: Arc<Shared>, stream: TcpStream, addr: SocketAddr) {
             .is_err()
         {
             return;
-        }
-    }
-}
-
-/// Accepts client connections forever.
-async fn accept_clients(shared: Arc<Shared>, listener: TcpListener) {
-    let mut next_conn = 0u64;
-    let slots = Arc::new(tokio::sync::Semaphore::new(CLIENT_CONNECTIONS_MAX));
-    loop {
-        match listener.accept().await {
-            Ok((stream, addr)) => {
-                let Ok(permit) = slots.clone().try_acquire_owned() else {
-                    warn!("refusing client {addr}: {CLIENT_CONNECTIONS_MAX} connections are open");
-                    shared.counters.refused_connections.fetch_add(1, Relaxed);
-                    continue; // dropping the stream closes it
-                };
-                let _ = stream.set_nodelay(true);
-                next_conn += 1;
-                let shared = shared.clone();
-                tokio::spawn(async move {
-                    client_conn(shared, stream, next_conn).await;
-                    drop(permit);
-                });
-            }
-            Err(e) => {
-                warn!("accepting a client connection failed: {e}");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
         }
     }
 }
