@@ -131,18 +131,12 @@ pub struct Outcome {
 }
 
 enum Ev<S: SimMachine> {
+    /// A message or a snapshot on its way from one process to another.
     Net {
         from: usize,
         to: usize,
         sent_at: u64,
-        msg: Message<Cmd<S>>,
-    },
-    /// A server's replica snapshot on its way to a peer behind it.
-    Snapshot {
-        from: usize,
-        to: usize,
-        sent_at: u64,
-        snapshot: Box<NodeSnapshot<S>>,
+        payload: Payload<S>,
     },
     Tick {
         node: usize,
@@ -191,7 +185,10 @@ enum Ev<S: SimMachine> {
 impl<S: SimMachine> Ev<S> {
     fn tag(&self) -> u64 {
         match self {
-            Ev::Net { .. } => 1,
+            Ev::Net {
+                payload: Payload::Msg(_),
+                ..
+            } => 1,
             Ev::Tick { .. } => 2,
             Ev::Sync { .. } => 3,
             Ev::Propose { .. } => 4,
@@ -203,7 +200,28 @@ impl<S: SimMachine> Ev<S> {
             Ev::Restart { .. } => 10,
             Ev::Heal => 11,
             Ev::Deadline => 12,
-            Ev::Snapshot { .. } => 13,
+            Ev::Net {
+                payload: Payload::Snapshot(_),
+                ..
+            } => 13,
+        }
+    }
+}
+
+/// What travels between processes: a protocol message, or a server's replica
+/// snapshot on its way to a peer behind it. Both meet the same faults (loss,
+/// cuts, delay, duplication); storms replay messages only.
+#[derive(Clone)]
+enum Payload<S: SimMachine> {
+    Msg(Message<Cmd<S>>),
+    Snapshot(Box<NodeSnapshot<S>>),
+}
+
+impl<S: SimMachine> Payload<S> {
+    fn label(&self) -> String {
+        match self {
+            Payload::Msg(msg) => describe(msg),
+            Payload::Snapshot(s) => format!("snapshot up to slot {}", s.next_slot),
         }
     }
 }
@@ -395,13 +413,14 @@ impl<S: SimMachine> Sim<S> {
         }
     }
 
-    fn record_message(
+    /// Records a message or snapshot sent, received or lost.
+    fn record_transfer(
         &mut self,
         kind: EventKind,
         from: usize,
         to: usize,
         sent_at: u64,
-        msg: &Message<Cmd<S>>,
+        payload: &Payload<S>,
     ) {
         if self.opts.record {
             self.events.push(TraceEvent {
@@ -411,7 +430,7 @@ impl<S: SimMachine> Sim<S> {
                 node: Some(to),
                 peer: Some(from),
                 sent_at: Some(sent_at),
-                label: describe(msg),
+                label: payload.label(),
             });
         }
     }
@@ -473,14 +492,8 @@ impl<S: SimMachine> Sim<S> {
                 from,
                 to,
                 sent_at,
-                msg,
-            } => self.on_message(from, to, sent_at, msg),
-            Ev::Snapshot {
-                from,
-                to,
-                sent_at,
-                snapshot,
-            } => self.on_snapshot(from, to, sent_at, snapshot),
+                payload,
+            } => self.on_arrival(from, to, sent_at, payload),
             Ev::Tick { node, incarnation } => self.on_tick(node, incarnation),
             Ev::Sync { node, incarnation } => self.on_sync(node, incarnation),
             Ev::Propose {
@@ -523,12 +536,17 @@ impl<S: SimMachine> Sim<S> {
 
     // ---- nodes ------------------------------------------------------------
 
-    fn on_message(&mut self, from: usize, to: usize, sent_at: u64, msg: Message<Cmd<S>>) {
+    /// A message or snapshot reaches process `to`: lost if it is down, held
+    /// back while it is paused, otherwise taken in.
+    fn on_arrival(&mut self, from: usize, to: usize, sent_at: u64, payload: Payload<S>) {
         self.hash.add(((from as u64) << 8) | to as u64);
+        if let Payload::Snapshot(snapshot) = &payload {
+            self.hash.add(snapshot.next_slot);
+        }
         let node = &self.nodes[to];
         if !node.is_up() {
             self.stats.lost += 1;
-            self.record_message(EventKind::Lost, from, to, sent_at, &msg);
+            self.record_transfer(EventKind::Lost, from, to, sent_at, &payload);
             return;
         }
         if node.paused_until > self.now {
@@ -539,54 +557,30 @@ impl<S: SimMachine> Sim<S> {
                     from,
                     to,
                     sent_at,
-                    msg,
+                    payload,
                 },
             );
             return;
         }
-        self.stats.delivered += 1;
-        self.record_message(EventKind::Recv, from, to, sent_at, &msg);
-        let from = self.topo.id(from);
-        self.step_node(to, Input::Receive { from, msg });
+        self.record_transfer(EventKind::Recv, from, to, sent_at, &payload);
+        match payload {
+            Payload::Msg(msg) => {
+                self.stats.delivered += 1;
+                let from = self.topo.id(from);
+                self.step_node(to, Input::Receive { from, msg });
+            }
+            Payload::Snapshot(snapshot) => self.install_snapshot(to, *snapshot),
+        }
     }
 
-    /// A peer's snapshot reaches server `to`, which installs it if it is
-    /// ahead. Installing replaces the replica's state (and with it the
-    /// journal of executions) and moves the learner, so the delivery and
-    /// execution checkers start over for that node as after a restore.
-    fn on_snapshot(
-        &mut self,
-        from: usize,
-        to: usize,
-        sent_at: u64,
-        snapshot: Box<NodeSnapshot<S>>,
-    ) {
-        self.hash.add(((from as u64) << 8) | to as u64);
-        self.hash.add(snapshot.next_slot);
-        let slot = snapshot.next_slot;
-        let node = &self.nodes[to];
-        if !node.is_up() {
-            self.stats.lost += 1;
-            self.record_snapshot(EventKind::Lost, from, to, sent_at, slot);
-            return;
-        }
-        if node.paused_until > self.now {
-            let at = node.paused_until;
-            self.schedule(
-                at,
-                Ev::Snapshot {
-                    from,
-                    to,
-                    sent_at,
-                    snapshot,
-                },
-            );
-            return;
-        }
-        self.record_snapshot(EventKind::Recv, from, to, sent_at, slot);
+    /// Server `to` installs a peer's snapshot if it is ahead. Installing
+    /// replaces the replica's state (and with it the journal of executions)
+    /// and moves the learner, so the delivery and execution checkers start
+    /// over for that node as after a restore.
+    fn install_snapshot(&mut self, to: usize, snapshot: NodeSnapshot<S>) {
         let mut out = std::mem::take(&mut self.buf);
         if let Some(server) = self.nodes[to].server.as_mut() {
-            server.install_snapshot(*snapshot, &mut out);
+            server.install_snapshot(snapshot, &mut out);
         }
         let installed = out.iter().find_map(|a| match a {
             Action::PersistSnapshot { next_slot } => Some(*next_slot),
@@ -604,27 +598,6 @@ impl<S: SimMachine> Sim<S> {
         }
         self.buf = out;
         self.check_node(to);
-    }
-
-    fn record_snapshot(
-        &mut self,
-        kind: EventKind,
-        from: usize,
-        to: usize,
-        sent_at: u64,
-        slot: Slot,
-    ) {
-        if self.opts.record {
-            self.events.push(TraceEvent {
-                step: self.step,
-                t: self.now,
-                kind,
-                node: Some(to),
-                peer: Some(from),
-                sent_at: Some(sent_at),
-                label: format!("snapshot up to slot {slot}"),
-            });
-        }
     }
 
     fn on_tick(&mut self, i: usize, incarnation: u32) {
@@ -769,9 +742,9 @@ impl<S: SimMachine> Sim<S> {
                 self.topo.route(i, to, &msg, &mut targets);
                 if let Some((&last, rest)) = targets.split_last() {
                     for &j in rest {
-                        self.send(i, j, msg.clone());
+                        self.send(i, j, Payload::Msg(msg.clone()));
                     }
-                    self.send(i, last, msg);
+                    self.send(i, last, Payload::Msg(msg));
                 }
                 targets.clear();
                 self.route_buf = targets;
@@ -820,7 +793,7 @@ impl<S: SimMachine> Sim<S> {
                 let snapshot = self.nodes[i].server.as_ref().and_then(Proc::snapshot);
                 if let (Some(j), Some(snapshot)) = (self.topo.server_index(to), snapshot) {
                     self.stats.snapshots_sent += 1;
-                    self.send_snapshot(i, j, Box::new(snapshot));
+                    self.send(i, j, Payload::Snapshot(Box::new(snapshot)));
                 }
             }
             Action::Event(_)
@@ -852,90 +825,48 @@ impl<S: SimMachine> Sim<S> {
         }
     }
 
-    fn send(&mut self, from: usize, to: usize, msg: Message<Cmd<S>>) {
-        self.stats.sent += 1;
-        match self.net.fate(from, Some(to), self.now) {
-            Fate::Lost => {
-                self.stats.lost += 1;
-                if self.opts.record {
-                    let now = self.now;
-                    self.record_message(EventKind::Lost, from, to, now, &msg);
-                }
-            }
-            Fate::Once(d) => {
-                self.net.remember(from, to, &msg);
-                self.schedule(
-                    self.now + d,
-                    Ev::Net {
-                        from,
-                        to,
-                        sent_at: self.now,
-                        msg,
-                    },
-                );
-            }
-            Fate::Twice(d1, d2) => {
-                self.net.remember(from, to, &msg);
-                let sent_at = self.now;
-                self.schedule(
-                    sent_at + d1,
-                    Ev::Net {
-                        from,
-                        to,
-                        sent_at,
-                        msg: msg.clone(),
-                    },
-                );
-                self.schedule(
-                    sent_at + d2,
-                    Ev::Net {
-                        from,
-                        to,
-                        sent_at,
-                        msg,
-                    },
-                );
-            }
-        }
-    }
-
-    /// A snapshot meets the same faults as a message: loss, cuts, delay,
-    /// duplication (the second copy is ignored as not ahead). Storms replay
-    /// messages only.
-    fn send_snapshot(&mut self, from: usize, to: usize, snapshot: Box<NodeSnapshot<S>>) {
+    /// Sends a message or snapshot through the faulty network.
+    fn send(&mut self, from: usize, to: usize, payload: Payload<S>) {
         let sent_at = self.now;
-        match self.net.fate(from, Some(to), sent_at) {
+        if matches!(payload, Payload::Msg(_)) {
+            self.stats.sent += 1;
+        }
+        let fate = self.net.fate(from, Some(to), sent_at);
+        if let (Payload::Msg(msg), Fate::Once(_) | Fate::Twice(..)) = (&payload, &fate) {
+            // What a storm may replay later: messages that got through.
+            self.net.remember(from, to, msg);
+        }
+        match fate {
             Fate::Lost => {
                 self.stats.lost += 1;
-                let slot = snapshot.next_slot;
-                self.record_snapshot(EventKind::Lost, from, to, sent_at, slot);
+                self.record_transfer(EventKind::Lost, from, to, sent_at, &payload);
             }
             Fate::Once(d) => self.schedule(
                 sent_at + d,
-                Ev::Snapshot {
+                Ev::Net {
                     from,
                     to,
                     sent_at,
-                    snapshot,
+                    payload,
                 },
             ),
             Fate::Twice(d1, d2) => {
                 self.schedule(
                     sent_at + d1,
-                    Ev::Snapshot {
+                    Ev::Net {
                         from,
                         to,
                         sent_at,
-                        snapshot: snapshot.clone(),
+                        payload: payload.clone(),
                     },
                 );
                 self.schedule(
                     sent_at + d2,
-                    Ev::Snapshot {
+                    Ev::Net {
                         from,
                         to,
                         sent_at,
-                        snapshot,
+                        payload,
                     },
                 );
             }
@@ -1419,7 +1350,7 @@ impl<S: SimMachine> Sim<S> {
                                 from,
                                 to,
                                 sent_at: now,
-                                msg,
+                                payload: Payload::Msg(msg),
                             },
                         );
                     }
