@@ -7,7 +7,8 @@
 
 use criterion::{black_box, BenchmarkId, Criterion, Throughput};
 use paxos_core::{
-    Action, Command, Config, Destination, Input, Message, NodeId, Server, StateMachine,
+    Action, Command, Config, Destination, Input, NodeId, Process, Server, ServerAction,
+    ServerInput, ServerMessage, StateMachine,
 };
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -25,7 +26,7 @@ const REFERENCE_UNBATCHED: f64 = 2.0e6;
 const REFERENCE_BATCHED: f64 = 8.3e6;
 
 /// A state machine that only counts, so the protocol is what gets measured.
-#[derive(Default)]
+#[derive(Clone, Default)]
 struct Count(u64);
 
 impl StateMachine for Count {
@@ -38,8 +39,8 @@ impl StateMachine for Count {
 
 struct Cluster {
     nodes: Vec<Server<Count>>,
-    wire: VecDeque<(usize, usize, Message<u64>)>,
-    out: Vec<Action<u64, ()>>,
+    wire: VecDeque<(usize, usize, ServerMessage<Count>)>,
+    out: Vec<ServerAction<Count>>,
     leader: usize,
     seq: u64,
 }
@@ -77,12 +78,12 @@ impl Cluster {
         c
     }
 
-    fn step(&mut self, i: usize, input: Input<u64>) {
+    fn step(&mut self, i: usize, input: ServerInput<Count>) {
         self.nodes[i].step_into(input, &mut self.out);
         for action in self.out.drain(..) {
             if let Action::Send { to, msg } = action {
                 match to {
-                    Destination::Node(NodeId(n)) => self.wire.push_back((i, n as usize, msg)),
+                    Destination::To(addr) => self.wire.push_back((i, addr.id.0 as usize, msg)),
                     _ => {
                         let others = (0..self.nodes.len()).filter(|&j| j != i);
                         let last = self.nodes.len() - if i == self.nodes.len() - 1 { 2 } else { 1 };
@@ -106,7 +107,7 @@ impl Cluster {
             self.step(
                 to,
                 Input::Receive {
-                    from: NodeId(from as u32),
+                    from: Process::server(NodeId(from as u32)),
                     msg,
                 },
             );

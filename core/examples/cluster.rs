@@ -3,11 +3,12 @@
 //! node decided. Run it with `cargo run -p paxos-core --example cluster`.
 
 use paxos_core::{
-    Action, Command, Config, Destination, Input, Message, NodeId, Record, Server, StateMachine,
+    Action, Command, Config, Input, NodeId, Process, Record, Server, ServerInput, ServerMessage,
+    ServerSnapshot, StateMachine,
 };
 use std::collections::VecDeque;
 
-#[derive(Default)]
+#[derive(Clone, Default)]
 struct Chat(Vec<String>);
 
 impl StateMachine for Chat {
@@ -19,28 +20,30 @@ impl StateMachine for Chat {
     }
 }
 
+/// A node's durable log: the snapshot of its last compaction, if any, and
+/// the records after it.
+type Disk = (Option<ServerSnapshot<Chat>>, Vec<Record<String>>);
+
 struct Cluster {
     ids: Vec<NodeId>,
     nodes: Vec<Option<Server<Chat>>>,
-    disks: Vec<Vec<Record<String>>>,
-    wire: VecDeque<(NodeId, NodeId, Message<String>)>,
+    disks: Vec<Disk>,
+    wire: VecDeque<(NodeId, NodeId, ServerMessage<Chat>)>,
 }
 
 impl Cluster {
-    fn step(&mut self, i: usize, input: Input<String>) {
+    fn step(&mut self, i: usize, input: ServerInput<Chat>) {
         let Some(node) = self.nodes[i].as_mut() else {
             return;
         };
         for action in node.step(input) {
             match action {
-                Action::Persist(r) => self.disks[i].push(r),
+                // A real driver fsyncs these two before any later action.
+                Action::Persist(r) => self.disks[i].1.push(r),
+                Action::Compact(c) => self.disks[i] = (c.snapshot, c.records),
                 Action::Send { to, msg } => {
                     for (j, &peer) in self.ids.iter().enumerate() {
-                        let addressed = match to {
-                            Destination::Node(n) => n == peer,
-                            _ => j != i,
-                        };
-                        if addressed {
+                        if j != i && to.reaches(&Process::server(peer)) {
                             self.wire.push_back((self.ids[i], peer, msg.clone()));
                         }
                     }
@@ -68,6 +71,7 @@ impl Cluster {
             }
             while let Some((from, to, msg)) = self.wire.pop_front() {
                 let j = self.ids.iter().position(|&n| n == to).expect("member");
+                let from = Process::server(from);
                 self.step(j, Input::Receive { from, msg });
             }
         }
@@ -88,7 +92,7 @@ fn main() {
             .iter()
             .map(|&id| Server::new(Config::new(id, ids.clone()), Chat::default()).ok())
             .collect(),
-        disks: vec![Vec::new(); ids.len()],
+        disks: vec![(None, Vec::new()); ids.len()],
         wire: VecDeque::new(),
         ids,
     };
@@ -124,13 +128,18 @@ fn main() {
     };
     c.step(second, Input::Propose(cmd));
 
+    let (snapshot, records) = c.disks[first].clone();
     println!(
         "restarting {} from its {} persisted records",
         c.ids[first],
-        c.disks[first].len()
+        records.len()
     );
     let config = Config::new(c.ids[first], c.ids.clone());
-    c.nodes[first] = Server::recover(config, Chat::default(), c.disks[first].clone()).ok();
+    c.nodes[first] = match snapshot {
+        Some(snapshot) => Server::restore(config, snapshot, records),
+        None => Server::recover(config, Chat::default(), records),
+    }
+    .ok();
     c.tick_until(|c| c.nodes.iter().flatten().all(|n| n.state().0.len() == 4));
     for node in c.nodes.iter().flatten() {
         println!("{} decided {:?}", node.id(), node.state().0);

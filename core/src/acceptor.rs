@@ -1,7 +1,8 @@
 //! The acceptor: Paxos's memory. It promises ballots and accepts values, persists
 //! both before it answers, and is rebuilt only from what it persisted.
 
-use crate::action::{Action, Destination, Event, Input, Record};
+use crate::action::{Action, Checkpoint, Event, Input, Record};
+use crate::address::{Addr, Destination, Process, Role, Roles};
 use crate::config::Config;
 use crate::error::{ConfigError, RecoverError};
 use crate::message::Message;
@@ -26,7 +27,8 @@ pub struct Acceptor<C> {
     /// Votes kept in memory below the trim point, only to answer catch-up.
     vote_history: u64,
     /// Also send `Accepted` (with the value) to every learner, for deployments
-    /// where learners run apart and never see the `Accept`.
+    /// where learners run apart and never see the `Accept`
+    /// ([`Config::learners_apart`]).
     notify_learners: bool,
     retain_slots: u64,
     accept_ahead_max: u64,
@@ -46,8 +48,12 @@ impl<C: Clone> Acceptor<C> {
             promised: Ballot::ZERO,
             log: SlotWindow::new(0),
             trimmed: 0,
-            vote_history: 0,
-            notify_learners: false,
+            vote_history: if config.learners_apart {
+                config.vote_history_slots
+            } else {
+                0
+            },
+            notify_learners: config.learners_apart,
             retain_slots: config.retain_slots,
             accept_ahead_max: config
                 .retain_slots
@@ -106,23 +112,6 @@ impl<C: Clone> Acceptor<C> {
         Ok(())
     }
 
-    /// Also send every `Accepted` to all learners, value included. Needed when
-    /// learners run as separate processes; a [`crate::Server`] does not need it.
-    pub fn notify_learners(mut self, on: bool) -> Self {
-        self.notify_learners = on;
-        self
-    }
-
-    /// Keep the votes of up to `slots` slots below the trim point in memory
-    /// (never persisted, never in a promise) to answer learners' catch-up.
-    /// With learners apart, an acceptor that trims soon after a slot is
-    /// chosen (to keep promises small) may otherwise discard the only copies
-    /// of a value whose `Accepted` messages every learner missed.
-    pub fn vote_history(mut self, slots: u64) -> Self {
-        self.vote_history = slots;
-        self
-    }
-
     /// This acceptor's id.
     pub fn id(&self) -> NodeId {
         self.id
@@ -171,21 +160,38 @@ impl<C: Clone> Acceptor<C> {
     }
 
     /// Handles one input; see [`Acceptor::step_into`].
-    pub fn step<O>(&mut self, input: Input<C>) -> Vec<Action<C, O>> {
+    pub fn step<O, P>(&mut self, input: Input<C, P>) -> Vec<Action<C, O, P>> {
         let mut out = Vec::new();
         self.step_into(input, &mut out);
         out
     }
 
     /// Handles one input, appending the resulting actions to `out`. Acceptors
-    /// react only to `Prepare`, `Accept`, `Heartbeat` (to trim) and, when they
-    /// notify learners, `CatchUp`; they ignore ticks, proposals and every
-    /// other message.
-    pub fn step_into<O>(&mut self, input: Input<C>, out: &mut Vec<Action<C, O>>) {
-        let Input::Receive { msg, .. } = input else {
-            return;
+    /// react only to `Prepare`, `Accept`, `Heartbeat` (to trim) and, when
+    /// learners run apart, `CatchUp`; and to [`Input::Checkpoint`] with an
+    /// [`Action::Compact`]. They ignore ticks, proposals and every other
+    /// message. A `Prepare`, `Accept` or `Heartbeat` counts only from the
+    /// proposer that owns its ballot.
+    pub fn step_into<O, P>(&mut self, input: Input<C, P>, out: &mut Vec<Action<C, O, P>>) {
+        let (from, msg) = match input {
+            Input::Receive { from, msg } => (from, msg),
+            Input::Checkpoint => {
+                out.push(Action::Compact(alloc::boxed::Box::new(Checkpoint {
+                    snapshot: None,
+                    records: self.checkpoint(),
+                })));
+                return;
+            }
+            Input::Tick | Input::Propose(_) => return,
         };
-        if !msg.is_well_formed() {
+        let from_leader = |ballot: &crate::types::Ballot| owns_ballot(&from, *ballot);
+        let authentic = match &msg {
+            Message::Prepare { ballot, .. }
+            | Message::Accept { ballot, .. }
+            | Message::Heartbeat { ballot, .. } => from_leader(ballot),
+            _ => true,
+        };
+        if !authentic || !msg.is_well_formed() {
             self.ignored += 1;
             out.push(Action::Event(Event::Ignored { kind: msg.kind() }));
             return;
@@ -207,7 +213,8 @@ impl<C: Clone> Acceptor<C> {
                 // commit point so that learners can still catch up from peers.
                 let target = commit.saturating_sub(self.retain_slots);
                 if target >= self.trimmed.saturating_add(self.retain_slots.max(1)) {
-                    self.trim_below(target, out);
+                    self.trim_below(target);
+                    out.push(Action::Persist(Record::Trimmed(target)));
                 }
             }
             Message::CatchUp { from_slot, to_slot } if self.notify_learners => {
@@ -218,11 +225,11 @@ impl<C: Clone> Acceptor<C> {
     }
 
     /// Phase 1b. Returns true if it promised (or re-promised) `ballot`.
-    pub(crate) fn on_prepare<O>(
+    pub(crate) fn on_prepare<O, P>(
         &mut self,
         ballot: Ballot,
         from_slot: Slot,
-        out: &mut Vec<Action<C, O>>,
+        out: &mut Vec<Action<C, O, P>>,
     ) -> bool {
         if ballot < self.promised {
             out.push(self.nack(ballot));
@@ -242,24 +249,24 @@ impl<C: Clone> Acceptor<C> {
                 value: v.clone(),
             })
             .collect();
-        out.push(Action::Send {
-            to: Destination::Node(ballot.node),
-            msg: Message::Promise {
+        out.push(Action::send_to(
+            proposer(ballot),
+            Message::Promise {
                 ballot,
                 trimmed_below: self.trimmed,
                 accepted,
             },
-        });
+        ));
         true
     }
 
     /// Phase 2b.
-    pub(crate) fn on_accept<O>(
+    pub(crate) fn on_accept<O, P>(
         &mut self,
         ballot: Ballot,
         slot: Slot,
         value: Value<C>,
-        out: &mut Vec<Action<C, O>>,
+        out: &mut Vec<Action<C, O, P>>,
     ) {
         if ballot < self.promised {
             out.push(self.nack(ballot));
@@ -283,7 +290,7 @@ impl<C: Clone> Acceptor<C> {
                 })));
                 if self.notify_learners {
                     out.push(Action::Send {
-                        to: Destination::Learners,
+                        to: LEARNERS,
                         msg: Message::Accepted {
                             ballot,
                             slot,
@@ -296,14 +303,14 @@ impl<C: Clone> Acceptor<C> {
         }
         // Below the trim point the slot is chosen, and a ballot at or above our
         // promise can only carry the chosen value, so acknowledging is safe.
-        out.push(Action::Send {
-            to: Destination::Node(ballot.node),
-            msg: Message::Accepted {
+        out.push(Action::send_to(
+            proposer(ballot),
+            Message::Accepted {
                 ballot,
                 slot,
                 value: None,
             },
-        });
+        ));
     }
 
     /// Answers a learner's catch-up request with this acceptor's votes again,
@@ -313,7 +320,7 @@ impl<C: Clone> Acceptor<C> {
     /// learners count these votes like any others, so a slot is delivered
     /// only once it is known chosen (a majority in one ballot, or one vote in
     /// the ballot of a leader whose commit point covers it).
-    fn resend_votes<O>(&self, from_slot: Slot, to_slot: Slot, out: &mut Vec<Action<C, O>>) {
+    fn resend_votes<O, P>(&self, from_slot: Slot, to_slot: Slot, out: &mut Vec<Action<C, O, P>>) {
         let votes = self
             .log
             .iter_from(from_slot)
@@ -321,7 +328,7 @@ impl<C: Clone> Acceptor<C> {
             .take(self.catchup_chunk);
         for (slot, (ballot, value)) in votes {
             out.push(Action::Send {
-                to: Destination::Learners,
+                to: LEARNERS,
                 msg: Message::Accepted {
                     ballot: *ballot,
                     slot,
@@ -331,30 +338,41 @@ impl<C: Clone> Acceptor<C> {
         }
     }
 
-    /// Discards records of slots below `slot`, which the caller knows are chosen
-    /// and retrievable from learners. Persists the trim point first.
-    pub fn trim_below<O>(&mut self, slot: Slot, out: &mut Vec<Action<C, O>>) {
+    /// Discards records of slots below `slot`, which the caller knows are
+    /// chosen and retrievable elsewhere. The caller makes the new trim point
+    /// durable: a standalone acceptor with a [`Record::Trimmed`], a server
+    /// with a compaction whose snapshot covers it.
+    pub(crate) fn trim_below(&mut self, slot: Slot) {
         if slot > self.trimmed {
-            out.push(Action::Persist(Record::Trimmed(slot)));
             self.trimmed = slot;
-            let history = if self.notify_learners {
-                self.vote_history
-            } else {
-                0
-            };
-            self.log.advance_to(slot.saturating_sub(history));
+            self.log.advance_to(slot.saturating_sub(self.vote_history));
         }
     }
 
-    fn nack<O>(&self, ballot: Ballot) -> Action<C, O> {
-        Action::Send {
-            to: Destination::Node(ballot.node),
-            msg: Message::Nack {
+    fn nack<O, P>(&self, ballot: Ballot) -> Action<C, O, P> {
+        Action::send_to(
+            proposer(ballot),
+            Message::Nack {
                 ballot,
                 promised: self.promised,
             },
-        }
+        )
     }
+}
+
+/// Learners, and clients that learn for themselves, hear every vote when
+/// learners run apart.
+const LEARNERS: Destination = Destination::Group(Roles::LEARNER.union(Roles::CLIENT));
+
+/// The proposer that owns `ballot`: where promises, refusals and votes go.
+fn proposer(ballot: Ballot) -> Addr {
+    Addr::new(Role::Proposer, ballot.node)
+}
+
+/// Did `from` send a message of its own ballot? Only the proposer that owns
+/// a ballot may prepare, propose or lead in it.
+pub(crate) fn owns_ballot(from: &Process, ballot: Ballot) -> bool {
+    from.hosts(Role::Proposer) && from.id == ballot.node
 }
 
 #[cfg(test)]
@@ -381,11 +399,21 @@ mod tests {
         })
     }
 
+    /// A message from whoever may send it: the owner of its ballot, or a
+    /// learner asking for catch-up.
     fn recv(msg: Message<u64>) -> Input<u64> {
-        Input::Receive {
-            from: NodeId(9),
-            msg,
-        }
+        let from = match &msg {
+            Message::Prepare { ballot, .. }
+            | Message::Accept { ballot, .. }
+            | Message::Heartbeat { ballot, .. } => Process::only(Role::Proposer, ballot.node),
+            _ => Process::only(Role::Learner, NodeId(9)),
+        };
+        Input::Receive { from, msg }
+    }
+
+    fn apart(mut c: Config) -> Config {
+        c.learners_apart = true;
+        c
     }
 
     fn prepare(ballot: Ballot, from_slot: Slot) -> Input<u64> {
@@ -413,7 +441,7 @@ mod tests {
     #[test]
     fn acceptor_never_accepts_below_promise() {
         let mut a = Acceptor::new(&config()).unwrap();
-        a.step::<()>(prepare(b(5, 2), 0));
+        a.step::<(), ()>(prepare(b(5, 2), 0));
         let out: Vec<A> = a.step(accept(b(4, 3), 0, one(7)));
         assert_eq!(a.accepted(0), None);
         assert!(!out.iter().any(|x| matches!(x, Action::Persist(_))));
@@ -429,7 +457,7 @@ mod tests {
     #[test]
     fn acceptor_never_promises_below_promise() {
         let mut a = Acceptor::new(&config()).unwrap();
-        a.step::<()>(prepare(b(5, 2), 0));
+        a.step::<(), ()>(prepare(b(5, 2), 0));
         let out: Vec<A> = a.step(prepare(b(3, 3), 0));
         assert_eq!(a.promised(), b(5, 2));
         assert!(matches!(sends(&out)[..], [Message::Nack { .. }]));
@@ -443,7 +471,10 @@ mod tests {
         assert!(matches!(
             out[1],
             Action::Send {
-                to: Destination::Node(NodeId(2)),
+                to: Destination::To(Addr {
+                    role: Role::Proposer,
+                    id: NodeId(2)
+                }),
                 msg: Message::Promise { .. }
             }
         ));
@@ -451,7 +482,7 @@ mod tests {
 
     #[test]
     fn acceptor_persists_vote_before_sending_accepted() {
-        let mut a = Acceptor::new(&config()).unwrap().notify_learners(true);
+        let mut a = Acceptor::new(&apart(config())).unwrap();
         let out: Vec<A> = a.step(accept(b(1, 2), 0, one(7)));
         let persist = out
             .iter()
@@ -465,8 +496,8 @@ mod tests {
     #[test]
     fn promise_reports_accepted_values_from_the_requested_slot() {
         let mut a = Acceptor::new(&config()).unwrap();
-        a.step::<()>(accept(b(1, 2), 3, one(3)));
-        a.step::<()>(accept(b(1, 2), 5, one(5)));
+        a.step::<(), ()>(accept(b(1, 2), 3, one(3)));
+        a.step::<(), ()>(accept(b(1, 2), 5, one(5)));
         let out: Vec<A> = a.step(prepare(b(2, 3), 4));
         let [Message::Promise { accepted, .. }] = &sends(&out)[..] else {
             panic!("expected one promise, got {out:?}");
@@ -484,7 +515,7 @@ mod tests {
     #[test]
     fn retransmitted_accept_is_acknowledged_without_a_second_write() {
         let mut a = Acceptor::new(&config()).unwrap();
-        a.step::<()>(accept(b(1, 2), 0, one(1)));
+        a.step::<(), ()>(accept(b(1, 2), 0, one(1)));
         let out: Vec<A> = a.step(accept(b(1, 2), 0, one(1)));
         assert!(!out.iter().any(|x| matches!(x, Action::Persist(_))));
         assert!(matches!(sends(&out)[..], [Message::Accepted { .. }]));
@@ -499,7 +530,7 @@ mod tests {
             accept(b(3, 2), 0, one(1)),
             prepare(b(4, 3), 0),
         ] {
-            for action in a.step::<()>(input) {
+            for action in a.step::<(), ()>(input) {
                 if let Action::Persist(r) = action {
                     records.push(r);
                 }
@@ -528,11 +559,9 @@ mod tests {
     #[test]
     fn trimmed_acceptor_reports_its_trim_point_and_forgets_old_slots() {
         let mut a = Acceptor::new(&config()).unwrap();
-        a.step::<()>(accept(b(1, 2), 0, one(1)));
-        a.step::<()>(accept(b(1, 2), 1, one(2)));
-        let mut out: Vec<A> = Vec::new();
-        a.trim_below(1, &mut out);
-        assert_eq!(out, [Action::Persist(Record::Trimmed(1))]);
+        a.step::<(), ()>(accept(b(1, 2), 0, one(1)));
+        a.step::<(), ()>(accept(b(1, 2), 1, one(2)));
+        a.trim_below(1);
         let out: Vec<A> = a.step(prepare(b(2, 3), 0));
         let [Message::Promise {
             trimmed_below,
@@ -584,7 +613,7 @@ mod tests {
     #[test]
     fn retransmitted_prepare_is_promised_again_without_a_second_write() {
         let mut a = Acceptor::new(&config()).unwrap();
-        a.step::<()>(prepare(b(2, 2), 0));
+        a.step::<(), ()>(prepare(b(2, 2), 0));
         let out: Vec<A> = a.step(prepare(b(2, 2), 0));
         assert!(!out.iter().any(|x| matches!(x, Action::Persist(_))));
         assert!(matches!(sends(&out)[..], [Message::Promise { .. }]));
@@ -596,7 +625,7 @@ mod tests {
         c.retain_slots = 4;
         let mut a = Acceptor::new(&c).unwrap();
         for slot in 0..12 {
-            a.step::<()>(accept(b(1, 2), slot, one(slot)));
+            a.step::<(), ()>(accept(b(1, 2), slot, one(slot)));
         }
         let hb = |commit| {
             recv(Message::Heartbeat {
@@ -616,30 +645,25 @@ mod tests {
     #[test]
     fn accept_window_is_measured_from_the_trim_point() {
         let mut a = Acceptor::new(&config()).unwrap();
-        let mut out: Vec<A> = Vec::new();
-        a.trim_below(100_000, &mut out);
-        a.trim_below(100_000, &mut out);
-        assert_eq!(
-            out,
-            [Action::Persist(Record::Trimmed(100_000))],
-            "trimming twice writes once"
-        );
-        a.step::<()>(accept(b(1, 2), 100_010, one(1)));
+        a.trim_below(100_000);
+        a.trim_below(99_000);
+        assert_eq!(a.trimmed_below(), 100_000, "the trim point never goes back");
+        a.step::<(), ()>(accept(b(1, 2), 100_010, one(1)));
         assert!(a.accepted(100_010).is_some());
     }
 
     #[test]
     fn standalone_acceptor_answers_catch_up_with_its_votes_again() {
-        let mut c = config();
+        let mut c = apart(config());
         c.catchup_chunk = 2;
-        let mut a = Acceptor::new(&c).unwrap().notify_learners(true);
+        let mut a = Acceptor::new(&c).unwrap();
         for slot in 0..5 {
-            a.step::<()>(accept(b(1, 2), slot, one(slot)));
+            a.step::<(), ()>(accept(b(1, 2), slot, one(slot)));
         }
         let catch_up = |from_slot, to_slot| recv(Message::CatchUp { from_slot, to_slot });
         let out: Vec<A> = a.step(catch_up(1, 10));
         let vote = |slot| Action::Send {
-            to: Destination::Learners,
+            to: Destination::Group(Roles::LEARNER.union(Roles::CLIENT)),
             msg: Message::Accepted {
                 ballot: b(1, 2),
                 slot,
@@ -654,7 +678,7 @@ mod tests {
     #[test]
     fn acceptor_inside_a_server_leaves_catch_up_to_its_learner() {
         let mut a = Acceptor::new(&config()).unwrap();
-        a.step::<()>(accept(b(1, 2), 0, one(0)));
+        a.step::<(), ()>(accept(b(1, 2), 0, one(0)));
         let out: Vec<A> = a.step(recv(Message::CatchUp {
             from_slot: 0,
             to_slot: 1,
@@ -664,16 +688,13 @@ mod tests {
 
     #[test]
     fn trimmed_votes_answer_catch_up_but_leave_promises_and_checkpoints() {
-        let mut a = Acceptor::new(&config())
-            .unwrap()
-            .notify_learners(true)
-            .vote_history(2);
+        let mut c = apart(config());
+        c.vote_history_slots = 2;
+        let mut a = Acceptor::new(&c).unwrap();
         for slot in 0..4 {
-            a.step::<()>(accept(b(1, 2), slot, one(slot)));
+            a.step::<(), ()>(accept(b(1, 2), slot, one(slot)));
         }
-        let mut out: Vec<A> = Vec::new();
-        a.trim_below(3, &mut out);
-        assert_eq!(out, [Action::Persist(Record::Trimmed(3))]);
+        a.trim_below(3);
         assert_eq!(a.trimmed_below(), 3);
         assert_eq!(a.accepted(0), None, "beyond the history");
         assert!(a.accepted(1).is_some(), "kept in the history");
@@ -709,5 +730,51 @@ mod tests {
             })
             .collect();
         assert_eq!(kept, [3], "the history is never persisted");
+    }
+
+    #[test]
+    fn only_the_owner_of_a_ballot_may_prepare_or_propose_in_it() {
+        let mut a = Acceptor::new(&config()).unwrap();
+        let impostor = |msg| Input::Receive {
+            from: Process::only(Role::Proposer, NodeId(3)),
+            msg,
+        };
+        let out: Vec<A> = a.step(impostor(Message::Prepare {
+            ballot: b(5, 2),
+            from_slot: 0,
+        }));
+        assert_eq!(out, [Action::Event(Event::Ignored { kind: "prepare" })]);
+        let learner = Input::Receive {
+            from: Process::only(Role::Learner, NodeId(2)),
+            msg: Message::Accept {
+                ballot: b(5, 2),
+                slot: 0,
+                value: one(1),
+                commit: 0,
+            },
+        };
+        let out: Vec<A> = a.step(learner);
+        assert_eq!(out, [Action::Event(Event::Ignored { kind: "accept" })]);
+        assert_eq!(
+            (a.promised(), a.accepted(0), a.ignored()),
+            (Ballot::ZERO, None, 2)
+        );
+    }
+
+    #[test]
+    fn a_checkpoint_request_is_answered_with_a_compaction_that_rebuilds_the_acceptor() {
+        let mut a = Acceptor::new(&config()).unwrap();
+        a.step::<(), ()>(prepare(b(4, 3), 0));
+        a.step::<(), ()>(accept(b(4, 3), 2, one(2)));
+        let out: Vec<A> = a.step(Input::Checkpoint);
+        let [Action::Compact(c)] = &out[..] else {
+            panic!("expected one compaction, got {out:?}");
+        };
+        assert_eq!(c.snapshot, None);
+        let r = Acceptor::recover(&config(), c.records.clone()).unwrap();
+        assert_eq!(
+            (r.promised(), r.accepted(2)),
+            (b(4, 3), Some((b(4, 3), &one(2))))
+        );
     }
 }

@@ -1,45 +1,39 @@
 //! What goes into a machine ([`Input`]) and what comes out of it ([`Action`]).
 //! These two enums are the whole surface a driver has to implement.
 
+use crate::address::{Addr, Destination, Process};
 use crate::message::Message;
 use crate::types::{Ballot, ClientId, Command, NodeId, PValue, Slot, Value};
+use alloc::vec::Vec;
 use serde::{Deserialize, Serialize};
 
 /// Everything that can happen to a machine. Nothing else enters the core.
+///
+/// `P` is the snapshot type of a [`crate::Server`] (a [`crate::Snapshot`] of
+/// its state machine); the roles that keep no snapshot leave it `()`.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Input<C> {
+pub enum Input<C, P = ()> {
     /// One period of logical time has passed. Drivers tick on a fixed period
     /// (for example every 10 ms); every timeout in [`crate::Config`] counts ticks.
     Tick,
-    /// A message arrived from the process `from` (of the role that sends that kind).
+    /// A message arrived from `from`. A peer's snapshot arrives this way too,
+    /// as [`Message::Snapshot`].
     Receive {
-        /// The sender's id, as the transport authenticated it.
-        from: NodeId,
+        /// The sender, as the transport established it: its id and the
+        /// roles it hosts.
+        from: Process,
         /// The message.
-        msg: Message<C>,
+        msg: Message<C, P>,
     },
     /// A client submits a command through this process.
     Propose(Command<C>),
+    /// The driver wants its log smaller: the machine answers with one
+    /// [`Action::Compact`] holding everything it needs after a restart
+    /// (machines that keep no durable state answer nothing).
+    Checkpoint,
 }
 
-/// Where a message goes. Role groups name every process of that role; in a
-/// [`crate::Server`] cluster each group means "every other node", since every
-/// node runs every role and the server delivers to itself without a send.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub enum Destination {
-    /// One process; its role follows from the message kind.
-    Node(NodeId),
-    /// Every acceptor.
-    Acceptors,
-    /// Every proposer.
-    Proposers,
-    /// Every learner.
-    Learners,
-    /// Every process of every role.
-    All,
-}
-
-/// A record an acceptor or proposer needs back after a crash.
+/// A record the core needs back after a crash.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Record<C> {
     /// Acceptor: promised never to accept below this ballot.
@@ -50,6 +44,18 @@ pub enum Record<C> {
     Trimmed(Slot),
     /// Proposer: campaigned with this ballot, so it must never be used again.
     Campaign(Ballot),
+}
+
+/// Everything a machine needs to restart: an optional snapshot of its
+/// replica and the records that rebuild its other roles. It replaces the
+/// whole durable log (see [`Action::Compact`]). Drivers treat its contents
+/// as opaque data to store and hand back on restart.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Checkpoint<C, P> {
+    /// The replica's snapshot; the log then starts at its `next_slot`.
+    pub snapshot: Option<P>,
+    /// Records to replay on top of the snapshot, in order.
+    pub records: Vec<Record<C>>,
 }
 
 /// Why a proposal was not taken up. The client may retry under the same
@@ -66,6 +72,31 @@ pub enum DropReason {
     /// The client already issued a later sequence number, so this one will never
     /// be executed.
     Superseded,
+}
+
+/// How a client request ended without a result (see [`crate::Session`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Failure {
+    /// Every attempt was refused before it was proposed (no leader, or
+    /// overloaded): the command was not and will not be applied. Safe to
+    /// submit again.
+    Refused {
+        /// The last reason given.
+        reason: DropReason,
+    },
+    /// The session already moved past this sequence number, so the command
+    /// will never be applied.
+    Superseded,
+    /// The deadline passed while some attempt may have reached a leader: the
+    /// command may still be applied (at most once).
+    Unknown,
+    /// A request was already outstanding, so this one was not taken (and
+    /// used no sequence number). Submit it after the first one's outcome.
+    Busy,
+    /// The embedding gave up on it ([`crate::SessionInput::Cancel`]) before
+    /// any attempt could have reached a leader: it was not applied and
+    /// never will be.
+    Cancelled,
 }
 
 /// Something the driver may want to count, log or tell a client.
@@ -85,30 +116,56 @@ pub enum Event {
         /// Why.
         reason: DropReason,
     },
+    /// A client request ended without a result; see [`Failure`].
+    Failed {
+        /// The client.
+        client: ClientId,
+        /// The request's sequence number.
+        seq: u64,
+        /// How it ended.
+        failure: Failure,
+    },
     /// A message was ignored because it was malformed, out of range or from a
-    /// process that is not a member. Counted, never an error.
+    /// process that may not send it. Counted, never an error.
     Ignored {
         /// [`Message::kind`] of the ignored message.
         kind: &'static str,
+    },
+    /// A peer's snapshot was installed: the replica now stands at
+    /// `next_slot` (every slot below is applied). A snapshot that was not
+    /// ahead is [`Event::Ignored`] instead.
+    SnapshotInstalled {
+        /// The peer that sent it.
+        from: NodeId,
+        /// The first slot it does not cover.
+        next_slot: Slot,
     },
 }
 
 /// An instruction to the driver, performed in order.
 ///
-/// **Durability barrier:** a [`Action::Persist`] or [`Action::PersistSnapshot`]
-/// must be durable (written and fsynced) before the driver performs any action
-/// that comes after it. Drivers may gather the actions of many steps and sync
-/// once, provided nothing after a `Persist` leaves the process before that sync.
+/// **Durability barrier:** [`Action::Persist`] and [`Action::Compact`] must
+/// be durable (written and fsynced) before the driver performs any action
+/// that comes after them. Drivers may gather the actions of many steps and
+/// sync once (group commit), provided nothing after a barrier leaves the
+/// process before that sync. Every driver performs every action the same
+/// way; there are no special cases by record kind.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Action<C, O = ()> {
-    /// Make this record durable before performing any later action.
+pub enum Action<C, O = (), P = ()> {
+    /// Append this record to the durable log; a barrier.
     Persist(Record<C>),
+    /// Replace the whole durable log, atomically, by this checkpoint (for
+    /// example: write it to a new file, fsync, rename over the log, fsync
+    /// the directory); a barrier. Records persisted later are appended after
+    /// it. On restart, hand the checkpoint's snapshot and records, then the
+    /// records after it, to [`crate::Server::restore`].
+    Compact(alloc::boxed::Box<Checkpoint<C, P>>),
     /// Send a message.
     Send {
         /// Where to.
         to: Destination,
         /// What.
-        msg: Message<C>,
+        msg: Message<C, P>,
     },
     /// A learner delivers the chosen value of `slot`; slots come in order, each once.
     Deliver {
@@ -133,34 +190,14 @@ pub enum Action<C, O = ()> {
     },
     /// Something worth knowing; see [`Event`].
     Event(Event),
-    /// Only from a [`crate::Server`]: peer `to` asked for slots this node no
-    /// longer retains (it trimmed them, or restored from a snapshot past them)
-    /// while its replica has applied them. Send `to` this node's current
-    /// [`crate::Server::snapshot`]; the peer hands it to
-    /// [`crate::Server::install_snapshot`]. Taking the snapshot when the
-    /// action is performed rather than when it was emitted is fine: a later
-    /// snapshot only reaches further. The server limits these per peer
-    /// ([`crate::Config::snapshot_resend_ticks`]); a lost one is answered
-    /// again when the peer, still behind, asks again.
-    SendSnapshot {
-        /// The peer that is behind.
-        to: NodeId,
-    },
-    /// From a [`crate::Server`] only: the replica jumped to a peer's snapshot
-    /// ([`crate::Server::install_snapshot`]) and now resumes at `next_slot`,
-    /// or the server is about to trim its acceptor below `next_slot` (the
-    /// `Persist(Record::Trimmed)` follows). A durability barrier
-    /// like [`Action::Persist`]: make a snapshot at least this far along
-    /// ([`crate::Server::snapshot`], taken when performing this action) the
-    /// durable base of this node's log before performing any later action,
-    /// keeping every record the log holds (or replacing them by
-    /// [`crate::Server::checkpoint`]). Later actions may trim the acceptor
-    /// below the new base, and a durable trim point above the durable
-    /// snapshot could lose chosen values for good. A crash before the
-    /// snapshot is durable is safe: the node restarts from its older base and
-    /// catches up again.
-    PersistSnapshot {
-        /// The first slot the installed snapshot does not cover.
-        next_slot: Slot,
-    },
+}
+
+impl<C, O, P> Action<C, O, P> {
+    /// A message to one process.
+    pub(crate) fn send_to(to: Addr, msg: Message<C, P>) -> Self {
+        Action::Send {
+            to: Destination::To(to),
+            msg,
+        }
+    }
 }

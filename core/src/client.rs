@@ -1,83 +1,85 @@
-//! The client: submits one command at a time and sends it again until it sees
-//! the command chosen, for deployments where clients cannot ask a replica.
+//! The self-learning client: a [`Session`] for deployments where nobody
+//! answers a client (the multicast layout), so it learns for itself.
 //!
-//! A client that stands apart from the servers (the multicast driver's client)
-//! has nobody to answer it. So it learns for itself: it runs a [`Learner`] fed
-//! by the same messages the learners get, and a command is done once its own
-//! learner delivers a slot holding it. Until then it is sent again every
-//! retry period under the same `(client, seq)`, so a lost or dropped proposal
-//! costs a retry, and a proposal decided twice is executed once by replicas
-//! (see [`crate::Replica`]). One command is outstanding at a time, which is
-//! what the replica's session table needs to tell a retry from a new command;
+//! The client runs a [`Learner`] fed by the same messages the learners get,
+//! and a command is done once its own learner delivers a slot holding it.
+//! Until then its session sends it again every retry period under the same
+//! `(client, seq)`, so a lost or dropped proposal costs a retry, and a
+//! proposal decided twice is executed once by replicas (see
+//! [`crate::Replica`]). One command is outstanding at a time, which is what
+//! the replica's session table needs to tell a retry from a new command;
 //! callers batch by putting several operations into one command.
 
-use crate::action::{Action, Destination, DropReason, Event, Input};
+use crate::action::{Action, DropReason, Event, Input};
+use crate::address::{Destination, Roles};
 use crate::config::Config;
 use crate::error::ConfigError;
 use crate::learner::Learner;
 use crate::message::Message;
-use crate::types::{ClientId, Command, Slot};
+use crate::session::{Session, SessionAction, SessionConfig, SessionInput};
+use crate::types::{ClientId, Slot};
 use alloc::vec;
 use alloc::vec::Vec;
 
-#[derive(Clone, Debug)]
-struct Outstanding<C> {
-    command: Command<C>,
-    age_ticks: u32,
-}
-
-/// One client session. Its learner starts at the commit point of the first
-/// leader heartbeat it hears, so it never has to learn the log's history: any
-/// slot its commands can land in lies at or above that point.
+/// One self-learning client process. Its learner starts at the commit point
+/// of the first leader heartbeat it hears, so it never has to learn the
+/// log's history: any slot its commands can land in lies at or above that
+/// point.
 #[derive(Clone, Debug)]
 pub struct Client<C> {
     config: Config,
-    id: ClientId,
+    session: Session<C, ()>,
     learner: Option<Learner<C>>,
-    next_seq: u64,
-    outstanding: Option<Outstanding<C>>,
-    retry_ticks: u32,
-    retries: u64,
-    scratch: Vec<Action<C>>,
+    /// `(seq, slot)` of the outstanding command, once the learner saw it.
+    seen: Option<(u64, Slot)>,
+    session_out: Vec<SessionAction<C, ()>>,
 }
 
 impl<C: Clone> Client<C> {
     /// A client with session id `id`. `config.members` are the acceptors (its
     /// learner counts their votes); a command is sent again after
-    /// `2 * config.retransmit_ticks` ticks without seeing it chosen.
+    /// `2 * config.retransmit_ticks` ticks without seeing it chosen, with
+    /// no deadline.
     pub fn new(config: &Config, id: ClientId) -> Result<Self, ConfigError> {
+        let mut session = SessionConfig::new(id, Vec::new());
+        session.attempt_ticks = config.retransmit_ticks.saturating_mul(2);
+        session.seed = config.seed ^ id;
+        Client::with_session(config, session)
+    }
+
+    /// A client whose requests follow `session` (its `servers` are ignored:
+    /// every attempt goes to every proposer).
+    pub fn with_session(config: &Config, mut session: SessionConfig) -> Result<Self, ConfigError> {
         config.validate()?;
+        session.servers.clear();
         Ok(Client {
             config: config.clone(),
-            id,
+            session: Session::new(session)?,
             learner: None,
-            next_seq: 1,
-            outstanding: None,
-            retry_ticks: config.retransmit_ticks.saturating_mul(2),
-            retries: 0,
-            scratch: Vec::new(),
+            seen: None,
+            session_out: Vec::new(),
         })
     }
 
     /// This client's session id.
     pub fn id(&self) -> ClientId {
-        self.id
+        self.session.client()
     }
 
-    /// True once a leader was heard and no command is outstanding: a
-    /// [`Client::submit`] now will be sent.
+    /// True once a leader was heard and no command is outstanding: an
+    /// [`Input::Propose`] now will be sent.
     pub fn is_ready(&self) -> bool {
-        self.learner.is_some() && self.outstanding.is_none()
+        self.learner.is_some() && self.session.is_idle()
     }
 
     /// True while a submitted command has not been seen chosen.
     pub fn is_busy(&self) -> bool {
-        self.outstanding.is_some()
+        !self.session.is_idle()
     }
 
     /// Times a command was sent again.
     pub fn retries(&self) -> u64 {
-        self.retries
+        self.session.retries()
     }
 
     /// The next slot the client's learner will deliver, once it has started.
@@ -85,59 +87,42 @@ impl<C: Clone> Client<C> {
         self.learner.as_ref().map(Learner::next_slot)
     }
 
-    /// Submits `op` as this client's next command and returns its sequence
-    /// number, or emits [`Event::Dropped`] (`Overloaded`) and returns `None`
-    /// if the client is not [`Client::is_ready`].
-    pub fn submit(&mut self, op: C, out: &mut Vec<Action<C>>) -> Option<u64> {
-        if !self.is_ready() {
-            out.push(Action::Event(Event::Dropped {
-                client: self.id,
-                seq: self.next_seq,
-                reason: DropReason::Overloaded,
-            }));
-            return None;
-        }
-        let command = Command {
-            client: self.id,
-            seq: self.next_seq,
-            op,
-        };
-        self.next_seq += 1;
-        out.push(forward(&command));
-        let seq = command.seq;
-        self.outstanding = Some(Outstanding {
-            command,
-            age_ticks: 0,
-        });
-        Some(seq)
-    }
-
     /// Handles one input; see [`Client::step_into`].
-    pub fn step(&mut self, input: Input<C>) -> Vec<Action<C>> {
+    pub fn step<P>(&mut self, input: Input<C, P>) -> Vec<Action<C, (), P>> {
         let mut out = Vec::new();
         self.step_into(input, &mut out);
         out
     }
 
-    /// Handles one input. `Propose` submits its `op` (its `client` and `seq`
-    /// are replaced by this session's); `Tick` drives the learner's catch-up
-    /// and the retry timer; messages feed the learner. When the outstanding
-    /// command is seen chosen, emits [`Action::Reply`] with its slot. The
-    /// learner's deliveries stay inside; its catch-up traffic comes out.
-    pub fn step_into(&mut self, input: Input<C>, out: &mut Vec<Action<C>>) {
+    /// Handles one input.
+    ///
+    /// * `Propose` submits its `op` as the session's next command (its
+    ///   `client` and `seq` are the session's, whatever the input says).
+    ///   Before a leader was heard it is refused with
+    ///   [`Event::Dropped`] (`NotLeader`); while a command is outstanding,
+    ///   with [`Event::Failed`] ([`crate::Failure::Busy`]).
+    /// * `Tick` drives the learner's catch-up and the retry timer.
+    /// * Messages feed the learner. When the outstanding command is seen
+    ///   chosen, the client emits [`Action::Reply`] with its slot.
+    /// * With a deadline set, a command given up on ends with
+    ///   [`Event::Failed`].
+    ///
+    /// The learner's deliveries stay inside; its catch-up traffic comes out.
+    pub fn step_into<P>(&mut self, input: Input<C, P>, out: &mut Vec<Action<C, (), P>>) {
         match input {
             Input::Propose(cmd) => {
-                self.submit(cmd.op, out);
+                if self.learner.is_none() {
+                    out.push(Action::Event(Event::Dropped {
+                        client: self.id(),
+                        seq: self.session.next_seq(),
+                        reason: DropReason::NotLeader { leader: None },
+                    }));
+                    return;
+                }
+                self.session_step(SessionInput::Submit(cmd.op), out);
             }
             Input::Tick => {
-                if let Some(o) = &mut self.outstanding {
-                    o.age_ticks += 1;
-                    if o.age_ticks >= self.retry_ticks {
-                        o.age_ticks = 0;
-                        self.retries += 1;
-                        out.push(forward(&o.command));
-                    }
-                }
+                self.session_step(SessionInput::Tick, out);
                 self.feed(Input::Tick, out);
             }
             Input::Receive { from, msg } => {
@@ -152,54 +137,77 @@ impl<C: Clone> Client<C> {
                 }
                 self.feed(Input::Receive { from, msg }, out);
             }
+            Input::Checkpoint => {} // nothing durable
         }
     }
 
-    fn feed(&mut self, input: Input<C>, out: &mut Vec<Action<C>>) {
+    fn session_step<P>(&mut self, input: SessionInput<C, ()>, out: &mut Vec<Action<C, (), P>>) {
+        let mut actions = core::mem::take(&mut self.session_out);
+        self.session.step_into(input, &mut actions);
+        let client = self.id();
+        for action in actions.drain(..) {
+            out.push(match action {
+                SessionAction::Send { command, .. } => Action::Send {
+                    to: Destination::Group(Roles::PROPOSER),
+                    msg: Message::Forward {
+                        commands: vec![command],
+                    },
+                },
+                SessionAction::Done { seq, slot, output } => Action::Reply {
+                    client,
+                    seq,
+                    slot,
+                    output,
+                },
+                SessionAction::Failed { seq, failure } => Action::Event(Event::Failed {
+                    client,
+                    seq,
+                    failure,
+                }),
+            });
+        }
+        self.session_out = actions;
+    }
+
+    fn feed<P>(&mut self, input: Input<C, P>, out: &mut Vec<Action<C, (), P>>) {
         let Some(learner) = &mut self.learner else {
             return;
         };
-        let mut scratch = core::mem::take(&mut self.scratch);
-        learner.step_into(input, &mut scratch);
-        for action in scratch.drain(..) {
-            match action {
-                Action::Deliver { slot, value } => {
-                    let done = self.outstanding.as_ref().is_some_and(|o| {
-                        value
-                            .commands()
-                            .iter()
-                            .any(|c| c.client == self.id && c.seq == o.command.seq)
-                    });
-                    if done {
-                        let seq = self.outstanding.take().map_or(0, |o| o.command.seq);
-                        out.push(Action::Reply {
-                            client: self.id,
-                            seq,
-                            slot,
-                            output: (),
-                        });
-                    }
-                }
-                other => out.push(other),
+        learner.take(input, out);
+        let client = self.session.client();
+        let outstanding = self.session.outstanding();
+        let seen = &mut self.seen;
+        learner.deliver(|slot, value| {
+            let mine = outstanding.filter(|&seq| {
+                value
+                    .commands()
+                    .iter()
+                    .any(|c| c.client == client && c.seq == seq)
+            });
+            // The first slot holding it is where it was executed; a retry
+            // decided again later is answered from the session table.
+            if let (Some(seq), None) = (mine, &seen) {
+                *seen = Some((seq, slot));
             }
+        });
+        if let Some((seq, slot)) = self.seen.take() {
+            let reply = SessionInput::Reply {
+                seq,
+                slot,
+                output: (),
+                leader: None,
+            };
+            self.session_step(reply, out);
         }
-        self.scratch = scratch;
-    }
-}
-
-fn forward<C: Clone>(command: &Command<C>) -> Action<C> {
-    Action::Send {
-        to: Destination::Proposers,
-        msg: Message::Forward {
-            commands: vec![command.clone()],
-        },
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::types::{Ballot, NodeId, Value};
+    use crate::action::Failure;
+    use crate::address::{Process, Role};
+    use crate::types::{Ballot, Command, NodeId, Value};
 
     const CLIENT: ClientId = 42;
     const ACCEPTORS: [u32; 3] = [1, 2, 3];
@@ -211,7 +219,7 @@ mod tests {
 
     fn heartbeat(commit: Slot) -> Input<u64> {
         Input::Receive {
-            from: NodeId(1),
+            from: Process::only(Role::Proposer, NodeId(1)),
             msg: Message::Heartbeat {
                 ballot: Ballot::new(1, NodeId(1)),
                 commit,
@@ -221,7 +229,7 @@ mod tests {
 
     fn accepted(from: u32, slot: Slot, value: Value<u64>) -> Input<u64> {
         Input::Receive {
-            from: NodeId(from),
+            from: Process::only(Role::Acceptor, NodeId(from)),
             msg: Message::Accepted {
                 ballot: Ballot::new(1, NodeId(1)),
                 slot,
@@ -230,11 +238,20 @@ mod tests {
         }
     }
 
+    /// A proposal; the client replaces its `client` and `seq` by its own.
+    fn propose(op: u64) -> Input<u64> {
+        Input::Propose(Command {
+            client: 0,
+            seq: 0,
+            op,
+        })
+    }
+
     fn forwards(out: &[Action<u64>]) -> Vec<(u64, u64)> {
         out.iter()
             .filter_map(|a| match a {
                 Action::Send {
-                    to: Destination::Proposers,
+                    to: Destination::Group(Roles::PROPOSER),
                     msg: Message::Forward { commands },
                 } => Some((commands[0].seq, commands[0].op)),
                 _ => None,
@@ -258,18 +275,26 @@ mod tests {
         c
     }
 
+    fn mine(seq: u64, op: u64) -> Value<u64> {
+        Value::One(Command {
+            client: CLIENT,
+            seq,
+            op,
+        })
+    }
+
     #[test]
     fn client_waits_for_a_leader_before_submitting() {
         let mut c = Client::new(&config(), CLIENT).unwrap();
-        let mut out = Vec::new();
-        assert_eq!(c.submit(5, &mut out), None);
+        let out = c.step(propose(5));
         assert!(matches!(
             out[..],
             [Action::Event(Event::Dropped {
-                reason: DropReason::Overloaded,
+                reason: DropReason::NotLeader { leader: None },
                 ..
             })]
         ));
+        assert!(forwards(&out).is_empty());
         c.step(heartbeat(0));
         assert!(c.is_ready());
     }
@@ -278,7 +303,7 @@ mod tests {
     fn client_retransmits_the_same_command_until_it_is_chosen() {
         let mut c = ready_client(0);
         let mut out = Vec::new();
-        assert_eq!(c.submit(5, &mut out), Some(1));
+        c.step_into(propose(5), &mut out);
         let retry_ticks = config().retransmit_ticks * 2;
         for _ in 0..retry_ticks * 3 {
             c.step_into(Input::Tick, &mut out);
@@ -286,38 +311,43 @@ mod tests {
         assert_eq!(forwards(&out), [(1, 5); 4], "first send plus three retries");
         assert_eq!(c.retries(), 3);
         assert!(c.is_busy());
-        assert_eq!(c.submit(6, &mut out), None, "one command at a time");
+        out.clear();
+        c.step_into(propose(6), &mut out);
+        assert_eq!(
+            out,
+            [Action::Event(Event::Failed {
+                client: CLIENT,
+                seq: 0,
+                failure: Failure::Busy
+            })],
+            "one command at a time"
+        );
     }
 
     #[test]
     fn client_is_done_when_its_own_learner_delivers_the_command() {
         let mut c = ready_client(3);
         let mut out = Vec::new();
-        c.submit(5, &mut out);
-        let mine = Value::One(Command {
-            client: CLIENT,
-            seq: 1,
-            op: 5,
-        });
-        c.step_into(accepted(1, 3, mine.clone()), &mut out);
+        c.step_into(propose(5), &mut out);
+        c.step_into(accepted(1, 3, mine(1, 5)), &mut out);
         assert!(replies(&out).is_empty(), "one vote is not a quorum");
-        c.step_into(accepted(2, 3, mine), &mut out);
+        c.step_into(accepted(2, 3, mine(1, 5)), &mut out);
         assert_eq!(replies(&out), [(1, 3)]);
         assert!(c.is_ready());
         out.clear();
+        c.step_into(propose(6), &mut out);
         assert_eq!(
-            c.submit(6, &mut out),
-            Some(2),
+            forwards(&out),
+            [(2, 6)],
             "the next command gets the next seq"
         );
-        assert_eq!(forwards(&out), [(2, 6)]);
     }
 
     #[test]
     fn another_clients_command_with_our_seq_does_not_complete_ours() {
         let mut c = ready_client(0);
         let mut out = Vec::new();
-        c.submit(5, &mut out);
+        c.step_into(propose(5), &mut out);
         let theirs = Value::One(Command {
             client: CLIENT + 1,
             seq: 1,
@@ -336,8 +366,47 @@ mod tests {
         let mut c = ready_client(0);
         assert_eq!(c.id(), CLIENT);
         assert!(!c.is_busy());
-        let mut out = Vec::new();
-        c.submit(5, &mut out);
+        c.step(propose(5));
         assert!(c.is_busy() && !c.is_ready());
+    }
+
+    #[test]
+    fn a_client_with_a_deadline_gives_up_and_says_the_outcome_is_unknown() {
+        let mut session = SessionConfig::new(CLIENT, Vec::new());
+        session.attempt_ticks = 2;
+        session.deadline_ticks = Some(5);
+        let mut c = Client::with_session(&config(), session).unwrap();
+        c.step(heartbeat(0));
+        let mut out = Vec::new();
+        c.step_into(propose(5), &mut out);
+        for _ in 0..5 {
+            c.step_into(Input::Tick, &mut out);
+        }
+        assert!(out.contains(&Action::Event(Event::Failed {
+            client: CLIENT,
+            seq: 1,
+            failure: Failure::Unknown
+        })));
+        assert!(c.is_ready());
+    }
+
+    #[test]
+    fn a_command_decided_twice_at_once_completes_at_its_first_slot() {
+        let mut c = ready_client(0);
+        let mut out = Vec::new();
+        c.step_into(propose(5), &mut out);
+        // Slot 1 (a retry) is chosen first, then slot 0 fills the gap, so
+        // one step delivers both.
+        for slot in [1, 0] {
+            c.step_into(accepted(1, slot, mine(1, 5)), &mut out);
+        }
+        assert!(replies(&out).is_empty());
+        c.step_into(accepted(2, 1, mine(1, 5)), &mut out);
+        c.step_into(accepted(2, 0, mine(1, 5)), &mut out);
+        assert_eq!(
+            replies(&out),
+            [(1, 0)],
+            "executed where it was first decided"
+        );
     }
 }

@@ -45,6 +45,18 @@ pub struct Config {
     /// Chosen values a learner keeps to serve catch-up; acceptors discard their
     /// records this far below the delivered point.
     pub retain_slots: u64,
+    /// Learners run as processes of their own (the multicast layout): an
+    /// acceptor then also sends every vote, value included, to the learners
+    /// group, and answers their catch-up requests from its votes. A
+    /// [`crate::Server`] cluster leaves this off: each server's learner
+    /// hears its own acceptor and the leader.
+    pub learners_apart: bool,
+    /// With `learners_apart`: votes an acceptor keeps in memory below its
+    /// trim point (never persisted, never in a promise) to answer learners'
+    /// catch-up. An acceptor that trims soon after a slot is chosen (to keep
+    /// promises small) may otherwise discard the only copies of a value
+    /// whose votes every learner missed.
+    pub vote_history_slots: u64,
     /// Seed of the deterministic random generator (election timeouts).
     pub seed: u64,
 }
@@ -65,6 +77,8 @@ impl Config {
             pending_max: 16_384,
             catchup_chunk: 512,
             retain_slots: 1 << 16,
+            learners_apart: false,
+            vote_history_slots: 0,
             seed: 0,
         }
     }

@@ -1,7 +1,9 @@
 //! The learner: finds out which value each slot chose and delivers slots strictly
 //! in order, asking peers for missing slots when a gap outlasts a timeout.
 
-use crate::action::{Action, Destination, Event, Input};
+use crate::acceptor::owns_ballot;
+use crate::action::{Action, Event, Input};
+use crate::address::{Destination, Process, Role, Roles};
 use crate::config::Config;
 use crate::error::ConfigError;
 use crate::message::Message;
@@ -123,7 +125,7 @@ impl<C: Clone> Learner<C> {
     }
 
     /// Handles one input; see [`Learner::step_into`].
-    pub fn step<O>(&mut self, input: Input<C>) -> Vec<Action<C, O>> {
+    pub fn step<O, P>(&mut self, input: Input<C, P>) -> Vec<Action<C, O, P>> {
         let mut out = Vec::new();
         self.step_into(input, &mut out);
         out
@@ -131,12 +133,8 @@ impl<C: Clone> Learner<C> {
 
     /// Handles one input and appends [`Action::Deliver`] for every slot that
     /// became deliverable, in slot order, plus any catch-up traffic.
-    pub fn step_into<O>(&mut self, input: Input<C>, out: &mut Vec<Action<C, O>>) {
-        match input {
-            Input::Tick => self.tick(out),
-            Input::Propose(_) => {}
-            Input::Receive { from, msg } => self.receive(from, msg, out),
-        }
+    pub fn step_into<O, P>(&mut self, input: Input<C, P>, out: &mut Vec<Action<C, O, P>>) {
+        self.take(input, out);
         self.deliver(|slot, value| {
             out.push(Action::Deliver {
                 slot,
@@ -145,13 +143,33 @@ impl<C: Clone> Learner<C> {
         });
     }
 
-    pub(crate) fn receive<O>(
+    /// Takes one input in, without delivering: what [`Learner::step_into`]
+    /// does before its deliveries, for machines that deliver elsewhere.
+    pub(crate) fn take<O, P>(&mut self, input: Input<C, P>, out: &mut Vec<Action<C, O, P>>) {
+        match input {
+            Input::Tick => self.tick(out),
+            // A learner keeps nothing durable: there is nothing to compact.
+            Input::Propose(_) | Input::Checkpoint => {}
+            Input::Receive { from, msg } => self.receive(from, msg, out),
+        }
+    }
+
+    /// Handles a message from `from`. A vote counts only from an acceptor,
+    /// a commit point only from the leader of its ballot, and chosen values
+    /// only from a learner (or a client, which learns for itself).
+    pub(crate) fn receive<O, P>(
         &mut self,
-        from: NodeId,
-        msg: Message<C>,
-        out: &mut Vec<Action<C, O>>,
+        from: Process,
+        msg: Message<C, P>,
+        out: &mut Vec<Action<C, O, P>>,
     ) {
-        if !msg.is_well_formed() {
+        let authentic = match &msg {
+            Message::Accepted { .. } => from.hosts(Role::Acceptor),
+            Message::Heartbeat { ballot, .. } => owns_ballot(&from, *ballot),
+            Message::Decided { .. } => from.roles.intersects(Roles::LEARNER.union(Roles::CLIENT)),
+            _ => true,
+        };
+        if !authentic || !msg.is_well_formed() {
             self.ignore(msg.kind(), out);
             return;
         }
@@ -160,7 +178,7 @@ impl<C: Clone> Learner<C> {
                 ballot,
                 slot,
                 value: Some(value),
-            } => self.vote(from, ballot, slot, value, out),
+            } => self.vote(from.id, ballot, slot, value, out),
             Message::Heartbeat { ballot, commit } => self.commit(ballot, commit),
             Message::CatchUp { from_slot, to_slot } => self.serve(from, from_slot, to_slot, out),
             Message::Decided { first_slot, values } => {
@@ -173,13 +191,13 @@ impl<C: Clone> Learner<C> {
     }
 
     /// Acceptor `from` accepted `value` in `slot` under `ballot`.
-    pub(crate) fn vote<O>(
+    pub(crate) fn vote<O, P>(
         &mut self,
         from: NodeId,
         ballot: Ballot,
         slot: Slot,
         value: Value<C>,
-        out: &mut Vec<Action<C, O>>,
+        out: &mut Vec<Action<C, O, P>>,
     ) {
         let Some(i) = self.config.member_index(from) else {
             self.ignore("accepted", out);
@@ -249,7 +267,12 @@ impl<C: Clone> Learner<C> {
     }
 
     /// `slot` is known to be chosen with `value`.
-    pub(crate) fn chosen<O>(&mut self, slot: Slot, value: Value<C>, out: &mut Vec<Action<C, O>>) {
+    pub(crate) fn chosen<O, P>(
+        &mut self,
+        slot: Slot,
+        value: Value<C>,
+        out: &mut Vec<Action<C, O, P>>,
+    ) {
         if !self.in_window(slot, out) {
             return;
         }
@@ -257,7 +280,7 @@ impl<C: Clone> Learner<C> {
         self.horizon = self.horizon.max(slot + 1);
     }
 
-    fn in_window<O>(&mut self, slot: Slot, out: &mut Vec<Action<C, O>>) -> bool {
+    fn in_window<O, P>(&mut self, slot: Slot, out: &mut Vec<Action<C, O, P>>) -> bool {
         if slot < self.next {
             return false; // already delivered: a duplicate, harmless
         }
@@ -286,7 +309,7 @@ impl<C: Clone> Learner<C> {
 
     /// One tick: if a known-chosen slot has been missing for `catchup_ticks`,
     /// ask for a chunk of the missing slots.
-    pub(crate) fn tick<O>(&mut self, out: &mut Vec<Action<C, O>>) {
+    pub(crate) fn tick<O, P>(&mut self, out: &mut Vec<Action<C, O, P>>) {
         if self.horizon() <= self.next {
             self.stalled_ticks = 0;
             return;
@@ -310,27 +333,27 @@ impl<C: Clone> Learner<C> {
             // Apart from the other roles, the values are with the other
             // learners, or only with the acceptors if every vote for a slot
             // was lost on the way to the learners.
-            out.push(ask(Destination::Learners));
-            out.push(ask(Destination::Acceptors));
+            out.push(ask(Destination::Group(Roles::LEARNER)));
+            out.push(ask(Destination::Group(Roles::ACCEPTOR)));
             return;
         }
         // The leader has every chosen value unless it is the one lagging (a
         // follower that won an election before catching up): then ask everyone.
         let leader = self.commit_ballot.node;
         if self.commit_ballot != Ballot::ZERO && leader != self.config.id {
-            out.push(ask(Destination::Node(leader)));
+            out.push(ask(Destination::to(Role::Learner, leader)));
         } else {
-            out.push(ask(Destination::Learners));
+            out.push(ask(Destination::Group(Roles::LEARNER)));
         }
     }
 
     /// Answers a peer's catch-up request from the retained values.
-    fn serve<O>(
+    fn serve<O, P>(
         &mut self,
-        from: NodeId,
+        from: Process,
         from_slot: Slot,
         to_slot: Slot,
-        out: &mut Vec<Action<C, O>>,
+        out: &mut Vec<Action<C, O, P>>,
     ) {
         let first = self.first_retained();
         if from_slot < first || from_slot >= self.next {
@@ -347,16 +370,16 @@ impl<C: Clone> Learner<C> {
             return;
         }
         let values = self.retained.range(start..end).cloned().collect();
-        out.push(Action::Send {
-            to: Destination::Node(from),
-            msg: Message::Decided {
+        out.push(Action::send_to(
+            from.addr(),
+            Message::Decided {
                 first_slot: from_slot,
                 values,
             },
-        });
+        ));
     }
 
-    fn ignore<O>(&mut self, kind: &'static str, out: &mut Vec<Action<C, O>>) {
+    fn ignore<O, P>(&mut self, kind: &'static str, out: &mut Vec<Action<C, O, P>>) {
         self.ignored += 1;
         out.push(Action::Event(Event::Ignored { kind }));
     }
@@ -384,9 +407,22 @@ mod tests {
         })
     }
 
+    fn acceptor(id: u32) -> Process {
+        Process::only(Role::Acceptor, NodeId(id))
+    }
+
+    /// The process of the proposer that owns `ballot`.
+    fn leader(ballot: Ballot) -> Process {
+        Process::only(Role::Proposer, ballot.node)
+    }
+
+    fn asker() -> Process {
+        Process::only(Role::Learner, NodeId(5))
+    }
+
     fn accepted(from: u32, round: u64, slot: Slot, op: u64) -> Input<u64> {
         Input::Receive {
-            from: NodeId(from),
+            from: acceptor(from),
             msg: Message::Accepted {
                 ballot: Ballot::new(round, NodeId(1)),
                 slot,
@@ -448,7 +484,7 @@ mod tests {
         l.step_into(accepted(1, 1, 0, 7), &mut out);
         l.step_into(accepted(1, 2, 1, 8), &mut out);
         let hb = |round| Input::Receive {
-            from: NodeId(1),
+            from: leader(Ballot::new(round, NodeId(1))),
             msg: Message::Heartbeat {
                 ballot: Ballot::new(round, NodeId(1)),
                 commit: 2,
@@ -482,7 +518,7 @@ mod tests {
         assert_eq!(
             asks,
             [&Action::Send {
-                to: Destination::Node(NodeId(2)),
+                to: Destination::to(Role::Learner, NodeId(2)),
                 msg: Message::CatchUp {
                     from_slot: 0,
                     to_slot: 5
@@ -508,7 +544,10 @@ mod tests {
         };
         assert_eq!(
             out,
-            [ask(Destination::Learners), ask(Destination::Acceptors)]
+            [
+                ask(Destination::Group(Roles::LEARNER)),
+                ask(Destination::Group(Roles::ACCEPTOR))
+            ]
         );
     }
 
@@ -524,7 +563,7 @@ mod tests {
         assert!(matches!(
             out[..],
             [Action::Send {
-                to: Destination::Learners,
+                to: Destination::Group(Roles::LEARNER),
                 ..
             }]
         ));
@@ -541,7 +580,7 @@ mod tests {
         out.clear();
         l.step_into(
             Input::Receive {
-                from: NodeId(5),
+                from: asker(),
                 msg: Message::CatchUp {
                     from_slot: 1,
                     to_slot: 100,
@@ -552,7 +591,7 @@ mod tests {
         assert_eq!(
             out,
             [Action::Send {
-                to: Destination::Node(NodeId(5)),
+                to: Destination::to(Role::Learner, NodeId(5)),
                 msg: Message::Decided {
                     first_slot: 1,
                     values: vec![one(1), one(2)]
@@ -563,7 +602,7 @@ mod tests {
 
     fn heartbeat(round: u64, commit: Slot) -> Input<u64> {
         Input::Receive {
-            from: NodeId(1),
+            from: leader(Ballot::new(round, NodeId(1))),
             msg: Message::Heartbeat {
                 ballot: Ballot::new(round, NodeId(1)),
                 commit,
@@ -661,7 +700,7 @@ mod tests {
         let mut out: Vec<A> = Vec::new();
         l.step_into(
             Input::Receive {
-                from: NodeId(2),
+                from: Process::only(Role::Learner, NodeId(2)),
                 msg: Message::Decided {
                     first_slot: 2,
                     values: vec![one(2)],
@@ -711,7 +750,7 @@ mod tests {
             l.step_into(accepted(2, 1, slot, slot), &mut out);
         }
         let ask = |from_slot, to_slot| Input::Receive {
-            from: NodeId(5),
+            from: asker(),
             msg: Message::CatchUp { from_slot, to_slot },
         };
         out.clear();
@@ -725,12 +764,45 @@ mod tests {
         assert_eq!(
             out,
             [Action::Send {
-                to: Destination::Node(NodeId(5)),
+                to: Destination::to(Role::Learner, NodeId(5)),
                 msg: Message::Decided {
                     first_slot: 3,
                     values: vec![one(3), one(4)]
                 }
             }]
         );
+    }
+
+    #[test]
+    fn votes_commit_points_and_values_count_only_from_the_roles_that_send_them() {
+        let mut l = learner(9);
+        let mut out: Vec<A> = Vec::new();
+        let from = |from, msg| Input::Receive { from, msg };
+        let vote = Message::Accepted {
+            ballot: Ballot::new(1, NodeId(1)),
+            slot: 0,
+            value: Some(one(7)),
+        };
+        // Two votes from learners posing with acceptors' ids.
+        for id in [1, 2] {
+            l.step_into(
+                from(Process::only(Role::Learner, NodeId(id)), vote.clone()),
+                &mut out,
+            );
+        }
+        // A commit point from someone who does not own the ballot.
+        let hb = Message::Heartbeat {
+            ballot: Ballot::new(1, NodeId(1)),
+            commit: 1,
+        };
+        l.step_into(from(Process::only(Role::Proposer, NodeId(2)), hb), &mut out);
+        // Chosen values from an acceptor, which never sends them.
+        let decided = Message::Decided {
+            first_slot: 0,
+            values: vec![one(7)],
+        };
+        l.step_into(from(acceptor(1), decided), &mut out);
+        assert_eq!(delivered(&out), []);
+        assert_eq!(l.ignored(), 4);
     }
 }

@@ -3,45 +3,55 @@
 //! This crate is the protocol and nothing else. Each role — [`Acceptor`],
 //! [`Proposer`], [`Learner`], and the [`Replica`] that applies decisions to your
 //! [`StateMachine`] — is a plain struct with `step(input) -> Vec<Action>` (and
-//! `step_into`, which appends to a buffer you own). [`Server`] hosts all four in
-//! one node. The crate is `no_std`: it has no clock, socket, file, thread or
-//! global random generator.
+//! `step_into`, which appends to a buffer you own). [`Server`] hosts the
+//! first four in one node; [`LearnerReplica`] is a learner with its replica
+//! for learners that run apart; [`Session`] is the client side of a request,
+//! and [`Client`] a session that learns for itself. The crate is `no_std`:
+//! it has no clock, socket, file, thread or global random generator.
 //!
-//! ## Sans-IO
-//! Your runtime (the *driver*) owns every effect. Its loop is:
-//! read an [`Input`] (a message, a client command, or a [`Input::Tick`] on a fixed
-//! period) → `step` → perform the returned [`Action`]s in order. Time exists only
-//! as ticks; randomness (election timeouts) comes from a ChaCha generator seeded
-//! by [`Config::seed`]. The same inputs in the same order give the same actions,
-//! always, which is what lets `paxos-sim` replay any run bit for bit.
+//! ## The driver's loop
+//! Your runtime (the *driver*) owns every effect. Its loop is: read an
+//! [`Input`] (a message, a client command, a [`Input::Tick`] on a fixed
+//! period, or a request to compact) → `step` → perform the returned
+//! [`Action`]s **in order**. Time exists only as ticks; randomness (election
+//! timeouts) comes from a ChaCha generator seeded by [`Config::seed`]. The
+//! same inputs in the same order give the same actions, always, which is
+//! what lets `paxos-sim` replay any run bit for bit.
 //!
-//! ## Persist before send
-//! [`Action::Persist`] is a durability barrier: the record must be durable
-//! (written and fsynced) before the driver performs **any later action**. An
-//! acceptor persists its promise before its `Promise` and its vote before its
-//! `Accepted`; a proposer persists each campaign ballot before its `Prepare`.
-//! Drivers may gather the actions of many steps and fsync once (group commit),
-//! provided nothing that follows a `Persist` leaves the process before that
-//! fsync. After a crash, rebuild with [`Server::recover`] (or
-//! [`Acceptor::recover`]) from the synced records only.
+//! ## Durability: two barriers, one meaning for every driver
+//! * [`Action::Persist`] appends a [`Record`] to the node's log.
+//! * [`Action::Compact`] replaces the whole log, atomically, by a
+//!   [`Checkpoint`] (a snapshot plus the records that rebuild the rest).
+//!
+//! Both are barriers: what they write must be durable (fsynced) before the
+//! driver performs **any later action**. Drivers may gather the actions of
+//! many steps and sync once (group commit), provided nothing that follows a
+//! barrier leaves the process before that sync. Nothing else is special:
+//! drivers never look inside a record. After a crash, rebuild with
+//! [`Server::restore`] (or [`Server::recover`] when the log holds no
+//! snapshot) from the synced log only. To keep a log small, feed
+//! [`Input::Checkpoint`]; the answer is an `Action::Compact`.
+//!
+//! ## Routing
+//! Ids are unique within a role; a [`Process`] is an id plus the roles it
+//! hosts, and a [`Destination`] names one role and id, or a group of roles.
+//! [`Destination::reaches`] answers whether a process receives it; a driver
+//! has no table of its own. Give [`Input::Receive`] the sender as your
+//! transport established it: the core counts votes only from acceptors and
+//! leadership only from the owner of a ballot.
 //!
 //! ## Snapshots
-//! A driver compacts its log by storing [`Server::snapshot`] with
-//! [`Server::checkpoint`], and restarts from them with [`Server::restore`].
-//! Catching up a peer that lags below every value the others retain is the
-//! server's decision, and the driver only carries it out. On
-//! [`Action::SendSnapshot`] it sends that peer [`Server::snapshot`]. On
-//! receipt it calls [`Server::install_snapshot`]. If the snapshot is ahead,
-//! the server answers with [`Action::PersistSnapshot`], which is a durability
-//! barrier like `Persist`: the new base must be stored before anything after
-//! it is performed.
+//! A peer that lags below every value the others retain is sent a
+//! [`Message::Snapshot`], like any message. The receiver installs it if it
+//! is ahead: an [`Action::Compact`] makes it the durable base and
+//! [`Event::SnapshotInstalled`] says where the node now stands.
 //!
 //! ## Embedding in thirty lines
 //! Three servers, a hand-written network, and a command applied everywhere:
 //! ```
-//! use paxos_core::{Action, Command, Config, Destination, Input, NodeId, Server, StateMachine};
+//! use paxos_core::{Action, Command, Config, Input, NodeId, Process, Server, StateMachine};
 //!
-//! #[derive(Default)]
+//! #[derive(Clone, Default)]
 //! struct Log(Vec<String>);
 //! impl StateMachine for Log {
 //!     type Command = String;
@@ -54,38 +64,26 @@
 //!     .map(|&id| Server::new(Config::new(id, ids.to_vec()), Log::default()).unwrap())
 //!     .collect();
 //! let mut wire = Vec::new(); // (from, to, message)
+//! let mut inputs: Vec<(usize, Input<_, _>)> = Vec::new();
 //! let mut proposed = false;
 //! for _tick in 0..1000 {
-//!     for (i, node) in nodes.iter_mut().enumerate() {
-//!         let mut actions = node.step(Input::Tick);
-//!         if !proposed && node.is_leader() {
-//!             let cmd = Command { client: 7, seq: 1, op: "hello".to_string() };
-//!             actions.extend(node.step(Input::Propose(cmd)));
-//!             proposed = true;
-//!         }
-//!         // A real driver would fsync every Action::Persist before going on.
-//!         for a in actions {
-//!             if let Action::Send { to, msg } = a {
-//!                 for &peer in &ids {
-//!                     let wanted = matches!(to, Destination::Node(n) if n == peer);
-//!                     if peer != ids[i] && (wanted || !matches!(to, Destination::Node(_))) {
-//!                         wire.push((ids[i], peer, msg.clone()));
-//!                     }
-//!                 }
-//!             }
-//!         }
+//!     inputs.extend((0..3).map(|i| (i, Input::Tick)));
+//!     if let (false, Some(leader)) = (proposed, nodes.iter().position(|n| n.is_leader())) {
+//!         let cmd = Command { client: 7, seq: 1, op: "hello".to_string() };
+//!         inputs.push((leader, Input::Propose(cmd)));
+//!         proposed = true;
 //!     }
-//!     while let Some((from, to, msg)) = wire.pop() {
-//!         let to_i = ids.iter().position(|&n| n == to).unwrap();
-//!         for a in nodes[to_i].step(Input::Receive { from, msg }) {
-//!             if let Action::Send { to: dest, msg } = a {
-//!                 for &peer in &ids {
-//!                     let wanted = matches!(dest, Destination::Node(n) if n == peer);
-//!                     if peer != to && (wanted || !matches!(dest, Destination::Node(_))) {
-//!                         wire.push((to, peer, msg.clone()));
-//!                     }
+//!     while let Some((i, input)) = inputs.pop() {
+//!         // A real driver would fsync every Persist and Compact before going on.
+//!         for action in nodes[i].step(input) {
+//!             if let Action::Send { to, msg } = action {
+//!                 for j in (0..3).filter(|&j| j != i && to.reaches(&Process::server(ids[j]))) {
+//!                     wire.push((i, j, msg.clone()));
 //!                 }
 //!             }
+//!         }
+//!         if let Some((from, to, msg)) = wire.pop() {
+//!             inputs.push((to, Input::Receive { from: Process::server(ids[from]), msg }));
 //!         }
 //!     }
 //!     if nodes.iter().all(|n| n.state().0 == ["hello"]) { break; }
@@ -94,9 +92,10 @@
 //! ```
 //!
 //! ## Roles apart
-//! The roles also run as separate processes (the multicast driver does): give
-//! acceptors [`Acceptor::notify_learners`] so learners see values, and route
-//! [`Destination`] groups to the processes of that role.
+//! The roles also run as separate processes (the multicast driver does):
+//! set [`Config::learners_apart`] so that acceptors send learners their
+//! votes, run [`LearnerReplica`] (or a bare [`Learner`]) for each learner,
+//! and route every [`Destination`] with [`Destination::reaches`].
 #![no_std]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -105,25 +104,34 @@ extern crate alloc;
 
 mod acceptor;
 mod action;
+mod address;
 mod client;
 mod config;
 mod error;
 mod learner;
+mod learner_replica;
 mod message;
 mod proposer;
 mod replica;
 mod server;
+mod session;
 mod types;
 mod window;
 
 pub use acceptor::Acceptor;
-pub use action::{Action, Destination, DropReason, Event, Input, Record};
+pub use action::{Action, Checkpoint, DropReason, Event, Failure, Input, Record};
+pub use address::{Addr, Destination, Process, Role, Roles};
 pub use client::Client;
 pub use config::{Config, MEMBERS_MAX};
 pub use error::{ConfigError, RecoverError};
 pub use learner::Learner;
+pub use learner_replica::LearnerReplica;
 pub use message::{Message, LIMIT};
 pub use proposer::{Proposer, ProposerState};
 pub use replica::{Replica, SessionEntry, Snapshot, StateMachine};
-pub use server::{Server, ServerStats};
+pub use server::{
+    Inspect, Server, ServerAction, ServerCheckpoint, ServerInput, ServerMessage, ServerSnapshot,
+    ServerStats,
+};
+pub use session::{Session, SessionAction, SessionConfig, SessionInput};
 pub use types::{Ballot, ClientId, Command, NodeId, PValue, Slot, Value};

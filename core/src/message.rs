@@ -5,10 +5,13 @@ use crate::types::{Ballot, Command, PValue, Slot, Value};
 use alloc::vec::Vec;
 use serde::{Deserialize, Serialize};
 
-/// A protocol message. The sender's [`crate::NodeId`] travels beside it, in
+/// A protocol message. The sender's identity travels beside it, in
 /// [`crate::Input::Receive`], so that quorums count distinct acceptors.
+///
+/// `P` is the snapshot a [`crate::Server`] sends a peer that lags behind
+/// every value the others retain; the roles apart leave it `()`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Message<C> {
+pub enum Message<C, P = ()> {
     /// Phase 1a: a candidate asks acceptors to promise `ballot` for every slot
     /// from `from_slot` on (slots below it are already chosen, as far as it knows).
     Prepare {
@@ -81,6 +84,9 @@ pub enum Message<C> {
         /// The commands, in the order their clients submitted them.
         commands: Vec<Command<C>>,
     },
+    /// A server's replica snapshot, for a peer that asked for slots nobody
+    /// retains any more. The receiver installs it if it is ahead.
+    Snapshot(alloc::boxed::Box<P>),
 }
 
 /// Slots and ballot rounds at or above this are malformed. No real log or
@@ -88,7 +94,7 @@ pub enum Message<C> {
 /// window computation in the roles free of overflow.
 pub const LIMIT: u64 = 1 << 62;
 
-impl<C> Message<C> {
+impl<C, P> Message<C, P> {
     /// True if every slot and ballot round in the message is below [`LIMIT`]
     /// and ranges are ordered. Roles ignore (and count) messages that are not.
     pub fn is_well_formed(&self) -> bool {
@@ -120,7 +126,8 @@ impl<C> Message<C> {
             Message::Decided { first_slot, values } => {
                 ok(first_slot.saturating_add(values.len() as u64))
             }
-            Message::Forward { .. } => true,
+            // The server that installs a snapshot checks its slot itself.
+            Message::Forward { .. } | Message::Snapshot(_) => true,
         }
     }
 
@@ -136,6 +143,7 @@ impl<C> Message<C> {
             Message::CatchUp { .. } => "catch-up",
             Message::Decided { .. } => "decided",
             Message::Forward { .. } => "forward",
+            Message::Snapshot(_) => "snapshot",
         }
     }
 }

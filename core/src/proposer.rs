@@ -1,7 +1,9 @@
 //! The proposer: leader election by ticks, one phase 1 for every open slot, and a
 //! pipelined, batching phase 2. Only the leader proposes; the others stand by.
 
-use crate::action::{Action, Destination, DropReason, Event, Input, Record};
+use crate::acceptor::owns_ballot;
+use crate::action::{Action, Checkpoint, DropReason, Event, Input, Record};
+use crate::address::{Destination, Process, Role, Roles};
 use crate::config::Config;
 use crate::error::ConfigError;
 use crate::message::Message;
@@ -168,32 +170,49 @@ impl<C: Clone> Proposer<C> {
     }
 
     /// Handles one input; see [`Proposer::step_into`].
-    pub fn step<O>(&mut self, input: Input<C>) -> Vec<Action<C, O>> {
+    pub fn step<O, P>(&mut self, input: Input<C, P>) -> Vec<Action<C, O, P>> {
         let mut out = Vec::new();
         self.step_into(input, &mut out);
         out
     }
 
     /// Handles one input, appending the resulting actions to `out`.
-    pub fn step_into<O>(&mut self, input: Input<C>, out: &mut Vec<Action<C, O>>) {
+    pub fn step_into<O, P>(&mut self, input: Input<C, P>, out: &mut Vec<Action<C, O, P>>) {
         match input {
             Input::Tick => self.tick(out),
             Input::Propose(cmd) => self.propose(cmd, out),
             Input::Receive { from, msg } => self.receive(from, msg, out),
+            Input::Checkpoint => out.push(Action::Compact(alloc::boxed::Box::new(Checkpoint {
+                snapshot: None,
+                records: alloc::vec![self.checkpoint()],
+            }))),
         }
     }
 
-    pub(crate) fn receive<O>(
+    /// Handles a message from `from`. Promises, refusals and votes count
+    /// only from acceptors; a `Prepare`, `Accept` or `Heartbeat` only from
+    /// the proposer that owns its ballot.
+    pub(crate) fn receive<O, P>(
         &mut self,
-        from: NodeId,
-        msg: Message<C>,
-        out: &mut Vec<Action<C, O>>,
+        from: Process,
+        msg: Message<C, P>,
+        out: &mut Vec<Action<C, O, P>>,
     ) {
-        if !msg.is_well_formed() {
+        let authentic = match &msg {
+            Message::Promise { .. } | Message::Nack { .. } | Message::Accepted { .. } => {
+                from.hosts(Role::Acceptor)
+            }
+            Message::Prepare { ballot, .. }
+            | Message::Accept { ballot, .. }
+            | Message::Heartbeat { ballot, .. } => owns_ballot(&from, *ballot),
+            _ => true,
+        };
+        if !authentic || !msg.is_well_formed() {
             self.ignored += 1;
             out.push(Action::Event(Event::Ignored { kind: msg.kind() }));
             return;
         }
+        let from = from.id;
         match msg {
             Message::Promise {
                 ballot,
@@ -211,12 +230,12 @@ impl<C: Clone> Proposer<C> {
                     self.propose(cmd, out);
                 }
             }
-            Message::CatchUp { .. } | Message::Decided { .. } => {}
+            Message::CatchUp { .. } | Message::Decided { .. } | Message::Snapshot(_) => {}
         }
     }
 
     /// One tick: election and heartbeat timers, retransmission.
-    pub(crate) fn tick<O>(&mut self, out: &mut Vec<Action<C, O>>) {
+    pub(crate) fn tick<O, P>(&mut self, out: &mut Vec<Action<C, O, P>>) {
         match self.state {
             ProposerState::Follower => {
                 self.timer_ticks += 1;
@@ -259,7 +278,7 @@ impl<C: Clone> Proposer<C> {
     }
 
     /// A client command reaches this proposer.
-    pub(crate) fn propose<O>(&mut self, cmd: Command<C>, out: &mut Vec<Action<C, O>>) {
+    pub(crate) fn propose<O, P>(&mut self, cmd: Command<C>, out: &mut Vec<Action<C, O, P>>) {
         let reason = if !self.is_leader() {
             DropReason::NotLeader {
                 leader: self.leader,
@@ -281,7 +300,7 @@ impl<C: Clone> Proposer<C> {
     /// Moves queued commands into slots. A command goes out at once when the
     /// pipeline is empty; otherwise commands gather until a slot is chosen or a
     /// full batch is ready, so that load turns into batches instead of slots.
-    fn flush<O>(&mut self, out: &mut Vec<Action<C, O>>) {
+    fn flush<O, P>(&mut self, out: &mut Vec<Action<C, O, P>>) {
         while !self.queue.is_empty() {
             let in_flight = (self.next_slot - self.commit) as usize;
             if in_flight >= self.config.pipeline_window
@@ -301,7 +320,7 @@ impl<C: Clone> Proposer<C> {
         }
     }
 
-    fn start_phase2<O>(&mut self, slot: Slot, value: Value<C>, out: &mut Vec<Action<C, O>>) {
+    fn start_phase2<O, P>(&mut self, slot: Slot, value: Value<C>, out: &mut Vec<Action<C, O, P>>) {
         out.push(accept(self.ballot, slot, value.clone(), self.commit));
         *self.inflight.entry(slot) = Some(InFlight {
             value,
@@ -311,7 +330,7 @@ impl<C: Clone> Proposer<C> {
         });
     }
 
-    fn campaign<O>(&mut self, out: &mut Vec<Action<C, O>>) {
+    fn campaign<O, P>(&mut self, out: &mut Vec<Action<C, O, P>>) {
         let round = self.highest_seen.round.max(self.ballot.round) + 1;
         self.step_down_quietly(out);
         self.ballot = Ballot::new(round, self.config.id);
@@ -328,9 +347,9 @@ impl<C: Clone> Proposer<C> {
         self.send_prepare(out);
     }
 
-    fn send_prepare<O>(&self, out: &mut Vec<Action<C, O>>) {
+    fn send_prepare<O, P>(&self, out: &mut Vec<Action<C, O, P>>) {
         out.push(Action::Send {
-            to: Destination::Acceptors,
+            to: Destination::Group(Roles::ACCEPTOR),
             msg: Message::Prepare {
                 ballot: self.ballot,
                 from_slot: self.prepare_from,
@@ -338,13 +357,13 @@ impl<C: Clone> Proposer<C> {
         });
     }
 
-    fn on_promise<O>(
+    fn on_promise<O, P>(
         &mut self,
         from: NodeId,
         ballot: Ballot,
         trimmed_below: Slot,
         accepted: Vec<PValue<C>>,
-        out: &mut Vec<Action<C, O>>,
+        out: &mut Vec<Action<C, O, P>>,
     ) {
         if self.state != ProposerState::Candidate || ballot != self.ballot {
             return;
@@ -375,7 +394,7 @@ impl<C: Clone> Proposer<C> {
 
     /// Phase 1 succeeded: re-propose the highest-ballot value of every open slot,
     /// fill holes with no-ops, then serve new commands.
-    fn become_leader<O>(&mut self, out: &mut Vec<Action<C, O>>) {
+    fn become_leader<O, P>(&mut self, out: &mut Vec<Action<C, O, P>>) {
         self.state = ProposerState::Leader;
         self.leader = Some(self.config.id);
         self.commit = self.prepare_from.max(self.trimmed_max);
@@ -399,12 +418,12 @@ impl<C: Clone> Proposer<C> {
         self.flush(out);
     }
 
-    fn on_accepted<O>(
+    fn on_accepted<O, P>(
         &mut self,
         from: NodeId,
         ballot: Ballot,
         slot: Slot,
-        out: &mut Vec<Action<C, O>>,
+        out: &mut Vec<Action<C, O, P>>,
     ) {
         if self.state != ProposerState::Leader || ballot != self.ballot {
             return;
@@ -445,7 +464,7 @@ impl<C: Clone> Proposer<C> {
         }
     }
 
-    fn on_nack<O>(&mut self, ballot: Ballot, promised: Ballot, out: &mut Vec<Action<C, O>>) {
+    fn on_nack<O, P>(&mut self, ballot: Ballot, promised: Ballot, out: &mut Vec<Action<C, O, P>>) {
         if self.state == ProposerState::Follower || ballot != self.ballot || promised <= ballot {
             return;
         }
@@ -454,7 +473,7 @@ impl<C: Clone> Proposer<C> {
     }
 
     /// A leader's `Heartbeat` or `Accept`: follow it if it is the newest.
-    pub(crate) fn observe_leader<O>(&mut self, ballot: Ballot, out: &mut Vec<Action<C, O>>) {
+    pub(crate) fn observe_leader<O, P>(&mut self, ballot: Ballot, out: &mut Vec<Action<C, O, P>>) {
         if ballot < self.highest_seen {
             return;
         }
@@ -471,7 +490,11 @@ impl<C: Clone> Proposer<C> {
     }
 
     /// Another candidate's `Prepare`: give it time to win instead of duelling.
-    pub(crate) fn observe_candidate<O>(&mut self, ballot: Ballot, out: &mut Vec<Action<C, O>>) {
+    pub(crate) fn observe_candidate<O, P>(
+        &mut self,
+        ballot: Ballot,
+        out: &mut Vec<Action<C, O, P>>,
+    ) {
         if ballot <= self.highest_seen {
             return;
         }
@@ -491,7 +514,7 @@ impl<C: Clone> Proposer<C> {
         self.learned = self.learned.max(slot);
     }
 
-    fn become_follower<O>(&mut self, leader: Option<NodeId>, out: &mut Vec<Action<C, O>>) {
+    fn become_follower<O, P>(&mut self, leader: Option<NodeId>, out: &mut Vec<Action<C, O, P>>) {
         self.step_down_quietly(out);
         self.state = ProposerState::Follower;
         self.leader = leader;
@@ -502,7 +525,7 @@ impl<C: Clone> Proposer<C> {
     /// Leaves leadership: queued commands were never proposed, so their clients
     /// hear that they must go elsewhere. In-flight values may still be chosen by
     /// the next leader, so they get no verdict; the replica answers retries.
-    fn step_down_quietly<O>(&mut self, out: &mut Vec<Action<C, O>>) {
+    fn step_down_quietly<O, P>(&mut self, out: &mut Vec<Action<C, O, P>>) {
         self.inflight = SlotWindow::new(self.commit);
         for cmd in self.queue.drain(..) {
             out.push(Action::Event(Event::Dropped {
@@ -513,10 +536,10 @@ impl<C: Clone> Proposer<C> {
         }
     }
 
-    fn send_heartbeat<O>(&mut self, out: &mut Vec<Action<C, O>>) {
+    fn send_heartbeat<O, P>(&mut self, out: &mut Vec<Action<C, O, P>>) {
         self.heartbeat_timer_ticks = 0;
         out.push(Action::Send {
-            to: Destination::All,
+            to: Destination::Group(Roles::ALL),
             msg: Message::Heartbeat {
                 ballot: self.ballot,
                 commit: self.commit,
@@ -524,11 +547,11 @@ impl<C: Clone> Proposer<C> {
         });
     }
 
-    fn member_bit<O>(
+    fn member_bit<O, P>(
         &mut self,
         from: NodeId,
         kind: &'static str,
-        out: &mut Vec<Action<C, O>>,
+        out: &mut Vec<Action<C, O, P>>,
     ) -> Option<u64> {
         match self.config.member_index(from) {
             Some(i) => Some(1u64 << i),
@@ -546,9 +569,9 @@ impl<C: Clone> Proposer<C> {
     }
 }
 
-fn accept<C, O>(ballot: Ballot, slot: Slot, value: Value<C>, commit: Slot) -> Action<C, O> {
+fn accept<C, O, P>(ballot: Ballot, slot: Slot, value: Value<C>, commit: Slot) -> Action<C, O, P> {
     Action::Send {
-        to: Destination::Acceptors,
+        to: Destination::Group(Roles::ACCEPTOR),
         msg: Message::Accept {
             ballot,
             slot,
@@ -586,9 +609,20 @@ mod tests {
         Value::One(cmd(seq))
     }
 
+    /// A message from process `from` of the role that sends its kind.
     fn recv(from: u32, msg: Message<u64>) -> Input<u64> {
+        let role = match &msg {
+            Message::Promise { .. } | Message::Nack { .. } | Message::Accepted { .. } => {
+                Role::Acceptor
+            }
+            Message::Prepare { .. } | Message::Accept { .. } | Message::Heartbeat { .. } => {
+                Role::Proposer
+            }
+            Message::CatchUp { .. } | Message::Decided { .. } => Role::Learner,
+            Message::Forward { .. } | Message::Snapshot(_) => Role::Client,
+        };
         Input::Receive {
-            from: NodeId(from),
+            from: Process::only(role, NodeId(from)),
             msg,
         }
     }
@@ -662,7 +696,7 @@ mod tests {
         assert!(matches!(
             out[1],
             Action::Send {
-                to: Destination::Acceptors,
+                to: Destination::Group(Roles::ACCEPTOR),
                 msg: Message::Prepare { .. }
             }
         ));
@@ -957,7 +991,7 @@ mod tests {
         }
         let beats = out
             .iter()
-            .filter(|a| matches!(a, Action::Send { to: Destination::All, msg: Message::Heartbeat { ballot, .. } } if *ballot == b))
+            .filter(|a| matches!(a, Action::Send { to: Destination::Group(Roles::ALL), msg: Message::Heartbeat { ballot, .. } } if *ballot == b))
             .count();
         assert_eq!(beats, 3);
     }

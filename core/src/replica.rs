@@ -150,11 +150,11 @@ impl<S: StateMachine> Replica<S> {
 
     /// Applies the chosen value of `slot`, which must be the next slot. Emits a
     /// [`Action::Reply`] per command, from the cache for a retried one.
-    pub fn apply<C>(
+    pub fn apply<C, P>(
         &mut self,
         slot: Slot,
         value: &Value<S::Command>,
-        out: &mut Vec<Action<C, S::Output>>,
+        out: &mut Vec<Action<C, S::Output, P>>,
     ) {
         debug_assert_eq!(slot, self.next, "slots must be applied in order");
         self.next = slot + 1;

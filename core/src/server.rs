@@ -1,21 +1,34 @@
 //! One node hosting all four roles: what the chat server and the simulator run.
-//! It routes messages between its own roles without sends and maps role groups
-//! to "every other node" for the driver.
+//! It routes messages between its own roles without sends, and decides
+//! compaction and snapshot transfer for the driver.
 
-use crate::acceptor::Acceptor;
-use crate::action::{Action, Destination, DropReason, Event, Input, Record};
+use crate::acceptor::{owns_ballot, Acceptor};
+use crate::action::{Action, Checkpoint, DropReason, Event, Input, Record};
+use crate::address::{Destination, Process, Role, Roles};
 use crate::config::Config;
 use crate::error::{ConfigError, RecoverError};
 use crate::learner::Learner;
-use crate::message::Message;
+use crate::message::{Message, LIMIT};
 use crate::proposer::Proposer;
 use crate::replica::{Replica, Snapshot, StateMachine};
 use crate::types::{Ballot, NodeId, Slot};
+use alloc::boxed::Box;
 use alloc::collections::{BTreeMap, VecDeque};
 use alloc::vec::Vec;
 
 type Cmd<S> = <S as StateMachine>::Command;
 type Out<S> = <S as StateMachine>::Output;
+
+/// The snapshot a [`Server`] of `S` stores and sends.
+pub type ServerSnapshot<S> = Snapshot<S, Out<S>>;
+/// What a [`Server`] of `S` exchanges with its peers.
+pub type ServerMessage<S> = Message<Cmd<S>, ServerSnapshot<S>>;
+/// What a [`Server`] of `S` is fed.
+pub type ServerInput<S> = Input<Cmd<S>, ServerSnapshot<S>>;
+/// What a [`Server`] of `S` asks its driver to do.
+pub type ServerAction<S> = Action<Cmd<S>, Out<S>, ServerSnapshot<S>>;
+/// Everything a [`Server`] of `S` needs after a restart.
+pub type ServerCheckpoint<S> = Checkpoint<Cmd<S>, ServerSnapshot<S>>;
 
 /// Counters a driver prints on exit.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -28,18 +41,19 @@ pub struct ServerStats {
     pub executed: u64,
     /// Commands passed on to the leader.
     pub forwarded: u64,
-    /// [`Action::SendSnapshot`]s emitted: peers that asked for slots below
-    /// this node's retained values.
+    /// Snapshots sent to peers that asked for slots below this node's
+    /// retained values.
     pub snapshots_sent: u64,
-    /// Peer snapshots installed by [`Server::install_snapshot`]. One that was
+    /// Peer snapshots installed ([`Event::SnapshotInstalled`]). One that was
     /// not ahead is counted in `ignored` instead.
     pub snapshots_installed: u64,
 }
 
 /// A Multi-Paxos node: acceptor, proposer, learner and replica together.
 ///
-/// Group destinations in its [`Action::Send`]s mean every *other* member; the
-/// server has already delivered the message to itself.
+/// Its peers are the other servers ([`Process::server`]); a group
+/// destination in its [`Action::Send`]s means every *other* server, since
+/// it has already handed its own roles what they needed.
 #[derive(Debug)]
 pub struct Server<S: StateMachine> {
     id: NodeId,
@@ -54,15 +68,15 @@ pub struct Server<S: StateMachine> {
     snapshot_resend_ticks: u64,
     /// The tick at which each peer was last sent a snapshot.
     snapshot_sent_at: BTreeMap<NodeId, u64>,
-    local: VecDeque<Message<Cmd<S>>>,
-    scratch: Vec<Action<Cmd<S>, Out<S>>>,
+    local: VecDeque<ServerMessage<S>>,
+    scratch: Vec<ServerAction<S>>,
     ignored: u64,
     forwarded: u64,
     snapshots_sent: u64,
     snapshots_installed: u64,
 }
 
-impl<S: StateMachine> Server<S> {
+impl<S: StateMachine + Clone> Server<S> {
     /// A fresh node with an empty log, applying to `state`.
     pub fn new(config: Config, state: S) -> Result<Self, ConfigError> {
         Server::with_replica(config, Replica::new(state), 0)
@@ -98,8 +112,9 @@ impl<S: StateMachine> Server<S> {
         })
     }
 
-    /// Rebuilds a node from its synced records after a crash. The state machine
-    /// starts from `state` and is rebuilt by learning the log again from peers.
+    /// Rebuilds a node from its synced records after a crash, when its log
+    /// holds no snapshot. The state machine starts from `state` and is
+    /// rebuilt by learning the log again from peers.
     pub fn recover<I>(config: Config, state: S, records: I) -> Result<Self, RecoverError>
     where
         I: IntoIterator<Item = Record<Cmd<S>>>,
@@ -122,12 +137,13 @@ impl<S: StateMachine> Server<S> {
         Ok(())
     }
 
-    /// Rebuilds a node from a replica snapshot plus the synced records written
-    /// since (or a [`Server::checkpoint`] and the records after it). The node
-    /// resumes learning at the snapshot's slot.
+    /// Rebuilds a node from its durable log after a crash: the snapshot of
+    /// its last [`Action::Compact`] and every record after it (the
+    /// checkpoint's own records first). The node resumes learning at the
+    /// snapshot's slot.
     pub fn restore<I>(
         config: Config,
-        snapshot: Snapshot<S, Out<S>>,
+        snapshot: ServerSnapshot<S>,
         records: I,
     ) -> Result<Self, RecoverError>
     where
@@ -140,67 +156,22 @@ impl<S: StateMachine> Server<S> {
         Ok(server)
     }
 
-    /// A snapshot of the replica, for a driver to store before compacting,
-    /// or to send a peer on [`Action::SendSnapshot`].
-    pub fn snapshot(&self) -> Snapshot<S, Out<S>>
-    where
-        S: Clone,
-    {
+    /// A snapshot of the replica: the state machine and session table at
+    /// the replica's next slot.
+    pub fn snapshot(&self) -> ServerSnapshot<S> {
         self.replica.snapshot()
     }
 
-    /// Installs a peer's snapshot (sent on its [`Action::SendSnapshot`]); see
-    /// [`Server::install_snapshot_into`].
-    pub fn install_snapshot(
-        &mut self,
-        snapshot: Snapshot<S, Out<S>>,
-    ) -> Vec<Action<Cmd<S>, Out<S>>> {
-        let mut out = Vec::new();
-        self.install_snapshot_into(snapshot, &mut out);
-        out
-    }
-
-    /// Installs a peer's snapshot, appending the resulting actions to `out`.
-    ///
-    /// A snapshot that is not ahead of the learner's next slot changes
-    /// nothing: it is counted as ignored (with [`Event::Ignored`]), as a late
-    /// or duplicated one is harmless. Otherwise the replica and the learner
-    /// jump to the snapshot's slot in place and the first action is
-    /// [`Action::PersistSnapshot`], a durability barrier for everything after
-    /// it; slots above that this node already knows to be chosen are then
-    /// delivered, and the acceptor may trim below the new base.
-    ///
-    /// A snapshot holds only decided state, so it is safe to take from any
-    /// member. The acceptor and the proposer are left as they are: a leader
-    /// whose learner lagged stays leader (its ballot and open slots do not
-    /// depend on the replica), and the next phase 1 starts at the new base.
-    pub fn install_snapshot_into(
-        &mut self,
-        snapshot: Snapshot<S, Out<S>>,
-        out: &mut Vec<Action<Cmd<S>, Out<S>>>,
-    ) {
-        let next = snapshot.next_slot;
-        if next <= self.learner.next_slot() {
-            self.ignored += 1;
-            out.push(Action::Event(Event::Ignored { kind: "snapshot" }));
-            return;
-        }
-        self.replica.install(snapshot);
-        self.learner.skip_to(next);
-        self.snapshots_installed += 1;
-        out.push(Action::PersistSnapshot { next_slot: next });
-        let mut scratch = core::mem::take(&mut self.scratch);
-        self.learned(&mut scratch);
-        self.route_all(&mut scratch, out);
-        self.scratch = scratch;
-    }
-
-    /// Records that rebuild this node's acceptor and proposer exactly. With a
-    /// [`Server::snapshot`] they replace every earlier record of the log.
-    pub fn checkpoint(&self) -> Vec<Record<Cmd<S>>> {
+    /// Everything this node needs after a restart: the replica's snapshot
+    /// and the records that rebuild its acceptor and proposer exactly. What
+    /// [`Input::Checkpoint`] answers with, in an [`Action::Compact`].
+    pub fn checkpoint(&self) -> ServerCheckpoint<S> {
         let mut records = self.acceptor.checkpoint();
         records.push(self.proposer.checkpoint());
-        records
+        Checkpoint {
+            snapshot: Some(self.replica.snapshot()),
+            records,
+        }
     }
 
     /// This node's id.
@@ -228,14 +199,20 @@ impl<S: StateMachine> Server<S> {
         self.replica.state()
     }
 
-    /// The acceptor, for inspection (tests and the simulator's oracle).
-    pub fn acceptor(&self) -> &Acceptor<Cmd<S>> {
-        &self.acceptor
+    /// The first slot the replica has not applied: every slot below is
+    /// reflected in [`Server::state`].
+    pub fn applied_up_to(&self) -> Slot {
+        self.replica.next_slot()
     }
 
-    /// The learner, for inspection.
-    pub fn learner(&self) -> &Learner<Cmd<S>> {
-        &self.learner
+    /// Read-only access to the roles inside, for tests, simulators and
+    /// debugging tools. Driving a server never needs it.
+    pub fn inspect(&self) -> Inspect<'_, Cmd<S>> {
+        Inspect {
+            acceptor: &self.acceptor,
+            proposer: &self.proposer,
+            learner: &self.learner,
+        }
     }
 
     /// Counters.
@@ -254,7 +231,7 @@ impl<S: StateMachine> Server<S> {
     }
 
     /// Handles one input; see [`Server::step_into`].
-    pub fn step(&mut self, input: Input<Cmd<S>>) -> Vec<Action<Cmd<S>, Out<S>>> {
+    pub fn step(&mut self, input: ServerInput<S>) -> Vec<ServerAction<S>> {
         let mut out = Vec::new();
         self.step_into(input, &mut out);
         out
@@ -262,7 +239,11 @@ impl<S: StateMachine> Server<S> {
 
     /// Handles one input and everything it causes inside this node, appending
     /// the actions for the driver to `out` in the order they must be performed.
-    pub fn step_into(&mut self, input: Input<Cmd<S>>, out: &mut Vec<Action<Cmd<S>, Out<S>>>) {
+    ///
+    /// Messages count only from the other servers of the cluster (a process
+    /// that hosts an acceptor with a member's id); anything else is ignored
+    /// and counted.
+    pub fn step_into(&mut self, input: ServerInput<S>, out: &mut Vec<ServerAction<S>>) {
         let mut scratch = core::mem::take(&mut self.scratch);
         match input {
             Input::Tick => {
@@ -275,7 +256,7 @@ impl<S: StateMachine> Server<S> {
                 Some(leader) if leader != self.id => {
                     self.forwarded += 1;
                     out.push(Action::Send {
-                        to: Destination::Node(leader),
+                        to: Destination::to(Role::Proposer, leader),
                         msg: Message::Forward {
                             commands: alloc::vec![cmd],
                         },
@@ -284,39 +265,79 @@ impl<S: StateMachine> Server<S> {
                 _ => self.proposer.propose(cmd, &mut scratch),
             },
             Input::Receive { from, msg } => {
-                if self.members.contains(&from) && msg.is_well_formed() {
+                if self.is_peer(&from) && msg.is_well_formed() {
                     self.dispatch(from, msg, &mut scratch);
                 } else {
-                    self.ignored += 1;
-                    scratch.push(Action::Event(Event::Ignored { kind: msg.kind() }));
+                    self.ignore(msg.kind(), &mut scratch);
                 }
             }
+            Input::Checkpoint => scratch.push(Action::Compact(Box::new(self.checkpoint()))),
         }
         self.route_all(&mut scratch, out);
         self.scratch = scratch;
     }
 
-    /// Routes `scratch` and then everything it sent this node itself.
-    fn route_all(
+    /// A server of this cluster: hosts an acceptor whose id is a member.
+    fn is_peer(&self, from: &Process) -> bool {
+        from.hosts(Role::Acceptor) && self.members.contains(&from.id)
+    }
+
+    fn ignore(&mut self, kind: &'static str, out: &mut Vec<ServerAction<S>>) {
+        self.ignored += 1;
+        out.push(Action::Event(Event::Ignored { kind }));
+    }
+
+    /// Installs a peer's snapshot if it is ahead of the learner's next slot.
+    ///
+    /// A snapshot that is not ahead changes nothing: it is counted as
+    /// ignored, as a late or duplicated one is harmless. Otherwise the
+    /// replica and the learner jump to the snapshot's slot in place, and the
+    /// first actions are an [`Action::Compact`] that makes it the durable
+    /// base of the log (a barrier for everything after it) and
+    /// [`Event::SnapshotInstalled`]; slots above that this node already knows
+    /// to be chosen are then delivered.
+    ///
+    /// A snapshot holds only decided state, so it is safe to take from any
+    /// member. The acceptor and the proposer are left as they are: a leader
+    /// whose learner lagged stays leader (its ballot and open slots do not
+    /// depend on the replica), and the next phase 1 starts at the new base.
+    fn install(
         &mut self,
-        scratch: &mut Vec<Action<Cmd<S>, Out<S>>>,
-        out: &mut Vec<Action<Cmd<S>, Out<S>>>,
+        from: NodeId,
+        snapshot: ServerSnapshot<S>,
+        out: &mut Vec<ServerAction<S>>,
     ) {
+        let next = snapshot.next_slot;
+        if next <= self.learner.next_slot() || next >= LIMIT {
+            self.ignore("snapshot", out);
+            return;
+        }
+        self.replica.install(snapshot);
+        self.learner.skip_to(next);
+        self.snapshots_installed += 1;
+        out.push(Action::Compact(Box::new(self.checkpoint())));
+        out.push(Action::Event(Event::SnapshotInstalled {
+            from,
+            next_slot: next,
+        }));
+    }
+
+    /// Routes `scratch` and then everything it sent this node itself.
+    fn route_all(&mut self, scratch: &mut Vec<ServerAction<S>>, out: &mut Vec<ServerAction<S>>) {
         self.route(scratch, out);
+        let me = Process::server(self.id);
         while let Some(msg) = self.local.pop_front() {
-            self.dispatch(self.id, msg, scratch);
+            self.dispatch(me, msg, scratch);
             self.route(scratch, out);
         }
     }
 
-    fn dispatch(
-        &mut self,
-        from: NodeId,
-        msg: Message<Cmd<S>>,
-        out: &mut Vec<Action<Cmd<S>, Out<S>>>,
-    ) {
+    fn dispatch(&mut self, from: Process, msg: ServerMessage<S>, out: &mut Vec<ServerAction<S>>) {
         match msg {
             Message::Prepare { ballot, from_slot } => {
+                if !owns_ballot(&from, ballot) {
+                    return self.ignore("prepare", out);
+                }
                 if self.acceptor.on_prepare(ballot, from_slot, out) {
                     self.proposer.observe_candidate(ballot, out);
                 }
@@ -327,6 +348,9 @@ impl<S: StateMachine> Server<S> {
                 value,
                 commit,
             } => {
+                if !owns_ballot(&from, ballot) {
+                    return self.ignore("accept", out);
+                }
                 self.acceptor.on_accept(ballot, slot, value, out);
                 if ballot.node != self.id {
                     // Our own proposer tells our learner what it chose, so only a
@@ -343,6 +367,9 @@ impl<S: StateMachine> Server<S> {
                 self.learner.commit(ballot, commit);
             }
             Message::Heartbeat { ballot, commit } => {
+                if !owns_ballot(&from, ballot) {
+                    return self.ignore("heartbeat", out);
+                }
                 self.proposer.observe_leader(ballot, out);
                 self.learner.commit(ballot, commit);
             }
@@ -383,7 +410,7 @@ impl<S: StateMachine> Server<S> {
                     out,
                 );
                 if let Some(value) = value {
-                    self.learner.vote(from, ballot, slot, value, out);
+                    self.learner.vote(from.id, ballot, slot, value, out);
                 }
             }
             Message::CatchUp { from_slot, .. } if from_slot < self.learner.first_retained() => {
@@ -394,30 +421,35 @@ impl<S: StateMachine> Server<S> {
             msg @ (Message::CatchUp { .. } | Message::Decided { .. }) => {
                 self.learner.receive(from, msg, out);
             }
+            Message::Snapshot(snapshot) => self.install(from.id, *snapshot, out),
         }
         self.learned(out);
     }
 
     /// Peer `from` is below what our learner retains: send it a snapshot,
     /// unless it was sent one less than `snapshot_resend_ticks` ago (it asks
-    /// again every `catchup_ticks` while the first is on its way).
-    fn offer_snapshot(&mut self, from: NodeId, out: &mut Vec<Action<Cmd<S>, Out<S>>>) {
-        if from == self.id {
+    /// again every `catchup_ticks` while the first is on its way). Taken
+    /// now: a later snapshot than the one asked for only reaches further.
+    fn offer_snapshot(&mut self, from: Process, out: &mut Vec<ServerAction<S>>) {
+        if from.id == self.id {
             return;
         }
-        if let Some(&at) = self.snapshot_sent_at.get(&from) {
+        if let Some(&at) = self.snapshot_sent_at.get(&from.id) {
             if self.ticks.saturating_sub(at) < self.snapshot_resend_ticks {
                 return;
             }
         }
-        self.snapshot_sent_at.insert(from, self.ticks);
+        self.snapshot_sent_at.insert(from.id, self.ticks);
         self.snapshots_sent += 1;
-        out.push(Action::SendSnapshot { to: from });
+        out.push(Action::Send {
+            to: Destination::To(from.addr()),
+            msg: Message::Snapshot(Box::new(self.replica.snapshot())),
+        });
     }
 
     /// After any change to what is known chosen: feeds the proposer's choices
     /// to the learner, applies what became deliverable, and trims the acceptor.
-    fn learned(&mut self, out: &mut Vec<Action<Cmd<S>, Out<S>>>) {
+    fn learned(&mut self, out: &mut Vec<ServerAction<S>>) {
         for (slot, value) in self.proposer.chosen.drain(..) {
             self.learner.chosen(slot, value, out);
         }
@@ -431,40 +463,33 @@ impl<S: StateMachine> Server<S> {
             .deliver(|slot, value| replica.apply(slot, value, out));
         let delivered = self.learner.next_slot();
         self.proposer.learned_prefix(delivered);
-        // Trim in chunks so that the trim record is rare.
+        // Trim in chunks so that compactions are rare.
         let keep_from = delivered.saturating_sub(self.retain_slots);
         if keep_from >= self.acceptor.trimmed_below() + self.retain_slots.max(1) {
             // The acceptor forgets the votes below the trim point, and the
             // learner the values: a snapshot must cover them on disk first,
-            // or a whole-cluster restart would find them nowhere.
-            out.push(Action::PersistSnapshot {
-                next_slot: delivered,
-            });
-            self.acceptor.trim_below(keep_from, out);
+            // or a whole-cluster restart would find them nowhere. One
+            // compaction makes both durable at once.
+            self.acceptor.trim_below(keep_from);
+            out.push(Action::Compact(Box::new(self.checkpoint())));
         }
     }
 
     /// Moves a role's actions to the driver, turning sends to ourselves into
     /// local deliveries.
-    fn route(
-        &mut self,
-        scratch: &mut Vec<Action<Cmd<S>, Out<S>>>,
-        out: &mut Vec<Action<Cmd<S>, Out<S>>>,
-    ) {
+    fn route(&mut self, scratch: &mut Vec<ServerAction<S>>, out: &mut Vec<ServerAction<S>>) {
         for action in scratch.drain(..) {
             match action {
                 Action::Send {
-                    to: Destination::Node(id),
+                    to: Destination::To(addr),
                     msg,
-                } if id == self.id => self.local.push_back(msg),
+                } if addr.id == self.id && Roles::SERVER.contains(addr.role) => {
+                    self.local.push_back(msg)
+                }
                 Action::Send {
-                    to:
-                        to @ (Destination::Acceptors
-                        | Destination::Proposers
-                        | Destination::Learners
-                        | Destination::All),
+                    to: to @ Destination::Group(roles),
                     msg,
-                } => {
+                } if roles.intersects(Roles::SERVER) => {
                     // Our own heartbeat or catch-up request would teach us
                     // nothing (dispatch feeds the leader's commit point to its
                     // learner directly), so only real work is delivered locally.
@@ -479,9 +504,36 @@ impl<S: StateMachine> Server<S> {
     }
 }
 
+/// Read-only views of the roles inside a [`Server`] (see
+/// [`Server::inspect`]): what simulators' oracles and tests look at.
+#[derive(Clone, Copy, Debug)]
+pub struct Inspect<'a, C> {
+    acceptor: &'a Acceptor<C>,
+    proposer: &'a Proposer<C>,
+    learner: &'a Learner<C>,
+}
+
+impl<'a, C> Inspect<'a, C> {
+    /// The acceptor: its promise, votes and trim point.
+    pub fn acceptor(&self) -> &'a Acceptor<C> {
+        self.acceptor
+    }
+
+    /// The proposer: its election state, ballot and commit point.
+    pub fn proposer(&self) -> &'a Proposer<C> {
+        self.proposer
+    }
+
+    /// The learner: what it delivered and still retains.
+    pub fn learner(&self) -> &'a Learner<C> {
+        self.learner
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::address::Addr;
     use crate::types::{Command, Value};
     use alloc::vec;
 
@@ -497,12 +549,16 @@ mod tests {
         }
     }
 
-    type A = Action<u64, u64>;
+    type A = ServerAction<Sum>;
 
     fn config(id: u32) -> Config {
         let mut c = Config::new(NodeId(id), vec![NodeId(1), NodeId(2), NodeId(3)]);
         c.retain_slots = 2;
         c
+    }
+
+    fn server(id: u32) -> Process {
+        Process::server(NodeId(id))
     }
 
     fn value(slot: Slot) -> Value<u64> {
@@ -513,50 +569,70 @@ mod tests {
         })
     }
 
-    /// Node 2 tells `server` that slots `first..end` are chosen.
-    fn decided(server: &mut Server<Sum>, first: Slot, end: Slot) -> Vec<A> {
-        server.step(Input::Receive {
-            from: NodeId(2),
-            msg: Message::Decided {
-                first_slot: first,
-                values: (first..end).map(value).collect(),
-            },
+    fn receive(s: &mut Server<Sum>, from: u32, msg: ServerMessage<Sum>) -> Vec<A> {
+        s.step(Input::Receive {
+            from: server(from),
+            msg,
         })
+    }
+
+    /// Node 2 tells `s` that slots `first..end` are chosen.
+    fn decided(s: &mut Server<Sum>, first: Slot, end: Slot) -> Vec<A> {
+        let values = (first..end).map(value).collect();
+        receive(
+            s,
+            2,
+            Message::Decided {
+                first_slot: first,
+                values,
+            },
+        )
+    }
+
+    fn learner(s: &Server<Sum>) -> &Learner<u64> {
+        s.inspect().learner()
     }
 
     /// Node 1 with slots `0..5` applied, retaining only the last two.
     fn ahead() -> Server<Sum> {
         let mut s = Server::new(config(1), Sum::default()).unwrap();
         decided(&mut s, 0, 5);
-        assert_eq!(s.learner().next_slot(), 5);
-        assert_eq!(s.learner().first_retained(), 3);
+        assert_eq!(learner(&s).next_slot(), 5);
+        assert_eq!(learner(&s).first_retained(), 3);
         s
     }
 
-    fn catch_up(server: &mut Server<Sum>, from: u32, from_slot: Slot) -> Vec<A> {
-        server.step(Input::Receive {
-            from: NodeId(from),
-            msg: Message::CatchUp {
-                from_slot,
-                to_slot: from_slot + 10,
-            },
-        })
+    fn catch_up(s: &mut Server<Sum>, from: u32, from_slot: Slot) -> Vec<A> {
+        let msg = Message::CatchUp {
+            from_slot,
+            to_slot: from_slot + 10,
+        };
+        receive(s, from, msg)
     }
 
-    fn snapshots_sent(out: &[A]) -> Vec<NodeId> {
+    /// The peers sent a snapshot, with the slot it reaches.
+    fn snapshots_sent(out: &[A]) -> Vec<(NodeId, Slot)> {
         out.iter()
             .filter_map(|a| match a {
-                Action::SendSnapshot { to } => Some(*to),
+                Action::Send {
+                    to: Destination::To(addr),
+                    msg: Message::Snapshot(s),
+                } => Some((addr.id, s.next_slot)),
                 _ => None,
             })
             .collect()
+    }
+
+    fn install(s: &mut Server<Sum>, from: u32, snapshot: ServerSnapshot<Sum>) -> Vec<A> {
+        receive(s, from, Message::Snapshot(Box::new(snapshot)))
     }
 
     #[test]
     fn a_peer_below_the_retained_window_is_sent_a_snapshot() {
         let mut s = ahead();
         let out = catch_up(&mut s, 3, 1);
-        assert_eq!(out, [Action::SendSnapshot { to: NodeId(3) }]);
+        assert_eq!(snapshots_sent(&out), [(NodeId(3), 5)]);
+        assert_eq!(out.len(), 1);
         assert_eq!(s.stats().snapshots_sent, 1);
         // Within the window the retained values are sent, not a snapshot.
         let out = catch_up(&mut s, 2, 3);
@@ -564,7 +640,7 @@ mod tests {
         assert!(matches!(
             out[..],
             [Action::Send {
-                to: Destination::Node(NodeId(2)),
+                to: Destination::To(Addr { id: NodeId(2), .. }),
                 msg: Message::Decided { first_slot: 3, .. }
             }]
         ));
@@ -581,22 +657,28 @@ mod tests {
     fn snapshot_offers_are_rate_limited_per_peer() {
         let mut s = ahead();
         let resend = Config::new(NodeId(1), vec![NodeId(1)]).snapshot_resend_ticks;
-        assert_eq!(snapshots_sent(&catch_up(&mut s, 3, 0)), [NodeId(3)]);
+        let peers = |out: &[A]| {
+            snapshots_sent(out)
+                .into_iter()
+                .map(|(p, _)| p)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(peers(&catch_up(&mut s, 3, 0)), [NodeId(3)]);
         assert!(
-            snapshots_sent(&catch_up(&mut s, 3, 0)).is_empty(),
+            peers(&catch_up(&mut s, 3, 0)).is_empty(),
             "asked again at once"
         );
         assert_eq!(
-            snapshots_sent(&catch_up(&mut s, 2, 0)),
+            peers(&catch_up(&mut s, 2, 0)),
             [NodeId(2)],
             "another peer has its own allowance"
         );
         for _ in 0..resend - 1 {
             s.step(Input::Tick);
         }
-        assert!(snapshots_sent(&catch_up(&mut s, 3, 0)).is_empty());
+        assert!(peers(&catch_up(&mut s, 3, 0)).is_empty());
         s.step(Input::Tick);
-        assert_eq!(snapshots_sent(&catch_up(&mut s, 3, 0)), [NodeId(3)]);
+        assert_eq!(peers(&catch_up(&mut s, 3, 0)), [NodeId(3)]);
         assert_eq!(s.stats().snapshots_sent, 3);
     }
 
@@ -607,19 +689,20 @@ mod tests {
         decided(&mut behind, 0, 5);
         let old = behind.snapshot();
         decided(&mut behind, 5, 6);
+        let ignored = [Action::Event(Event::Ignored { kind: "snapshot" })];
         assert_eq!(
-            behind.install_snapshot(s.snapshot()),
-            [Action::Event(Event::Ignored { kind: "snapshot" })],
+            install(&mut behind, 1, s.snapshot()),
+            ignored,
             "a snapshot behind the learner"
         );
         assert_eq!(
-            s.install_snapshot(old),
-            [Action::Event(Event::Ignored { kind: "snapshot" })],
+            install(&mut s, 2, old),
+            ignored,
             "a snapshot at the learner's own slot"
         );
-        assert_eq!((s.state(), s.learner().next_slot()), (&Sum(15), 5));
+        assert_eq!((s.state(), learner(&s).next_slot()), (&Sum(15), 5));
         assert_eq!(
-            (behind.state(), behind.learner().next_slot()),
+            (behind.state(), learner(&behind).next_slot()),
             (&Sum(21), 6)
         );
         assert_eq!(s.stats().ignored, 1);
@@ -632,21 +715,32 @@ mod tests {
         let mut s = Server::new(config(3), Sum::default()).unwrap();
         // Slot 6 is already known chosen; slot 5 is the gap.
         decided(&mut s, 6, 7);
-        let out = s.install_snapshot(donor.snapshot());
-        assert_eq!(out[0], Action::PersistSnapshot { next_slot: 5 });
+        let out = install(&mut s, 1, donor.snapshot());
+        let Action::Compact(c) = &out[0] else {
+            panic!("the new base is made durable first: {out:?}");
+        };
+        assert_eq!(c.snapshot.as_ref().map(|s| s.next_slot), Some(5));
+        assert_eq!(
+            out[1],
+            Action::Event(Event::SnapshotInstalled {
+                from: NodeId(1),
+                next_slot: 5
+            })
+        );
         assert_eq!(s.state(), &Sum(15));
-        assert_eq!(s.learner().next_slot(), 5);
+        assert_eq!(s.applied_up_to(), 5);
         assert_eq!(s.stats().snapshots_installed, 1);
         // Slot 5 holds a retry of slot 4's command: the session table came
         // with the snapshot, so it is answered from the cache, not executed.
-        let out = s.step(Input::Receive {
-            from: NodeId(2),
-            msg: Message::Decided {
+        let out = receive(
+            &mut s,
+            2,
+            Message::Decided {
                 first_slot: 5,
                 values: vec![value(4)],
             },
-        });
-        assert_eq!(s.learner().next_slot(), 7, "slot 5 fills the gap to 6");
+        );
+        assert_eq!(learner(&s).next_slot(), 7, "slot 5 fills the gap to 6");
         assert_eq!(s.state(), &Sum(15 + 7));
         let replies: Vec<(Slot, u64)> = out
             .iter()
@@ -658,78 +752,142 @@ mod tests {
         assert_eq!(replies, [(4, 15), (6, 22)]);
     }
 
+    /// The trim point a compaction's records restore.
+    fn trim_point(c: &ServerCheckpoint<Sum>) -> Option<Slot> {
+        c.records.iter().find_map(|r| match r {
+            Record::Trimmed(s) => Some(*s),
+            _ => None,
+        })
+    }
+
     #[test]
-    fn installing_a_snapshot_trims_the_acceptor_only_after_the_persist_barrier() {
+    fn installing_a_snapshot_trims_the_acceptor_only_inside_a_compaction_that_covers_it() {
         let mut donor = ahead();
         decided(&mut donor, 5, 10);
         let mut s = Server::new(config(3), Sum::default()).unwrap();
-        let out = s.install_snapshot(donor.snapshot());
-        let barrier = out
+        let out = install(&mut s, 1, donor.snapshot());
+        assert!(
+            !out.iter().any(|a| matches!(a, Action::Persist(_))),
+            "no bare trim record: {out:?}"
+        );
+        let compactions: Vec<&ServerCheckpoint<Sum>> = out
             .iter()
-            .position(|a| matches!(a, Action::PersistSnapshot { next_slot: 10 }));
-        let trim = out
-            .iter()
-            .position(|a| matches!(a, Action::Persist(Record::Trimmed(8))));
-        assert_eq!(barrier, Some(0), "{out:?}");
-        assert!(trim > barrier, "{out:?}");
-        assert_eq!(s.acceptor().trimmed_below(), 8);
+            .filter_map(|a| match a {
+                Action::Compact(c) => Some(&**c),
+                _ => None,
+            })
+            .collect();
+        let last = compactions.last().expect("a compaction");
+        assert_eq!(trim_point(last), Some(8));
+        assert!(last.snapshot.as_ref().is_some_and(|s| s.next_slot >= 8));
+        assert_eq!(s.inspect().acceptor().trimmed_below(), 8);
     }
 
     #[test]
     fn stats_add_up_what_every_role_ignored() {
         let mut s = Server::new(config(1), Sum::default()).unwrap();
         // The server itself: a message from a non-member.
-        s.step(Input::Receive {
-            from: NodeId(9),
-            msg: Message::CatchUp {
+        receive(
+            &mut s,
+            9,
+            Message::CatchUp {
                 from_slot: 0,
                 to_slot: 1,
             },
-        });
+        );
         let far = 1 << 40;
         // The acceptor: an accept far beyond its window.
-        s.step(Input::Receive {
-            from: NodeId(2),
-            msg: Message::Accept {
+        receive(
+            &mut s,
+            2,
+            Message::Accept {
                 ballot: Ballot::new(1, NodeId(2)),
                 slot: far,
                 value: value(0),
                 commit: 0,
             },
-        });
+        );
         // The learner: a vote far beyond its window.
-        s.step(Input::Receive {
-            from: NodeId(2),
-            msg: Message::Accepted {
+        receive(
+            &mut s,
+            2,
+            Message::Accepted {
                 ballot: Ballot::new(1, NodeId(2)),
                 slot: far,
                 value: Some(value(0)),
             },
-        });
-        assert_eq!((s.acceptor().ignored(), s.learner().ignored()), (1, 1));
+        );
+        let i = s.inspect();
+        assert_eq!((i.acceptor().ignored(), i.learner().ignored()), (1, 1));
         assert_eq!(s.stats().ignored, 3);
     }
 
     #[test]
-    fn a_trim_is_preceded_by_a_snapshot_barrier() {
+    fn a_trim_is_made_durable_by_a_compaction_whose_snapshot_covers_it() {
         let mut s = Server::new(config(1), Sum::default()).unwrap();
         let out = decided(&mut s, 0, 5);
-        let barrier = out
+        let [Action::Compact(c)] = &out
             .iter()
-            .position(|a| matches!(a, Action::PersistSnapshot { next_slot: 5 }));
-        let trim = out
-            .iter()
-            .position(|a| matches!(a, Action::Persist(Record::Trimmed(3))));
-        assert!(barrier.is_some() && trim > barrier, "{out:?}");
+            .filter(|a| matches!(a, Action::Compact(_) | Action::Persist(_)))
+            .cloned()
+            .collect::<Vec<_>>()[..]
+        else {
+            panic!("one compaction and no bare record: {out:?}");
+        };
+        assert_eq!(trim_point(c), Some(3));
+        assert_eq!(c.snapshot.as_ref().map(|s| s.next_slot), Some(5));
         let out = decided(&mut s, 5, 6);
         assert!(
-            !out.iter().any(|a| matches!(a, Action::Persist(_))),
+            !out.iter().any(|a| matches!(a, Action::Compact(_))),
             "trims come in chunks of retain_slots: {out:?}"
         );
         let out = decided(&mut s, 6, 7);
-        assert!(
-            out.contains(&Action::Persist(Record::Trimmed(5))),
-            "{out:?}"
+        assert!(out
+            .iter()
+            .any(|a| matches!(a, Action::Compact(c) if trim_point(c) == Some(5))));
+    }
+
+    #[test]
+    fn a_checkpoint_restores_the_same_node() {
+        let mut s = ahead();
+        receive(
+            &mut s,
+            2,
+            Message::Prepare {
+                ballot: Ballot::new(4, NodeId(2)),
+                from_slot: 5,
+            },
         );
+        let out = s.step(Input::Checkpoint);
+        let [Action::Compact(c)] = &out[..] else {
+            panic!("expected one compaction: {out:?}");
+        };
+        let c = (**c).clone();
+        let snapshot = c
+            .snapshot
+            .expect("a server's checkpoint holds its snapshot");
+        let r = Server::restore(config(1), snapshot, c.records).unwrap();
+        assert_eq!((r.state(), r.applied_up_to()), (&Sum(15), 5));
+        assert_eq!(r.inspect().acceptor().promised(), Ballot::new(4, NodeId(2)));
+        assert!(r.ballot() < Ballot::new(5, NodeId(1)));
+    }
+
+    #[test]
+    fn only_the_clusters_servers_are_heard_and_only_the_owner_of_a_ballot_leads_in_it() {
+        let mut s = Server::new(config(1), Sum::default()).unwrap();
+        let prepare = Message::Prepare {
+            ballot: Ballot::new(3, NodeId(2)),
+            from_slot: 0,
+        };
+        // A learner with a member's id is not a server of the cluster.
+        let out = s.step(Input::Receive {
+            from: Process::only(Role::Learner, NodeId(2)),
+            msg: prepare.clone(),
+        });
+        assert_eq!(out, [Action::Event(Event::Ignored { kind: "prepare" })]);
+        // Server 3 may not prepare in server 2's ballot.
+        let out = receive(&mut s, 3, prepare);
+        assert_eq!(out, [Action::Event(Event::Ignored { kind: "prepare" })]);
+        assert_eq!(s.inspect().acceptor().promised(), Ballot::ZERO);
     }
 }

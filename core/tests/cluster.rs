@@ -118,7 +118,12 @@ fn leader_crash_and_recovery_from_persisted_records() {
     let mut net = Net::new(3, 5);
     assert!(drive_workload(&mut net, 10, 2_000));
     let old = net.leader().expect("a leader");
-    let old_promise = net.nodes[old].as_ref().unwrap().acceptor().promised();
+    let old_promise = net.nodes[old]
+        .as_ref()
+        .unwrap()
+        .inspect()
+        .acceptor()
+        .promised();
     net.crash(old);
     assert!(net.run_until(SETTLE_ROUNDS, |n| n.leader().is_some_and(|l| l != old)));
     assert!(
@@ -128,7 +133,7 @@ fn leader_crash_and_recovery_from_persisted_records() {
     net.restart(old);
     let restarted = net.nodes[old].as_ref().unwrap();
     assert!(
-        restarted.acceptor().promised() >= old_promise,
+        restarted.inspect().acceptor().promised() >= old_promise,
         "a restarted acceptor broke its promise"
     );
     assert!(drive_workload(&mut net, 25, 3_000));
@@ -296,13 +301,13 @@ fn messages_from_non_members_are_ignored_and_counted() {
     net.step_node(
         0,
         Input::Receive {
-            from: stranger,
+            from: paxos_core::Process::server(stranger),
             msg: forged,
         },
     );
     let node = net.nodes[0].as_ref().unwrap();
     assert_eq!(node.stats().ignored, 1);
-    assert!(node.acceptor().promised() < Ballot::new(u64::MAX, stranger));
+    assert!(node.inspect().acceptor().promised() < Ballot::new(u64::MAX, stranger));
     assert!(drive_workload(&mut net, 2, 2_000));
     assert!(net.logs()[0].starts_with(&before));
 }
@@ -343,14 +348,14 @@ fn stats_add_up_what_every_role_ignored() {
     net.step_node(
         0,
         Input::Receive {
-            from: NodeId(2),
+            from: paxos_core::Process::server(NodeId(2)),
             msg: far,
         },
     );
     net.step_node(
         0,
         Input::Receive {
-            from: NodeId(77),
+            from: paxos_core::Process::server(NodeId(77)),
             msg: Message::CatchUp {
                 from_slot: 0,
                 to_slot: 1,
@@ -358,7 +363,7 @@ fn stats_add_up_what_every_role_ignored() {
         },
     );
     let node = net.nodes[0].as_ref().unwrap();
-    assert_eq!(node.acceptor().ignored(), 1);
+    assert_eq!(node.inspect().acceptor().ignored(), 1);
     assert_eq!(node.stats().ignored, 2);
 }
 
@@ -369,8 +374,8 @@ fn acceptors_trim_what_every_learner_can_still_serve() {
     assert!(drive_workload(&mut net, 60, 4_000));
     assert!(net.run_until(SETTLE_ROUNDS, converged));
     for node in net.nodes.iter().flatten() {
-        let trimmed = node.acceptor().trimmed_below();
-        let next = node.learner().next_slot();
+        let trimmed = node.inspect().acceptor().trimmed_below();
+        let next = node.inspect().learner().next_slot();
         assert!(
             trimmed > 0,
             "{}: nothing trimmed after {next} slots",
@@ -403,9 +408,19 @@ fn a_node_partitioned_past_every_retained_slot_catches_up_by_snapshot() {
     net.crash(1);
     net.restart(1);
     assert!(drive_workload(&mut net, 2, 4_000));
-    let behind = net.nodes[lagging].as_ref().unwrap().learner().next_slot();
+    let behind = net.nodes[lagging]
+        .as_ref()
+        .unwrap()
+        .inspect()
+        .learner()
+        .next_slot();
     for i in [0, 1] {
-        let first = net.nodes[i].as_ref().unwrap().learner().first_retained();
+        let first = net.nodes[i]
+            .as_ref()
+            .unwrap()
+            .inspect()
+            .learner()
+            .first_retained();
         assert!(
             first > behind,
             "node {i} still retains slot {behind}: no snapshot needed"
@@ -423,6 +438,11 @@ fn a_node_partitioned_past_every_retained_slot_catches_up_by_snapshot() {
     assert!(at.is_some_and(|at| at > behind), "{at:?}");
     net.crash(lagging);
     net.restart(lagging);
-    let resumed = net.nodes[lagging].as_ref().unwrap().learner().next_slot();
+    let resumed = net.nodes[lagging]
+        .as_ref()
+        .unwrap()
+        .inspect()
+        .learner()
+        .next_slot();
     assert_eq!(Some(resumed), at);
 }

@@ -10,18 +10,11 @@
 //! run within seconds.
 
 use paxos_core::{
-    Acceptor, Action, Command, Config, Destination, Input, Learner, Message, NodeId, Proposer,
+    Acceptor, Action, Command, Config, Input, Learner, Message, NodeId, Process, Proposer, Role,
 };
 use std::collections::VecDeque;
 
 type Msg = Message<String>;
-
-#[derive(Clone, Copy, Debug, PartialEq)]
-enum To {
-    Proposer,
-    Acceptor(usize),
-    Learner(usize),
-}
 
 const ACCEPTORS: usize = 3;
 const LEARNERS: usize = 2;
@@ -29,24 +22,14 @@ const TICKS: usize = 2_000;
 /// Acceptors' votes kept below the trim point for catch-up.
 const VOTE_HISTORY: u64 = 64;
 
-fn targets(to: Destination, msg: &Msg) -> Vec<To> {
-    let acceptors = (0..ACCEPTORS).map(To::Acceptor);
-    let learners = (0..LEARNERS).map(To::Learner);
-    match (to, msg) {
-        (Destination::Acceptors, _)
-        | (Destination::Node(_), Message::Prepare { .. } | Message::Accept { .. }) => {
-            acceptors.collect()
-        }
-        (Destination::Learners, _)
-        | (Destination::Node(_), Message::CatchUp { .. } | Message::Decided { .. }) => {
-            learners.collect()
-        }
-        (Destination::All, _) => std::iter::once(To::Proposer)
-            .chain(acceptors)
-            .chain(learners)
-            .collect(),
-        _ => vec![To::Proposer],
-    }
+/// Every process of the test, by index: proposer 1, acceptors 1..=3 and
+/// learners 1..=2. Ids repeat across roles, as on the multicast command line.
+fn processes() -> Vec<Process> {
+    let ids = |n: usize| (1..=n as u32).map(NodeId);
+    std::iter::once(Process::only(Role::Proposer, NodeId(1)))
+        .chain(ids(ACCEPTORS).map(|id| Process::only(Role::Acceptor, id)))
+        .chain(ids(LEARNERS).map(|id| Process::only(Role::Learner, id)))
+        .collect()
 }
 
 #[test]
@@ -67,39 +50,30 @@ fn run(retain_slots: u64, commands: u64) {
     let config = |id| {
         let mut c = Config::new(NodeId(id), members.clone());
         c.retain_slots = retain_slots;
+        c.learners_apart = true;
+        c.vote_history_slots = VOTE_HISTORY;
         c
     };
+    let procs = processes();
     let mut proposer = Proposer::<String>::new(&config(1)).unwrap();
     let mut acceptors: Vec<Acceptor<String>> = (1..=ACCEPTORS as u32)
-        .map(|id| {
-            Acceptor::new(&config(id))
-                .unwrap()
-                .notify_learners(true)
-                .vote_history(VOTE_HISTORY)
-        })
+        .map(|id| Acceptor::new(&config(id)).unwrap())
         .collect();
     let mut learners: Vec<Learner<String>> = (1..=LEARNERS as u32)
-        .map(|id| Learner::new(&config(10 + id)).unwrap())
+        .map(|id| Learner::new(&config(id)).unwrap())
         .collect();
-    let mut wire: VecDeque<(NodeId, To, Msg)> = VecDeque::new();
+    // (from, to) as indices into `procs`.
+    let mut wire: VecDeque<(usize, usize, Msg)> = VecDeque::new();
     let mut delivered = vec![0u64; LEARNERS];
     let mut proposed = 0u64;
     // The loss: the first round of slot 0's votes reaches no learner.
     let mut votes_to_lose = ACCEPTORS * LEARNERS;
     for _ in 0..TICKS {
-        let mut out: Vec<(NodeId, Action<String>)> = Vec::new();
-        out.extend(
-            proposer
-                .step(Input::Tick)
-                .into_iter()
-                .map(|a| (NodeId(1), a)),
-        );
+        let learner0 = 1 + ACCEPTORS;
+        let mut out: Vec<(usize, Action<String>)> = Vec::new();
+        out.extend(proposer.step(Input::Tick).into_iter().map(|a| (0, a)));
         for (i, l) in learners.iter_mut().enumerate() {
-            out.extend(
-                l.step(Input::Tick)
-                    .into_iter()
-                    .map(|a| (NodeId(11 + i as u32), a)),
-            );
+            out.extend(l.step(Input::Tick).into_iter().map(|a| (learner0 + i, a)));
         }
         if proposer.is_leader() && proposed < commands {
             proposed += 1;
@@ -112,19 +86,20 @@ fn run(retain_slots: u64, commands: u64) {
                 proposer
                     .step(Input::Propose(cmd))
                     .into_iter()
-                    .map(|a| (NodeId(1), a)),
+                    .map(|a| (0, a)),
             );
         }
         loop {
             for (from, action) in out.drain(..) {
                 match action {
                     Action::Send { to, msg } => {
-                        for t in targets(to, &msg) {
+                        for (t, p) in procs.iter().enumerate() {
+                            if t == from || !to.reaches(p) {
+                                continue;
+                            }
                             let lost = votes_to_lose > 0
-                                && matches!(
-                                    (t, &msg),
-                                    (To::Learner(_), Message::Accepted { slot: 0, .. })
-                                );
+                                && p.hosts(Role::Learner)
+                                && matches!(msg, Message::Accepted { slot: 0, .. });
                             if lost {
                                 votes_to_lose -= 1;
                             } else {
@@ -132,34 +107,23 @@ fn run(retain_slots: u64, commands: u64) {
                             }
                         }
                     }
-                    Action::Deliver { .. } => {
-                        let i = (from.0 - 11) as usize;
-                        delivered[i] += 1;
-                    }
+                    Action::Deliver { .. } => delivered[from - learner0] += 1,
                     _ => {}
                 }
             }
             let Some((from, to, msg)) = wire.pop_front() else {
                 break;
             };
-            let input = Input::Receive { from, msg };
-            match to {
-                To::Proposer => {
-                    out.extend(proposer.step(input).into_iter().map(|a| (NodeId(1), a)))
-                }
-                To::Acceptor(i) => out.extend(
-                    acceptors[i]
-                        .step(input)
-                        .into_iter()
-                        .map(|a| (NodeId(1 + i as u32), a)),
-                ),
-                To::Learner(i) => out.extend(
-                    learners[i]
-                        .step(input)
-                        .into_iter()
-                        .map(|a| (NodeId(11 + i as u32), a)),
-                ),
-            }
+            let input = Input::Receive {
+                from: procs[from],
+                msg,
+            };
+            let actions = match to {
+                0 => proposer.step(input),
+                t if t < learner0 => acceptors[t - 1].step(input),
+                t => learners[t - learner0].step(input),
+            };
+            out.extend(actions.into_iter().map(|a| (to, a)));
         }
     }
     assert_eq!(

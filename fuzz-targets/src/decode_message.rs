@@ -13,8 +13,8 @@
 //! point). Unbounded allocation is caught by libFuzzer's `-malloc_limit_mb`.
 
 use bytes::BytesMut;
-use paxos_core::NodeId;
-use paxos_multicast::wire::{self as mcast, Role, Sender};
+use paxos_core::{Destination, NodeId, Role, Roles};
+use paxos_multicast::wire::{self as mcast, Sender};
 use paxos_tcp::wire::{self as tcp, PeerFrame, Request, Response};
 use serde::{de::DeserializeOwned, Serialize};
 use tokio_util::codec::Decoder;
@@ -23,13 +23,15 @@ use tokio_util::codec::Decoder;
 pub fn run(data: &[u8]) {
     chat_frames(data);
     datagram(data);
-    let role = Role::ALL[usize::from(data.first().copied().unwrap_or(0)) % Role::ALL.len()];
+    let first = usize::from(data.first().copied().unwrap_or(0));
+    let role = Role::ALL[first % Role::ALL.len()];
     let mut sealed = Vec::new();
     let from = Sender {
         role,
         id: NodeId(1),
     };
-    mcast::seal(from, data.get(1..).unwrap_or_default(), &mut sealed);
+    let to = Destination::Group(Roles::ALL);
+    mcast::seal(from, to, data.get(1..).unwrap_or_default(), &mut sealed);
     datagram(&sealed);
 }
 
@@ -72,15 +74,11 @@ fn round_trip<T: Serialize + DeserializeOwned>(bytes: &[u8]) {
 }
 
 fn datagram(bytes: &[u8]) {
-    let Ok((sender, msg)) = mcast::decode(bytes) else {
+    let Ok(d) = mcast::decode(bytes) else {
         return;
     };
     let mut buf = Vec::new();
     // A decoded datagram was at most a datagram long, so it fits again.
-    mcast::encode(sender, &msg, &mut buf).expect("a decoded message re-encodes");
-    assert_eq!(
-        mcast::decode(&buf),
-        Ok((sender, msg)),
-        "datagram does not round-trip"
-    );
+    mcast::encode(d.from, d.to, &d.msg, &mut buf).expect("a decoded message re-encodes");
+    assert_eq!(mcast::decode(&buf), Ok(d), "datagram does not round-trip");
 }

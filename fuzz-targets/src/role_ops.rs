@@ -9,8 +9,8 @@
 
 use arbitrary::{Arbitrary, Unstructured};
 use paxos_core::{
-    Acceptor, Action, Ballot, Command, Config, Input, Learner, Message, NodeId, PValue, Proposer,
-    Record, Server, Slot, StateMachine, Value,
+    Acceptor, Action, Ballot, Command, Config, Input, Learner, Message, NodeId, PValue, Process,
+    Proposer, Record, Role, Roles, Server, ServerSnapshot, Slot, StateMachine, Value,
 };
 use std::collections::BTreeMap;
 
@@ -121,8 +121,45 @@ enum ArbMessage {
     },
 }
 
+/// The sender of a delivered message. Mostly the process that sends that
+/// kind (for a ballot's messages, the ballot's owner), so that operations
+/// reach deep states; from 240 on, any role with any id, to probe the
+/// core's checks of who may send what.
+fn sender(from: u8, msg: &Msg) -> Process {
+    let id = NodeId(u32::from(from % 5));
+    if from >= 240 {
+        return Process::only(Role::ALL[usize::from(from % 4)], id);
+    }
+    match msg {
+        Message::Prepare { ballot, .. }
+        | Message::Accept { ballot, .. }
+        | Message::Heartbeat { ballot, .. } => Process::only(Role::Proposer, ballot.node),
+        Message::Promise { .. } | Message::Nack { .. } | Message::Accepted { .. } => {
+            Process::only(Role::Acceptor, id)
+        }
+        Message::CatchUp { .. } | Message::Decided { .. } => Process::only(Role::Learner, id),
+        Message::Forward { .. } | Message::Snapshot(_) => Process::only(Role::Client, id),
+    }
+}
+
+/// The same sender as a server of the cluster sees it: a peer server hosts
+/// every role but the client's.
+fn as_server(p: Process) -> Process {
+    if Roles::SERVER.intersects(p.roles) {
+        Process::server(p.id)
+    } else {
+        p
+    }
+}
+
+/// Every machine here shares one message type: the server's, whose
+/// snapshots the roles apart ignore.
+type Msg = Message<u8, ServerSnapshot<Sum>>;
+type In = Input<u8, ServerSnapshot<Sum>>;
+type Act<O> = Action<u8, O, ServerSnapshot<Sum>>;
+
 impl ArbMessage {
-    fn get(&self) -> Message<u8> {
+    fn get(&self) -> Msg {
         match self {
             ArbMessage::Prepare { ballot, from_slot } => Message::Prepare {
                 ballot: ballot.get(),
@@ -211,6 +248,8 @@ impl StateMachine for Sum {
 
 fn config(id: u32) -> Config {
     let mut c = Config::new(NodeId(id), MEMBERS.iter().map(|&m| NodeId(m)).collect());
+    c.learners_apart = true;
+    c.vote_history_slots = VOTE_HISTORY;
     c.pipeline_window = 4;
     c.batch_max = 3;
     c.pending_max = 8;
@@ -227,12 +266,13 @@ struct AcceptorUnderTest {
 }
 
 impl AcceptorUnderTest {
-    fn step(&mut self, input: Input<u8>) {
+    fn step(&mut self, input: In) {
         let before = self.role.promised();
-        let actions: Vec<Action<u8>> = self.role.step(input);
+        let actions: Vec<Act<()>> = self.role.step(input);
         for action in actions {
             match action {
                 Action::Persist(r) => self.disk.push(r),
+                Action::Compact(c) => self.disk = c.records,
                 Action::Send {
                     msg: Message::Promise { ballot, .. },
                     ..
@@ -303,9 +343,7 @@ impl AcceptorUnderTest {
     fn crash_and_recover(&mut self) {
         let config = config(1);
         self.role = Acceptor::recover(&config, self.disk.clone())
-            .expect("an acceptor's own records must recover")
-            .notify_learners(true)
-            .vote_history(VOTE_HISTORY);
+            .expect("an acceptor's own records must recover");
         assert!(
             self.role.promised() >= self.promised_high,
             "a restarted acceptor broke a promise it had sent"
@@ -322,11 +360,12 @@ struct ProposerUnderTest {
 }
 
 impl ProposerUnderTest {
-    fn step(&mut self, input: Input<u8>) {
-        let actions: Vec<Action<u8>> = self.role.step(input);
+    fn step(&mut self, input: In) {
+        let actions: Vec<Act<()>> = self.role.step(input);
         for action in actions {
             match action {
                 Action::Persist(r) => self.disk.push(r),
+                Action::Compact(c) => self.disk = c.records,
                 Action::Send {
                     msg: Message::Prepare { ballot, .. },
                     ..
@@ -370,8 +409,8 @@ struct LearnerUnderTest {
 }
 
 impl LearnerUnderTest {
-    fn step(&mut self, input: Input<u8>) {
-        let actions: Vec<Action<u8>> = self.role.step(input);
+    fn step(&mut self, input: In) {
+        let actions: Vec<Act<()>> = self.role.step(input);
         for action in actions {
             if let Action::Deliver { slot, .. } = action {
                 assert_eq!(
@@ -389,10 +428,7 @@ impl LearnerUnderTest {
 pub fn run(data: &[u8]) {
     let mut u = Unstructured::new(data);
     let mut acceptor = AcceptorUnderTest {
-        role: Acceptor::new(&config(1))
-            .expect("valid config")
-            .notify_learners(true)
-            .vote_history(VOTE_HISTORY),
+        role: Acceptor::new(&config(1)).expect("valid config"),
         disk: Vec::new(),
         promised_high: Ballot::ZERO,
     };
@@ -406,15 +442,24 @@ pub fn run(data: &[u8]) {
         delivered: 0,
     };
     let mut server_disk: Vec<Record<u8>> = Vec::new();
-    let mut server = Server::new(config(2), Sum::default()).expect("valid config");
+    let mut server_snapshot: Option<ServerSnapshot<Sum>> = None;
+    let server_config = || {
+        let mut c = config(2);
+        c.learners_apart = false;
+        c
+    };
+    let mut server = Server::new(server_config(), Sum::default()).expect("valid config");
     for _ in 0..OPS_MAX {
         let Ok(op) = Op::arbitrary(&mut u) else { break };
-        let inputs: Vec<Input<u8>> = match &op {
+        let inputs: Vec<In> = match &op {
             Op::Tick => vec![Input::Tick],
-            Op::Deliver { from, msg } => vec![Input::Receive {
-                from: NodeId(u32::from(from % 5)),
-                msg: msg.get(),
-            }],
+            Op::Deliver { from, msg } => {
+                let msg = msg.get();
+                vec![Input::Receive {
+                    from: sender(*from, &msg),
+                    msg,
+                }]
+            }
             Op::Propose { client, seq, op } => {
                 vec![Input::Propose(Command {
                     client: u64::from(client % 4),
@@ -425,8 +470,12 @@ pub fn run(data: &[u8]) {
             Op::CrashAndRecover => {
                 acceptor.crash_and_recover();
                 proposer.crash_and_recover();
-                server = Server::recover(config(2), Sum::default(), server_disk.clone())
-                    .expect("a server's own records must recover");
+                let records = server_disk.clone();
+                server = match server_snapshot.clone() {
+                    Some(s) => Server::restore(server_config(), s, records),
+                    None => Server::recover(server_config(), Sum::default(), records),
+                }
+                .expect("a server's own records must recover");
                 continue;
             }
         };
@@ -434,9 +483,21 @@ pub fn run(data: &[u8]) {
             acceptor.step(input.clone());
             proposer.step(input.clone());
             learner.step(input.clone());
+            let input = match input {
+                Input::Receive { from, msg } => Input::Receive {
+                    from: as_server(from),
+                    msg,
+                },
+                other => other,
+            };
             for action in server.step(input) {
-                if let Action::Persist(r) = action {
-                    server_disk.push(r);
+                match action {
+                    Action::Persist(r) => server_disk.push(r),
+                    Action::Compact(c) => {
+                        server_snapshot = c.snapshot;
+                        server_disk = c.records;
+                    }
+                    _ => {}
                 }
             }
         }

@@ -1,48 +1,110 @@
-//! The simulated machines: a [`Node`] is a `paxos-core` server plus its disk
-//! (records synced vs. not yet synced), the actions held behind an unsynced
-//! write, and its clock (tick period, pauses, slowness).
+//! The simulated machines: a [`Node`] is a `paxos-core` process plus its disk
+//! (what is synced vs. written but not yet synced), the actions held behind
+//! an unsynced write, and its clock. The `Sim` methods here step processes and
+//! perform their actions exactly as a driver must: every `Persist` and
+//! `Compact` is a barrier that holds back everything after it until the sync.
 
-use crate::model::{SimMachine, Tagged};
-use crate::roles::{NodeSnapshot, Proc};
-use paxos_core::{Action, Record, StateMachine};
+use crate::check::Failure;
+use crate::engine::{restart_failure, Ev, Sim};
+use crate::model::{Recorded, SimMachine, Tagged};
+use crate::netem::Fate;
+use crate::options::{Fault, Sabotage, TICK_UNITS};
+use crate::roles::Proc;
+use crate::trace::EventKind;
+use paxos_core::{Action, Checkpoint, Event, Input, Message, Record, Snapshot, StateMachine};
 
 /// Command type the simulated servers replicate.
 pub type Cmd<S> = Tagged<<S as StateMachine>::Command>;
 /// Output type of the simulated state machine.
 pub type Out<S> = <S as StateMachine>::Output;
-/// An action of a simulated server.
-pub type Act<S> = Action<Cmd<S>, Out<S>>;
+/// A server's replica snapshot, as the simulated disk keeps it.
+pub type Snap<S> = Snapshot<Recorded<S>, Out<S>>;
+/// What travels between simulated processes.
+pub type Msg<S> = Message<Cmd<S>, Snap<S>>;
+/// What a simulated process is fed.
+pub type In<S> = Input<Cmd<S>, Snap<S>>;
+/// An action of a simulated process.
+pub type Act<S> = Action<Cmd<S>, Out<S>, Snap<S>>;
 
-/// A node's disk. `Persist` appends to `unsynced`; a sync moves everything to
-/// `synced`. A crash keeps `synced` and loses `unsynced` (all of it, or with
-/// the disk fault an arbitrary subset survives: writes may reach the platter
-/// in any order before the fsync returns).
+/// Fsync latency range without the disk fault, in time units.
+const FSYNC_UNITS: (u64, u64) = (20, 200);
+/// Fsync latency range with the disk fault.
+const SLOW_FSYNC_UNITS: (u64, u64) = (20, 2_000);
+/// How long a crashed node stays down, in ticks.
+pub(crate) const DOWN_TICKS: (u64, u64) = (5, 50);
+
+/// What survives any crash: the base of the last compaction and the records
+/// appended after it.
 #[derive(Debug)]
-pub struct Disk<C> {
-    /// Records that survive any crash.
-    pub synced: Vec<Record<C>>,
-    /// Records written but not yet known to be durable.
-    pub unsynced: Vec<Record<C>>,
+pub struct Durable<C, P> {
+    /// The snapshot of the last compaction, if any.
+    pub snapshot: Option<P>,
+    /// Records to replay on top of it, in order.
+    pub records: Vec<Record<C>>,
 }
 
-impl<C> Default for Disk<C> {
+impl<C, P> Default for Durable<C, P> {
+    fn default() -> Self {
+        Durable {
+            snapshot: None,
+            records: Vec::new(),
+        }
+    }
+}
+
+/// One write to a disk, in the order the process asked for it.
+#[derive(Debug)]
+pub enum Write<C, P> {
+    /// `Action::Persist`: a record appended.
+    Append(Record<C>),
+    /// `Action::Compact`: the whole log replaced.
+    Compact(Box<Checkpoint<C, P>>),
+}
+
+/// A node's disk. Writes wait in `unsynced` until a sync applies them, in
+/// order, to `synced`. A crash keeps `synced` and loses `unsynced` — all of
+/// it, or with the disk fault an arbitrary subset of the appends survives
+/// (writes may reach the platter in any order before the fsync returns),
+/// while a compaction survives whole or not at all, and appends after a
+/// lost one are lost with it (they went to the new file).
+#[derive(Debug)]
+pub struct Disk<C, P> {
+    /// What survives any crash.
+    pub synced: Durable<C, P>,
+    /// Writes not yet known to be durable.
+    pub unsynced: Vec<Write<C, P>>,
+}
+
+impl<C, P> Default for Disk<C, P> {
     fn default() -> Self {
         Disk {
-            synced: Vec::new(),
+            synced: Durable::default(),
             unsynced: Vec::new(),
         }
     }
 }
 
-/// One simulated server process and the hardware around it.
+impl<C, P> Durable<C, P> {
+    fn apply(&mut self, write: Write<C, P>) {
+        match write {
+            Write::Append(r) => self.records.push(r),
+            Write::Compact(c) => {
+                self.snapshot = c.snapshot;
+                self.records = c.records;
+            }
+        }
+    }
+}
+
+/// One simulated process and the hardware around it.
 pub struct Node<S: SimMachine> {
     /// The running process; `None` while crashed.
     pub server: Option<Proc<S>>,
     /// Incarnation: bumped at every crash, so that stale timers are ignored.
     pub incarnation: u32,
     /// Its disk.
-    pub disk: Disk<Cmd<S>>,
-    /// Actions that follow an unsynced `Persist`: they leave only after the sync.
+    pub disk: Disk<Cmd<S>, Snap<S>>,
+    /// Actions that follow an unsynced write: they leave only after the sync.
     pub held: Vec<Act<S>>,
     /// A sync is scheduled.
     pub sync_pending: bool,
@@ -56,15 +118,7 @@ pub struct Node<S: SimMachine> {
     pub slow_factor: u64,
     /// Executions of this incarnation already checked.
     pub journal_seen: usize,
-    /// The latest durable snapshot; `disk.synced` then holds only what came
-    /// after the last compaction (a snapshot installed from a peer replaces
-    /// this base but keeps the records).
-    pub snapshot: Option<NodeSnapshot<S>>,
-    /// A peer's snapshot this node installed, written but not yet synced
-    /// (`Action::PersistSnapshot`): it becomes `snapshot` at the next sync,
-    /// and like the unsynced records, it holds back every later action.
-    pub unsynced_snapshot: Option<NodeSnapshot<S>>,
-    /// Ticks since start, for periodic snapshots.
+    /// Ticks since start, for periodic compaction.
     pub ticks: u64,
 }
 
@@ -73,7 +127,7 @@ impl<S: SimMachine> std::fmt::Debug for Node<S> {
         f.debug_struct("Node")
             .field("up", &self.server.is_some())
             .field("incarnation", &self.incarnation)
-            .field("synced", &self.disk.synced.len())
+            .field("synced", &self.disk.synced.records.len())
             .field("unsynced", &self.disk.unsynced.len())
             .field("held", &self.held.len())
             .finish_non_exhaustive()
@@ -94,8 +148,6 @@ impl<S: SimMachine> Node<S> {
             slow_until: 0,
             slow_factor: 1,
             journal_seen: 0,
-            snapshot: None,
-            unsynced_snapshot: None,
             ticks: 0,
         }
     }
@@ -114,9 +166,448 @@ impl<S: SimMachine> Node<S> {
         self.server.is_some()
     }
 
-    /// Has it written anything (records or an installed snapshot) that is
-    /// not yet durable?
+    /// Has it written anything that is not yet durable?
     pub fn has_unsynced(&self) -> bool {
-        !self.disk.unsynced.is_empty() || self.unsynced_snapshot.is_some()
+        !self.disk.unsynced.is_empty()
+    }
+}
+
+impl<S: SimMachine> Sim<S> {
+    /// A message reaches process `to`: lost if it is down, held back while
+    /// it is paused, otherwise taken in.
+    pub(crate) fn on_arrival(&mut self, from: usize, to: usize, sent_at: u64, msg: Msg<S>) {
+        self.hash.add(((from as u64) << 8) | to as u64);
+        if let Message::Snapshot(snapshot) = &msg {
+            self.hash.add(snapshot.next_slot);
+        }
+        let node = &self.nodes[to];
+        if !node.is_up() {
+            self.stats.lost += 1;
+            self.record_transfer(EventKind::Lost, from, to, sent_at, &msg);
+            return;
+        }
+        if node.paused_until > self.now {
+            let at = node.paused_until;
+            self.schedule(
+                at,
+                Ev::Net {
+                    from,
+                    to,
+                    sent_at,
+                    msg,
+                },
+            );
+            return;
+        }
+        self.record_transfer(EventKind::Recv, from, to, sent_at, &msg);
+        self.stats.delivered += 1;
+        let from = self.topo.process(from);
+        self.step_node(to, Input::Receive { from, msg });
+    }
+
+    pub(crate) fn on_tick(&mut self, i: usize, incarnation: u32) {
+        let node = &self.nodes[i];
+        if node.incarnation != incarnation || !node.is_up() {
+            return;
+        }
+        self.hash.add(i as u64);
+        if node.paused_until > self.now {
+            let at = node.paused_until;
+            self.schedule(
+                at,
+                Ev::Tick {
+                    node: i,
+                    incarnation,
+                },
+            );
+            return;
+        }
+        let next = self.now + node.tick_period(self.now);
+        self.stats.ticks += 1;
+        self.step_node(i, Input::Tick);
+        self.maybe_compact(i);
+        self.schedule(
+            next,
+            Ev::Tick {
+                node: i,
+                incarnation,
+            },
+        );
+    }
+
+    /// Periodic compaction (`--snapshot-ticks`): the process is asked for a
+    /// checkpoint, as a driver whose log grew asks.
+    fn maybe_compact(&mut self, i: usize) {
+        let Some(every) = self.opts.snapshot_ticks else {
+            return;
+        };
+        let node = &mut self.nodes[i];
+        node.ticks += 1;
+        if node.ticks % every == 0 {
+            self.step_node(i, Input::Checkpoint);
+        }
+    }
+
+    pub(crate) fn step_node(&mut self, i: usize, input: In<S>) {
+        let mut out = std::mem::take(&mut self.buf);
+        let Some(server) = self.nodes[i].server.as_mut() else {
+            return;
+        };
+        server.step_into(input, &mut out);
+        let done = server.take_done();
+        for action in out.drain(..) {
+            self.perform(i, action);
+        }
+        self.buf = out;
+        self.check_node(i);
+        for (seq, slot) in done {
+            self.on_seen_chosen(i, seq, slot);
+        }
+    }
+
+    /// Persist-before-send: once a write is unsynced, every later action
+    /// waits in `held` until the sync.
+    fn perform(&mut self, i: usize, action: Act<S>) {
+        match action {
+            Action::Persist(record) => self.write(i, Write::Append(record)),
+            Action::Compact(c) => self.write(i, Write::Compact(c)),
+            Action::Event(Event::SnapshotInstalled { next_slot, .. }) => {
+                // The replica (and its journal of executions) and the
+                // learner jumped: the checkers start over for this node, as
+                // after a restore.
+                self.stats.snapshots_installed += 1;
+                self.hash.add(next_slot);
+                self.nodes[i].journal_seen = 0;
+                self.deliveries.restarted(i, next_slot);
+                self.executions.restarted(i);
+            }
+            other
+                if self.nodes[i].has_unsynced()
+                    && self.opts.sabotage != Sabotage::SendBeforeSync =>
+            {
+                self.nodes[i].held.push(other)
+            }
+            other => self.emit(i, other),
+        }
+    }
+
+    fn write(&mut self, i: usize, write: Write<Cmd<S>, Snap<S>>) {
+        self.nodes[i].disk.unsynced.push(write);
+        self.schedule_sync(i);
+    }
+
+    fn schedule_sync(&mut self, i: usize) {
+        let node = &mut self.nodes[i];
+        if node.sync_pending {
+            return;
+        }
+        node.sync_pending = true;
+        let (lo, hi) = if self.opts.faults.contains(Fault::Disk) && !self.healed {
+            SLOW_FSYNC_UNITS
+        } else {
+            FSYNC_UNITS
+        };
+        let at = self.now + self.disk_rng.between(lo, hi);
+        let incarnation = node.incarnation;
+        self.schedule(
+            at,
+            Ev::Sync {
+                node: i,
+                incarnation,
+            },
+        );
+    }
+
+    /// Performs an action that may leave the process now.
+    fn emit(&mut self, i: usize, action: Act<S>) {
+        match action {
+            Action::Send { to, msg } => {
+                let mut targets = std::mem::take(&mut self.route_buf);
+                self.topo.route(i, to, &mut targets);
+                if matches!(msg, Message::Snapshot(_)) {
+                    self.stats.snapshots_sent += targets.len() as u64;
+                }
+                if let Some((&last, rest)) = targets.split_last() {
+                    for &j in rest {
+                        self.send(i, j, msg.clone());
+                    }
+                    self.send(i, last, msg);
+                }
+                targets.clear();
+                self.route_buf = targets;
+            }
+            Action::Reply {
+                client,
+                seq,
+                slot,
+                output,
+            } => self.reply(i, client, seq, slot, output),
+            Action::Event(Event::Dropped {
+                client,
+                seq,
+                reason,
+            }) => self.refuse(i, client, seq, reason),
+            Action::Event(_) | Action::Deliver { .. } | Action::Persist(_) | Action::Compact(_) => {
+            }
+        }
+    }
+
+    /// Delay of a message between process `i` and a client, or `None` if lost.
+    pub(crate) fn client_link(&mut self, i: usize) -> Option<u64> {
+        match self.net.fate(i, None, self.now) {
+            Fate::Lost => None,
+            Fate::Once(d) | Fate::Twice(d, _) => Some(d),
+        }
+    }
+
+    /// Sends a message through the faulty network.
+    fn send(&mut self, from: usize, to: usize, msg: Msg<S>) {
+        let sent_at = self.now;
+        self.stats.sent += 1;
+        let fate = self.net.fate(from, Some(to), sent_at);
+        let snapshot = matches!(msg, Message::Snapshot(_));
+        if !snapshot && matches!(fate, Fate::Once(_) | Fate::Twice(..)) {
+            // What a storm may replay later: messages that got through.
+            self.net.remember(from, to, &msg);
+        }
+        match fate {
+            Fate::Lost => {
+                self.stats.lost += 1;
+                self.record_transfer(EventKind::Lost, from, to, sent_at, &msg);
+            }
+            Fate::Once(d) => self.schedule(
+                sent_at + d,
+                Ev::Net {
+                    from,
+                    to,
+                    sent_at,
+                    msg,
+                },
+            ),
+            Fate::Twice(d1, d2) => {
+                self.schedule(
+                    sent_at + d1,
+                    Ev::Net {
+                        from,
+                        to,
+                        sent_at,
+                        msg: msg.clone(),
+                    },
+                );
+                self.schedule(
+                    sent_at + d2,
+                    Ev::Net {
+                        from,
+                        to,
+                        sent_at,
+                        msg,
+                    },
+                );
+            }
+        }
+    }
+
+    pub(crate) fn on_sync(&mut self, i: usize, incarnation: u32) {
+        if self.nodes[i].incarnation != incarnation || !self.nodes[i].is_up() {
+            return;
+        }
+        self.hash.add(i as u64);
+        let node = &mut self.nodes[i];
+        node.sync_pending = false;
+        let writes = std::mem::take(&mut node.disk.unsynced);
+        let held = std::mem::take(&mut node.held);
+        for write in writes {
+            self.made_durable(i, write);
+        }
+        for action in held {
+            self.emit(i, action);
+        }
+        self.check_node(i);
+    }
+
+    /// A write of node `i` is now on disk for good: the oracle counts the
+    /// votes it holds and the promise checker learns the floor for restarts.
+    fn made_durable(&mut self, i: usize, write: Write<Cmd<S>, Snap<S>>) {
+        match &write {
+            Write::Append(record) => self.record_durable(i, record),
+            Write::Compact(c) => {
+                self.stats.snapshots += 1;
+                for record in &c.records {
+                    self.record_durable(i, record);
+                }
+                let slot = c.snapshot.as_ref().map_or(0, |s| s.next_slot);
+                let kept = c.records.len();
+                self.record(EventKind::Sync, Some(i), || {
+                    format!("log compacted: snapshot at slot {slot}, {kept} records")
+                });
+            }
+        }
+        self.nodes[i].disk.synced.apply(write);
+    }
+
+    fn record_durable(&mut self, i: usize, record: &Record<Cmd<S>>) {
+        match record {
+            Record::Promised(b) => self.promises.made_durable(i, *b),
+            Record::Accepted(pv) => {
+                self.promises.made_durable(i, pv.ballot);
+                let Some(bit) = self.topo.acceptor_bit(i) else {
+                    return;
+                };
+                match self.oracle.vote(bit, pv.slot, pv.ballot, &pv.value) {
+                    Ok(true) => {
+                        let slot = pv.slot;
+                        self.record(EventKind::Chosen, Some(i), || {
+                            format!("slot {slot} chosen in ballot {}", pv.ballot)
+                        });
+                        self.advance_reference();
+                    }
+                    Ok(false) => {}
+                    Err(f) => self.fail(f),
+                }
+            }
+            Record::Trimmed(_) | Record::Campaign(_) => {}
+        }
+    }
+
+    fn advance_reference(&mut self) {
+        while self.reference.next_slot() < self.oracle.prefix() {
+            let slot = self.reference.next_slot();
+            let value = self.oracle.chosen(slot).expect("below the chosen prefix");
+            self.reference
+                .apply_slot(value.commands(), |s: &mut S, c: &Tagged<S::Command>| {
+                    s.apply(&c.op)
+                });
+        }
+    }
+
+    /// Cheap per-step checks of node `i`: promises, executions, and (once its
+    /// writes are durable, so that what it did may be seen) its deliveries.
+    pub(crate) fn check_node(&mut self, i: usize) {
+        if let Err(f) = self.check_node_inner(i) {
+            self.fail(f);
+        }
+    }
+
+    fn check_node_inner(&mut self, i: usize) -> Result<(), Failure> {
+        let node = &mut self.nodes[i];
+        let Some(server) = node.server.as_ref() else {
+            return Ok(());
+        };
+        if let Some(promised) = server.promised() {
+            self.promises.observe(i, promised)?;
+        }
+        let journal = server.journal();
+        for &(client, seq) in &journal[node.journal_seen..] {
+            self.executions.executed(i, client, seq)?;
+        }
+        node.journal_seen = journal.len();
+        if node.has_unsynced() {
+            return Ok(());
+        }
+        if let Some(promised) = server.promised() {
+            self.promises.settled(i, promised);
+        }
+        let Some(learner) = server.learner() else {
+            return Ok(());
+        };
+        let next = learner.next_slot();
+        for slot in self.deliveries.next(i)..next {
+            match learner.decided(slot) {
+                None if slot + self.retain_slots < next => {
+                    self.deliveries.delivered_unseen(i, slot)?;
+                }
+                value => self.deliveries.delivered(i, slot, value, &self.oracle)?,
+            }
+        }
+        self.executions
+            .follow_reference(i, journal, &self.reference.order)
+    }
+
+    pub(crate) fn crash(&mut self, i: usize) {
+        let node = &mut self.nodes[i];
+        if !node.is_up() {
+            return;
+        }
+        node.server = None;
+        node.incarnation += 1;
+        node.held.clear();
+        node.sync_pending = false;
+        node.paused_until = 0;
+        node.slow_until = 0;
+        let lost = std::mem::take(&mut node.disk.unsynced);
+        let incarnation = node.incarnation;
+        let lost_count = lost.len();
+        self.stats.crashes += 1;
+        if self.opts.faults.contains(Fault::Disk) {
+            // Appends reach the disk in any order before the fsync returns;
+            // a compaction is renamed into place whole, or not at all, and
+            // what was appended after a lost one went to the lost file.
+            let keep = self.opts.rates.get(Fault::Disk);
+            let mut compaction_lost = false;
+            for write in lost {
+                let survives = !compaction_lost && self.disk_rng.chance(keep);
+                if matches!(write, Write::Compact(_)) && !survives {
+                    compaction_lost = true;
+                }
+                if survives {
+                    self.made_durable(i, write);
+                }
+            }
+        }
+        self.record(EventKind::Crash, Some(i), || {
+            format!("crash; {lost_count} unsynced write(s) at risk")
+        });
+        let down = self.fault_rng.between(DOWN_TICKS.0, DOWN_TICKS.1) * TICK_UNITS;
+        self.schedule(
+            self.now + down,
+            Ev::Restart {
+                node: i,
+                incarnation,
+            },
+        );
+    }
+
+    pub(crate) fn restart(&mut self, i: usize, incarnation: u32) {
+        let node = &self.nodes[i];
+        if node.is_up() || node.incarnation != incarnation {
+            return;
+        }
+        let forget = self.opts.sabotage == Sabotage::ForgetDisk;
+        let records = node.disk.synced.records.iter().filter(|_| !forget).cloned();
+        let snapshot = node.disk.synced.snapshot.clone().filter(|_| !forget);
+        let server = match Proc::recover(
+            &self.topo,
+            i,
+            self.opts.seed,
+            incarnation,
+            snapshot,
+            records,
+        ) {
+            Ok(s) => s,
+            Err(e) => return self.fail(restart_failure(&e)),
+        };
+        let promised = server.promised();
+        let resume_at = server.learner().map_or(0, |l| l.next_slot());
+        let node = &mut self.nodes[i];
+        node.server = Some(server);
+        node.journal_seen = 0;
+        self.deliveries.restarted(i, resume_at);
+        self.executions.restarted(i);
+        if let Some(promised) = promised {
+            if let Err(f) = self.promises.restarted(i, promised) {
+                return self.fail(f);
+            }
+        }
+        self.record(EventKind::Restart, Some(i), || {
+            format!("restart, promised {promised:?}")
+        });
+        let first = self.now + self.fault_rng.below(TICK_UNITS);
+        self.schedule(
+            first,
+            Ev::Tick {
+                node: i,
+                incarnation,
+            },
+        );
     }
 }

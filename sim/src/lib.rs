@@ -20,6 +20,8 @@
 
 pub mod check;
 pub mod cluster;
+pub mod engine;
+pub mod faults;
 pub mod model;
 pub mod netem;
 pub mod options;
@@ -27,13 +29,12 @@ pub mod rng;
 pub mod roles;
 pub mod runner;
 pub mod shrink;
-pub mod sim;
 pub mod trace;
 pub mod workload;
 
 pub use check::Invariant;
+pub use engine::{run, Outcome, Sim, SimError, Stats, Violation};
 pub use model::{HashChain, SimMachine};
-pub use options::{Fault, FaultSet, Options, Rates, Tuning, TICK_UNITS};
+pub use options::{Fault, FaultSet, Options, OptionsError, Rates, Tuning, TICK_UNITS};
 pub use rng::SimRng;
 pub use roles::Layout;
-pub use sim::{run, Outcome, Sim, Stats, Violation};

@@ -7,7 +7,7 @@ use paxos_sim::options::{FaultSet, Rates, Sabotage, Tuning};
 use paxos_sim::runner::run_seeds;
 use paxos_sim::shrink::shrink;
 use paxos_sim::trace::{draw_html, write_json_lines};
-use paxos_sim::{run, HashChain, Layout, Options, Outcome};
+use paxos_sim::{run, HashChain, Layout, Options, OptionsError, Outcome, SimError};
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -125,8 +125,22 @@ struct RunArgs {
     learners: usize,
 }
 
+/// Why a command could not do its work (exit status 2).
+#[derive(Debug, thiserror::Error)]
+enum CliError {
+    #[error(transparent)]
+    Options(#[from] OptionsError),
+    #[error(transparent)]
+    Sim(#[from] SimError),
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
 impl RunArgs {
-    fn options(&self, seed: u64) -> Result<Options, String> {
+    fn options(&self, seed: u64) -> Result<Options, OptionsError> {
         let mut rates = Rates::default();
         for &(f, r) in &self.rates {
             rates.set(f, r);
@@ -192,7 +206,7 @@ fn report_failure(opts: &Options, outcome: &Outcome, do_shrink: bool) {
     }
 }
 
-fn execute(command: Command) -> Result<ExitCode, String> {
+fn execute(command: Command) -> Result<ExitCode, CliError> {
     match command {
         Command::Run {
             seeds,
@@ -205,10 +219,11 @@ fn execute(command: Command) -> Result<ExitCode, String> {
             let jobs =
                 jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
             let bar = ProgressBar::new(seeds);
-            bar.set_style(
+            if let Ok(style) =
                 ProgressStyle::with_template("{bar:40} {pos}/{len} seeds {per_sec} eta {eta}")
-                    .map_err(|e| e.to_string())?,
-            );
+            {
+                bar.set_style(style);
+            }
             let summary = run_seeds::<HashChain>(&base, first_seed, seeds, jobs, &|done| {
                 if done % 64 == 0 {
                     bar.set_position(done);
@@ -251,12 +266,15 @@ fn execute(command: Command) -> Result<ExitCode, String> {
             let outcome = run::<HashChain>(opts.clone())?;
             let elapsed = start.elapsed();
             if let Some(path) = json {
-                let file = std::fs::File::create(&path)
-                    .map_err(|e| format!("cannot create {}: {e}", path.display()))?;
+                let write_err = |source| CliError::Write {
+                    path: path.clone(),
+                    source,
+                };
+                let file = std::fs::File::create(&path).map_err(write_err)?;
                 let mut w = std::io::BufWriter::new(file);
                 write_json_lines(&outcome.events, &mut w)
                     .and_then(|()| w.flush())
-                    .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+                    .map_err(write_err)?;
                 println!(
                     "wrote {} events to {}",
                     outcome.events.len(),
@@ -292,8 +310,10 @@ fn execute(command: Command) -> Result<ExitCode, String> {
             let outcome = run::<HashChain>(opts.clone())?;
             let title = format!("paxos-sim replay {}", opts.replay_args());
             let html = draw_html(&outcome.events, &outcome.lanes, &title);
-            std::fs::write(&output, html)
-                .map_err(|e| format!("cannot write {}: {e}", output.display()))?;
+            std::fs::write(&output, html).map_err(|source| CliError::Write {
+                path: output.clone(),
+                source,
+            })?;
             println!(
                 "drew {} events to {}",
                 outcome.events.len(),

@@ -279,9 +279,10 @@ pub struct Options {
     /// Check liveness after heal (invariant 7). Off only to study safety
     /// alone where liveness is known to fail.
     pub liveness: bool,
-    /// Every this many ticks, each server that has nothing unsynced replaces
-    /// its log with a replica snapshot plus a checkpoint, and restarts from
-    /// them (`Server::restore`). Servers layout only.
+    /// Every this many ticks, each process is asked to compact its log
+    /// (`Input::Checkpoint`): servers replace it with a replica snapshot plus
+    /// the records that rebuild the rest, and restart from them
+    /// (`Server::restore`); acceptors and proposers apart with their records.
     pub snapshot_ticks: Option<u64>,
     /// Overrides of the core's `Config` defaults.
     pub tuning: Tuning,
@@ -350,62 +351,100 @@ pub const CLIENTS_MAX: usize = 1_000;
 /// Longest faulty phase, in ticks.
 pub const HEAL_TICK_MAX: u64 = 1_000_000;
 
+/// Options that describe no run that can be simulated. The text names the
+/// command-line flag to fix.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum OptionsError {
+    /// A count or duration outside its bounds.
+    #[error("--{flag} must be between {min} and {max}, not {value}")]
+    OutOfRange {
+        /// The flag.
+        flag: &'static str,
+        /// Least allowed.
+        min: u64,
+        /// Most allowed.
+        max: u64,
+        /// What was given.
+        value: u64,
+    },
+    /// A flag that works only together with another setting.
+    #[error("--{flag} needs {needs}")]
+    Needs {
+        /// The flag.
+        flag: &'static str,
+        /// What it needs.
+        needs: &'static str,
+    },
+    /// A fault rate outside 0..=1.
+    #[error("the rate of {fault} must be between 0 and 1 ({meaning}), not {rate}")]
+    Rate {
+        /// The fault.
+        fault: &'static str,
+        /// What its rate means.
+        meaning: &'static str,
+        /// What was given.
+        rate: f64,
+    },
+}
+
 impl Options {
     /// Checks that the options describe a run that can be simulated.
-    pub fn validate(&self) -> Result<(), String> {
-        if self.nodes == 0 || self.nodes > NODES_MAX {
-            return Err(format!(
-                "--nodes must be between 1 and {NODES_MAX}, not {}",
-                self.nodes
-            ));
-        }
-        if self.clients > CLIENTS_MAX {
-            return Err(format!(
-                "--clients must be at most {CLIENTS_MAX}, not {}",
-                self.clients
-            ));
-        }
-        if self.heal_tick > HEAL_TICK_MAX {
-            return Err(format!(
-                "--heal-tick must be at most {HEAL_TICK_MAX}, not {}",
-                self.heal_tick
-            ));
-        }
+    pub fn validate(&self) -> Result<(), OptionsError> {
+        let range = |flag, value: u64, min: u64, max: u64| {
+            if (min..=max).contains(&value) {
+                Ok(())
+            } else {
+                Err(OptionsError::OutOfRange {
+                    flag,
+                    min,
+                    max,
+                    value,
+                })
+            }
+        };
+        range("nodes", self.nodes as u64, 1, NODES_MAX as u64)?;
+        range("clients", self.clients as u64, 0, CLIENTS_MAX as u64)?;
+        range("heal-tick", self.heal_tick, 0, HEAL_TICK_MAX)?;
+        range(
+            "liveness-timeouts",
+            self.liveness_timeouts,
+            1,
+            u64::from(u32::MAX),
+        )?;
         if let Layout::Roles {
             proposers,
             learners,
         } = self.layout
         {
-            if !(1..=NODES_MAX).contains(&proposers) || !(1..=NODES_MAX).contains(&learners) {
-                return Err(format!(
-                    "--proposers and --learners must be between 1 and {NODES_MAX}"
-                ));
-            }
+            range("proposers", proposers as u64, 1, NODES_MAX as u64)?;
+            range("learners", learners as u64, 1, NODES_MAX as u64)?;
         }
         let t = &self.tuning;
-        if self.snapshot_ticks == Some(0)
-            || t.retain_slots == Some(0)
-            || t.batch_max == Some(0)
-            || t.pipeline_window == Some(0)
-        {
-            return Err(
-                "--snapshot-ticks, --retain-slots, --batch-max and --pipeline-window must be at least 1"
-                    .into(),
-            );
+        let at_least_one = [
+            ("snapshot-ticks", self.snapshot_ticks),
+            ("retain-slots", t.retain_slots),
+            ("batch-max", t.batch_max.map(|v| v as u64)),
+            ("pipeline-window", t.pipeline_window.map(|v| v as u64)),
+        ];
+        for (flag, value) in at_least_one {
+            if let Some(v) = value {
+                range(flag, v, 1, u64::MAX)?;
+            }
         }
         if self.core_clients && self.layout == Layout::Servers {
-            return Err("--core-clients needs --layout roles".into());
-        }
-        if self.snapshot_ticks.is_some() && self.layout != Layout::Servers {
-            return Err("--snapshot-ticks needs --layout servers".into());
-        }
-        if self.liveness_timeouts == 0 {
-            return Err("--liveness-timeouts must be at least 1".into());
+            return Err(OptionsError::Needs {
+                flag: "core-clients",
+                needs: "--layout roles",
+            });
         }
         for f in Fault::ALL {
-            let r = self.rates.get(f);
-            if !(0.0..=1.0).contains(&r) {
-                return Err(format!("the rate of {} must be between 0 and 1", f.name()));
+            let rate = self.rates.get(f);
+            if !(0.0..=1.0).contains(&rate) {
+                return Err(OptionsError::Rate {
+                    fault: f.name(),
+                    meaning: f.rate_meaning(),
+                    rate,
+                });
             }
         }
         Ok(())
@@ -488,7 +527,7 @@ mod tests {
             nodes: 0,
             ..Options::default()
         };
-        assert!(o.validate().unwrap_err().contains("--nodes"));
+        assert!(o.validate().unwrap_err().to_string().contains("--nodes"));
         assert!(Options::default().validate().is_ok());
     }
 }

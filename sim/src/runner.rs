@@ -2,9 +2,9 @@
 //! depend on the thread count: each seed is its own run, and failures are
 //! reported in seed order.
 
+use crate::engine::{run, Stats, Violation};
 use crate::model::SimMachine;
 use crate::options::Options;
-use crate::sim::{run, Stats, Violation};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -63,7 +63,7 @@ pub fn run_seeds<S: SimMachine>(
     count: u64,
     jobs: usize,
     progress: &(dyn Fn(u64) + Sync),
-) -> Result<Summary, String> {
+) -> Result<Summary, crate::options::OptionsError> {
     base.validate()?;
     let start = Instant::now();
     let next = AtomicU64::new(0);

@@ -3,9 +3,9 @@
 //! finally stopping right at the failing step.
 
 use crate::check::Invariant;
+use crate::engine::{run, Violation};
 use crate::model::SimMachine;
 use crate::options::Options;
-use crate::sim::{run, Violation};
 
 /// Most candidate runs one shrink tries.
 pub const SHRINK_RUNS_MAX: usize = 200;

@@ -245,6 +245,40 @@ pub fn draw_html(events: &[TraceEvent], lanes: &[String], title: &str) -> String
     )
 }
 
+/// A one-line description of a message, for traces and diagrams.
+pub fn describe<C, P>(msg: &paxos_core::Message<C, P>) -> String {
+    use paxos_core::Message;
+    match msg {
+        Message::Prepare { ballot, from_slot } => format!("prepare {ballot} from slot {from_slot}"),
+        Message::Promise {
+            ballot,
+            trimmed_below,
+            accepted,
+        } => format!(
+            "promise {ballot} ({} accepted, trimmed below {trimmed_below})",
+            accepted.len()
+        ),
+        Message::Nack { ballot, promised } => format!("nack {ballot}: promised {promised}"),
+        Message::Accept {
+            ballot,
+            slot,
+            value,
+            commit,
+        } => format!(
+            "accept {ballot} slot {slot} ({} cmds) commit {commit}",
+            value.commands().len()
+        ),
+        Message::Accepted { ballot, slot, .. } => format!("accepted {ballot} slot {slot}"),
+        Message::Heartbeat { ballot, commit } => format!("heartbeat {ballot} commit {commit}"),
+        Message::CatchUp { from_slot, to_slot } => format!("catch-up {from_slot}..{to_slot}"),
+        Message::Decided { first_slot, values } => {
+            format!("decided {first_slot}..{}", first_slot + values.len() as u64)
+        }
+        Message::Forward { commands } => format!("forward {} cmds", commands.len()),
+        Message::Snapshot(_) => "snapshot".to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

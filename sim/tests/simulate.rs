@@ -188,23 +188,39 @@ fn crashed_servers_restore_from_their_snapshots() {
     assert_eq!(out.stats.invoked, out.stats.completed);
 }
 
+/// Seeds searched for a run in which a lagging node needs a snapshot.
+const SNAPSHOT_SEARCH_SEEDS: u64 = 300;
+
 /// Regression: a server restored from a snapshot keeps no chosen values
 /// below it, so a peer that lagged below every up-to-date node's snapshot
 /// asked for catch-up forever and its clients never heard back. Now the
-/// peer it asks sends it a snapshot, which it installs.
+/// peer it asks sends it a snapshot, which it installs. (First found with
+/// `--seed 13492343507733437679 --nodes 3 --snapshot-ticks 20 --rate
+/// crash=0.033`; the seed that shows it changes whenever the runs do, so
+/// the test looks for one.)
 #[test]
 fn a_node_behind_every_snapshot_catches_up() {
-    let mut opts = Options {
-        seed: 13_492_343_507_733_437_679,
-        nodes: 3,
-        snapshot_ticks: Some(20),
-        ..short(0)
+    let options = |seed| {
+        let mut opts = Options {
+            nodes: 3,
+            snapshot_ticks: Some(20),
+            ..short(seed)
+        };
+        opts.rates.set(Fault::Crash, 0.033);
+        opts
     };
-    opts.rates.set(Fault::Crash, 0.033_232_161_329_213_035);
-    let out = go(opts.clone());
-    assert_clean(&opts, &out);
-    assert_eq!(out.stats.invoked, out.stats.completed);
-    assert!(out.stats.snapshots_installed >= 1, "{:?}", out.stats);
+    let mut installed = None;
+    for seed in 0..SNAPSHOT_SEARCH_SEEDS {
+        let opts = options(seed);
+        let out = go(opts.clone());
+        assert_clean(&opts, &out);
+        assert_eq!(out.stats.invoked, out.stats.completed, "seed {seed}");
+        if out.stats.snapshots_installed > 0 {
+            installed = Some((opts, out));
+            break;
+        }
+    }
+    let (opts, out) = installed.expect("some seed needs a snapshot transfer");
     // Snapshots in flight keep runs repeatable, recorded or not.
     let again = go(Options {
         record: true,

@@ -4,8 +4,8 @@
 #![allow(dead_code)]
 
 use paxos_core::{
-    Action, Command, Config, Destination, Input, Message, NodeId, Record, Server, Snapshot,
-    StateMachine,
+    Action, Command, Config, Destination, Input, NodeId, Process, Record, Server, ServerAction,
+    ServerInput, ServerMessage, Snapshot, StateMachine,
 };
 use rand_chacha::ChaCha8Rng;
 use rand_core::{RngCore, SeedableRng};
@@ -31,22 +31,8 @@ pub struct Faults {
     pub duplicate_permille: u32,
 }
 
-/// What travels between nodes: a protocol message, or a replica snapshot sent
-/// on `Action::SendSnapshot`. Both meet the same faults.
-#[derive(Clone, Debug)]
-pub enum Payload {
-    Msg(Message<u64>),
-    Snapshot(Box<Snapshot<Log, usize>>),
-}
-
-impl Payload {
-    fn kind(&self) -> &'static str {
-        match self {
-            Payload::Msg(m) => m.kind(),
-            Payload::Snapshot(_) => "snapshot",
-        }
-    }
-}
+/// What travels between nodes: protocol messages, snapshots among them.
+pub type Msg = ServerMessage<Log>;
 
 /// Ticks a client waits for its reply before resubmitting elsewhere.
 pub const CLIENT_RETRY_TICKS: u64 = 30;
@@ -65,7 +51,7 @@ pub struct Net {
     /// Each node's durable snapshot; its disk then holds what came after it.
     pub snapshots: Vec<Option<Snapshot<Log, usize>>>,
     configs: Vec<Config>,
-    wire: Vec<(NodeId, NodeId, Payload)>,
+    wire: Vec<(NodeId, NodeId, Msg)>,
     /// Nodes cut off from every other: what they send or are sent is lost.
     pub isolated: BTreeSet<NodeId>,
     rng: ChaCha8Rng,
@@ -139,36 +125,28 @@ impl Net {
             .max_by_key(|&i| self.nodes[i].as_ref().map(|n| n.ballot()))
     }
 
-    fn perform(&mut self, at: usize, actions: Vec<Action<u64, usize>>) {
+    fn perform(&mut self, at: usize, actions: Vec<ServerAction<Log>>) {
         let from = self.ids[at];
         for action in actions {
             match action {
                 // The disk is synchronous here: a record is durable the moment
                 // it is persisted, so later sends are always safe.
                 Action::Persist(r) => self.disks[at].push(r),
+                // Synchronous too: the new base replaces the log at once.
+                Action::Compact(c) => {
+                    self.snapshots[at] = c.snapshot;
+                    self.disks[at] = c.records;
+                }
                 Action::Send { to, msg } => {
-                    assert_ne!(
-                        to,
-                        Destination::Node(from),
+                    assert!(
+                        !matches!(to, Destination::To(a) if a.id == from),
                         "a server delivers to itself without a send"
                     );
-                    let targets: Vec<NodeId> = match to {
-                        Destination::Node(id) => vec![id],
-                        _ => self.ids.iter().copied().filter(|&i| i != from).collect(),
-                    };
-                    for t in targets {
-                        self.wire.push((from, t, Payload::Msg(msg.clone())));
+                    for &peer in &self.ids {
+                        if peer != from && to.reaches(&Process::server(peer)) {
+                            self.wire.push((from, peer, msg.clone()));
+                        }
                     }
-                }
-                Action::SendSnapshot { to } => {
-                    let node = self.nodes[at].as_ref().expect("it just stepped");
-                    let snapshot = Box::new(node.snapshot());
-                    self.wire.push((from, to, Payload::Snapshot(snapshot)));
-                }
-                // Synchronous too: the installed base is durable at once.
-                Action::PersistSnapshot { .. } => {
-                    let node = self.nodes[at].as_ref().expect("it just stepped");
-                    self.snapshots[at] = Some(node.snapshot());
                 }
                 Action::Reply {
                     client, seq, slot, ..
@@ -190,7 +168,7 @@ impl Net {
         }
     }
 
-    pub fn step_node(&mut self, i: usize, input: Input<u64>) {
+    pub fn step_node(&mut self, i: usize, input: ServerInput<Log>) {
         if let Some(node) = self.nodes[i].as_mut() {
             let actions = node.step(input);
             self.perform(i, actions);
@@ -257,7 +235,7 @@ impl Net {
                 break;
             }
             let k = (self.rng.next_u64() % self.wire.len() as u64) as usize;
-            let (from, to, payload) = self.wire.swap_remove(k);
+            let (from, to, msg) = self.wire.swap_remove(k);
             if self.isolated.contains(&from) || self.isolated.contains(&to) {
                 continue;
             }
@@ -265,30 +243,19 @@ impl Net {
                 continue;
             }
             if self.chance(self.faults.duplicate_permille) {
-                self.wire.push((from, to, payload.clone()));
+                self.wire.push((from, to, msg.clone()));
             }
             let t = self.index(to);
             self.delivered_messages += 1;
-            *self.delivered_kinds.entry(payload.kind()).or_default() += 1;
-            match payload {
-                Payload::Msg(msg) => self.step_node(t, Input::Receive { from, msg }),
-                Payload::Snapshot(snapshot) => {
-                    if let Some(node) = self.nodes[t].as_mut() {
-                        let actions = node.install_snapshot(*snapshot);
-                        self.perform(t, actions);
-                    }
-                }
-            }
+            *self.delivered_kinds.entry(msg.kind()).or_default() += 1;
+            let from = Process::server(from);
+            self.step_node(t, Input::Receive { from, msg });
         }
     }
 
-    /// Replaces node `i`'s log by a snapshot and a checkpoint, as a driver
-    /// compacting its log does.
+    /// Asks node `i` to compact its log, as a driver whose log grew does.
     pub fn compact(&mut self, i: usize) {
-        if let Some(node) = self.nodes[i].as_ref() {
-            self.snapshots[i] = Some(node.snapshot());
-            self.disks[i] = node.checkpoint();
-        }
+        self.step_node(i, Input::Checkpoint);
     }
 
     fn chance(&mut self, permille: u32) -> bool {

@@ -33,6 +33,18 @@ pub struct Groups {
     pub acceptor_count: Option<u32>,
 }
 
+impl Groups {
+    /// The group a process of `role` listens on: its role's, and for
+    /// clients the learners' (they learn what was chosen from the same votes).
+    pub fn of(&self, role: paxos_core::Role) -> SocketAddrV4 {
+        match role {
+            paxos_core::Role::Proposer => self.proposers,
+            paxos_core::Role::Acceptor => self.acceptors,
+            paxos_core::Role::Learner | paxos_core::Role::Client => self.learners,
+        }
+    }
+}
+
 /// What is wrong with a configuration file.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfError {

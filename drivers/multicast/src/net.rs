@@ -3,8 +3,8 @@
 
 use crate::conf::Groups;
 use crate::wal::{Wal, WalError};
-use crate::wire::{self, DecodeError, Msg, Role, Sender, DATAGRAM_BYTES_MAX};
-use paxos_core::{Action, Destination, Event, Input, Message};
+use crate::wire::{self, DecodeError, Msg, Sender, DATAGRAM_BYTES_MAX};
+use paxos_core::{Action, Destination, Event, Input};
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 use std::fmt;
 use std::io;
@@ -34,10 +34,12 @@ pub struct Counters {
     pub received: u64,
     /// Datagrams refused: shorter than a header, damaged, or not one message.
     pub malformed: u64,
-    /// Datagrams refused: not ours (magic or version), or a role sending what it never sends.
+    /// Datagrams refused: not ours (magic or version).
     pub foreign: u64,
     /// Our own datagrams, looped back by multicast.
     pub own: u64,
+    /// Datagrams for another process of the group we listen on.
+    pub elsewhere: u64,
     /// Datagrams dropped on purpose by `--drop-rate`.
     pub injected_drops: u64,
     /// Messages refused because they did not fit in a datagram.
@@ -57,7 +59,7 @@ impl fmt::Display for Counters {
         write!(
             f,
             "sent={} sent_bytes={} send_errors={} received={} malformed={} foreign={} own={} \
-             injected_drops={} oversize={} syncs={} ignored={} dropped={} decided={}",
+             elsewhere={} injected_drops={} oversize={} syncs={} ignored={} dropped={} decided={}",
             self.sent,
             self.sent_bytes,
             self.send_errors,
@@ -65,6 +67,7 @@ impl fmt::Display for Counters {
             self.malformed,
             self.foreign,
             self.own,
+            self.elsewhere,
             self.injected_drops,
             self.oversize,
             self.syncs,
@@ -147,11 +150,7 @@ pub fn send_socket() -> io::Result<std::net::UdpSocket> {
 impl Node {
     /// Joins the group this role listens on (clients listen with the learners).
     pub fn new(me: Sender, groups: Groups, drop_rate: f64) -> io::Result<Node> {
-        let group = match me.role {
-            Role::Proposer => groups.proposers,
-            Role::Acceptor => groups.acceptors,
-            Role::Learner | Role::Client => groups.learners,
-        };
+        let group = groups.of(me.role);
         let listen = listen_socket(group).map_err(|e| {
             io::Error::new(e.kind(), format!("cannot listen on group {group}: {e}"))
         })?;
@@ -217,12 +216,13 @@ impl Node {
             return;
         }
         match wire::decode(&self.buf[..len]) {
-            Ok((from, _)) if from == self.me => self.counters.own += 1,
-            Ok(m) => {
+            Ok(d) if d.from == self.me => self.counters.own += 1,
+            Ok(d) if !d.to.reaches(&self.me.process()) => self.counters.elsewhere += 1,
+            Ok(d) => {
                 self.counters.received += 1;
-                self.inbox.push(m);
+                self.inbox.push((d.from, d.msg));
             }
-            Err(DecodeError::Foreign | DecodeError::Impostor { .. }) => self.counters.foreign += 1,
+            Err(DecodeError::Foreign) => self.counters.foreign += 1,
             Err(e) => {
                 self.counters.malformed += 1;
                 tracing::debug!(error = %e, len, "refused a datagram");
@@ -244,6 +244,11 @@ impl Node {
                     Some(w) => w.append(&record),
                     None => tracing::error!(?record, "this role keeps no log; record not kept"),
                 },
+                Action::Compact(checkpoint) => match wal.as_deref_mut() {
+                    // The rewrite is atomic and durable when it returns.
+                    Some(w) => w.rewrite(&checkpoint.records)?,
+                    None => tracing::error!("this role keeps no log; compaction not kept"),
+                },
                 Action::Send { to, msg } => {
                     if let Some(w) = wal.as_deref_mut() {
                         if w.is_dirty() {
@@ -257,11 +262,11 @@ impl Node {
                     Event::Decided { .. } => self.counters.decided += 1,
                     Event::Dropped { .. } => self.counters.dropped += 1,
                     Event::Ignored { .. } => self.counters.ignored += 1,
+                    // Only a paxos_core::Server installs snapshots.
+                    Event::SnapshotInstalled { .. } => {}
+                    e @ Event::Failed { .. } => other(Action::Event(e)),
                 },
                 a @ (Action::Deliver { .. } | Action::Reply { .. }) => other(a),
-                // Only a paxos_core::Server emits these; the roles here run
-                // apart (standalone learners catch up from the acceptors).
-                Action::SendSnapshot { .. } | Action::PersistSnapshot { .. } => {}
             }
         }
         if let Some(w) = wal {
@@ -273,34 +278,25 @@ impl Node {
         Ok(())
     }
 
-    /// The groups a message goes to. `Node(id)` means one process of the role
-    /// that handles that kind; on multicast it goes to that role's group and
-    /// the others there ignore what is not theirs.
-    fn groups_for(&self, to: Destination, msg: &Msg) -> Vec<SocketAddrV4> {
-        let g = &self.groups;
-        match to {
-            Destination::Acceptors => vec![g.acceptors],
-            Destination::Proposers => vec![g.proposers],
-            Destination::Learners => vec![g.learners],
-            Destination::All => vec![g.proposers, g.acceptors, g.learners],
-            Destination::Node(_) => match msg {
-                Message::Prepare { .. } | Message::Accept { .. } => vec![g.acceptors],
-                Message::Promise { .. }
-                | Message::Nack { .. }
-                | Message::Accepted { .. }
-                | Message::Forward { .. } => vec![g.proposers],
-                Message::CatchUp { .. } | Message::Decided { .. } => vec![g.learners],
-                Message::Heartbeat { .. } => vec![g.proposers, g.acceptors, g.learners],
-            },
+    /// The multicast groups of the processes `to` names: the group each of
+    /// its roles listens on, once each.
+    fn groups_for(&self, to: Destination) -> Vec<SocketAddrV4> {
+        let mut groups = Vec::new();
+        for role in to.roles().iter() {
+            let group = self.groups.of(role);
+            if !groups.contains(&group) {
+                groups.push(group);
+            }
         }
+        groups
     }
 
     /// Encodes `msg` (split if it is a list too long for one datagram) and
     /// sends it to every group `to` names. Refusals and send errors are counted.
     pub async fn send(&mut self, to: Destination, msg: Msg) {
-        let targets = self.groups_for(to, &msg);
+        let targets = self.groups_for(to);
         let kind = msg.kind();
-        if let Err(e) = wire::encode_split(self.me, msg, &mut self.out) {
+        if let Err(e) = wire::encode_split(self.me, to, msg, &mut self.out) {
             self.counters.oversize += 1;
             tracing::warn!(error = %e, "refused to send");
             self.out.clear();
@@ -325,7 +321,10 @@ impl Node {
     /// Steps every message in the inbox through `step`, as `Input::Receive`.
     pub fn drain_inbox(&mut self, mut step: impl FnMut(Input<String>)) {
         for (from, msg) in self.inbox.drain(..) {
-            step(Input::Receive { from: from.id, msg });
+            step(Input::Receive {
+                from: from.process(),
+                msg,
+            });
         }
     }
 }

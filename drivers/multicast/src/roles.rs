@@ -3,11 +3,11 @@
 
 use crate::conf::Groups;
 use crate::net::{Counters, Node, Wake};
-use crate::wal::{Rec, Wal, WalError};
-use crate::wire::{Role, Sender};
+use crate::wal::{Wal, WalError};
+use crate::wire::Sender;
 use paxos_core::{
-    Acceptor, Action, Client, ClientId, Config, Input, Learner, NodeId, Proposer, ProposerState,
-    Replica, StateMachine,
+    Acceptor, Action, Client, ClientId, Command, Config, Input, LearnerReplica, NodeId, Proposer,
+    ProposerState, Role, StateMachine,
 };
 use std::cell::RefCell;
 use std::io::{self, BufRead, Write};
@@ -101,6 +101,8 @@ impl Options {
             // copy of every value it saw, for learners that missed it.
             Role::Learner | Role::Client => LEARNER_RETAIN_SLOTS,
         };
+        c.learners_apart = true;
+        c.vote_history_slots = ACCEPTOR_VOTE_HISTORY;
         c
     }
 
@@ -129,9 +131,7 @@ async fn run_acceptor(opts: Options) -> Result<i32, RunError> {
     let (mut wal, records) = Wal::open(&opts.wal_path())?;
     let recovered = records.len();
     let mut acceptor = Acceptor::recover(&config, records)
-        .map_err(|e| RunError::Core(format!("{}: {e}", opts.wal_path().display())))?
-        .notify_learners(true)
-        .vote_history(ACCEPTOR_VOTE_HISTORY);
+        .map_err(|e| RunError::Core(format!("{}: {e}", opts.wal_path().display())))?;
     tracing::info!(records = recovered, promised = %acceptor.promised(), "acceptor started");
     let mut node = Node::new(opts.me(), opts.groups.clone(), opts.drop_rate)?;
     let mut actions = Vec::new();
@@ -143,7 +143,8 @@ async fn run_acceptor(opts: Options) -> Result<i32, RunError> {
         }
         node.perform(&mut actions, Some(&mut wal), |_| {}).await?;
         if wal.bytes() > WAL_COMPACT_BYTES {
-            wal.rewrite(&acceptor.checkpoint())?;
+            acceptor.step_into(Input::Checkpoint, &mut actions);
+            node.perform(&mut actions, Some(&mut wal), |_| {}).await?;
         }
     }
     node.counters.ignored += acceptor.ignored();
@@ -182,8 +183,8 @@ async fn run_proposer(opts: Options) -> Result<i32, RunError> {
             tracing::info!(?state, ballot = %proposer.ballot(), "proposer state changed");
         }
         if wal.records_since_compaction() > 1024 {
-            let checkpoint: Rec = proposer.checkpoint();
-            wal.rewrite(&[checkpoint])?;
+            proposer.step_into(Input::Checkpoint, &mut actions);
+            node.perform(&mut actions, Some(&mut wal), |_| {}).await?;
         }
     }
     node.counters.ignored += proposer.ignored();
@@ -219,17 +220,17 @@ impl StateMachine for Printer {
 
 async fn run_learner(opts: Options) -> Result<i32, RunError> {
     let config = opts.core_config();
-    let mut learner = Learner::new(&config).map_err(|e| RunError::Core(e.to_string()))?;
     let printed = Rc::new(RefCell::new(Vec::new()));
     // The replica's session table delivers a command that was decided twice
     // (a client retried it) only once.
-    let mut replica = Replica::new(Printer {
+    let printer = Printer {
         out: printed.clone(),
         values: 0,
-    });
+    };
+    let mut learner =
+        LearnerReplica::new(&config, printer).map_err(|e| RunError::Core(e.to_string()))?;
     let mut node = Node::new(opts.me(), opts.groups.clone(), opts.drop_rate)?;
     let mut actions = Vec::new();
-    let mut replies = Vec::new();
     let mut stdout = io::stdout().lock();
     let mut status = 0;
     loop {
@@ -238,13 +239,8 @@ async fn run_learner(opts: Options) -> Result<i32, RunError> {
             Wake::Tick => learner.step_into(Input::Tick, &mut actions),
             Wake::Messages => node.drain_inbox(|i| learner.step_into(i, &mut actions)),
         }
-        node.perform(&mut actions, None, |a| {
-            if let Action::Deliver { slot, value } = a {
-                replica.apply::<String>(slot, &value, &mut replies);
-            }
-        })
-        .await?;
-        replies.clear();
+        // Replies go nowhere: the client learns for itself.
+        node.perform(&mut actions, None, |_| {}).await?;
         let mut out = printed.borrow_mut();
         if !out.is_empty() {
             if let Err(e) = stdout.write_all(&out).and_then(|()| stdout.flush()) {
@@ -259,8 +255,8 @@ async fn run_learner(opts: Options) -> Result<i32, RunError> {
     let extra = format!(
         " delivered_slots={} delivered_values={} executed_commands={}",
         learner.next_slot(),
-        replica.state().values,
-        replica.executed()
+        learner.state().values,
+        learner.executed()
     );
     opts.banner(&node.counters, &extra);
     Ok(status)
@@ -375,7 +371,12 @@ async fn run_client(opts: Options) -> Result<i32, RunError> {
                 n += 1;
             }
             pending_bytes -= op.len() + 1;
-            client.submit(op, &mut actions);
+            let command = Command {
+                client: client.id(),
+                seq: 0, // the client's session numbers it
+                op,
+            };
+            client.step_into(Input::Propose(command), &mut actions);
             commands += 1;
             submitted_values += n;
             in_flight_values = n;
@@ -451,7 +452,7 @@ mod tests {
             });
             acceptor.step_into(
                 Input::Receive {
-                    from: NodeId(1),
+                    from: paxos_core::Process::only(Role::Proposer, NodeId(u32::MAX)),
                     msg: Message::Accept {
                         ballot,
                         slot,
@@ -465,7 +466,7 @@ mod tests {
         out.clear();
         acceptor.step_into(
             Input::Receive {
-                from: NodeId(1),
+                from: paxos_core::Process::only(Role::Proposer, NodeId(u32::MAX)),
                 msg: Message::Prepare {
                     ballot,
                     from_slot: 0,
@@ -492,7 +493,8 @@ mod tests {
             id: NodeId(u32::MAX),
         };
         let mut buf = Vec::new();
-        encode(from, promise[0], &mut buf).expect("the largest promise fits");
+        let to = paxos_core::Destination::to(Role::Proposer, NodeId(u32::MAX));
+        encode(from, to, promise[0], &mut buf).expect("the largest promise fits");
         assert!(buf.len() <= DATAGRAM_BYTES_MAX);
     }
 }

@@ -1,101 +1,87 @@
-//! The datagram format: a 12-byte header naming the sender's role and id, then one
-//! postcard-encoded core [`Message`]. Whatever does not parse is refused, never trusted.
+//! The datagram format: an 18-byte header naming the sender (role and id) and
+//! the destination, then one postcard-encoded core [`Message`]. Whatever does
+//! not parse is refused, never trusted.
 //!
 //! ```text
 //! offset 0  2 bytes  magic "Px"
-//!        2  1 byte   format version (1)
+//!        2  1 byte   format version (2)
 //!        3  1 byte   sender role (1 client, 2 proposer, 3 acceptor, 4 learner)
 //!        4  4 bytes  sender id, u32 little-endian
-//!        8  4 bytes  CRC32C of the body, little-endian
-//!       12  ...      body: postcard encoding of Message<String>, nothing after it
+//!        8  1 byte   destination kind: 0 one process, 1 a group of roles
+//!        9  1 byte   one process: its role code; a group: the role set's bits
+//!                    (1 proposer, 2 acceptor, 4 learner, 8 client)
+//!       10  4 bytes  one process: its id, u32 little-endian; a group: 0
+//!       14  4 bytes  CRC32C of bytes 0..14 and of the body, little-endian
+//!       18  ...      body: postcard encoding of Message<String>, nothing after it
 //! ```
-//! The sender id is what the core counts in quorums, so a message is only
-//! believed from the role that may send it ([`may_send`]): an `Accepted` that
-//! claims to come from learner 1 is not a vote of acceptor 1.
+//! Every process of a role listens on that role's group, so a datagram
+//! reaches processes it is not for; each receiver keeps only what the core's
+//! [`Destination::reaches`] says is its own. The sender's role and id are
+//! what the core counts in quorums and checks against ballots: a learner
+//! posing as acceptor 1 is ignored by the core, which counts votes only from
+//! acceptors.
 
-use paxos_core::{Message, NodeId};
+use paxos_core::{Addr, Destination, Message, NodeId, Process, Role, Roles};
 use std::fmt;
-use std::str::FromStr;
 
 /// The message type every role exchanges: commands are lines of text.
 pub type Msg = Message<String>;
 
 /// First two bytes of every datagram.
 pub const MAGIC: [u8; 2] = *b"Px";
-/// Format version; a datagram of another version is foreign.
-pub const VERSION: u8 = 1;
+/// Format version; a datagram of another version is foreign. 2: the header
+/// names the destination, and its checksum covers the header too.
+pub const VERSION: u8 = 2;
 /// Bytes before the body.
-pub const HEADER_BYTES: usize = 12;
+pub const HEADER_BYTES: usize = 18;
 /// Largest datagram we send or accept. Below the 65 507 bytes UDP over IPv4
 /// allows, so that it leaves room and never fragments on a 64 KiB MTU link.
 pub const DATAGRAM_BYTES_MAX: usize = 65_000;
 
-/// The four kinds of process.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Role {
-    /// Reads values from stdin and submits them.
-    Client,
-    /// Leads (one at a time) and proposes values into slots.
-    Proposer,
-    /// Votes, durably.
-    Acceptor,
-    /// Learns the chosen values and prints them in order.
-    Learner,
-}
-
-impl Role {
-    /// Every role, in header-code order.
-    pub const ALL: [Role; 4] = [Role::Client, Role::Proposer, Role::Acceptor, Role::Learner];
-
-    fn code(self) -> u8 {
-        match self {
-            Role::Client => 1,
-            Role::Proposer => 2,
-            Role::Acceptor => 3,
-            Role::Learner => 4,
-        }
-    }
-
-    fn from_code(code: u8) -> Option<Role> {
-        Role::ALL.into_iter().find(|r| r.code() == code)
-    }
-
-    /// The name used on the command line.
-    pub fn name(self) -> &'static str {
-        match self {
-            Role::Client => "client",
-            Role::Proposer => "proposer",
-            Role::Acceptor => "acceptor",
-            Role::Learner => "learner",
-        }
+/// The role's code in the header.
+fn code(role: Role) -> u8 {
+    match role {
+        Role::Client => 1,
+        Role::Proposer => 2,
+        Role::Acceptor => 3,
+        Role::Learner => 4,
     }
 }
 
-impl fmt::Display for Role {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
+fn from_code(code_byte: u8) -> Option<Role> {
+    Role::ALL.into_iter().find(|&r| code(r) == code_byte)
 }
 
-impl FromStr for Role {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        Role::ALL
-            .into_iter()
-            .find(|r| r.name() == s)
-            .ok_or_else(|| {
-                format!("invalid role '{s}' (expected client, proposer, acceptor or learner)")
-            })
-    }
+/// Parses a role as the command line names it.
+pub fn parse_role(s: &str) -> Result<Role, String> {
+    Role::ALL
+        .into_iter()
+        .find(|r| r.name() == s)
+        .ok_or_else(|| {
+            format!("invalid role '{s}' (expected client, proposer, acceptor or learner)")
+        })
 }
 
-/// Who sent a datagram.
+/// Who sent a datagram: a process of one role.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Sender {
     /// The sender's role.
     pub role: Role,
     /// Its id within that role.
     pub id: NodeId,
+}
+
+impl Sender {
+    /// The sender as the core sees it.
+    pub fn process(self) -> Process {
+        Process::only(self.role, self.id)
+    }
+}
+
+impl fmt::Display for Sender {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.role, self.id.0)
+    }
 }
 
 /// Why a datagram was refused on receipt.
@@ -107,23 +93,18 @@ pub enum DecodeError {
     /// Not our magic or version: some other program's traffic.
     #[error("not an abcast datagram (magic or version)")]
     Foreign,
-    /// An unknown role code.
-    #[error("unknown sender role {0}")]
+    /// An unknown role code or role set.
+    #[error("unknown role {0}")]
     Role(u8),
-    /// The body does not match its checksum (truncated or damaged).
+    /// An unknown destination kind.
+    #[error("unknown destination kind {0}")]
+    Destination(u8),
+    /// The datagram does not match its checksum (truncated or damaged).
     #[error("checksum mismatch")]
     Checksum,
     /// The body is not one whole message.
     #[error("body does not decode to one message")]
     Body,
-    /// The sender's role never sends this kind of message.
-    #[error("a {role} does not send {kind}")]
-    Impostor {
-        /// The claimed role.
-        role: Role,
-        /// The message kind.
-        kind: &'static str,
-    },
 }
 
 /// A message that does not fit in one datagram and cannot be split.
@@ -136,27 +117,9 @@ pub struct Oversize {
     pub bytes: usize,
 }
 
-/// Whether `role` ever sends messages of this kind. Anything else is refused
-/// on receipt, so that ids of one role can never pose as another's.
-pub fn may_send(role: Role, msg: &Msg) -> bool {
-    matches!(
-        (role, msg),
-        (
-            Role::Proposer,
-            Message::Prepare { .. } | Message::Accept { .. } | Message::Heartbeat { .. }
-        ) | (
-            Role::Acceptor,
-            Message::Promise { .. } | Message::Nack { .. } | Message::Accepted { .. }
-        ) | (
-            Role::Learner | Role::Client,
-            Message::CatchUp { .. } | Message::Decided { .. }
-        ) | (Role::Client, Message::Forward { .. })
-    )
-}
-
-/// Encodes one datagram into `buf` (cleared first).
-pub fn encode(from: Sender, msg: &Msg, buf: &mut Vec<u8>) -> Result<(), Oversize> {
-    start(from, buf);
+/// Encodes one datagram from `from` to `to` into `buf` (cleared first).
+pub fn encode(from: Sender, to: Destination, msg: &Msg, buf: &mut Vec<u8>) -> Result<(), Oversize> {
+    start(from, to, buf);
     let body = postcard::to_extend(msg, std::mem::take(buf)).map_err(|_| Oversize {
         kind: msg.kind(),
         bytes: usize::MAX,
@@ -172,46 +135,75 @@ pub fn encode(from: Sender, msg: &Msg, buf: &mut Vec<u8>) -> Result<(), Oversize
     Ok(())
 }
 
-/// Wraps an already-encoded `body` in a header from `from` with the body's
+/// Wraps an already-encoded `body` in a header from `from` to `to` with its
 /// checksum, into `buf` (cleared first). [`encode`] is this after postcard;
 /// tests and the fuzzer use it to reach the body decoder with bytes no real
 /// sender would produce.
-pub fn seal(from: Sender, body: &[u8], buf: &mut Vec<u8>) {
-    start(from, buf);
+pub fn seal(from: Sender, to: Destination, body: &[u8], buf: &mut Vec<u8>) {
+    start(from, to, buf);
     buf.extend_from_slice(body);
     finish(buf);
 }
 
 /// Clears `buf` and writes the header with a zero checksum.
-fn start(from: Sender, buf: &mut Vec<u8>) {
+fn start(from: Sender, to: Destination, buf: &mut Vec<u8>) {
     buf.clear();
     buf.extend_from_slice(&MAGIC);
     buf.push(VERSION);
-    buf.push(from.role.code());
+    buf.push(code(from.role));
     buf.extend_from_slice(&from.id.0.to_le_bytes());
+    match to {
+        Destination::To(addr) => {
+            buf.push(0);
+            buf.push(code(addr.role));
+            buf.extend_from_slice(&addr.id.0.to_le_bytes());
+        }
+        Destination::Group(roles) => {
+            buf.push(1);
+            buf.push(roles.bits());
+            buf.extend_from_slice(&[0; 4]);
+        }
+    }
     buf.extend_from_slice(&[0; 4]);
 }
 
-/// Fills in the checksum of the body that follows the header.
+/// The checksum of a datagram: header up to the checksum field, then body.
+fn checksum(bytes: &[u8]) -> u32 {
+    let head = crc32c::crc32c(&bytes[..HEADER_BYTES - 4]);
+    crc32c::crc32c_append(head, &bytes[HEADER_BYTES..])
+}
+
+/// Fills in the checksum.
 fn finish(buf: &mut [u8]) {
-    let crc = crc32c::crc32c(&buf[HEADER_BYTES..]);
-    buf[8..12].copy_from_slice(&crc.to_le_bytes());
+    let crc = checksum(buf);
+    buf[HEADER_BYTES - 4..HEADER_BYTES].copy_from_slice(&crc.to_le_bytes());
+}
+
+fn u32_at(bytes: &[u8], at: usize) -> u32 {
+    let mut word = [0; 4];
+    word.copy_from_slice(&bytes[at..at + 4]);
+    u32::from_le_bytes(word)
 }
 
 /// Encodes `msg` into as many datagrams as it needs. `Decided` and `Forward`
 /// are lists whose parts mean the same as the whole, so they are split in
 /// halves until each part fits; any other message that does not fit is refused.
-pub fn encode_split(from: Sender, msg: Msg, out: &mut Vec<Vec<u8>>) -> Result<(), Oversize> {
+pub fn encode_split(
+    from: Sender,
+    to: Destination,
+    msg: Msg,
+    out: &mut Vec<Vec<u8>>,
+) -> Result<(), Oversize> {
     let mut buf = Vec::new();
-    match encode(from, &msg, &mut buf) {
+    match encode(from, to, &msg, &mut buf) {
         Ok(()) => {
             out.push(buf);
             Ok(())
         }
         Err(e) => match split(msg) {
             Some((a, b)) => {
-                encode_split(from, a, out)?;
-                encode_split(from, b, out)
+                encode_split(from, to, a, out)?;
+                encode_split(from, to, b, out)
             }
             None => Err(e),
         },
@@ -245,33 +237,48 @@ fn split(msg: Msg) -> Option<(Msg, Msg)> {
     }
 }
 
-/// Decodes one datagram, checking everything: header, checksum, that the body
-/// is exactly one message, and that the sender's role may send it.
-pub fn decode(bytes: &[u8]) -> Result<(Sender, Msg), DecodeError> {
+/// One decoded datagram.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Datagram {
+    /// Who sent it.
+    pub from: Sender,
+    /// Whom it is for.
+    pub to: Destination,
+    /// The message.
+    pub msg: Msg,
+}
+
+/// Decodes one datagram, checking everything: header, checksum, and that
+/// the body is exactly one message.
+pub fn decode(bytes: &[u8]) -> Result<Datagram, DecodeError> {
     if bytes.len() < HEADER_BYTES {
         return Err(DecodeError::Short);
     }
     if bytes[0..2] != MAGIC || bytes[2] != VERSION {
         return Err(DecodeError::Foreign);
     }
-    let role = Role::from_code(bytes[3]).ok_or(DecodeError::Role(bytes[3]))?;
-    let id = NodeId(u32::from_le_bytes(bytes[4..8].try_into().expect("4 bytes")));
-    let crc = u32::from_le_bytes(bytes[8..12].try_into().expect("4 bytes"));
-    let body = &bytes[HEADER_BYTES..];
-    if crc32c::crc32c(body) != crc {
+    if checksum(bytes) != u32_at(bytes, HEADER_BYTES - 4) {
         return Err(DecodeError::Checksum);
     }
+    let role = from_code(bytes[3]).ok_or(DecodeError::Role(bytes[3]))?;
+    let from = Sender {
+        role,
+        id: NodeId(u32_at(bytes, 4)),
+    };
+    let to = match bytes[8] {
+        0 => Destination::To(Addr::new(
+            from_code(bytes[9]).ok_or(DecodeError::Role(bytes[9]))?,
+            NodeId(u32_at(bytes, 10)),
+        )),
+        1 => Destination::Group(Roles::from_bits(bytes[9]).ok_or(DecodeError::Role(bytes[9]))?),
+        kind => return Err(DecodeError::Destination(kind)),
+    };
+    let body = &bytes[HEADER_BYTES..];
     let (msg, rest): (Msg, _) = postcard::take_from_bytes(body).map_err(|_| DecodeError::Body)?;
     if !rest.is_empty() {
         return Err(DecodeError::Body);
     }
-    if !may_send(role, &msg) {
-        return Err(DecodeError::Impostor {
-            role,
-            kind: msg.kind(),
-        });
-    }
-    Ok((Sender { role, id }, msg))
+    Ok(Datagram { from, to, msg })
 }
 
 #[cfg(test)]
@@ -287,6 +294,8 @@ mod tests {
         role: Role::Learner,
         id: NodeId(1),
     };
+    const TO_LEADER: Destination = Destination::to(Role::Proposer, NodeId(1));
+    const TO_LEARNERS: Destination = Destination::Group(Roles::LEARNER);
 
     fn line(seq: u64, op: &str) -> Command<String> {
         Command {
@@ -304,50 +313,39 @@ mod tests {
         }
     }
 
+    fn datagram(from: Sender, to: Destination, msg: Msg) -> Datagram {
+        Datagram { from, to, msg }
+    }
+
     #[test]
-    fn datagram_round_trips_with_sender_role_and_id() {
+    fn datagram_round_trips_with_sender_and_destination() {
         let mut buf = Vec::new();
-        encode(ACCEPTOR_2, &accepted(), &mut buf).unwrap();
-        assert_eq!(decode(&buf), Ok((ACCEPTOR_2, accepted())));
+        for to in [TO_LEADER, TO_LEARNERS, Destination::Group(Roles::ALL)] {
+            encode(ACCEPTOR_2, to, &accepted(), &mut buf).unwrap();
+            assert_eq!(decode(&buf), Ok(datagram(ACCEPTOR_2, to, accepted())));
+        }
     }
 
     #[test]
     fn every_truncation_of_a_datagram_is_refused() {
         let mut buf = Vec::new();
-        encode(ACCEPTOR_2, &accepted(), &mut buf).unwrap();
+        encode(ACCEPTOR_2, TO_LEADER, &accepted(), &mut buf).unwrap();
         for len in 0..buf.len() {
             assert!(decode(&buf[..len]).is_err(), "truncated to {len} bytes");
         }
     }
 
     #[test]
-    fn a_flipped_bit_anywhere_is_refused_or_harmless() {
+    fn a_flipped_bit_anywhere_is_refused() {
         let mut buf = Vec::new();
-        encode(ACCEPTOR_2, &accepted(), &mut buf).unwrap();
+        encode(ACCEPTOR_2, TO_LEADER, &accepted(), &mut buf).unwrap();
         for i in 0..buf.len() {
-            let mut bad = buf.clone();
-            bad[i] ^= 0x10;
-            match decode(&bad) {
-                Err(_) => {}
-                // Only the sender id is not covered by the checksum.
-                Ok((from, msg)) => {
-                    assert!((4..8).contains(&i) && msg == accepted() && from != ACCEPTOR_2)
-                }
+            for bit in 0..8 {
+                let mut bad = buf.clone();
+                bad[i] ^= 1 << bit;
+                assert!(decode(&bad).is_err(), "byte {i} bit {bit}");
             }
         }
-    }
-
-    #[test]
-    fn a_role_cannot_send_another_roles_messages() {
-        let mut buf = Vec::new();
-        encode(LEARNER_1, &accepted(), &mut buf).unwrap();
-        assert_eq!(
-            decode(&buf),
-            Err(DecodeError::Impostor {
-                role: Role::Learner,
-                kind: "accepted"
-            })
-        );
     }
 
     #[test]
@@ -364,7 +362,7 @@ mod tests {
                     state ^= state >> 7;
                     state ^= state << 17;
                     if i < 3 {
-                        b"Px\x01"[i]
+                        b"Px\x02"[i]
                     } else {
                         state as u8
                     }
@@ -383,15 +381,20 @@ mod tests {
             values: values.clone(),
         };
         let mut out = Vec::new();
-        encode_split(LEARNER_1, msg, &mut out).unwrap();
+        encode_split(LEARNER_1, TO_LEARNERS, msg, &mut out).unwrap();
         assert!(out.len() > 1 && out.iter().all(|d| d.len() <= DATAGRAM_BYTES_MAX));
         let mut next = 100;
         let mut seen = Vec::new();
         for d in &out {
-            let (_, Message::Decided { first_slot, values }) = decode(d).unwrap() else {
+            let Ok(Datagram {
+                to,
+                msg: Message::Decided { first_slot, values },
+                ..
+            }) = decode(d)
+            else {
                 panic!("not a decided");
             };
-            assert_eq!(first_slot, next);
+            assert_eq!((to, first_slot), (TO_LEARNERS, next));
             next += values.len() as u64;
             seen.extend(values);
         }
@@ -412,8 +415,20 @@ mod tests {
             id: NodeId(1),
         };
         let mut out = Vec::new();
-        let err = encode_split(from, msg, &mut out).unwrap_err();
+        let err =
+            encode_split(from, Destination::Group(Roles::ACCEPTOR), msg, &mut out).unwrap_err();
         assert_eq!(err.kind, "accept");
         assert!(out.is_empty());
+    }
+
+    #[test]
+    fn roles_parse_from_their_command_line_names() {
+        for role in Role::ALL {
+            assert_eq!(parse_role(role.name()), Ok(role));
+            assert_eq!(from_code(code(role)), Some(role));
+        }
+        assert!(parse_role("leader")
+            .unwrap_err()
+            .contains("invalid role 'leader'"));
     }
 }

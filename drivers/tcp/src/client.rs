@@ -1,12 +1,17 @@
-//! A client session: sends one request at a time under `(client, seq)` and
-//! retries it — same session, same sequence number — until it is answered,
-//! moving to another server when one is slow or gone. Every binary (the chat
-//! client, the harness, the kill test, the benchmark) talks through this.
+//! A client session over TCP: the core's session machine ([`paxos_core::Session`])
+//! decides every retry — same session, same sequence number — every move to
+//! another server and every back-off; this file only connects, sends and
+//! reads. Every binary (the chat client, the harness, the kill test, the
+//! benchmark) talks through this.
 
 use crate::chat::{ChatOp, ChatOutput};
+use crate::server::TICK_MS;
 use crate::wire::{self, Outcome, Request, Response};
 use futures::{SinkExt, StreamExt};
-use paxos_core::{ClientId, Slot};
+use paxos_core::{
+    ClientId, DropReason, Failure, NodeId, Session as CoreSession, SessionAction, SessionConfig,
+    SessionInput, Slot,
+};
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -38,19 +43,26 @@ impl Default for SessionOptions {
 /// Why a request did not complete.
 #[derive(Debug, thiserror::Error)]
 pub enum CallError {
-    /// No answer within the deadline. The request may still be executed
-    /// later (at most once); retrying it is safe only under the same seq.
-    #[error("no answer after {attempts} attempts in {elapsed_ms} ms ({last})")]
-    Timeout {
+    /// No answer within the deadline while some attempt may have reached a
+    /// leader: it may still be applied (at most once). Retrying it is safe
+    /// only under the same sequence number.
+    #[error(
+        "outcome unknown: it may still be applied ({attempts} attempts in {elapsed_ms} ms; {last})"
+    )]
+    Unknown {
         /// Attempts made.
-        attempts: u32,
+        attempts: u64,
         /// Time spent.
         elapsed_ms: u128,
         /// The last thing that went wrong.
         last: String,
     },
-    /// The server refused the request for good.
+    /// Every attempt was refused before it was proposed, until the
+    /// deadline: it was not applied and never will be.
     #[error("refused: {0}")]
+    Refused(String),
+    /// The server refused the request for good (too large, or superseded).
+    #[error("rejected: {0}")]
     Rejected(String),
     /// There is no server to talk to.
     #[error("not connected to a server")]
@@ -124,17 +136,17 @@ pub struct Page {
     pub messages: Vec<String>,
 }
 
-/// One client session.
+/// One client session over TCP: the core's [`paxos_core::Session`] decides
+/// every retry, redirect and back-off; this only connects, sends and reads.
 #[derive(Debug)]
 pub struct Session {
-    client: ClientId,
-    next_seq: u64,
+    core: CoreSession<ChatOp, ChatOutput>,
     seq_file: Option<SeqFile>,
+    /// Client addresses of the servers, by server id.
     servers: Vec<SocketAddr>,
-    current: usize,
-    conn: Option<Framed<TcpStream, LengthDelimitedCodec>>,
+    /// The open connection and the server it goes to.
+    conn: Option<(NodeId, Framed<TcpStream, LengthDelimitedCodec>)>,
     opts: SessionOptions,
-    retries: u64,
     follow_leader: bool,
 }
 
@@ -150,6 +162,17 @@ pub fn random_client_id() -> ClientId {
     })
 }
 
+fn ticks(d: Duration) -> u32 {
+    u32::try_from(d.as_millis().div_ceil(u128::from(TICK_MS))).unwrap_or(u32::MAX)
+}
+
+/// What one wait for the outstanding request brought.
+enum Heard {
+    Tick,
+    Response(Response),
+    Lost(String),
+}
+
 impl Session {
     /// A session `client` whose next request gets `next_seq`, talking to
     /// `servers` (listed in server-id order, so leader hints can be followed).
@@ -159,15 +182,13 @@ impl Session {
         servers: Vec<SocketAddr>,
         opts: SessionOptions,
     ) -> Self {
+        let core = core_session(client, next_seq, servers.len(), 0, &opts, true);
         Session {
-            client,
-            next_seq: next_seq.max(1),
+            core,
             seq_file: None,
             servers,
-            current: 0,
             conn: None,
             opts,
-            retries: 0,
             follow_leader: true,
         }
     }
@@ -177,6 +198,7 @@ impl Session {
     /// so its requests are forwarded.
     pub fn follow_leader(mut self, on: bool) -> Self {
         self.follow_leader = on;
+        self.rebuild(0);
         self
     }
 
@@ -186,55 +208,68 @@ impl Session {
         self
     }
 
+    /// Starts the core session again with the servers tried from index
+    /// `first` on (only while nothing is outstanding).
+    fn rebuild(&mut self, first: usize) {
+        self.core = core_session(
+            self.core.client(),
+            self.core.next_seq(),
+            self.servers.len(),
+            first,
+            &self.opts,
+            self.follow_leader,
+        );
+    }
+
     /// The session id.
     pub fn client_id(&self) -> ClientId {
-        self.client
+        self.core.client()
     }
 
     /// The sequence number the next request will carry.
     pub fn next_seq(&self) -> u64 {
-        self.next_seq
+        self.core.next_seq()
     }
 
     /// Attempts that had to be repeated so far.
     pub fn retries(&self) -> u64 {
-        self.retries
+        self.core.retries()
     }
 
     /// The server currently in use.
     pub fn server(&self) -> Option<SocketAddr> {
-        self.servers.get(self.current).copied()
+        let id = self.core.server()?;
+        self.servers.get(id.0 as usize).copied()
     }
 
     /// Talks to `addr` only from now on, connecting at once.
     pub async fn connect(&mut self, addr: SocketAddr) -> std::io::Result<()> {
         self.servers = vec![addr];
-        self.current = 0;
         self.conn = None;
+        self.rebuild(0);
         let stream = tokio::time::timeout(self.opts.attempt_timeout, TcpStream::connect(addr))
             .await
             .map_err(|_| {
                 std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out")
             })??;
         let _ = stream.set_nodelay(true);
-        self.conn = Some(Framed::new(stream, wire::client_codec()));
+        self.conn = Some((NodeId(0), Framed::new(stream, wire::client_codec())));
         Ok(())
     }
 
     /// Moves to the next server in the list (to spread sessions over a cluster).
     pub fn rotate_server(&mut self) {
-        if !self.servers.is_empty() {
-            self.current = (self.current + 1) % self.servers.len();
-            self.conn = None;
-        }
+        let next = self.core.server().map_or(0, |id| id.0 as usize + 1);
+        self.conn = None;
+        self.rebuild(next % self.servers.len().max(1));
     }
 
     /// Forgets every server.
     pub fn disconnect(&mut self) {
         self.servers.clear();
         self.conn = None;
+        self.rebuild(0);
     }
-
     /// Appends `text`; returns the slot and the message's index in the log.
     pub async fn put(&mut self, text: &str) -> Result<(Slot, u64), CallError> {
         match self.call(ChatOp::Put(text.to_string())).await? {
@@ -283,123 +318,181 @@ impl Session {
     }
 
     /// Sends `op` under the next sequence number and waits for its outcome,
-    /// retrying under the same number until the deadline.
+    /// retrying under the same number until the deadline, as the core's
+    /// session decides.
     pub async fn call(&mut self, op: ChatOp) -> Result<(Slot, ChatOutput), CallError> {
         if self.servers.is_empty() {
             return Err(CallError::NotConnected);
         }
-        let seq = self.next_seq;
-        self.next_seq += 1;
+        let seq = self.core.next_seq();
         if let Some(file) = &self.seq_file {
-            file.store(self.next_seq)
-                .map_err(|source| CallError::SeqFile {
-                    path: file.path().to_path_buf(),
-                    source,
-                })?;
+            file.store(seq + 1).map_err(|source| CallError::SeqFile {
+                path: file.path().to_path_buf(),
+                source,
+            })?;
         }
-        let frame = wire::encode(&Request {
-            client: self.client,
-            seq,
-            op,
-        });
         let started = Instant::now();
-        let deadline = started + self.opts.deadline;
-        let mut attempts = 0;
-        let mut last = String::from("no attempt made");
+        let attempts_before = self.core.attempts();
+        let mut last = String::from("no answer yet");
+        let mut actions = self.core.step(SessionInput::Submit(op));
+        let mut tick = tokio::time::interval(Duration::from_millis(TICK_MS));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tick.tick().await;
         loop {
-            let now = Instant::now();
-            if now >= deadline || (attempts > 0 && self.servers.is_empty()) {
-                return Err(CallError::Timeout {
-                    attempts,
-                    elapsed_ms: started.elapsed().as_millis(),
-                    last,
-                });
-            }
-            if attempts > 0 {
-                self.retries += 1;
-            }
-            attempts += 1;
-            let attempt_end = (now + self.opts.attempt_timeout).min(deadline);
-            match self.attempt(&frame, seq, attempt_end).await {
-                Ok((Outcome::Done { slot, output }, leader)) => {
-                    if self.follow_leader {
-                        if let Some(i) = leader
-                            .map(|l| l.0 as usize)
-                            .filter(|&i| i < self.servers.len() && i != self.current)
-                        {
-                            // Next request goes straight to the leader.
-                            self.current = i;
-                            self.conn = None;
+            for action in std::mem::take(&mut actions) {
+                match action {
+                    SessionAction::Send { to, command } => {
+                        let to = to.unwrap_or(NodeId(0));
+                        let request = Request {
+                            client: command.client,
+                            seq: command.seq,
+                            op: command.op,
+                        };
+                        if let Err((e, sent)) = self.send(to, &request).await {
+                            last = e;
+                            actions.extend(self.core.step(SessionInput::Unreachable { seq, sent }));
                         }
                     }
-                    return Ok((slot, output));
-                }
-                Ok((Outcome::Rejected { reason }, _)) => return Err(CallError::Rejected(reason)),
-                Ok((Outcome::Retry { leader, reason }, _)) => {
-                    last = format!("server asked to retry: {reason}");
-                    if let Some(i) = leader
-                        .map(|l| l.0 as usize)
-                        .filter(|&i| i < self.servers.len())
-                    {
-                        if i != self.current {
-                            self.current = i;
-                            self.conn = None;
-                        }
+                    SessionAction::Done { slot, output, .. } => return Ok((slot, output)),
+                    SessionAction::Failed { failure, .. } => {
+                        let attempts = self.core.attempts() - attempts_before;
+                        return Err(failed(failure, attempts, started, last));
                     }
-                    let pause = self.opts.retry_pause * attempts.min(10);
-                    tokio::time::sleep_until((Instant::now() + pause).min(deadline).into()).await;
                 }
-                Err(e) => {
+            }
+            let input = match self.hear(seq, &mut tick).await {
+                Heard::Tick => SessionInput::Tick,
+                Heard::Lost(e) => {
                     last = e;
-                    // A fresh connection elsewhere: this server is down or slow.
                     self.conn = None;
-                    if self.servers.len() > 1 {
-                        self.current = (self.current + 1) % self.servers.len();
+                    SessionInput::Unreachable { seq, sent: true }
+                }
+                Heard::Response(r) => match r.result {
+                    Outcome::Done { slot, output } => SessionInput::Reply {
+                        seq,
+                        slot,
+                        output,
+                        leader: r.leader,
+                    },
+                    Outcome::Refused { reason } => {
+                        last = format!("server refused: {}", describe_refusal(reason));
+                        SessionInput::Refused { seq, reason }
                     }
-                    if attempts % self.servers.len().max(1) as u32 == 0 {
-                        let pause = self.opts.retry_pause * attempts.min(10);
-                        tokio::time::sleep_until((Instant::now() + pause).min(deadline).into())
-                            .await;
+                    Outcome::Rejected { reason } => {
+                        self.core.step(SessionInput::Cancel { seq });
+                        return Err(CallError::Rejected(reason));
+                    }
+                },
+            };
+            actions = self.core.step(input);
+        }
+    }
+
+    /// Sends one attempt to server `to`, connecting first if needed. On
+    /// failure, says whether the request may have left.
+    async fn send(&mut self, to: NodeId, request: &Request) -> Result<(), (String, bool)> {
+        let addr = *self
+            .servers
+            .get(to.0 as usize)
+            .ok_or_else(|| (format!("no address for server {}", to.0), false))?;
+        if self.conn.as_ref().is_none_or(|(id, _)| *id != to) {
+            self.conn = None;
+            let stream = tokio::time::timeout(self.opts.attempt_timeout, TcpStream::connect(addr))
+                .await
+                .map_err(|_| (format!("connecting to {addr} timed out"), false))?
+                .map_err(|e| (format!("cannot connect to {addr}: {e}"), false))?;
+            let _ = stream.set_nodelay(true);
+            self.conn = Some((to, Framed::new(stream, wire::client_codec())));
+        }
+        let Some((_, conn)) = self.conn.as_mut() else {
+            return Err(("not connected".into(), false));
+        };
+        let sent =
+            tokio::time::timeout(self.opts.attempt_timeout, conn.send(wire::encode(request))).await;
+        match sent {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => {
+                self.conn = None;
+                Err((format!("sending to {addr} failed: {e}"), true))
+            }
+            Err(_) => {
+                self.conn = None;
+                Err((format!("sending to {addr} timed out"), true))
+            }
+        }
+    }
+
+    /// Waits for the next tick or for an answer to request `seq` on the open
+    /// connection (answers to earlier requests are stale and skipped).
+    async fn hear(&mut self, seq: u64, tick: &mut tokio::time::Interval) -> Heard {
+        let client = self.core.client();
+        let Some((id, conn)) = self.conn.as_mut() else {
+            tick.tick().await;
+            return Heard::Tick;
+        };
+        let addr = self.servers.get(id.0 as usize).copied();
+        loop {
+            tokio::select! {
+                _ = tick.tick() => return Heard::Tick,
+                frame = conn.next() => {
+                    let frame = match frame {
+                        None => return Heard::Lost(format!("{addr:?} closed the connection")),
+                        Some(Err(e)) => return Heard::Lost(format!("reading from {addr:?} failed: {e}")),
+                        Some(Ok(f)) => f,
+                    };
+                    match wire::decode::<Response>(&frame) {
+                        Ok(r) if r.client == client && r.seq == seq => return Heard::Response(r),
+                        Ok(_) => {} // an answer to an earlier attempt of an earlier request
+                        Err(e) => return Heard::Lost(format!("{addr:?} sent an undecodable frame: {e}")),
                     }
                 }
             }
         }
     }
+}
 
-    async fn attempt(
-        &mut self,
-        frame: &bytes::Bytes,
-        seq: u64,
-        until: Instant,
-    ) -> Result<(Outcome, Option<paxos_core::NodeId>), String> {
-        let until = tokio::time::Instant::from_std(until);
-        if self.conn.is_none() {
-            let addr = self.servers[self.current];
-            let stream = tokio::time::timeout_at(until, TcpStream::connect(addr))
-                .await
-                .map_err(|_| format!("connecting to {addr} timed out"))?
-                .map_err(|e| format!("cannot connect to {addr}: {e}"))?;
-            let _ = stream.set_nodelay(true);
-            self.conn = Some(Framed::new(stream, wire::client_codec()));
-        }
-        let addr = self.servers[self.current];
-        let conn = self.conn.as_mut().expect("connected above");
-        tokio::time::timeout_at(until, conn.send(frame.clone()))
-            .await
-            .map_err(|_| format!("sending to {addr} timed out"))?
-            .map_err(|e| format!("sending to {addr} failed: {e}"))?;
-        loop {
-            let frame = tokio::time::timeout_at(until, conn.next())
-                .await
-                .map_err(|_| format!("{addr} did not answer in time"))?
-                .ok_or_else(|| format!("{addr} closed the connection"))?
-                .map_err(|e| format!("reading from {addr} failed: {e}"))?;
-            let response: Response = wire::decode(&frame)
-                .map_err(|e| format!("{addr} sent an undecodable frame: {e}"))?;
-            if response.client == self.client && response.seq == seq {
-                return Ok((response.result, response.leader));
-            }
-            // An answer to an earlier attempt of an earlier request: stale.
-        }
+/// The core session of client `client`, trying `servers` servers (ids
+/// `0..servers`) from index `first` on.
+fn core_session(
+    client: ClientId,
+    next_seq: u64,
+    servers: usize,
+    first: usize,
+    opts: &SessionOptions,
+    follow_leader: bool,
+) -> CoreSession<ChatOp, ChatOutput> {
+    let mut ids: Vec<NodeId> = (0..servers as u32).map(NodeId).collect();
+    ids.rotate_left(first.min(servers));
+    let mut config = SessionConfig::new(client, ids);
+    config.first_seq = next_seq.max(1);
+    config.attempt_ticks = ticks(opts.attempt_timeout).max(1);
+    config.deadline_ticks = Some(u64::from(ticks(opts.deadline).max(1)));
+    config.backoff_min_ticks = ticks(opts.retry_pause).max(1);
+    config.backoff_max_ticks = config.attempt_ticks.max(config.backoff_min_ticks);
+    config.follow_leader = follow_leader;
+    config.seed = client ^ next_seq;
+    CoreSession::new(config).expect("every tick count is at least 1")
+}
+
+fn describe_refusal(reason: DropReason) -> String {
+    match reason {
+        DropReason::NotLeader { leader: Some(l) } => format!("not the leader (server {} is)", l.0),
+        DropReason::NotLeader { leader: None } => "not the leader, and no leader known".into(),
+        DropReason::Overloaded => "overloaded".into(),
+        DropReason::Superseded => "superseded".into(),
+    }
+}
+
+fn failed(failure: Failure, attempts: u64, started: Instant, last: String) -> CallError {
+    match failure {
+        Failure::Refused { reason } => CallError::Refused(describe_refusal(reason)),
+        Failure::Superseded => CallError::Rejected(
+            "superseded: the session already moved past this sequence number".into(),
+        ),
+        Failure::Unknown | Failure::Busy | Failure::Cancelled => CallError::Unknown {
+            attempts,
+            elapsed_ms: started.elapsed().as_millis(),
+            last,
+        },
     }
 }

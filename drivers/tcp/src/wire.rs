@@ -6,7 +6,7 @@
 
 use crate::chat::{ChatOp, ChatOutput};
 use bytes::Bytes;
-use paxos_core::{ClientId, Message, NodeId, Slot, Snapshot};
+use paxos_core::{ClientId, DropReason, NodeId, ServerMessage, Slot};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use tokio_util::codec::LengthDelimitedCodec;
 
@@ -26,10 +26,12 @@ pub const HELLO_FRAME_MAX_BYTES: usize = 256;
 
 /// Version of both protocols, checked in the peer hello. 2: the core decides
 /// snapshot transfer, so `PeerFrame` lost its `SnapshotWanted` request.
-pub const PROTOCOL_VERSION: u32 = 2;
+/// 3: snapshots travel as core messages, so `PeerFrame` lost `Snapshot`.
+pub const PROTOCOL_VERSION: u32 = 3;
 
-/// The core message type as the chat room instantiates it.
-pub type ChatMessage = Message<ChatOp>;
+/// The core message type as the chat room instantiates it (snapshots are
+/// one of its kinds).
+pub type ChatMessage = ServerMessage<crate::chat::Chat>;
 
 /// A client's request: one operation under a session `(client, seq)`.
 /// Retries resend the same triple; the replicas execute it once.
@@ -67,16 +69,16 @@ pub enum Outcome {
         /// The answer.
         output: ChatOutput,
     },
-    /// Not taken up; retry the same `(client, seq)` after a short pause,
-    /// at `leader` if that hint is set and you know its address.
-    Retry {
-        /// Who this server believes leads.
-        leader: Option<NodeId>,
-        /// Why (for logs): "not leader", "overloaded".
-        reason: String,
+    /// The core refused it before proposing it (not the leader, possibly
+    /// with a hint; overloaded), or it will never be executed (superseded).
+    /// The first two are safe to retry under the same `(client, seq)`.
+    Refused {
+        /// Why, as the core says it.
+        reason: DropReason,
     },
-    /// Refused for good (for example a message over the size limit, or a
-    /// sequence number the session has already moved past).
+    /// Refused by this server before reaching the core, for good (a message
+    /// over the size limit, a sequence number 0, too many sessions on one
+    /// connection): retrying will not help.
     Rejected {
         /// Why.
         reason: String,
@@ -95,13 +97,8 @@ pub enum PeerFrame {
         /// The cluster size the caller was started with.
         count: u32,
     },
-    /// A protocol message for the core.
+    /// A protocol message for the core, a replica snapshot included.
     Paxos(ChatMessage),
-    /// A replica snapshot (state machine plus session table) at a slot
-    /// boundary, sent on the core's `Action::SendSnapshot` to a peer that asked
-    /// for slots below every value this server retains; the receiver hands it
-    /// to `Server::install_snapshot`.
-    Snapshot(Box<Snapshot<crate::chat::Chat, ChatOutput>>),
 }
 
 /// The frame codec for client links.

@@ -2,10 +2,10 @@
 //! `paxos.conf` — random bytes, truncated and bit-flipped real messages, other
 //! protocols' traffic — to show that no role crashes or believes any of it.
 
-use paxos_core::{Ballot, Command, Message, NodeId, PValue, Value};
+use paxos_core::{Ballot, Command, Destination, Message, NodeId, PValue, Role, Roles, Value};
 use paxos_multicast::conf::Groups;
 use paxos_multicast::net::send_socket;
-use paxos_multicast::wire::{encode, Msg, Role, Sender};
+use paxos_multicast::wire::{encode, Msg, Sender};
 use std::path::Path;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -28,7 +28,7 @@ impl Rng {
     }
 }
 
-fn samples() -> Vec<(Sender, Msg)> {
+fn samples() -> Vec<(Sender, Destination, Msg)> {
     let ballot = Ballot::new(1, NodeId(1));
     let value = Value::Batch(vec![
         Command {
@@ -46,9 +46,13 @@ fn samples() -> Vec<(Sender, Msg)> {
         role,
         id: NodeId(id),
     };
+    let acceptors = Destination::Group(Roles::ACCEPTOR);
+    let leader = Destination::to(Role::Proposer, NodeId(1));
+    let learners = Destination::Group(Roles::LEARNER);
     vec![
         (
             s(Role::Proposer, 1),
+            acceptors,
             Message::Prepare {
                 ballot,
                 from_slot: 0,
@@ -56,6 +60,7 @@ fn samples() -> Vec<(Sender, Msg)> {
         ),
         (
             s(Role::Proposer, 1),
+            acceptors,
             Message::Accept {
                 ballot,
                 slot: 3,
@@ -65,10 +70,12 @@ fn samples() -> Vec<(Sender, Msg)> {
         ),
         (
             s(Role::Proposer, 1),
+            Destination::Group(Roles::ALL),
             Message::Heartbeat { ballot, commit: 5 },
         ),
         (
             s(Role::Acceptor, 2),
+            leader,
             Message::Promise {
                 ballot,
                 trimmed_below: 0,
@@ -81,6 +88,7 @@ fn samples() -> Vec<(Sender, Msg)> {
         ),
         (
             s(Role::Acceptor, 2),
+            learners,
             Message::Accepted {
                 ballot,
                 slot: 3,
@@ -89,6 +97,7 @@ fn samples() -> Vec<(Sender, Msg)> {
         ),
         (
             s(Role::Learner, 1),
+            learners,
             Message::CatchUp {
                 from_slot: 0,
                 to_slot: 9,
@@ -96,6 +105,7 @@ fn samples() -> Vec<(Sender, Msg)> {
         ),
         (
             s(Role::Learner, 1),
+            Destination::to(Role::Learner, NodeId(2)),
             Message::Decided {
                 first_slot: 0,
                 values: vec![value.clone(), Value::Noop],
@@ -103,6 +113,7 @@ fn samples() -> Vec<(Sender, Msg)> {
         ),
         (
             s(Role::Client, 1),
+            Destination::Group(Roles::PROPOSER),
             Message::Forward {
                 commands: value.commands().to_vec(),
             },
@@ -126,7 +137,7 @@ fn garbage(rng: &mut Rng, real: &[Vec<u8>]) -> Vec<u8> {
         }
         _ => {
             // Our magic and version, then noise.
-            let mut d = b"Px\x01".to_vec();
+            let mut d = b"Px\x02".to_vec();
             d.extend((0..rng.below(200)).map(|_| rng.next() as u8));
             d
         }
@@ -159,9 +170,9 @@ fn main() -> ExitCode {
     };
     let real: Vec<Vec<u8>> = samples()
         .iter()
-        .map(|(from, msg)| {
+        .map(|(from, to, msg)| {
             let mut buf = Vec::new();
-            encode(*from, msg, &mut buf).expect("samples are small");
+            encode(*from, *to, msg, &mut buf).expect("samples are small");
             buf
         })
         .collect();

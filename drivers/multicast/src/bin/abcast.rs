@@ -2,9 +2,10 @@
 //! `abcast <role> <id>` or `abcast <config> <role> <id>`, as the old program's scripts call it.
 
 use clap::Parser;
+use paxos_core::Role;
 use paxos_multicast::conf::{Groups, ACCEPTORS_MAX, DEFAULT_ACCEPTORS};
 use paxos_multicast::roles::{self, Options, COMMAND_BYTES_MAX, DEFAULT_BATCH_BYTES};
-use paxos_multicast::wire::Role;
+use paxos_multicast::wire::parse_role;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -60,7 +61,7 @@ fn options(cli: Cli) -> Result<Options, String> {
         (Some(p), None) | (None, Some(p)) => p,
         (None, None) => PathBuf::from("paxos.conf"),
     };
-    let role: Role = role.parse()?;
+    let role: Role = parse_role(role)?;
     let id: u32 = id.parse().map_err(|_| {
         format!(
             "invalid id '{id}': expected a number from 0 to {}",

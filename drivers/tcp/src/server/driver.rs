@@ -1,0 +1,249 @@
+//! The driver loop: receive inputs (and a tick every [`TICK_MS`]), `step` the
+//! core, encode its actions and hand them, in order, to the log thread. It
+//! never waits for the disk and holds no protocol logic: every action means
+//! what the core says, with no special case by record or message kind.
+
+use super::{Shared, TICK_MS};
+use crate::chat::{Chat, ChatOp};
+use crate::wal::{self, WalEntry};
+use crate::wire::{self, Outcome, PeerFrame, Response};
+use bytes::Bytes;
+use paxos_core::{
+    Action, ClientId, Command, Destination, Event, Input, Message, NodeId, Process, Server,
+    ServerAction,
+};
+use std::future::Future;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::{mpsc as std_mpsc, Arc};
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tracing::{debug, info};
+
+/// Inputs the driver takes before stepping them and handing the actions over.
+const DRIVER_BATCH_MAX: usize = 4096;
+
+/// What the I/O tasks hand the driver.
+#[derive(Debug)]
+pub(super) enum DriverInput {
+    Peer { from: NodeId, frame: PeerFrame },
+    Client(Command<ChatOp>),
+}
+
+/// An action after encoding, ready for the log thread to perform.
+#[derive(Debug)]
+pub(super) enum Effect {
+    Peer(Destination, Bytes),
+    Client(ClientId, Bytes),
+}
+
+/// What the driver hands the log thread, in order.
+#[derive(Debug)]
+pub(super) enum Batch {
+    /// `pre` may go out at once; `post` only after `records` are synced.
+    Actions {
+        pre: Vec<Effect>,
+        records: Vec<u8>,
+        post: Vec<Effect>,
+    },
+    /// Make everything gathered so far durable, then replace the log by
+    /// `entries` (the core's `Action::Compact`), atomically.
+    Compact { entries: Vec<WalEntry> },
+}
+
+/// The driver loop and what it owns.
+pub(super) struct Driver {
+    pub(super) server: Server<Chat>,
+    pub(super) shared: Arc<Shared>,
+    pub(super) batch_tx: std_mpsc::Sender<Batch>,
+    pub(super) meta: WalEntry,
+    pub(super) compact_bytes: u64,
+    pub(super) actions: Vec<ServerAction<Chat>>,
+}
+
+impl Driver {
+    /// Receive → step → hand actions over, until shutdown or a dead log thread.
+    pub(super) async fn run(
+        mut self,
+        mut input: mpsc::Receiver<DriverInput>,
+        shutdown: impl Future<Output = ()>,
+    ) {
+        let mut tick = tokio::time::interval(Duration::from_millis(TICK_MS));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tokio::pin!(shutdown);
+        let mut inputs = Vec::with_capacity(DRIVER_BATCH_MAX);
+        loop {
+            tokio::select! {
+                biased;
+                () = &mut shutdown => break,
+                _ = tick.tick() => self.step(Input::Tick),
+                n = input.recv_many(&mut inputs, DRIVER_BATCH_MAX) => {
+                    if n == 0 {
+                        break;
+                    }
+                    for i in inputs.drain(..) {
+                        self.input(i);
+                    }
+                }
+            }
+            self.maybe_compact();
+            if !self.flush() {
+                break; // the log thread stopped: nothing may go out any more
+            }
+        }
+        self.publish_counters();
+    }
+
+    fn step(&mut self, input: paxos_core::ServerInput<Chat>) {
+        self.server.step_into(input, &mut self.actions);
+    }
+
+    fn input(&mut self, input: DriverInput) {
+        match input {
+            DriverInput::Client(cmd) => self.step(Input::Propose(cmd)),
+            DriverInput::Peer {
+                from,
+                frame: PeerFrame::Paxos(msg),
+            } => self.step(Input::Receive {
+                from: Process::server(from),
+                msg,
+            }),
+            DriverInput::Peer {
+                frame: PeerFrame::Hello { .. },
+                ..
+            } => {}
+        }
+    }
+
+    /// Encodes the gathered actions and hands them to the log thread, keeping
+    /// their order. Returns false if the log thread is gone.
+    fn flush(&mut self) -> bool {
+        if self.actions.is_empty() {
+            return true;
+        }
+        let mut batches = Vec::new();
+        let (mut pre, mut records, mut post) = (Vec::new(), Vec::new(), Vec::new());
+        let leader = self.server.leader();
+        let routes = self.shared.routes.lock().expect("routes lock");
+        let c = &self.shared.counters;
+        for action in self.actions.drain(..) {
+            let effect = match action {
+                Action::Persist(record) => {
+                    wal::frame(&WalEntry::Record(record), &mut records);
+                    c.records.fetch_add(1, Relaxed);
+                    continue;
+                }
+                Action::Compact(checkpoint) => {
+                    // A barrier: what came before is made durable first,
+                    // and what follows waits for the new log.
+                    batches.push(Batch::Actions {
+                        pre: std::mem::take(&mut pre),
+                        records: std::mem::take(&mut records),
+                        post: std::mem::take(&mut post),
+                    });
+                    let mut entries = vec![self.meta.clone()];
+                    entries.extend(checkpoint.snapshot.map(|s| WalEntry::Snapshot(Box::new(s))));
+                    entries.extend(checkpoint.records.into_iter().map(WalEntry::Record));
+                    batches.push(Batch::Compact { entries });
+                    continue;
+                }
+                Action::Send { to, msg } => {
+                    if let Message::Snapshot(s) = &msg {
+                        c.snapshots_sent.fetch_add(1, Relaxed);
+                        debug!("sending {to} a snapshot up to slot {}", s.next_slot);
+                    }
+                    Effect::Peer(to, wire::encode(&PeerFrame::Paxos(msg)))
+                }
+                Action::Reply {
+                    client,
+                    seq,
+                    slot,
+                    output,
+                } => {
+                    if !routes.contains_key(&client) {
+                        continue; // another server holds this client
+                    }
+                    let result = Outcome::Done { slot, output };
+                    response(client, seq, result, leader)
+                }
+                Action::Event(Event::Dropped {
+                    client,
+                    seq,
+                    reason,
+                }) => {
+                    c.refused.fetch_add(1, Relaxed);
+                    if !routes.contains_key(&client) {
+                        continue;
+                    }
+                    response(client, seq, Outcome::Refused { reason }, leader)
+                }
+                Action::Event(Event::Decided { .. }) => {
+                    c.decided.fetch_add(1, Relaxed);
+                    continue;
+                }
+                Action::Event(Event::SnapshotInstalled { from, next_slot }) => {
+                    c.snapshots_installed.fetch_add(1, Relaxed);
+                    info!(
+                        "installed a snapshot from server {} up to slot {next_slot}",
+                        from.0
+                    );
+                    continue;
+                }
+                Action::Event(Event::Ignored { kind }) => {
+                    // Counted by the core; published from its stats at exit.
+                    debug!("ignored a {kind} message");
+                    continue;
+                }
+                // A server neither fails requests (its clients' sessions
+                // do) nor delivers outside itself.
+                Action::Event(Event::Failed { .. }) | Action::Deliver { .. } => continue,
+            };
+            if records.is_empty() {
+                pre.push(effect);
+            } else {
+                post.push(effect);
+            }
+        }
+        drop(routes);
+        batches.push(Batch::Actions { pre, records, post });
+        batches
+            .into_iter()
+            .all(|batch| self.batch_tx.send(batch).is_ok())
+    }
+
+    /// Asks the core for a checkpoint once the log has grown enough since
+    /// the last compaction (and by at least its own size, so compaction
+    /// stays linear).
+    fn maybe_compact(&mut self) {
+        let len = self.shared.wal_len_bytes.load(Relaxed);
+        let base = self.shared.wal_base_bytes.load(Relaxed);
+        if len.saturating_sub(base) < self.compact_bytes.max(base)
+            || self.shared.compacting.swap(true, Relaxed)
+        {
+            return;
+        }
+        info!(
+            "compacting the log ({len} bytes) at slot {}",
+            self.server.applied_up_to()
+        );
+        self.step(Input::Checkpoint);
+    }
+
+    fn publish_counters(&self) {
+        let stats = self.server.stats();
+        let c = &self.shared.counters;
+        c.executed.store(stats.executed, Relaxed);
+        c.ignored.store(stats.ignored, Relaxed);
+    }
+}
+
+fn response(client: ClientId, seq: u64, result: Outcome, leader: Option<NodeId>) -> Effect {
+    Effect::Client(
+        client,
+        wire::encode(&Response {
+            client,
+            seq,
+            result,
+            leader,
+        }),
+    )
+}

@@ -1,0 +1,291 @@
+//! The network tasks: one outbound link per peer that reconnects with
+//! back-off, an accept loop per listener, a reader per inbound peer link that
+//! checks the hello and hands frames to the driver, and a task per client
+//! connection that routes its sessions' responses back to it.
+
+use super::driver::DriverInput;
+use super::{Route, Routes, Shared};
+use crate::chat::{ChatOp, MESSAGE_MAX_BYTES};
+use crate::wire::{self, Outcome, PeerFrame, Request, Response};
+use bytes::Bytes;
+use futures::{SinkExt, StreamExt};
+use paxos_core::{ClientId, Command, NodeId};
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+use tokio_util::codec::Framed;
+use tracing::{debug, warn};
+
+/// Frames queued for one client connection; more are dropped (it retries).
+const CLIENT_QUEUE_FRAMES: usize = 4096;
+/// Sessions one client connection may open (bounds the route table).
+const SESSIONS_PER_CONNECTION_MAX: usize = 4096;
+/// First and largest pause between attempts to reach a peer.
+const RECONNECT_MIN_MS: u64 = 20;
+const RECONNECT_MAX_MS: u64 = 1000;
+/// A connection must say hello within this long.
+const HELLO_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Keeps one outbound link to peer `to` up, sending what the log thread queues.
+pub(super) async fn peer_link(
+    shared: Arc<Shared>,
+    to: NodeId,
+    addr: SocketAddr,
+    mut rx: mpsc::Receiver<Bytes>,
+) {
+    let mut backoff_ms = RECONNECT_MIN_MS;
+    loop {
+        // Frames queued while the link was down are stale; the core resends.
+        while rx.try_recv().is_ok() {
+            shared.counters.peer_dropped.fetch_add(1, Relaxed);
+        }
+        let stream = match tokio::time::timeout(HELLO_TIMEOUT, TcpStream::connect(addr)).await {
+            Ok(Ok(s)) => s,
+            _ => {
+                tokio::time::sleep(Duration::from_millis(backoff_ms)).await;
+                backoff_ms = (backoff_ms * 2).min(RECONNECT_MAX_MS);
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let mut framed = Framed::new(stream, wire::peer_codec());
+        let hello = PeerFrame::Hello {
+            version: wire::PROTOCOL_VERSION,
+            from: shared.id,
+            count: shared.count,
+        };
+        if framed.send(wire::encode(&hello)).await.is_err() {
+            continue;
+        }
+        debug!("link to {to} at {addr} is up");
+        backoff_ms = RECONNECT_MIN_MS;
+        let (mut sink, mut stream) = framed.split();
+        loop {
+            tokio::select! {
+                frame = rx.recv() => {
+                    let Some(frame) = frame else { return };
+                    if sink.feed(frame).await.is_err() {
+                        break;
+                    }
+                    let mut ok = true;
+                    while let Ok(frame) = rx.try_recv() {
+                        if sink.feed(frame).await.is_err() {
+                            ok = false;
+                            break;
+                        }
+                    }
+                    if !ok || sink.flush().await.is_err() {
+                        break;
+                    }
+                }
+                // The peer never writes on this link: any read result means
+                // it closed or reset, so reconnect.
+                _ = stream.next() => break,
+            }
+        }
+        debug!("link to {to} at {addr} went down");
+    }
+}
+
+/// Accepts connections forever, at most `max` open at once (more are closed
+/// at once and counted), serving each with `serve(shared, stream, addr, n)`
+/// where `n` numbers the connections from 1. An accept error is logged, not fatal.
+pub(super) async fn accept_loop<F, Fut>(
+    shared: Arc<Shared>,
+    listener: TcpListener,
+    what: &'static str,
+    max: usize,
+    serve: F,
+) where
+    F: Fn(Arc<Shared>, TcpStream, SocketAddr, u64) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let mut accepted = 0u64;
+    let slots = Arc::new(tokio::sync::Semaphore::new(max));
+    loop {
+        match listener.accept().await {
+            Ok((stream, addr)) => {
+                let Ok(permit) = slots.clone().try_acquire_owned() else {
+                    warn!("refusing {what} connection from {addr}: {max} are open");
+                    shared.counters.refused_connections.fetch_add(1, Relaxed);
+                    continue; // dropping the stream closes it
+                };
+                let _ = stream.set_nodelay(true);
+                accepted += 1;
+                let conn = serve(shared.clone(), stream, addr, accepted);
+                tokio::spawn(async move {
+                    conn.await;
+                    drop(permit);
+                });
+            }
+            Err(e) => {
+                warn!("accepting a {what} connection failed: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+/// Reads one inbound peer connection: a hello, then frames for the driver.
+pub(super) async fn peer_reader(shared: Arc<Shared>, stream: TcpStream, addr: SocketAddr) {
+    let c = &shared.counters;
+    // Strangers may not make us reserve a large frame buffer: the hello is small.
+    let mut framed = Framed::new(stream, wire::hello_codec());
+    let from = match tokio::time::timeout(HELLO_TIMEOUT, framed.next()).await {
+        Ok(Some(Ok(bytes))) => match wire::decode::<PeerFrame>(&bytes) {
+            Ok(PeerFrame::Hello {
+                version,
+                from,
+                count,
+            }) if version == wire::PROTOCOL_VERSION
+                && count == shared.count
+                && from.0 < shared.count
+                && from != shared.id =>
+            {
+                from
+            }
+            Ok(PeerFrame::Hello {
+                version,
+                from,
+                count,
+                ..
+            }) => {
+                warn!("refusing peer {addr}: it says it is {from} of {count} (protocol {version}); we are {} of {}", shared.id, shared.count);
+                c.malformed.fetch_add(1, Relaxed);
+                return;
+            }
+            _ => {
+                debug!("peer connection from {addr} did not start with a hello");
+                c.malformed.fetch_add(1, Relaxed);
+                return;
+            }
+        },
+        Ok(Some(Err(_))) => {
+            c.malformed.fetch_add(1, Relaxed);
+            return;
+        }
+        _ => return, // closed or silent
+    };
+    framed
+        .codec_mut()
+        .set_max_frame_length(wire::PEER_FRAME_MAX_BYTES);
+    while let Some(frame) = framed.next().await {
+        let frame = match frame
+            .map_err(|e| e.to_string())
+            .and_then(|b| wire::decode::<PeerFrame>(&b).map_err(|e| e.to_string()))
+        {
+            Ok(PeerFrame::Hello { .. }) | Err(_) => {
+                debug!("malformed frame from peer {from} at {addr}; closing the link");
+                c.malformed.fetch_add(1, Relaxed);
+                return;
+            }
+            Ok(f) => f,
+        };
+        c.peer_received.fetch_add(1, Relaxed);
+        if shared
+            .input
+            .send(DriverInput::Peer { from, frame })
+            .await
+            .is_err()
+        {
+            return;
+        }
+    }
+}
+
+/// Serves one client connection: requests in, responses out. A connection
+/// may carry several sessions; each one's route points at its newest connection.
+pub(super) async fn client_conn(shared: Arc<Shared>, stream: TcpStream, conn: u64) {
+    let c = &shared.counters;
+    let (mut sink, mut frames) = Framed::new(stream, wire::client_codec()).split();
+    let (tx, mut rx) = mpsc::channel::<Bytes>(CLIENT_QUEUE_FRAMES);
+    let writer = tokio::spawn(async move {
+        while let Some(frame) = rx.recv().await {
+            if sink.feed(frame).await.is_err() {
+                return;
+            }
+            while let Ok(frame) = rx.try_recv() {
+                if sink.feed(frame).await.is_err() {
+                    return;
+                }
+            }
+            if sink.flush().await.is_err() {
+                return;
+            }
+        }
+    });
+    let mut sessions = HashSet::new();
+    while let Some(frame) = frames.next().await {
+        let request = match frame
+            .map_err(|e| e.to_string())
+            .and_then(|b| wire::decode::<Request>(&b).map_err(|e| e.to_string()))
+        {
+            Ok(r) => r,
+            Err(e) => {
+                debug!("malformed client frame ({e}); closing connection {conn}");
+                c.malformed.fetch_add(1, Relaxed);
+                break;
+            }
+        };
+        c.requests.fetch_add(1, Relaxed);
+        let Request { client, seq, op } = request;
+        let refusal = match &op {
+            _ if seq == 0 => Some("sequence numbers start at 1".to_string()),
+            ChatOp::Put(text) if text.len() > MESSAGE_MAX_BYTES => Some(format!(
+                "message of {} bytes is over the {MESSAGE_MAX_BYTES}-byte limit",
+                text.len()
+            )),
+            _ if !sessions.contains(&client) && sessions.len() >= SESSIONS_PER_CONNECTION_MAX => {
+                Some("too many sessions on one connection".to_string())
+            }
+            _ => None,
+        };
+        if let Some(reason) = refusal {
+            let result = Outcome::Rejected { reason };
+            let _ = tx.try_send(wire::encode(&Response {
+                client,
+                seq,
+                result,
+                leader: None,
+            }));
+            continue;
+        }
+        if sessions.insert(client) || !owns(&shared.routes, client, conn) {
+            shared.routes.lock().expect("routes").insert(
+                client,
+                Route {
+                    conn,
+                    tx: tx.clone(),
+                },
+            );
+        }
+        let cmd = Command { client, seq, op };
+        if shared.input.send(DriverInput::Client(cmd)).await.is_err() {
+            break;
+        }
+    }
+    {
+        // Only remove routes this connection still owns: a newer connection
+        // of the same session keeps its own.
+        let mut routes = shared.routes.lock().expect("routes");
+        for client in sessions {
+            if routes.get(&client).is_some_and(|r| r.conn == conn) {
+                routes.remove(&client);
+            }
+        }
+    }
+    drop(tx);
+    let _ = writer.await;
+}
+
+fn owns(routes: &Routes, client: ClientId, conn: u64) -> bool {
+    routes
+        .lock()
+        .expect("routes")
+        .get(&client)
+        .is_some_and(|r| r.conn == conn)
+}

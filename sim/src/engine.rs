@@ -1,0 +1,508 @@
+//! The engine: a discrete-event loop over one priority queue of timed events.
+//! It orders events and hands each to the part of the simulation it concerns:
+//! processes and disks ([`crate::cluster`]), clients ([`crate::workload`]),
+//! faults ([`crate::faults`]).
+
+use crate::check::{
+    check_linearizability, check_liveness, DeliveryChecker, ExecutionChecker, Failure, Invariant,
+    Oracle, PromiseChecker, Reference,
+};
+use crate::cluster::{Act, Cmd, Msg, Node, Out};
+use crate::model::SimMachine;
+use crate::netem::Network;
+use crate::options::{Fault, Options, OptionsError, TICK_UNITS};
+use crate::rng::{SimRng, Stream};
+use crate::roles::{Proc, RestartError, Topology};
+use crate::trace::{EventKind, TraceEvent, TraceHash};
+use crate::workload::{Client, History, THINK_TICKS_MAX};
+use paxos_core::{Command, Config, DropReason, NodeId, Slot};
+use std::cmp::Ordering;
+use std::collections::BinaryHeap;
+
+/// A broken invariant, where it broke, and what broke it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Violation {
+    /// The invariant.
+    pub invariant: Invariant,
+    /// What was seen.
+    pub detail: String,
+    /// The step at which it was detected.
+    pub step: u64,
+    /// The logical time.
+    pub t: u64,
+}
+
+impl std::fmt::Display for Violation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} violated at step {} (t={}): {}",
+            self.invariant, self.step, self.t, self.detail
+        )
+    }
+}
+
+/// Counters of one run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Events processed.
+    pub steps: u64,
+    /// Messages delivered to nodes (what the messages/s figure counts).
+    pub delivered: u64,
+    /// Messages nodes sent (each destination counts once).
+    pub sent: u64,
+    /// Messages lost (dropped, cut, or to a crashed node).
+    pub lost: u64,
+    /// Node ticks.
+    pub ticks: u64,
+    /// Crashes.
+    pub crashes: u64,
+    /// Logs compacted (`Action::Compact` made durable).
+    pub snapshots: u64,
+    /// Snapshots servers sent to peers behind their retained values,
+    /// counted when sent, lost or not.
+    pub snapshots_sent: u64,
+    /// Peer snapshots servers installed (the rest arrived late or twice).
+    pub snapshots_installed: u64,
+    /// Slots the oracle saw chosen.
+    pub chosen: u64,
+    /// Client requests invoked.
+    pub invoked: u64,
+    /// Client requests completed.
+    pub completed: u64,
+    /// Longest time from heal until every request completed, in ticks
+    /// (the largest over a batch of seeds): how close runs come to the
+    /// liveness bound.
+    pub settle_ticks_max: u64,
+}
+
+impl Stats {
+    /// Adds another run's counters to these.
+    pub fn add(&mut self, o: &Stats) {
+        self.steps += o.steps;
+        self.delivered += o.delivered;
+        self.sent += o.sent;
+        self.lost += o.lost;
+        self.ticks += o.ticks;
+        self.crashes += o.crashes;
+        self.snapshots += o.snapshots;
+        self.snapshots_sent += o.snapshots_sent;
+        self.snapshots_installed += o.snapshots_installed;
+        self.chosen += o.chosen;
+        self.invoked += o.invoked;
+        self.completed += o.completed;
+        self.settle_ticks_max = self.settle_ticks_max.max(o.settle_ticks_max);
+    }
+}
+
+/// What a run produced.
+#[derive(Clone, Debug)]
+pub struct Outcome {
+    /// Its counters.
+    pub stats: Stats,
+    /// Hash of every step; equal for two runs of the same options.
+    pub trace_hash: u64,
+    /// The first invariant that broke, if any.
+    pub violation: Option<Violation>,
+    /// Every event, if [`Options::record`] was set.
+    pub events: Vec<TraceEvent>,
+    /// Name of each process (the lanes of a diagram; `node` in events indexes it).
+    pub lanes: Vec<String>,
+}
+
+/// Why a run could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum SimError {
+    /// The options describe no run that can be simulated.
+    #[error(transparent)]
+    Options(#[from] OptionsError),
+    /// A process could not be built.
+    #[error(transparent)]
+    Restart(#[from] RestartError),
+}
+
+/// Something that happens at a point in simulated time.
+pub(crate) enum Ev<S: SimMachine> {
+    /// A message on its way from one process to another.
+    Net {
+        from: usize,
+        to: usize,
+        sent_at: u64,
+        msg: Msg<S>,
+    },
+    Tick {
+        node: usize,
+        incarnation: u32,
+    },
+    Sync {
+        node: usize,
+        incarnation: u32,
+    },
+    /// A client's request reaches a process.
+    Propose {
+        node: usize,
+        client: usize,
+        cmd: Command<Cmd<S>>,
+    },
+    Reply {
+        client: usize,
+        seq: u64,
+        slot: Slot,
+        output: Out<S>,
+        leader: Option<NodeId>,
+    },
+    Refused {
+        client: usize,
+        seq: u64,
+        reason: DropReason,
+    },
+    ClientTick {
+        client: usize,
+    },
+    ClientNext {
+        client: usize,
+    },
+    FaultTick,
+    Restart {
+        node: usize,
+        incarnation: u32,
+    },
+    Heal,
+    Deadline,
+}
+
+impl<S: SimMachine> Ev<S> {
+    fn tag(&self) -> u64 {
+        match self {
+            Ev::Net { .. } => 1,
+            Ev::Tick { .. } => 2,
+            Ev::Sync { .. } => 3,
+            Ev::Propose { .. } => 4,
+            Ev::Reply { .. } => 5,
+            Ev::Refused { .. } => 6,
+            Ev::ClientTick { .. } => 7,
+            Ev::ClientNext { .. } => 8,
+            Ev::FaultTick => 9,
+            Ev::Restart { .. } => 10,
+            Ev::Heal => 11,
+            Ev::Deadline => 12,
+        }
+    }
+}
+
+struct Entry<S: SimMachine> {
+    at: u64,
+    seq: u64,
+    ev: Ev<S>,
+}
+
+impl<S: SimMachine> PartialEq for Entry<S> {
+    fn eq(&self, other: &Self) -> bool {
+        (self.at, self.seq) == (other.at, other.seq)
+    }
+}
+impl<S: SimMachine> Eq for Entry<S> {}
+impl<S: SimMachine> PartialOrd for Entry<S> {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl<S: SimMachine> Ord for Entry<S> {
+    // Reversed: the heap pops the earliest event, ties in scheduling order.
+    fn cmp(&self, other: &Self) -> Ordering {
+        (other.at, other.seq).cmp(&(self.at, self.seq))
+    }
+}
+
+/// One simulated run of a cluster of `paxos-core` processes running `S`.
+pub struct Sim<S: SimMachine> {
+    pub(crate) opts: Options,
+    pub(crate) now: u64,
+    pub(crate) step: u64,
+    next_seq: u64,
+    queue: BinaryHeap<Entry<S>>,
+    pub(crate) nodes: Vec<Node<S>>,
+    pub(crate) topo: Topology,
+    pub(crate) route_buf: Vec<usize>,
+    /// Chosen values a learner keeps (`Config::retain_slots`).
+    pub(crate) retain_slots: u64,
+    pub(crate) clients: Vec<Client<S>>,
+    pub(crate) net: Network<Msg<S>>,
+    pub(crate) fault_rng: SimRng,
+    pub(crate) client_rng: SimRng,
+    pub(crate) disk_rng: SimRng,
+    pub(crate) oracle: Oracle<Cmd<S>>,
+    pub(crate) deliveries: DeliveryChecker,
+    pub(crate) executions: ExecutionChecker,
+    pub(crate) promises: PromiseChecker,
+    pub(crate) reference: Reference<S, Out<S>>,
+    pub(crate) history: History<S::Command, Out<S>>,
+    pub(crate) stats: Stats,
+    pub(crate) hash: TraceHash,
+    events: Vec<TraceEvent>,
+    pub(crate) buf: Vec<Act<S>>,
+    pub(crate) healed: bool,
+    pub(crate) finished: bool,
+    violation: Option<Violation>,
+}
+
+impl<S: SimMachine> std::fmt::Debug for Sim<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sim")
+            .field("opts", &self.opts)
+            .field("now", &self.now)
+            .field("step", &self.step)
+            .field("nodes", &self.nodes)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S: SimMachine> Sim<S> {
+    /// Builds the run described by `opts` (checked with [`Options::validate`]).
+    pub fn new(opts: Options) -> Result<Self, SimError> {
+        opts.validate()?;
+        let mut topo = Topology::new(opts.layout, opts.nodes).with_tuning(opts.tuning);
+        if opts.core_clients {
+            topo = topo.with_core_clients(opts.clients);
+        }
+        let n = topo.len();
+        let mut node_rng = SimRng::new(opts.seed, Stream::Nodes);
+        let skew = if opts.faults.contains(Fault::Skew) {
+            opts.rates.get(Fault::Skew)
+        } else {
+            0.0
+        };
+        let mut nodes = Vec::with_capacity(n);
+        for i in 0..n {
+            let process = Proc::recover(&topo, i, opts.seed, 0, None, std::iter::empty())?;
+            let u = node_rng.below(1 << 20) as f64 / (1u64 << 20) as f64;
+            let period = (TICK_UNITS as f64 * (1.0 + skew * (2.0 * u - 1.0))).round() as u64;
+            nodes.push(Node::new(process, period.max(1)));
+        }
+        let mut client_rng = SimRng::new(opts.seed, Stream::Clients);
+        let clients = (0..opts.clients)
+            .map(|c| Client::new(c, &topo, opts.seed, &mut client_rng))
+            .collect();
+        let heal_at = opts.heal_tick * TICK_UNITS;
+        let mut sim = Sim {
+            now: 0,
+            step: 0,
+            next_seq: 0,
+            queue: BinaryHeap::new(),
+            route_buf: Vec::new(),
+            retain_slots: topo.config(0, 0, 0).retain_slots,
+            clients,
+            net: Network::new(n, opts.seed, opts.faults, opts.rates),
+            fault_rng: SimRng::new(opts.seed, Stream::Faults),
+            client_rng,
+            disk_rng: SimRng::new(opts.seed, Stream::Disk),
+            oracle: Oracle::new(topo.quorum()),
+            deliveries: DeliveryChecker::new(n),
+            executions: ExecutionChecker::new(n),
+            promises: PromiseChecker::new(n),
+            reference: Reference::new(S::fresh()),
+            history: History::default(),
+            stats: Stats::default(),
+            hash: TraceHash::default(),
+            events: Vec::new(),
+            buf: Vec::new(),
+            healed: false,
+            finished: false,
+            violation: None,
+            nodes,
+            topo,
+            opts,
+        };
+        for i in 0..n {
+            let first = sim.fault_rng.below(TICK_UNITS);
+            sim.schedule(
+                first,
+                Ev::Tick {
+                    node: i,
+                    incarnation: 0,
+                },
+            );
+        }
+        for c in 0..sim.clients.len() {
+            let t = sim.client_rng.below(THINK_TICKS_MAX * TICK_UNITS) + TICK_UNITS;
+            sim.schedule(t, Ev::ClientNext { client: c });
+        }
+        if !sim
+            .opts
+            .faults
+            .iter()
+            .all(|f| f == Fault::Skew || f == Fault::Disk)
+        {
+            sim.schedule(TICK_UNITS, Ev::FaultTick);
+        }
+        sim.schedule(heal_at, Ev::Heal);
+        let bound = sim.liveness_bound();
+        sim.schedule(heal_at + bound, Ev::Deadline);
+        Ok(sim)
+    }
+
+    /// Time allowed after heal for every pending request to complete.
+    pub fn liveness_bound(&self) -> u64 {
+        let election = u64::from(Config::new(NodeId(1), vec![NodeId(1)]).election_timeout_ticks);
+        self.opts.liveness_timeouts * election * TICK_UNITS
+    }
+
+    pub(crate) fn schedule(&mut self, at: u64, ev: Ev<S>) {
+        self.next_seq += 1;
+        self.queue.push(Entry {
+            at,
+            seq: self.next_seq,
+            ev,
+        });
+    }
+
+    pub(crate) fn record(
+        &mut self,
+        kind: EventKind,
+        node: Option<usize>,
+        label: impl FnOnce() -> String,
+    ) {
+        if self.opts.record {
+            self.events.push(TraceEvent {
+                step: self.step,
+                t: self.now,
+                kind,
+                node,
+                peer: None,
+                sent_at: None,
+                label: label(),
+            });
+        }
+    }
+
+    /// Records a message sent, received or lost.
+    pub(crate) fn record_transfer(
+        &mut self,
+        kind: EventKind,
+        from: usize,
+        to: usize,
+        sent_at: u64,
+        msg: &Msg<S>,
+    ) {
+        if self.opts.record {
+            self.events.push(TraceEvent {
+                step: self.step,
+                t: self.now,
+                kind,
+                node: Some(to),
+                peer: Some(from),
+                sent_at: Some(sent_at),
+                label: match msg {
+                    paxos_core::Message::Snapshot(s) => {
+                        format!("snapshot up to slot {}", s.next_slot)
+                    }
+                    msg => crate::trace::describe(msg),
+                },
+            });
+        }
+    }
+
+    pub(crate) fn fail(&mut self, failure: Failure) {
+        if self.violation.is_some() {
+            return;
+        }
+        let v = Violation {
+            invariant: failure.invariant,
+            detail: failure.detail,
+            step: self.step,
+            t: self.now,
+        };
+        self.record(EventKind::Violation, None, || v.to_string());
+        self.violation = Some(v);
+    }
+
+    /// Runs to the end: every request done after heal, the liveness deadline,
+    /// a violation, or `max_steps`.
+    pub fn run(mut self) -> Outcome {
+        while let Some(entry) = self.queue.pop() {
+            if self.opts.max_steps.is_some_and(|m| self.step >= m) {
+                break;
+            }
+            self.now = entry.at;
+            self.step += 1;
+            self.hash.add(entry.at);
+            self.hash.add(entry.ev.tag());
+            self.handle(entry.ev);
+            if self.violation.is_some() || self.finished {
+                break;
+            }
+        }
+        if self.violation.is_none() {
+            if let Err(f) =
+                check_linearizability(&self.history.requests, &self.reference.executions)
+            {
+                self.fail(f);
+            }
+        }
+        self.stats.steps = self.step;
+        self.stats.chosen = self.oracle.chosen_count() as u64;
+        self.stats.invoked = self.history.requests.len() as u64;
+        self.stats.completed = self.history.completed() as u64;
+        self.hash.add(self.stats.delivered);
+        self.hash.add(self.stats.chosen);
+        Outcome {
+            stats: self.stats,
+            trace_hash: self.hash.value(),
+            violation: self.violation,
+            events: self.events,
+            lanes: self.topo.lane_names(),
+        }
+    }
+
+    fn handle(&mut self, ev: Ev<S>) {
+        match ev {
+            Ev::Net {
+                from,
+                to,
+                sent_at,
+                msg,
+            } => self.on_arrival(from, to, sent_at, msg),
+            Ev::Tick { node, incarnation } => self.on_tick(node, incarnation),
+            Ev::Sync { node, incarnation } => self.on_sync(node, incarnation),
+            Ev::Propose { node, client, cmd } => self.on_propose(node, client, cmd),
+            Ev::Reply {
+                client,
+                seq,
+                slot,
+                output,
+                leader,
+            } => self.on_reply(client, seq, slot, output, leader),
+            Ev::Refused {
+                client,
+                seq,
+                reason,
+            } => self.on_refused(client, seq, reason),
+            Ev::ClientTick { client } => self.on_client_tick(client),
+            Ev::ClientNext { client } => self.on_client_next(client),
+            Ev::FaultTick => self.on_fault_tick(),
+            Ev::Restart { node, incarnation } => self.restart(node, incarnation),
+            Ev::Heal => self.on_heal(),
+            Ev::Deadline => {
+                if self.opts.liveness {
+                    if let Err(f) = check_liveness(&self.history.requests, self.now) {
+                        self.fail(f);
+                    }
+                }
+                self.finished = true;
+            }
+        }
+    }
+}
+
+/// Runs one simulation of `S` with `opts`.
+pub fn run<S: SimMachine>(opts: Options) -> Result<Outcome, SimError> {
+    Ok(Sim::<S>::new(opts)?.run())
+}
+
+/// The invariant a broken disk would break, for errors on restart.
+pub(crate) fn restart_failure(e: &RestartError) -> Failure {
+    Failure {
+        invariant: Invariant::Durability,
+        detail: format!("cannot recover from the disk: {e}"),
+    }
+}
