@@ -14,6 +14,20 @@ use core::cmp::Ordering;
 /// One acceptor. See the crate docs for the persist-before-send contract: every
 /// `Promise` and `Accepted` it emits comes after the [`Action::Persist`] that
 /// makes it safe.
+///
+/// ```
+/// use paxos_core::{Acceptor, Action, Ballot, Config, Input, Message, NodeId, Process, Record, Role};
+/// let config = Config::new(NodeId(1), vec![NodeId(1), NodeId(2), NodeId(3)]);
+/// let mut acceptor = Acceptor::<String>::new(&config).unwrap();
+/// let ballot = Ballot::new(1, NodeId(2));
+/// let prepare = Input::Receive {
+///     from: Process::only(Role::Proposer, NodeId(2)),
+///     msg: Message::Prepare { ballot, from_slot: 0 },
+/// };
+/// let out: Vec<Action<String>> = acceptor.step(prepare);
+/// assert_eq!(out[0], Action::Persist(Record::Promised(ballot)), "durable before the promise");
+/// assert!(matches!(out[1], Action::Send { msg: Message::Promise { .. }, .. }));
+/// ```
 #[derive(Clone, Debug)]
 pub struct Acceptor<C> {
     id: NodeId,
@@ -133,9 +147,9 @@ impl<C: Clone> Acceptor<C> {
         self.trimmed
     }
 
-    /// Records that rebuild this acceptor exactly: a driver may replace its
-    /// whole log with them (after syncing them) to compact it.
-    pub fn checkpoint(&self) -> Vec<Record<C>> {
+    /// Records that rebuild this acceptor exactly: what its answer to
+    /// [`Input::Checkpoint`] holds.
+    pub(crate) fn checkpoint(&self) -> Vec<Record<C>> {
         let mut records = alloc::vec![
             Record::Trimmed(self.trimmed),
             Record::Promised(self.promised)

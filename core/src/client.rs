@@ -25,6 +25,19 @@ use alloc::vec::Vec;
 /// of the first leader heartbeat it hears, so it never has to learn the
 /// log's history: any slot its commands can land in lies at or above that
 /// point.
+///
+/// ```
+/// use paxos_core::{Action, Ballot, Client, Command, Config, Input, Message, NodeId, Process, Role};
+/// let acceptors = vec![NodeId(1), NodeId(2), NodeId(3)];
+/// let mut client = Client::<String>::new(&Config::new(NodeId(1), acceptors), 42).unwrap();
+/// let leader = Process::only(Role::Proposer, NodeId(1));
+/// let heartbeat = Message::Heartbeat { ballot: Ballot::new(1, NodeId(1)), commit: 0 };
+/// client.step::<()>(Input::Receive { from: leader, msg: heartbeat });
+/// assert!(client.is_ready());
+/// let line = Command { client: 0, seq: 0, op: "hello".to_string() }; // numbered by the client
+/// let out = client.step::<()>(Input::Propose(line));
+/// assert!(matches!(&out[..], [Action::Send { msg: Message::Forward { .. }, .. }]));
+/// ```
 #[derive(Clone, Debug)]
 pub struct Client<C> {
     config: Config,

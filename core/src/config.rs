@@ -13,6 +13,14 @@ pub const MEMBERS_MAX: usize = 64;
 ///
 /// Timeouts count [`crate::Input::Tick`]s, so the driver's tick period sets
 /// their real length. Every limit turns overload into a clean refusal.
+///
+/// ```
+/// use paxos_core::{Config, ConfigError, NodeId};
+/// let mut config = Config::new(NodeId(1), vec![NodeId(1), NodeId(2), NodeId(3)]).with_seed(7);
+/// assert_eq!(config.quorum(), 2);
+/// config.batch_max = 0;
+/// assert_eq!(config.validate(), Err(ConfigError::Zero { name: "batch_max" }));
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Config {
     /// This process's id within its role (in a [`crate::Server`] cluster, the node's id).

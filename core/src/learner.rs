@@ -26,6 +26,20 @@ enum Pending<C> {
 /// One learner. It learns that a slot is chosen in three ways: a majority of
 /// acceptors accepted the same ballot; the leader's commit point covers a slot
 /// whose value it saw accepted in the leader's ballot; or a peer sent the value.
+///
+/// ```
+/// use paxos_core::{Action, Ballot, Config, Input, Learner, Message, NodeId, Process, Role, Value};
+/// let config = Config::new(NodeId(1), vec![NodeId(1), NodeId(2), NodeId(3)]);
+/// let mut learner = Learner::<String>::new(&config).unwrap();
+/// let vote = |acceptor| Input::Receive {
+///     from: Process::only(Role::Acceptor, NodeId(acceptor)),
+///     msg: Message::Accepted { ballot: Ballot::new(1, NodeId(1)), slot: 0, value: Some(Value::Noop) },
+/// };
+/// let out: Vec<Action<String>> = learner.step(vote(1));
+/// assert!(out.is_empty(), "one vote of three is not a majority");
+/// let out: Vec<Action<String>> = learner.step(vote(3));
+/// assert_eq!(out, [Action::Deliver { slot: 0, value: Value::Noop }]);
+/// ```
 #[derive(Clone, Debug)]
 pub struct Learner<C> {
     config: Config,
@@ -68,7 +82,7 @@ impl<C: Clone> Learner<C> {
 
     /// A learner that resumes at `slot`, every slot below having been applied
     /// from a snapshot.
-    pub fn starting_at(config: &Config, slot: Slot) -> Result<Self, ConfigError> {
+    pub(crate) fn starting_at(config: &Config, slot: Slot) -> Result<Self, ConfigError> {
         let mut l = Learner::new(config)?;
         l.next = slot;
         l.horizon = slot;

@@ -12,8 +12,9 @@ use alloc::vec::Vec;
 type Cmd<S> = <S as StateMachine>::Command;
 type Out<S> = <S as StateMachine>::Output;
 
-/// A [`Learner`] feeding a [`Replica`]: every slot it delivers is applied
-/// in order, each `(client, seq)` at most once, and answered with
+/// A [`Learner`] feeding a replica of `S`: every slot it delivers is
+/// applied in order, each `(client, seq)` at most once (a retry decided
+/// again is answered from a session table), and answered with
 /// [`Action::Reply`]. Its catch-up traffic comes out as sends; the
 /// deliveries themselves stay inside.
 ///

@@ -1,12 +1,13 @@
 //! # paxos-core: Multi-Paxos as deterministic state machines
 //!
 //! This crate is the protocol and nothing else. Each role — [`Acceptor`],
-//! [`Proposer`], [`Learner`], and the [`Replica`] that applies decisions to your
-//! [`StateMachine`] — is a plain struct with `step(input) -> Vec<Action>` (and
-//! `step_into`, which appends to a buffer you own). [`Server`] hosts the
-//! first four in one node; [`LearnerReplica`] is a learner with its replica
-//! for learners that run apart; [`Session`] is the client side of a request,
-//! and [`Client`] a session that learns for itself. The crate is `no_std`:
+//! [`Proposer`], [`Learner`] — is a plain struct with `step(input) ->
+//! Vec<Action>` (and `step_into`, which appends to a buffer you own).
+//! [`Server`] hosts the three plus a replica that applies decisions to your
+//! [`StateMachine`], each `(client, seq)` at most once; [`LearnerReplica`]
+//! is a learner with its replica, for learners that run apart; [`Session`]
+//! is the client side of a request, and [`Client`] a session that learns
+//! for itself. The crate is `no_std`:
 //! it has no clock, socket, file, thread or global random generator.
 //!
 //! ## The driver's loop
@@ -128,7 +129,7 @@ pub use learner::Learner;
 pub use learner_replica::LearnerReplica;
 pub use message::{Message, LIMIT};
 pub use proposer::{Proposer, ProposerState};
-pub use replica::{Replica, SessionEntry, Snapshot, StateMachine};
+pub use replica::{SessionEntry, Snapshot, StateMachine};
 pub use server::{
     Inspect, Server, ServerAction, ServerCheckpoint, ServerInput, ServerMessage, ServerSnapshot,
     ServerStats,

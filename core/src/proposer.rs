@@ -35,6 +35,20 @@ struct InFlight<C> {
 
 /// One proposer. A cluster may run several; randomised election timeouts and
 /// back-off make one of them leader, and the rest follow it.
+///
+/// ```
+/// use paxos_core::{Action, Config, Input, Message, NodeId, Proposer, ProposerState, Record};
+/// let config = Config::new(NodeId(1), vec![NodeId(1), NodeId(2), NodeId(3)]);
+/// let mut proposer = Proposer::<String>::new(&config).unwrap();
+/// let mut out: Vec<Action<String>> = Vec::new();
+/// // Nobody leads: after a randomised election timeout it campaigns.
+/// while proposer.state() == ProposerState::Follower {
+///     proposer.step_into(Input::Tick, &mut out);
+/// }
+/// let ballot = proposer.ballot();
+/// assert_eq!(out[0], Action::Persist(Record::Campaign(ballot)), "never reused after a crash");
+/// assert!(matches!(out[1], Action::Send { msg: Message::Prepare { .. }, .. }));
+/// ```
 #[derive(Clone, Debug)]
 pub struct Proposer<C> {
     config: Config,
@@ -125,8 +139,8 @@ impl<C: Clone> Proposer<C> {
     }
 
     /// The record that keeps this proposer from reusing a ballot after a
-    /// restart, for drivers that compact their logs.
-    pub fn checkpoint(&self) -> Record<C> {
+    /// restart: what its answer to [`Input::Checkpoint`] holds.
+    pub(crate) fn checkpoint(&self) -> Record<C> {
         Record::Campaign(self.highest_seen.max(self.ballot))
     }
 
@@ -510,7 +524,7 @@ impl<C: Clone> Proposer<C> {
     /// Tells the proposer that a learner it can rely on has delivered every
     /// slot below `slot`, so its next phase 1 may start there. Without this a
     /// standalone proposer runs phase 1 from the acceptors' trim point.
-    pub fn learned_prefix(&mut self, slot: Slot) {
+    pub(crate) fn learned_prefix(&mut self, slot: Slot) {
         self.learned = self.learned.max(slot);
     }
 

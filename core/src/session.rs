@@ -200,6 +200,21 @@ struct Outstanding<C> {
 }
 
 /// One client session; see the module docs.
+///
+/// ```
+/// use paxos_core::{DropReason, NodeId, Session, SessionAction, SessionConfig, SessionInput};
+/// let servers = vec![NodeId(0), NodeId(1), NodeId(2)];
+/// let mut session: Session<&str, usize> = Session::new(SessionConfig::new(7, servers)).unwrap();
+/// // Server 0 gets the request; it is not the leader and says who is.
+/// let out = session.step(SessionInput::Submit("hello"));
+/// assert!(matches!(&out[..], [SessionAction::Send { to: Some(NodeId(0)), .. }]));
+/// let refused = DropReason::NotLeader { leader: Some(NodeId(2)) };
+/// let out = session.step(SessionInput::Refused { seq: 1, reason: refused });
+/// assert!(matches!(&out[..], [SessionAction::Send { to: Some(NodeId(2)), .. }]));
+/// // The same (client, seq) completes there.
+/// let out = session.step(SessionInput::Reply { seq: 1, slot: 4, output: 1, leader: None });
+/// assert_eq!(out, [SessionAction::Done { seq: 1, slot: 4, output: 1 }]);
+/// ```
 #[derive(Clone, Debug)]
 pub struct Session<C, O> {
     config: SessionConfig,

@@ -1,4 +1,4 @@
-//! The seven invariants of DESIGN.md as small checkers. Each one is fed plain
+//! The seven invariants (listed in sim/README.md) as small checkers. Each one is fed plain
 //! observations (votes, deliveries, executions, promises, history) so that a
 //! test can hand it a made-up violating history and see it object.
 
