@@ -101,15 +101,12 @@ impl Fault {
     }
 
     /// Parses a name as printed by [`Fault::name`].
-    pub fn parse(name: &str) -> Result<Fault, String> {
+    pub fn parse(name: &str) -> Result<Fault, OptionsError> {
         Fault::ALL
             .into_iter()
             .find(|f| f.name() == name)
-            .ok_or_else(|| {
-                format!(
-                    "unknown fault `{name}`; expected `all`, `none` or a comma list of: {}",
-                    Fault::ALL.map(Fault::name).join(", ")
-                )
+            .ok_or_else(|| OptionsError::UnknownFault {
+                name: name.to_string(),
             })
     }
 }
@@ -148,7 +145,7 @@ impl FaultSet {
     }
 
     /// Parses `all`, `none`, or a comma-separated list of fault names.
-    pub fn parse(text: &str) -> Result<Self, String> {
+    pub fn parse(text: &str) -> Result<Self, OptionsError> {
         match text.trim() {
             "all" => Ok(Self::all()),
             "none" | "" => Ok(Self::NONE),
@@ -195,20 +192,19 @@ impl Rates {
     }
 
     /// Parses `name=rate`, as given to `--rate`.
-    pub fn parse_one(text: &str) -> Result<(Fault, f64), String> {
-        let (name, value) = text
-            .split_once('=')
-            .ok_or_else(|| format!("`{text}`: expected NAME=RATE, for example drop=0.1"))?;
+    pub fn parse_one(text: &str) -> Result<(Fault, f64), OptionsError> {
+        let bad = || OptionsError::RateSyntax {
+            text: text.to_string(),
+        };
+        let (name, value) = text.split_once('=').ok_or_else(bad)?;
         let fault = Fault::parse(name.trim())?;
-        let rate: f64 = value
-            .trim()
-            .parse()
-            .map_err(|_| format!("`{value}`: the rate of {name} must be a number"))?;
+        let rate: f64 = value.trim().parse().map_err(|_| bad())?;
         if !(0.0..=1.0).contains(&rate) {
-            return Err(format!(
-                "the rate of {name} must be between 0 and 1 ({}), not {rate}",
-                fault.rate_meaning()
-            ));
+            return Err(OptionsError::Rate {
+                fault: fault.name(),
+                meaning: fault.rate_meaning(),
+                rate,
+            });
         }
         Ok((fault, rate))
     }
@@ -229,14 +225,14 @@ pub enum Sabotage {
 
 impl Sabotage {
     /// Parses the command-line name.
-    pub fn parse(text: &str) -> Result<Self, String> {
+    pub fn parse(text: &str) -> Result<Self, OptionsError> {
         match text {
             "none" => Ok(Sabotage::None),
             "send-before-sync" => Ok(Sabotage::SendBeforeSync),
             "forget-disk" => Ok(Sabotage::ForgetDisk),
-            other => Err(format!(
-                "unknown sabotage `{other}`; expected none, send-before-sync or forget-disk"
-            )),
+            other => Err(OptionsError::UnknownSabotage {
+                name: other.to_string(),
+            }),
         }
     }
 
@@ -375,6 +371,24 @@ pub enum OptionsError {
         /// What it needs.
         needs: &'static str,
     },
+    /// A fault name that is not one.
+    #[error("unknown fault `{name}`; expected `all`, `none` or a comma list of: {}", Fault::ALL.map(Fault::name).join(", "))]
+    UnknownFault {
+        /// What was given.
+        name: String,
+    },
+    /// A `--rate` that is not `NAME=RATE`.
+    #[error("`{text}`: expected NAME=RATE with a number for RATE, for example drop=0.1")]
+    RateSyntax {
+        /// What was given.
+        text: String,
+    },
+    /// A sabotage name that is not one.
+    #[error("unknown sabotage `{name}`; expected none, send-before-sync or forget-disk")]
+    UnknownSabotage {
+        /// What was given.
+        name: String,
+    },
     /// A fault rate outside 0..=1.
     #[error("the rate of {fault} must be between 0 and 1 ({meaning}), not {rate}")]
     Rate {
@@ -510,6 +524,7 @@ mod tests {
         }
         assert!(FaultSet::parse("drop,teleport")
             .unwrap_err()
+            .to_string()
             .contains("unknown fault `teleport`"));
     }
 

@@ -77,6 +77,25 @@ pub enum CallError {
     },
 }
 
+/// A sequence-number file that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum SeqFileError {
+    /// It holds something else than a number.
+    #[error("{path}: not a sequence number; delete it only if no command of this id is in flight")]
+    NotANumber {
+        /// The file.
+        path: PathBuf,
+    },
+    /// It could not be read.
+    #[error("{path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
 /// Remembers a session's next sequence number across client restarts, so a
 /// restarted client with a fixed id never reuses a number (which the
 /// replicas would answer from their cache instead of executing).
@@ -97,16 +116,19 @@ impl SeqFile {
     }
 
     /// The next unused sequence number (1 if the file does not exist).
-    pub fn load(&self) -> Result<u64, String> {
+    pub fn load(&self) -> Result<u64, SeqFileError> {
         match std::fs::read_to_string(&self.path) {
-            Ok(text) => text.trim().parse::<u64>().map_err(|e| {
-                format!(
-                    "{}: not a sequence number ({e}); delete it only if no command of this id is in flight",
-                    self.path.display()
-                )
-            }),
+            Ok(text) => text
+                .trim()
+                .parse::<u64>()
+                .map_err(|_| SeqFileError::NotANumber {
+                    path: self.path.clone(),
+                }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(1),
-            Err(e) => Err(format!("{}: {e}", self.path.display())),
+            Err(source) => Err(SeqFileError::Read {
+                path: self.path.clone(),
+                source,
+            }),
         }
     }
 

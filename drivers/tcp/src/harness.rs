@@ -8,7 +8,7 @@
 //! so several connections make concurrent load; `Get` waits for its answer.
 
 use crate::check::{self, GetRecord, History, PutRecord};
-use crate::client::{random_client_id, Session, SessionOptions};
+use crate::client::{random_client_id, CallError, Session, SessionOptions};
 use serde::Deserialize;
 use std::collections::{BTreeMap, HashMap};
 use std::net::{Ipv4Addr, SocketAddr};
@@ -66,9 +66,105 @@ pub enum Action {
     },
 }
 
+/// A scenario file that is not a scenario.
+#[derive(Debug, thiserror::Error)]
+#[error("line {line} column {column}: {message}")]
+pub struct ScenarioError {
+    /// Where the JSON went wrong.
+    pub line: usize,
+    /// The column.
+    pub column: usize,
+    /// What is wrong.
+    pub message: String,
+}
+
 /// Parses a scenario file's text.
-pub fn parse(text: &str) -> Result<Vec<Action>, String> {
-    serde_json::from_str(text).map_err(|e| format!("line {} column {}: {e}", e.line(), e.column()))
+pub fn parse(text: &str) -> Result<Vec<Action>, ScenarioError> {
+    serde_json::from_str(text).map_err(|e| ScenarioError {
+        line: e.line(),
+        column: e.column(),
+        message: e.to_string(),
+    })
+}
+
+/// Why a scenario step could not be carried out.
+#[derive(Debug, thiserror::Error)]
+pub enum StepError {
+    /// `Start` with an id outside the cluster.
+    #[error("Start: id {id} is not below count {count}")]
+    IdOutOfRange {
+        /// The id.
+        id: usize,
+        /// The cluster size.
+        count: usize,
+    },
+    /// No free port could be found.
+    #[error("cannot find a free port: {0}")]
+    FreePort(std::io::Error),
+    /// The file for a server's output could not be created.
+    #[error("cannot create the server log {path}: {source}")]
+    ServerLog {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The server binary could not be started.
+    #[error("cannot start {path}: {source}")]
+    Spawn {
+        /// The binary.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// `Connect` to a server no `Start` named.
+    #[error("Connect {id}: server {id} was never started")]
+    NeverStarted {
+        /// The server.
+        id: usize,
+    },
+    /// The server did not accept a connection before the deadline.
+    #[error("Connect {id}: cannot reach {addr}: {source}")]
+    Unreachable {
+        /// The server.
+        id: usize,
+        /// Its client address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// `Put` or `Get` on a connection that is not open.
+    #[error("{verb} {id}: connection {id} is not open (Connect it first)")]
+    NotConnected {
+        /// The step.
+        verb: &'static str,
+        /// The connection.
+        id: usize,
+    },
+    /// The task serving a connection ended.
+    #[error("{verb} {id}: the connection's worker is gone")]
+    WorkerGone {
+        /// The step.
+        verb: &'static str,
+        /// The connection.
+        id: usize,
+    },
+    /// A `Get` failed.
+    #[error("Get {id}: {source}")]
+    Get {
+        /// The connection.
+        id: usize,
+        /// Why.
+        source: CallError,
+    },
+    /// The final read of a surviving server failed.
+    #[error("final read of server {id}: {source}")]
+    FinalRead {
+        /// The server.
+        id: usize,
+        /// Why.
+        source: CallError,
+    },
 }
 
 /// How to run scenarios.
@@ -108,7 +204,7 @@ pub struct Outcome {
 
 enum Job {
     Put(usize, String),
-    Get(oneshot::Sender<Result<Vec<String>, String>>),
+    Get(oneshot::Sender<Result<Vec<String>, CallError>>),
 }
 
 struct Harness<'a> {
@@ -127,12 +223,12 @@ struct Harness<'a> {
     count: usize,
 }
 
-fn free_port() -> Result<u16, String> {
-    crate::cli::free_port().map_err(|e| format!("cannot find a free port: {e}"))
+fn free_port() -> Result<u16, StepError> {
+    crate::cli::free_port().map_err(StepError::FreePort)
 }
 
 impl Harness<'_> {
-    fn client_port(&mut self, port: u16) -> Result<u16, String> {
+    fn client_port(&mut self, port: u16) -> Result<u16, StepError> {
         if !self.opts.free_ports {
             return Ok(port);
         }
@@ -144,9 +240,9 @@ impl Harness<'_> {
         Ok(p)
     }
 
-    async fn start(&mut self, id: usize, port: u16, count: usize) -> Result<(), String> {
+    async fn start(&mut self, id: usize, port: u16, count: usize) -> Result<(), StepError> {
         if id >= count {
-            return Err(format!("Start: id {id} is not below count {count}"));
+            return Err(StepError::IdOutOfRange { id, count });
         }
         // The new process needs the data directory's lock: stop the old first.
         self.crash(id).await;
@@ -178,18 +274,24 @@ impl Harness<'_> {
             cmd.arg("--peers").arg(peers.join(","));
         }
         if self.opts.verbose == 0 {
+            let path = self.data.join(format!("server-{id}.log"));
+            let log_err = |source| StepError::ServerLog {
+                path: path.clone(),
+                source,
+            };
             let log = std::fs::OpenOptions::new()
                 .create(true)
                 .append(true)
-                .open(self.data.join(format!("server-{id}.log")))
-                .map_err(|e| format!("cannot create the server log: {e}"))?;
-            let log2 = log.try_clone().map_err(|e| e.to_string())?;
+                .open(&path)
+                .map_err(log_err)?;
+            let log2 = log.try_clone().map_err(log_err)?;
             cmd.stdout(Stdio::from(log)).stderr(Stdio::from(log2));
         }
         cmd.stdin(Stdio::null()).kill_on_drop(true);
-        let child = cmd
-            .spawn()
-            .map_err(|e| format!("cannot start {}: {e}", self.opts.server.display()))?;
+        let child = cmd.spawn().map_err(|source| StepError::Spawn {
+            path: self.opts.server.clone(),
+            source,
+        })?;
         self.children.insert(id, child);
         self.server_ports.insert(id, port);
         Ok(())
@@ -202,11 +304,11 @@ impl Harness<'_> {
         }
     }
 
-    async fn connect(&mut self, id: usize) -> Result<(), String> {
+    async fn connect(&mut self, id: usize) -> Result<(), StepError> {
         let port = *self
             .server_ports
             .get(&id)
-            .ok_or_else(|| format!("Connect {id}: server {id} was never started"))?;
+            .ok_or(StepError::NeverStarted { id })?;
         let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
         let deadline = Instant::now() + self.opts.request_deadline;
         let opts = SessionOptions {
@@ -220,8 +322,8 @@ impl Harness<'_> {
         loop {
             match session.connect(addr).await {
                 Ok(()) => break,
-                Err(e) if Instant::now() >= deadline => {
-                    return Err(format!("Connect {id}: cannot reach {addr}: {e}"));
+                Err(source) if Instant::now() >= deadline => {
+                    return Err(StepError::Unreachable { id, addr, source });
                 }
                 Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
             }
@@ -234,13 +336,17 @@ impl Harness<'_> {
         Ok(())
     }
 
-    fn conn(&self, id: usize, verb: &str) -> Result<&mpsc::UnboundedSender<Job>, String> {
+    fn conn(
+        &self,
+        id: usize,
+        verb: &'static str,
+    ) -> Result<&mpsc::UnboundedSender<Job>, StepError> {
         self.conns
             .get(&id)
-            .ok_or_else(|| format!("{verb} {id}: connection {id} is not open (Connect it first)"))
+            .ok_or(StepError::NotConnected { verb, id })
     }
 
-    async fn step(&mut self, action: &Action) -> Result<(), String> {
+    async fn step(&mut self, action: &Action) -> Result<(), StepError> {
         match action {
             Action::Start { id, port, count } => self.start(*id, *port, *count).await,
             Action::Connect { id } => self.connect(*id).await,
@@ -260,21 +366,28 @@ impl Harness<'_> {
                     h.puts.len() - 1
                 };
                 tx.send(Job::Put(index, message.clone()))
-                    .map_err(|_| format!("Put {id}: the connection's worker is gone"))
+                    .map_err(|_| StepError::WorkerGone {
+                        verb: "Put",
+                        id: *id,
+                    })
             }
             Action::Get { id } => {
                 let (reply, rx) = oneshot::channel();
-                self.conn(*id, "Get")?
-                    .send(Job::Get(reply))
-                    .map_err(|_| format!("Get {id}: the connection's worker is gone"))?;
+                let gone = StepError::WorkerGone {
+                    verb: "Get",
+                    id: *id,
+                };
+                if self.conn(*id, "Get")?.send(Job::Get(reply)).is_err() {
+                    return Err(gone);
+                }
                 // Queued puts run first, each within its own deadline.
                 match rx.await {
                     Ok(Ok(log)) => {
                         crate::say!("Client {id} received message log {log:?}");
                         Ok(())
                     }
-                    Ok(Err(e)) => Err(format!("Get {id}: {e}")),
-                    Err(_) => Err(format!("Get {id}: the connection's worker is gone")),
+                    Ok(Err(source)) => Err(StepError::Get { id: *id, source }),
+                    Err(_) => Err(gone),
                 }
             }
             Action::Crash { id } => {
@@ -290,7 +403,7 @@ impl Harness<'_> {
 
     /// Reads every surviving server's log through its own session and waits
     /// (up to `settle`) for them to agree.
-    async fn finals(&mut self) -> Result<Vec<(String, Vec<String>)>, String> {
+    async fn finals(&mut self) -> Result<Vec<(String, Vec<String>)>, StepError> {
         let count = self.count;
         let alive: Vec<(usize, u16)> = self
             .children
@@ -332,7 +445,7 @@ impl Harness<'_> {
                         });
                         finals.push((format!("server {id}"), log));
                     }
-                    Err(e) => return Err(format!("final read of server {id}: {e}")),
+                    Err(source) => return Err(StepError::FinalRead { id, source }),
                 }
             }
             if check::check_agreement(&finals).is_empty() || Instant::now() >= deadline {
@@ -373,7 +486,7 @@ async fn connection(
                         log: log.clone(),
                     });
                 }
-                let _ = reply.send(result.map_err(|e| e.to_string()));
+                let _ = reply.send(result);
             }
         }
     }
@@ -437,7 +550,7 @@ pub async fn run_file(opts: &HarnessOptions, file: &Path) -> Outcome {
                     }
                 }
             }
-            Err(e) => failures.push(e),
+            Err(e) => failures.push(e.to_string()),
         }
     }
     let ids: Vec<usize> = h.children.keys().copied().collect();
@@ -499,7 +612,7 @@ mod tests {
             r#"{"type":"Sleep","ms":5}"#,
             "not json",
         ] {
-            let err = parse(bad).unwrap_err();
+            let err = parse(bad).unwrap_err().to_string();
             assert!(err.contains("line"), "{err}");
         }
     }
