@@ -33,12 +33,12 @@ pub struct Acceptor<C> {
     id: NodeId,
     promised: Ballot,
     /// Accepted `(ballot, value)` per slot, from `vote_history` slots below
-    /// the trim point on.
+    /// the trim point on ([`Acceptor::history_start`]).
     log: SlotWindow<(Ballot, Value<C>)>,
     /// Slots below this were chosen; their votes are no longer part of this
     /// acceptor's durable state (the persisted trim point).
     trimmed: Slot,
-    /// Votes kept in memory below the trim point, only to answer catch-up.
+    /// Votes kept below the trim point, only to answer catch-up.
     vote_history: u64,
     /// Also send `Accepted` (with the value) to every learner, for deployments
     /// where learners run apart and never see the `Accept`
@@ -101,7 +101,7 @@ impl<C: Clone> Acceptor<C> {
             Record::Promised(b) => self.promised = self.promised.max(b),
             Record::Accepted(pv) => {
                 self.promised = self.promised.max(pv.ballot);
-                if pv.slot >= self.trimmed {
+                if pv.slot >= self.history_start() {
                     let entry = self.log.entry(pv.slot);
                     let order = entry.as_ref().map(|(b, _)| pv.ballot.cmp(b));
                     match (order, entry) {
@@ -119,7 +119,7 @@ impl<C: Clone> Acceptor<C> {
             }
             Record::Trimmed(s) => {
                 self.trimmed = self.trimmed.max(s);
-                self.log.advance_to(s);
+                self.log.advance_to(self.history_start());
             }
             Record::Campaign(_) => {}
         }
@@ -147,8 +147,16 @@ impl<C: Clone> Acceptor<C> {
         self.trimmed
     }
 
-    /// Records that rebuild this acceptor exactly: what its answer to
-    /// [`Input::Checkpoint`] holds.
+    /// The first slot whose vote this acceptor keeps: `vote_history` slots
+    /// below the trim point. The history is durable too, so that a restarted
+    /// acceptor can still hand a restarted learner the values it missed; it
+    /// is never part of a promise.
+    fn history_start(&self) -> Slot {
+        self.trimmed.saturating_sub(self.vote_history)
+    }
+
+    /// Records that rebuild this acceptor exactly, its vote history
+    /// included: what its answer to [`Input::Checkpoint`] holds.
     pub(crate) fn checkpoint(&self) -> Vec<Record<C>> {
         let mut records = alloc::vec![
             Record::Trimmed(self.trimmed),
@@ -156,7 +164,7 @@ impl<C: Clone> Acceptor<C> {
         ];
         records.extend(
             self.log
-                .iter_from(self.trimmed)
+                .iter_from(self.history_start())
                 .map(|(slot, (ballot, value))| {
                     Record::Accepted(PValue {
                         slot,
@@ -231,8 +239,12 @@ impl<C: Clone> Acceptor<C> {
                     out.push(Action::Persist(Record::Trimmed(target)));
                 }
             }
-            Message::CatchUp { from_slot, to_slot } if self.notify_learners => {
-                self.resend_votes(from_slot, to_slot, out);
+            Message::CatchUp {
+                from_slot,
+                to_slot,
+                query,
+            } if self.notify_learners => {
+                self.report_votes(from.addr(), from_slot, to_slot, query, out);
             }
             _ => {}
         }
@@ -327,29 +339,38 @@ impl<C: Clone> Acceptor<C> {
         ));
     }
 
-    /// Answers a learner's catch-up request with this acceptor's votes again,
+    /// Answers catch-up query `query` of learner `to` with this acceptor's
+    /// current vote for each slot of `from_slot..to_slot` it can vouch for,
     /// at most `catchup_chunk` of them. With learners apart, nobody else may
     /// hold a slot whose `Accepted` messages were all lost on the way to the
-    /// learners: the leader has moved on, and no learner has the value. The
-    /// learners count these votes like any others, so a slot is delivered
-    /// only once it is known chosen (a majority in one ballot, or one vote in
-    /// the ballot of a leader whose commit point covers it).
-    fn resend_votes<O, P>(&self, from_slot: Slot, to_slot: Slot, out: &mut Vec<Action<C, O, P>>) {
-        let votes = self
-            .log
-            .iter_from(from_slot)
-            .take_while(|&(slot, _)| slot < to_slot)
-            .take(self.catchup_chunk);
-        for (slot, (ballot, value)) in votes {
-            out.push(Action::Send {
-                to: LEARNERS,
-                msg: Message::Accepted {
-                    ballot: *ballot,
-                    slot,
-                    value: Some(value.clone()),
-                },
-            });
+    /// learners, or whose only learner restarted empty; in a server whose
+    /// learner lags too, the acceptors' votes are the last copy of a chosen
+    /// value. The asker decides from a majority of answers to one query
+    /// (see [`Message::Votes`]), so the votes may sit in different ballots.
+    pub(crate) fn report_votes<O, P>(
+        &self,
+        to: Addr,
+        from_slot: Slot,
+        to_slot: Slot,
+        query: u64,
+        out: &mut Vec<Action<C, O, P>>,
+    ) {
+        let first_slot = from_slot.max(self.history_start());
+        let end = to_slot.min(first_slot.saturating_add(self.catchup_chunk as Slot));
+        if end <= first_slot {
+            return;
         }
+        let votes = (first_slot..end)
+            .map(|slot| self.log.get(slot).map(|(b, v)| (*b, v.clone())))
+            .collect();
+        out.push(Action::send_to(
+            to,
+            Message::Votes {
+                first_slot,
+                query,
+                votes,
+            },
+        ));
     }
 
     /// Discards records of slots below `slot`, which the caller knows are
@@ -359,7 +380,7 @@ impl<C: Clone> Acceptor<C> {
     pub(crate) fn trim_below(&mut self, slot: Slot) {
         if slot > self.trimmed {
             self.trimmed = slot;
-            self.log.advance_to(slot.saturating_sub(self.vote_history));
+            self.log.advance_to(self.history_start());
         }
     }
 
@@ -674,19 +695,27 @@ mod tests {
         for slot in 0..5 {
             a.step::<(), ()>(accept(b(1, 2), slot, one(slot)));
         }
-        let catch_up = |from_slot, to_slot| recv(Message::CatchUp { from_slot, to_slot });
-        let out: Vec<A> = a.step(catch_up(1, 10));
-        let vote = |slot| Action::Send {
-            to: Destination::Group(Roles::LEARNER.union(Roles::CLIENT)),
-            msg: Message::Accepted {
-                ballot: b(1, 2),
-                slot,
-                value: Some(one(slot)),
+        let catch_up = |from_slot, to_slot, query| {
+            recv(Message::CatchUp {
+                from_slot,
+                to_slot,
+                query,
+            })
+        };
+        let votes = |first_slot, query, slots: core::ops::Range<u64>| Action::Send {
+            to: Destination::to(Role::Learner, NodeId(9)),
+            msg: Message::Votes {
+                first_slot,
+                query,
+                votes: slots.map(|s| (s < 5).then(|| (b(1, 2), one(s)))).collect(),
             },
         };
-        assert_eq!(out, [vote(1), vote(2)], "from the asked slot, one chunk");
-        let out: Vec<A> = a.step(catch_up(3, 4));
-        assert_eq!(out, [vote(3)], "never past the asked range");
+        let out: Vec<A> = a.step(catch_up(1, 10, 7));
+        assert_eq!(out, [votes(1, 7, 1..3)], "from the asked slot, one chunk");
+        let out: Vec<A> = a.step(catch_up(3, 4, 8));
+        assert_eq!(out, [votes(3, 8, 3..4)], "never past the asked range");
+        let out: Vec<A> = a.step(catch_up(5, 7, 9));
+        assert_eq!(out, [votes(5, 9, 5..7)], "no vote is an answer too");
     }
 
     #[test]
@@ -696,12 +725,13 @@ mod tests {
         let out: Vec<A> = a.step(recv(Message::CatchUp {
             from_slot: 0,
             to_slot: 1,
+            query: 0,
         }));
         assert!(out.is_empty());
     }
 
     #[test]
-    fn trimmed_votes_answer_catch_up_but_leave_promises_and_checkpoints() {
+    fn trimmed_votes_answer_catch_up_and_survive_a_restart_but_stay_out_of_promises() {
         let mut c = apart(config());
         c.vote_history_slots = 2;
         let mut a = Acceptor::new(&c).unwrap();
@@ -715,15 +745,19 @@ mod tests {
         let out: Vec<A> = a.step(recv(Message::CatchUp {
             from_slot: 0,
             to_slot: 4,
+            query: 0,
         }));
-        let slots: Vec<Slot> = sends(&out)
-            .iter()
-            .map(|m| match m {
-                Message::Accepted { slot, .. } => *slot,
-                other => panic!("unexpected {other:?}"),
-            })
-            .collect();
-        assert_eq!(slots, [1, 2, 3], "history and live votes answer catch-up");
+        let [Message::Votes {
+            first_slot, votes, ..
+        }] = &sends(&out)[..]
+        else {
+            panic!("expected the votes: {out:?}");
+        };
+        assert_eq!(
+            (*first_slot, votes.len()),
+            (1, 3),
+            "history and live votes answer catch-up"
+        );
         let out: Vec<A> = a.step(prepare(b(2, 3), 0));
         let [Message::Promise {
             trimmed_below,
@@ -743,7 +777,10 @@ mod tests {
                 _ => None,
             })
             .collect();
-        assert_eq!(kept, [3], "the history is never persisted");
+        assert_eq!(kept, [1, 2, 3], "the history is durable");
+        let restarted = Acceptor::recover(&c, a.checkpoint()).unwrap();
+        assert!(restarted.accepted(1).is_some() && restarted.accepted(0).is_none());
+        assert_eq!(restarted.trimmed_below(), 3);
     }
 
     #[test]

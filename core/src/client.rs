@@ -203,6 +203,7 @@ impl<C: Clone> Client<C> {
                 *seen = Some((seq, slot));
             }
         });
+        learner.resume_catch_up(out);
         if let Some((seq, slot)) = self.seen.take() {
             let reply = SessionInput::Reply {
                 seq,

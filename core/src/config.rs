@@ -63,7 +63,9 @@ pub struct Config {
     /// trim point (never persisted, never in a promise) to answer learners'
     /// catch-up. An acceptor that trims soon after a slot is chosen (to keep
     /// promises small) may otherwise discard the only copies of a value
-    /// whose votes every learner missed.
+    /// whose votes every learner missed. It must cover, in slots, the
+    /// longest time every learner may be cut off from the acceptors;
+    /// otherwise such a slot is never delivered.
     pub vote_history_slots: u64,
     /// Seed of the deterministic random generator (election timeouts).
     pub seed: u64,
@@ -86,7 +88,7 @@ impl Config {
             catchup_chunk: 512,
             retain_slots: 1 << 16,
             learners_apart: false,
-            vote_history_slots: 0,
+            vote_history_slots: 4096,
             seed: 0,
         }
     }

@@ -23,9 +23,30 @@ enum Pending<C> {
     Chosen(Value<C>),
 }
 
-/// One learner. It learns that a slot is chosen in three ways: a majority of
+/// What the acceptors answered so far to the learner's latest catch-up query.
+#[derive(Clone, Debug)]
+struct Recovery<C> {
+    query: u64,
+    /// The query's slots, `first..first + slots.len()`, all known to be
+    /// chosen when it was sent.
+    first: Slot,
+    slots: Vec<Report<C>>,
+}
+
+/// The answers about one slot.
+#[derive(Clone, Debug)]
+struct Report<C> {
+    /// Acceptors that answered.
+    answered: u64,
+    /// The highest-ballot vote among their answers.
+    best: Option<(Ballot, Value<C>)>,
+}
+
+/// One learner. It learns that a slot is chosen in four ways: a majority of
 /// acceptors accepted the same ballot; the leader's commit point covers a slot
-/// whose value it saw accepted in the leader's ballot; or a peer sent the value.
+/// whose value it saw accepted in the leader's ballot; a peer sent the value;
+/// or, for a slot it knows chosen, a majority of acceptors answered one of its
+/// catch-up queries (it takes their highest-ballot vote, as phase 1 does).
 ///
 /// ```
 /// use paxos_core::{Action, Ballot, Config, Input, Learner, Message, NodeId, Process, Role, Value};
@@ -50,9 +71,21 @@ pub struct Learner<C> {
     retained: VecDeque<Value<C>>,
     commit_ballot: Ballot,
     commit_upto: Slot,
-    /// Every slot below is known to be chosen.
+    /// A value is known to exist for some slot below this (a slot past a
+    /// gap was seen chosen, or a leader's commit point reaches here): the
+    /// learner catches up to it. Not every slot below need be chosen yet.
     horizon: Slot,
+    /// Every slot below this is known to be chosen: the highest commit point
+    /// any leader announced (a commit point is true for good).
+    committed_below: Slot,
     stalled_ticks: u32,
+    /// First slot of the last catch-up request, while it is unanswered: a
+    /// reply that delivers asks for the next chunk at once.
+    asked_from: Option<Slot>,
+    /// Number of the latest catch-up query.
+    query: u64,
+    /// The acceptors' answers to it.
+    recovery: Option<Recovery<C>>,
     /// Ask the leader (node of the newest commit ballot) rather than every learner.
     ask_leader: bool,
     window_max: u64,
@@ -71,7 +104,11 @@ impl<C: Clone> Learner<C> {
             commit_ballot: Ballot::ZERO,
             commit_upto: 0,
             horizon: 0,
+            committed_below: 0,
             stalled_ticks: 0,
+            asked_from: None,
+            query: 0,
+            recovery: None,
             ask_leader: false,
             window_max: (config.pipeline_window as u64)
                 .saturating_mul(8)
@@ -99,7 +136,8 @@ impl<C: Clone> Learner<C> {
         self.next
     }
 
-    /// Every slot below this is known to be chosen.
+    /// The learner catches up to this slot: a value is known to exist below
+    /// it (not every slot below need be chosen yet).
     pub fn horizon(&self) -> Slot {
         self.horizon.max(self.next)
     }
@@ -155,6 +193,7 @@ impl<C: Clone> Learner<C> {
                 value: value.clone(),
             })
         });
+        self.resume_catch_up(out);
     }
 
     /// Takes one input in, without delivering: what [`Learner::step_into`]
@@ -178,7 +217,7 @@ impl<C: Clone> Learner<C> {
         out: &mut Vec<Action<C, O, P>>,
     ) {
         let authentic = match &msg {
-            Message::Accepted { .. } => from.hosts(Role::Acceptor),
+            Message::Accepted { .. } | Message::Votes { .. } => from.hosts(Role::Acceptor),
             Message::Heartbeat { ballot, .. } => owns_ballot(&from, *ballot),
             Message::Decided { .. } => from.roles.intersects(Roles::LEARNER.union(Roles::CLIENT)),
             _ => true,
@@ -194,7 +233,14 @@ impl<C: Clone> Learner<C> {
                 value: Some(value),
             } => self.vote(from.id, ballot, slot, value, out),
             Message::Heartbeat { ballot, commit } => self.commit(ballot, commit),
-            Message::CatchUp { from_slot, to_slot } => self.serve(from, from_slot, to_slot, out),
+            Message::CatchUp {
+                from_slot, to_slot, ..
+            } => self.serve(from, from_slot, to_slot, out),
+            Message::Votes {
+                first_slot,
+                query,
+                votes,
+            } => self.answers(from.id, first_slot, query, votes, out),
             Message::Decided { first_slot, values } => {
                 for (i, v) in values.into_iter().enumerate() {
                     self.chosen(first_slot.saturating_add(i as Slot), v, out);
@@ -253,6 +299,7 @@ impl<C: Clone> Learner<C> {
     /// The leader of `ballot` says every slot below `upto` is chosen.
     pub(crate) fn commit(&mut self, ballot: Ballot, upto: Slot) {
         self.horizon = self.horizon.max(upto);
+        self.committed_below = self.committed_below.max(upto);
         if ballot < self.commit_ballot {
             return;
         }
@@ -326,21 +373,63 @@ impl<C: Clone> Learner<C> {
     pub(crate) fn tick<O, P>(&mut self, out: &mut Vec<Action<C, O, P>>) {
         if self.horizon() <= self.next {
             self.stalled_ticks = 0;
+            self.asked_from = None;
             return;
         }
         self.stalled_ticks += 1;
         if self.stalled_ticks < self.config.catchup_ticks {
             return;
         }
+        self.ask(out);
+    }
+
+    /// After deliveries: if they answered our last catch-up request and a
+    /// gap is left, ask for the next chunk now instead of a timeout later,
+    /// so that catching up runs at a chunk per round trip, not per
+    /// `catchup_ticks`.
+    pub(crate) fn resume_catch_up<O, P>(&mut self, out: &mut Vec<Action<C, O, P>>) {
+        let Some(from) = self.asked_from else {
+            return;
+        };
+        if self.next <= from {
+            return;
+        }
+        if self.horizon() > self.next {
+            self.ask(out);
+        } else {
+            self.asked_from = None;
+        }
+    }
+
+    /// Asks for a chunk of the missing slots from `next` on. The acceptors'
+    /// answers can settle only those known chosen when the query goes out,
+    /// below a leader's commit point (see [`Message::Votes`]).
+    fn ask<O, P>(&mut self, out: &mut Vec<Action<C, O, P>>) {
         self.stalled_ticks = 0;
+        // Asking again from the same slot: the last request did not help.
+        let again = self.asked_from == Some(self.next);
+        self.asked_from = Some(self.next);
         let to_slot = self
             .horizon()
             .min(self.next.saturating_add(self.config.catchup_chunk as Slot));
+        self.query += 1;
+        let blank = Report {
+            answered: 0,
+            best: None,
+        };
+        let known_chosen = to_slot.min(self.committed_below).saturating_sub(self.next);
+        self.recovery = Some(Recovery {
+            query: self.query,
+            first: self.next,
+            slots: alloc::vec![blank; known_chosen as usize],
+        });
+        let query = self.query;
         let ask = |to| Action::Send {
             to,
             msg: Message::CatchUp {
                 from_slot: self.next,
                 to_slot,
+                query,
             },
         };
         if !self.ask_leader {
@@ -352,12 +441,62 @@ impl<C: Clone> Learner<C> {
             return;
         }
         // The leader has every chosen value unless it is the one lagging (a
-        // follower that won an election before catching up): then ask everyone.
+        // follower that won an election before catching up): then, or when
+        // asking the leader did not help, ask everyone; a server whose own
+        // learner lags answers with its acceptor's votes.
         let leader = self.commit_ballot.node;
-        if self.commit_ballot != Ballot::ZERO && leader != self.config.id {
+        if self.commit_ballot != Ballot::ZERO && leader != self.config.id && !again {
             out.push(ask(Destination::to(Role::Learner, leader)));
         } else {
             out.push(ask(Destination::Group(Roles::LEARNER)));
+        }
+    }
+
+    /// Acceptor `from` answered catch-up query `query` with its votes from
+    /// `first_slot` on. A slot that a majority answered is chosen with the
+    /// value of their highest-ballot vote: it was chosen before the query
+    /// went out, so every acceptor of the majority that chose it had voted
+    /// by the time it answered, in that ballot or a later one, and every
+    /// later ballot carries the chosen value.
+    fn answers<O, P>(
+        &mut self,
+        from: NodeId,
+        first_slot: Slot,
+        query: u64,
+        votes: Vec<Option<(Ballot, Value<C>)>>,
+        out: &mut Vec<Action<C, O, P>>,
+    ) {
+        let Some(i) = self.config.member_index(from) else {
+            self.ignore("votes", out);
+            return;
+        };
+        let quorum = self.config.quorum();
+        let next = self.next;
+        let Some(r) = self.recovery.as_mut().filter(|r| r.query == query) else {
+            return; // an answer to an older query
+        };
+        let mut settled = Vec::new();
+        for (slot, vote) in (first_slot..).zip(votes) {
+            let Some(k) = slot.checked_sub(r.first).map(|k| k as usize) else {
+                continue;
+            };
+            let Some(report) = r.slots.get_mut(k) else {
+                break;
+            };
+            report.answered |= 1 << i;
+            if let Some((b, v)) = vote {
+                if report.best.as_ref().is_none_or(|(best, _)| b > *best) {
+                    report.best = Some((b, v));
+                }
+            }
+            if slot >= next && report.answered.count_ones() as usize >= quorum {
+                if let Some((_, v)) = report.best.take() {
+                    settled.push((slot, v));
+                }
+            }
+        }
+        for (slot, value) in settled {
+            self.chosen(slot, value, out);
         }
     }
 
@@ -535,7 +674,8 @@ mod tests {
                 to: Destination::to(Role::Learner, NodeId(2)),
                 msg: Message::CatchUp {
                     from_slot: 0,
-                    to_slot: 5
+                    to_slot: 5,
+                    query: 1
                 }
             }]
         );
@@ -554,6 +694,7 @@ mod tests {
             msg: Message::CatchUp {
                 from_slot: 0,
                 to_slot: 5,
+                query: 1,
             },
         };
         assert_eq!(
@@ -598,6 +739,7 @@ mod tests {
                 msg: Message::CatchUp {
                     from_slot: 1,
                     to_slot: 100,
+                    query: 0,
                 },
             },
             &mut out,
@@ -656,7 +798,8 @@ mod tests {
             Action::Send {
                 msg: Message::CatchUp {
                     from_slot: 0,
-                    to_slot: 3
+                    to_slot: 3,
+                    ..
                 },
                 ..
             }
@@ -730,7 +873,8 @@ mod tests {
             Action::Send {
                 msg: Message::CatchUp {
                     from_slot: 0,
-                    to_slot: 3
+                    to_slot: 3,
+                    ..
                 },
                 ..
             }
@@ -765,7 +909,11 @@ mod tests {
         }
         let ask = |from_slot, to_slot| Input::Receive {
             from: asker(),
-            msg: Message::CatchUp { from_slot, to_slot },
+            msg: Message::CatchUp {
+                from_slot,
+                to_slot,
+                query: 0,
+            },
         };
         out.clear();
         l.step_into(ask(0, 5), &mut out);
@@ -818,5 +966,102 @@ mod tests {
         l.step_into(from(acceptor(1), decided), &mut out);
         assert_eq!(delivered(&out), []);
         assert_eq!(l.ignored(), 4);
+    }
+
+    #[test]
+    fn a_catch_up_reply_that_leaves_a_gap_asks_for_the_next_chunk_at_once() {
+        let members = QUORUM_MEMBERS.iter().map(|&m| NodeId(m)).collect();
+        let mut config = Config::new(NodeId(9), members);
+        config.catchup_chunk = 2;
+        let mut l = Learner::new(&config).unwrap();
+        let mut out: Vec<A> = Vec::new();
+        l.commit(Ballot::new(1, NodeId(2)), 6);
+        for _ in 0..l.config.catchup_ticks {
+            l.step_into(Input::Tick, &mut out);
+        }
+        let asks = |out: &[A]| -> Vec<(Slot, Slot)> {
+            out.iter()
+                .filter_map(|a| match a {
+                    Action::Send {
+                        msg:
+                            Message::CatchUp {
+                                from_slot, to_slot, ..
+                            },
+                        ..
+                    } => Some((*from_slot, *to_slot)),
+                    _ => None,
+                })
+                .collect()
+        };
+        assert_eq!(asks(&out), [(0, 2), (0, 2)], "learners and acceptors");
+        out.clear();
+        l.step_into(
+            Input::Receive {
+                from: Process::only(Role::Learner, NodeId(2)),
+                msg: Message::Decided {
+                    first_slot: 0,
+                    values: vec![one(0), one(1)],
+                },
+            },
+            &mut out,
+        );
+        assert_eq!(delivered(&out), [(0, 0), (1, 1)]);
+        assert_eq!(asks(&out), [(2, 4), (2, 4)], "no wait for catchup_ticks");
+    }
+
+    #[test]
+    fn a_majority_answering_a_query_settles_a_known_chosen_slot_with_its_highest_ballot_vote() {
+        let mut l = learner(9);
+        let mut out: Vec<A> = Vec::new();
+        // Slot 0 is chosen (the leader's commit point says so), but the
+        // acceptors' votes for it sit in two ballots.
+        l.commit(Ballot::new(5, NodeId(2)), 1);
+        for _ in 0..l.config.catchup_ticks {
+            l.step_into(Input::Tick, &mut out);
+        }
+        let answer = |id: u32, query, vote: Option<(u64, u64)>| Input::Receive {
+            from: acceptor(id),
+            msg: Message::Votes {
+                first_slot: 0,
+                query,
+                votes: vec![vote.map(|(round, op)| (Ballot::new(round, NodeId(1)), one(op)))],
+            },
+        };
+        // An answer to an older query proves nothing about now.
+        l.step_into(answer(1, 0, Some((1, 7))), &mut out);
+        l.step_into(answer(2, 0, Some((1, 7))), &mut out);
+        assert!(delivered(&out).is_empty());
+        // One acceptor is no majority, whatever it holds.
+        l.step_into(answer(1, 1, Some((1, 7))), &mut out);
+        assert!(delivered(&out).is_empty());
+        // Acceptor 3 voted in a later ballot: its value is the chosen one.
+        l.step_into(answer(3, 1, Some((4, 8))), &mut out);
+        assert_eq!(delivered(&out), [(0, 8)]);
+    }
+
+    #[test]
+    fn answers_never_settle_a_slot_that_is_only_before_a_chosen_one() {
+        let mut l = learner(9);
+        let mut out: Vec<A> = Vec::new();
+        // Slot 1 is chosen by a majority; slot 0 may not be chosen at all.
+        l.step_into(accepted(1, 1, 1, 5), &mut out);
+        l.step_into(accepted(2, 1, 1, 5), &mut out);
+        for _ in 0..l.config.catchup_ticks {
+            l.step_into(Input::Tick, &mut out);
+        }
+        for id in [1, 2, 3] {
+            l.step_into(
+                Input::Receive {
+                    from: acceptor(id),
+                    msg: Message::Votes {
+                        first_slot: 0,
+                        query: 1,
+                        votes: vec![Some((Ballot::new(1, NodeId(1)), one(4)))],
+                    },
+                },
+                &mut out,
+            );
+        }
+        assert_eq!(delivered(&out), [], "one vote each is no choice");
     }
 }

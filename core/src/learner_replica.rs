@@ -91,6 +91,7 @@ impl<S: StateMachine> LearnerReplica<S> {
         let replica = &mut self.replica;
         self.learner
             .deliver(|slot, value| replica.apply(slot, value, out));
+        self.learner.resume_catch_up(out);
     }
 }
 

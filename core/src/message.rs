@@ -65,12 +65,32 @@ pub enum Message<C, P = ()> {
         /// The leader's commit point.
         commit: Slot,
     },
-    /// A learner that has a gap asks for the chosen values of `from_slot..to_slot`.
+    /// A learner that has a gap asks for the chosen values of
+    /// `from_slot..to_slot`, every one of which it knows to be chosen.
+    /// Learners answer with `Decided`; acceptors (with the learners apart,
+    /// or in a server whose learner lags too) with `Votes`.
     CatchUp {
         /// First slot wanted.
         from_slot: Slot,
         /// One past the last slot wanted.
         to_slot: Slot,
+        /// The learner's number for this request, echoed by `Votes`.
+        query: u64,
+    },
+    /// An acceptor's answer to a `CatchUp`: its current vote (ballot and
+    /// value) for each slot from `first_slot` on, or `None` where it never
+    /// voted. Slots it can no longer vouch for (trimmed past its history) are
+    /// left out. A learner that gathers the answers to one query from a
+    /// majority delivers, for each slot it knew chosen, the value of the
+    /// highest-ballot vote among them — phase 1's rule, so it is the chosen
+    /// value even when the votes sit in different ballots.
+    Votes {
+        /// Slot of `votes[0]`.
+        first_slot: Slot,
+        /// The `query` of the `CatchUp` answered.
+        query: u64,
+        /// The votes, in slot order.
+        votes: Vec<Option<(Ballot, Value<C>)>>,
     },
     /// Chosen values of consecutive slots starting at `first_slot`.
     Decided {
@@ -122,7 +142,15 @@ impl<C, P> Message<C, P> {
             } => ballot_ok(ballot) && ok(*slot) && ok(*commit),
             Message::Accepted { ballot, slot, .. } => ballot_ok(ballot) && ok(*slot),
             Message::Heartbeat { ballot, commit } => ballot_ok(ballot) && ok(*commit),
-            Message::CatchUp { from_slot, to_slot } => ok(*to_slot) && from_slot <= to_slot,
+            Message::CatchUp {
+                from_slot, to_slot, ..
+            } => ok(*to_slot) && from_slot <= to_slot,
+            Message::Votes {
+                first_slot, votes, ..
+            } => {
+                ok(first_slot.saturating_add(votes.len() as u64))
+                    && votes.iter().flatten().all(|(b, _)| ballot_ok(b))
+            }
             Message::Decided { first_slot, values } => {
                 ok(first_slot.saturating_add(values.len() as u64))
             }
@@ -141,6 +169,7 @@ impl<C, P> Message<C, P> {
             Message::Accepted { .. } => "accepted",
             Message::Heartbeat { .. } => "heartbeat",
             Message::CatchUp { .. } => "catch-up",
+            Message::Votes { .. } => "votes",
             Message::Decided { .. } => "decided",
             Message::Forward { .. } => "forward",
             Message::Snapshot(_) => "snapshot",
@@ -247,15 +276,37 @@ mod tests {
                 Message::CatchUp {
                     from_slot: 1,
                     to_slot: 2,
+                    query: 0,
                 },
                 vec![
                     Message::CatchUp {
                         from_slot: 1,
                         to_slot: LIMIT,
+                        query: 0,
                     },
                     Message::CatchUp {
                         from_slot: 2,
                         to_slot: 1,
+                        query: 0,
+                    },
+                ],
+            ),
+            (
+                Message::Votes {
+                    first_slot: LIMIT - 2,
+                    query: 3,
+                    votes: vec![Some((b, Value::Noop))],
+                },
+                vec![
+                    Message::Votes {
+                        first_slot: LIMIT - 1,
+                        query: 3,
+                        votes: vec![None],
+                    },
+                    Message::Votes {
+                        first_slot: 0,
+                        query: 3,
+                        votes: vec![Some((bad, Value::Noop))],
                     },
                 ],
             ),

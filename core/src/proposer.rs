@@ -244,7 +244,10 @@ impl<C: Clone> Proposer<C> {
                     self.propose(cmd, out);
                 }
             }
-            Message::CatchUp { .. } | Message::Decided { .. } | Message::Snapshot(_) => {}
+            Message::CatchUp { .. }
+            | Message::Decided { .. }
+            | Message::Votes { .. }
+            | Message::Snapshot(_) => {}
         }
     }
 
@@ -626,9 +629,10 @@ mod tests {
     /// A message from process `from` of the role that sends its kind.
     fn recv(from: u32, msg: Message<u64>) -> Input<u64> {
         let role = match &msg {
-            Message::Promise { .. } | Message::Nack { .. } | Message::Accepted { .. } => {
-                Role::Acceptor
-            }
+            Message::Promise { .. }
+            | Message::Nack { .. }
+            | Message::Accepted { .. }
+            | Message::Votes { .. } => Role::Acceptor,
             Message::Prepare { .. } | Message::Accept { .. } | Message::Heartbeat { .. } => {
                 Role::Proposer
             }

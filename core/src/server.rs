@@ -420,7 +420,18 @@ impl<S: StateMachine + Clone> Server<S> {
                 // below `first_retained`, so ours is ahead of the asker.
                 self.offer_snapshot(from, out);
             }
-            msg @ (Message::CatchUp { .. } | Message::Decided { .. }) => {
+            Message::CatchUp {
+                from_slot,
+                to_slot,
+                query,
+            } if from_slot >= self.learner.next_slot() => {
+                // Our learner lags too (a leader that won before catching
+                // up may have decided these slots past its learner's
+                // window): our acceptor's votes may be the last copies.
+                self.acceptor
+                    .report_votes(from.addr(), from_slot, to_slot, query, out);
+            }
+            msg @ (Message::CatchUp { .. } | Message::Decided { .. } | Message::Votes { .. }) => {
                 self.learner.receive(from, msg, out);
             }
             Message::Snapshot(snapshot) => self.install(from.id, *snapshot, out),
@@ -463,6 +474,7 @@ impl<S: StateMachine + Clone> Server<S> {
         let replica = &mut self.replica;
         self.learner
             .deliver(|slot, value| replica.apply(slot, value, out));
+        self.learner.resume_catch_up(out);
         let delivered = self.learner.next_slot();
         self.proposer.learned_prefix(delivered);
         // Trim in chunks so that compactions are rare.
@@ -608,6 +620,7 @@ mod tests {
         let msg = Message::CatchUp {
             from_slot,
             to_slot: from_slot + 10,
+            query: 0,
         };
         receive(s, from, msg)
     }
@@ -649,9 +662,13 @@ mod tests {
     }
 
     #[test]
-    fn a_fresh_server_has_nothing_to_offer_below_its_window() {
+    fn a_fresh_server_answers_catch_up_with_empty_votes_not_a_snapshot() {
         let mut s = Server::new(config(1), Sum::default()).unwrap();
-        assert!(catch_up(&mut s, 3, 0).is_empty());
+        let out = catch_up(&mut s, 3, 0);
+        assert!(
+            matches!(&out[..], [Action::Send { msg: Message::Votes { votes, .. }, .. }] if votes.iter().all(Option::is_none)),
+            "{out:?}"
+        );
         assert_eq!(s.stats().snapshots_sent, 0);
     }
 
@@ -795,6 +812,7 @@ mod tests {
             Message::CatchUp {
                 from_slot: 0,
                 to_slot: 1,
+                query: 0,
             },
         );
         let far = 1 << 40;
@@ -891,5 +909,38 @@ mod tests {
         let out = receive(&mut s, 3, prepare);
         assert_eq!(out, [Action::Event(Event::Ignored { kind: "prepare" })]);
         assert_eq!(s.inspect().acceptor().promised(), Ballot::ZERO);
+    }
+
+    #[test]
+    fn a_server_whose_learner_lags_answers_catch_up_with_its_votes() {
+        let mut s = Server::new(config(1), Sum::default()).unwrap();
+        let ballot = Ballot::new(3, NodeId(2));
+        for slot in [4, 5] {
+            let accept = Message::Accept {
+                ballot,
+                slot,
+                value: value(slot),
+                commit: 0,
+            };
+            receive(&mut s, 2, accept);
+        }
+        assert_eq!(learner(&s).next_slot(), 0, "slots 0..4 never reached it");
+        let out = catch_up(&mut s, 3, 4);
+        let [Action::Send {
+            to: Destination::To(Addr { id: NodeId(3), .. }),
+            msg:
+                Message::Votes {
+                    first_slot: 4,
+                    votes,
+                    ..
+                },
+        }] = &out[..]
+        else {
+            panic!("expected its votes for server 3: {out:?}");
+        };
+        assert_eq!(
+            votes[..3],
+            [Some((ballot, value(4))), Some((ballot, value(5))), None]
+        );
     }
 }

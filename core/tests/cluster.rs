@@ -359,6 +359,7 @@ fn stats_add_up_what_every_role_ignored() {
             msg: Message::CatchUp {
                 from_slot: 0,
                 to_slot: 1,
+                query: 0,
             },
         },
     );

@@ -111,6 +111,7 @@ enum ArbMessage {
     CatchUp {
         from_slot: u8,
         to_slot: u8,
+        query: u8,
     },
     Decided {
         first_slot: u8,
@@ -118,6 +119,11 @@ enum ArbMessage {
     },
     Forward {
         commands: Vec<(u8, u8, u8)>,
+    },
+    Votes {
+        first_slot: u8,
+        query: u8,
+        votes: Vec<Option<(ArbBallot, ArbValue)>>,
     },
 }
 
@@ -134,9 +140,10 @@ fn sender(from: u8, msg: &Msg) -> Process {
         Message::Prepare { ballot, .. }
         | Message::Accept { ballot, .. }
         | Message::Heartbeat { ballot, .. } => Process::only(Role::Proposer, ballot.node),
-        Message::Promise { .. } | Message::Nack { .. } | Message::Accepted { .. } => {
-            Process::only(Role::Acceptor, id)
-        }
+        Message::Promise { .. }
+        | Message::Nack { .. }
+        | Message::Accepted { .. }
+        | Message::Votes { .. } => Process::only(Role::Acceptor, id),
         Message::CatchUp { .. } | Message::Decided { .. } => Process::only(Role::Learner, id),
         Message::Forward { .. } | Message::Snapshot(_) => Process::only(Role::Client, id),
     }
@@ -210,9 +217,27 @@ impl ArbMessage {
                 ballot: ballot.get(),
                 commit: slot(*commit),
             },
-            ArbMessage::CatchUp { from_slot, to_slot } => Message::CatchUp {
+            ArbMessage::CatchUp {
+                from_slot,
+                to_slot,
+                query,
+            } => Message::CatchUp {
                 from_slot: slot(*from_slot),
                 to_slot: slot(*to_slot),
+                query: u64::from(*query % 4),
+            },
+            ArbMessage::Votes {
+                first_slot,
+                query,
+                votes,
+            } => Message::Votes {
+                first_slot: slot(*first_slot),
+                query: u64::from(*query % 4),
+                votes: votes
+                    .iter()
+                    .take(16)
+                    .map(|v| v.as_ref().map(|(b, v)| (b.get(), v.get())))
+                    .collect(),
             },
             ArbMessage::Decided { first_slot, values } => Message::Decided {
                 first_slot: slot(*first_slot),
@@ -302,6 +327,27 @@ impl AcceptorUnderTest {
                         cast,
                         "shared a vote for slot {slot} in {ballot} it never cast"
                     );
+                }
+                Action::Send {
+                    msg:
+                        Message::Votes {
+                            first_slot, votes, ..
+                        },
+                    ..
+                } => {
+                    // What it reports must be what it durably voted.
+                    for (slot, vote) in (first_slot..).zip(votes) {
+                        if let Some((ballot, value)) = vote {
+                            let cast = self.disk.iter().any(|r| {
+                                matches!(r, Record::Accepted(pv)
+                                    if pv.slot == slot && pv.ballot == ballot && pv.value == value)
+                            });
+                            assert!(
+                                cast,
+                                "reported a vote for slot {slot} in {ballot} it never cast"
+                            );
+                        }
+                    }
                 }
                 Action::Send {
                     msg: Message::Accepted { ballot, slot, .. },

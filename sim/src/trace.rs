@@ -270,7 +270,19 @@ pub fn describe<C, P>(msg: &paxos_core::Message<C, P>) -> String {
         ),
         Message::Accepted { ballot, slot, .. } => format!("accepted {ballot} slot {slot}"),
         Message::Heartbeat { ballot, commit } => format!("heartbeat {ballot} commit {commit}"),
-        Message::CatchUp { from_slot, to_slot } => format!("catch-up {from_slot}..{to_slot}"),
+        Message::CatchUp {
+            from_slot,
+            to_slot,
+            query,
+        } => format!("catch-up {from_slot}..{to_slot} (query {query})"),
+        Message::Votes {
+            first_slot,
+            query,
+            votes,
+        } => format!(
+            "votes {first_slot}..{} (query {query})",
+            first_slot + votes.len() as u64
+        ),
         Message::Decided { first_slot, values } => {
             format!("decided {first_slot}..{}", first_slot + values.len() as u64)
         }

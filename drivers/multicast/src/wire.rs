@@ -185,9 +185,10 @@ fn u32_at(bytes: &[u8], at: usize) -> u32 {
     u32::from_le_bytes(word)
 }
 
-/// Encodes `msg` into as many datagrams as it needs. `Decided` and `Forward`
-/// are lists whose parts mean the same as the whole, so they are split in
-/// halves until each part fits; any other message that does not fit is refused.
+/// Encodes `msg` into as many datagrams as it needs. `Decided`, `Votes` and
+/// `Forward` are lists whose parts mean the same as the whole, so they are
+/// split in halves until each part fits; any other message that does not fit
+/// is refused.
 pub fn encode_split(
     from: Sender,
     to: Destination,
@@ -223,6 +224,26 @@ fn split(msg: Msg) -> Option<(Msg, Msg)> {
                 Message::Decided {
                     first_slot: tail_slot,
                     values: tail,
+                },
+            ))
+        }
+        Message::Votes {
+            first_slot,
+            query,
+            mut votes,
+        } if votes.len() > 1 => {
+            let tail = votes.split_off(votes.len() / 2);
+            let tail_slot = first_slot + votes.len() as u64;
+            Some((
+                Message::Votes {
+                    first_slot,
+                    query,
+                    votes,
+                },
+                Message::Votes {
+                    first_slot: tail_slot,
+                    query,
+                    votes: tail,
                 },
             ))
         }

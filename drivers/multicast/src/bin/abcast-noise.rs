@@ -101,6 +101,7 @@ fn samples() -> Vec<(Sender, Destination, Msg)> {
             Message::CatchUp {
                 from_slot: 0,
                 to_slot: 9,
+                query: 1,
             },
         ),
         (
