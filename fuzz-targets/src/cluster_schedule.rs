@@ -7,7 +7,7 @@
 //! coverage each run reaches in the core.
 
 use arbitrary::{Arbitrary, Unstructured};
-use paxos_sim::{run, Fault, FaultSet, HashChain, Layout, Options, Tuning};
+use paxos_sim::{run, Fault, FaultSet, HashChain, Knob, Layout, Options, Tuning};
 
 #[derive(Arbitrary, Debug)]
 struct Schedule {
@@ -57,10 +57,21 @@ impl Schedule {
                 Layout::Servers => self.snapshot_ticks.map(|t| 10 + u64::from(t % 40)),
                 Layout::Roles { .. } => None,
             },
-            tuning: Tuning {
-                retain_slots: self.retain_slots.map(|r| 64 + u64::from(r)),
-                batch_max: self.batch_max.map(|b| 1 + usize::from(b % 16)),
-                pipeline_window: self.pipeline_window.map(|w| 1 + usize::from(w % 16)),
+            tuning: {
+                let mut t = Tuning::default();
+                t.set(
+                    Knob::RetainSlots,
+                    self.retain_slots.map(|r| 64 + u64::from(r)),
+                );
+                t.set(
+                    Knob::BatchMax,
+                    self.batch_max.map(|b| 1 + u64::from(b % 16)),
+                );
+                t.set(
+                    Knob::PipelineWindow,
+                    self.pipeline_window.map(|w| 1 + u64::from(w % 16)),
+                );
+                t
             },
             // Self-learning clients exist only with the roles apart.
             core_clients: self.core_clients && matches!(layout, Layout::Roles { .. }),

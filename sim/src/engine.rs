@@ -10,12 +10,12 @@ use crate::check::{
 use crate::cluster::{Act, Cmd, Msg, Node, Out};
 use crate::model::SimMachine;
 use crate::netem::Network;
-use crate::options::{Fault, Options, OptionsError, TICK_UNITS};
+use crate::options::{Fault, Knob, Options, OptionsError, TICK_UNITS};
 use crate::rng::{SimRng, Stream};
 use crate::roles::{Proc, RestartError, Topology};
 use crate::trace::{EventKind, TraceEvent, TraceHash};
 use crate::workload::{Client, History, THINK_TICKS_MAX};
-use paxos_core::{Command, Config, DropReason, NodeId, Slot};
+use paxos_core::{Command, DropReason, NodeId, Slot};
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 
@@ -341,9 +341,10 @@ impl<S: SimMachine> Sim<S> {
         Ok(sim)
     }
 
-    /// Time allowed after heal for every pending request to complete.
+    /// Time allowed after heal for every pending request to complete: a
+    /// number of this run's election timeouts.
     pub fn liveness_bound(&self) -> u64 {
-        let election = u64::from(Config::new(NodeId(1), vec![NodeId(1)]).election_timeout_ticks);
+        let election = self.opts.tuning.value(Knob::ElectionTimeoutTicks);
         self.opts.liveness_timeouts * election * TICK_UNITS
     }
 

@@ -19,6 +19,7 @@
 #![warn(missing_docs)]
 
 pub mod check;
+pub mod cli;
 pub mod cluster;
 pub mod engine;
 pub mod faults;
@@ -29,12 +30,13 @@ pub mod rng;
 pub mod roles;
 pub mod runner;
 pub mod shrink;
+pub mod swarm;
 pub mod trace;
 pub mod workload;
 
 pub use check::Invariant;
 pub use engine::{run, Outcome, Sim, SimError, Stats, Violation};
 pub use model::{HashChain, SimMachine};
-pub use options::{Fault, FaultSet, Options, OptionsError, Rates, Tuning, TICK_UNITS};
+pub use options::{Fault, FaultSet, Knob, Options, OptionsError, Rates, Tuning, TICK_UNITS};
 pub use rng::SimRng;
 pub use roles::Layout;

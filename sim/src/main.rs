@@ -1,13 +1,13 @@
 //! `paxos-sim`: run many seeds, replay one, or draw one.
 #![forbid(unsafe_code)]
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
-use paxos_sim::options::{FaultSet, Rates, Sabotage, Tuning};
-use paxos_sim::runner::run_seeds;
+use paxos_sim::cli::RunArgs;
+use paxos_sim::runner::{run_seeds, Batch, Shard};
 use paxos_sim::shrink::shrink;
 use paxos_sim::trace::{draw_html, write_json_lines};
-use paxos_sim::{run, HashChain, Layout, Options, OptionsError, Outcome, SimError};
+use paxos_sim::{run, HashChain, Options, OptionsError, Outcome, SimError};
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -24,7 +24,9 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Run many seeds and print one summary line; a failure prints the
-    /// invariant, the step and the command that replays it.
+    /// invariant, the step and the command that replays it. Every seed draws
+    /// its own shape (layout, size, limits, faults) unless pinned by a flag
+    /// or `--defaults`.
     Run {
         /// How many seeds to run.
         #[arg(long, default_value_t = 1000)]
@@ -38,6 +40,13 @@ enum Command {
         /// Do not shrink a failing run.
         #[arg(long)]
         no_shrink: bool,
+        /// Stop at the first violation and say how long it took to find.
+        #[arg(long)]
+        fail_fast: bool,
+        /// Run only the K-th of N disjoint slices of the seeds (K from 1);
+        /// the N slices together run exactly the whole sweep.
+        #[arg(long, value_parser = Shard::parse, default_value = "1/1")]
+        shard: Shard,
         #[command(flatten)]
         run: RunArgs,
     },
@@ -65,66 +74,6 @@ enum Command {
     },
 }
 
-#[derive(Args, Debug)]
-struct RunArgs {
-    /// Number of servers.
-    #[arg(long, default_value_t = 5)]
-    nodes: usize,
-    /// Number of closed-loop clients.
-    #[arg(long, default_value_t = 3)]
-    clients: usize,
-    /// Faults: `all`, `none`, or a comma list of drop, dup, reorder,
-    /// partition, oneway, crash, slow, skew, isolate, storm, pause, disk.
-    #[arg(long, default_value = "all", value_parser = FaultSet::parse)]
-    faults: FaultSet,
-    /// A fault's rate, as NAME=RATE (repeatable), e.g. --rate drop=0.2.
-    #[arg(long = "rate", value_parser = Rates::parse_one)]
-    rates: Vec<(paxos_sim::Fault, f64)>,
-    /// Tick at which every fault stops (heal).
-    #[arg(long, default_value_t = Options::default().heal_tick)]
-    heal_tick: u64,
-    /// After heal, pending requests must complete within this many election timeouts.
-    #[arg(long, default_value_t = Options::default().liveness_timeouts)]
-    liveness_timeouts: u64,
-    /// Stop each run after this many steps.
-    #[arg(long)]
-    max_steps: Option<u64>,
-    /// Break the driver contract on purpose to see the checkers catch it:
-    /// none, send-before-sync, forget-disk.
-    #[arg(long, default_value = "none", value_parser = Sabotage::parse)]
-    sabotage: Sabotage,
-    /// `servers` (every node runs every role) or `roles` (proposers,
-    /// acceptors and learners apart; --nodes then counts the acceptors).
-    #[arg(long, default_value = "servers", value_parser = ["servers", "roles"])]
-    layout: String,
-    /// Every this many ticks each server replaces its log by a snapshot and a
-    /// checkpoint, and restarts from them.
-    #[arg(long)]
-    snapshot_ticks: Option<u64>,
-    /// Chosen values learners keep for catch-up (Config::retain_slots).
-    #[arg(long)]
-    retain_slots: Option<u64>,
-    /// Most commands per slot (Config::batch_max); small values fill the pipeline.
-    #[arg(long)]
-    batch_max: Option<usize>,
-    /// Most slots in phase 2 at once (Config::pipeline_window).
-    #[arg(long)]
-    pipeline_window: Option<usize>,
-    /// With --layout roles: clients are paxos-core Client processes that
-    /// learn for themselves (as the multicast driver's client).
-    #[arg(long)]
-    core_clients: bool,
-    /// Do not check liveness after heal (study safety alone).
-    #[arg(long)]
-    no_liveness: bool,
-    /// Proposer processes, with --layout roles.
-    #[arg(long, default_value_t = 2)]
-    proposers: usize,
-    /// Learner processes, with --layout roles.
-    #[arg(long, default_value_t = 2)]
-    learners: usize,
-}
-
 /// Why a command could not do its work (exit status 2).
 #[derive(Debug, thiserror::Error)]
 enum CliError {
@@ -137,45 +86,6 @@ enum CliError {
         path: PathBuf,
         source: std::io::Error,
     },
-}
-
-impl RunArgs {
-    fn options(&self, seed: u64) -> Result<Options, OptionsError> {
-        let mut rates = Rates::default();
-        for &(f, r) in &self.rates {
-            rates.set(f, r);
-        }
-        let opts = Options {
-            seed,
-            nodes: self.nodes,
-            clients: self.clients,
-            faults: self.faults,
-            rates,
-            heal_tick: self.heal_tick,
-            liveness_timeouts: self.liveness_timeouts,
-            max_steps: self.max_steps,
-            record: false,
-            sabotage: self.sabotage,
-            liveness: !self.no_liveness,
-            core_clients: self.core_clients,
-            snapshot_ticks: self.snapshot_ticks,
-            tuning: Tuning {
-                retain_slots: self.retain_slots,
-                batch_max: self.batch_max,
-                pipeline_window: self.pipeline_window,
-            },
-            layout: if self.layout == "roles" {
-                Layout::Roles {
-                    proposers: self.proposers,
-                    learners: self.learners,
-                }
-            } else {
-                Layout::Servers
-            },
-        };
-        opts.validate()?;
-        Ok(opts)
-    }
 }
 
 fn main() -> ExitCode {
@@ -213,28 +123,41 @@ fn execute(command: Command) -> Result<ExitCode, CliError> {
             first_seed,
             jobs,
             no_shrink,
+            fail_fast,
+            shard,
             run: args,
         } => {
-            let base = args.options(first_seed)?;
             let jobs =
                 jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-            let bar = ProgressBar::new(seeds);
+            let batch = Batch {
+                first: first_seed,
+                count: seeds,
+                shard,
+                jobs,
+                fail_fast,
+            };
+            let bar = ProgressBar::new(seeds.div_ceil(shard.count));
             if let Ok(style) =
                 ProgressStyle::with_template("{bar:40} {pos}/{len} seeds {per_sec} eta {eta}")
             {
                 bar.set_style(style);
             }
-            let summary = run_seeds::<HashChain>(&base, first_seed, seeds, jobs, &|done| {
+            let options = |seed| args.options(seed);
+            let summary = run_seeds::<HashChain>(batch, &options, &|done| {
                 if done % 64 == 0 {
                     bar.set_position(done);
                 }
             })?;
             bar.finish_and_clear();
-            if let Some((seed, _)) = summary.failures.first() {
-                let opts = Options {
-                    seed: *seed,
-                    ..base.clone()
-                };
+            if let (Some((seed, _)), Some(after)) =
+                (summary.failures.first(), summary.first_failure_after)
+            {
+                println!(
+                    "first violation after {:.1} s, {} seeds",
+                    after.as_secs_f64(),
+                    summary.seeds
+                );
+                let opts = args.options(*seed)?;
                 let outcome = run::<HashChain>(opts.clone())?;
                 report_failure(&opts, &outcome, !no_shrink);
                 if summary.failures.len() > 1 {
@@ -249,6 +172,7 @@ fn execute(command: Command) -> Result<ExitCode, CliError> {
                 }
             }
             println!("{}", summary.line());
+            println!("{}", summary.coverage);
             Ok(if summary.failures.is_empty() {
                 ExitCode::SUCCESS
             } else {

@@ -288,33 +288,151 @@ pub struct Options {
     pub core_clients: bool,
 }
 
-/// Overrides of `paxos_core::Config` defaults, to reach code paths the
-/// defaults leave cold (pipelining needs small batches; trimming and catch-up
-/// limits need a small retain window).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Tuning {
-    /// `Config::retain_slots`: chosen values learners keep for catch-up.
-    pub retain_slots: Option<u64>,
-    /// `Config::batch_max`: most commands per slot. The leader opens a new
-    /// slot while others are in flight only when a full batch waits, so a
-    /// small batch is what fills the pipeline.
-    pub batch_max: Option<usize>,
-    /// `Config::pipeline_window`: most slots in phase 2 at once.
-    pub pipeline_window: Option<usize>,
+/// One tunable field of `paxos_core::Config`: everything but the identity
+/// (id, members), the layout (`learners_apart`) and the seed, which the
+/// simulator sets itself.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Knob {
+    /// `Config::heartbeat_ticks`.
+    HeartbeatTicks,
+    /// `Config::election_timeout_ticks`.
+    ElectionTimeoutTicks,
+    /// `Config::retransmit_ticks`.
+    RetransmitTicks,
+    /// `Config::catchup_ticks`.
+    CatchupTicks,
+    /// `Config::snapshot_resend_ticks`.
+    SnapshotResendTicks,
+    /// `Config::pipeline_window`.
+    PipelineWindow,
+    /// `Config::batch_max`.
+    BatchMax,
+    /// `Config::pending_max`.
+    PendingMax,
+    /// `Config::catchup_chunk`.
+    CatchupChunk,
+    /// `Config::retain_slots`.
+    RetainSlots,
+    /// `Config::vote_history_slots` (used with the roles apart).
+    VoteHistorySlots,
 }
 
+impl Knob {
+    /// Every knob, in a fixed order.
+    pub const ALL: [Knob; 11] = [
+        Knob::HeartbeatTicks,
+        Knob::ElectionTimeoutTicks,
+        Knob::RetransmitTicks,
+        Knob::CatchupTicks,
+        Knob::SnapshotResendTicks,
+        Knob::PipelineWindow,
+        Knob::BatchMax,
+        Knob::PendingMax,
+        Knob::CatchupChunk,
+        Knob::RetainSlots,
+        Knob::VoteHistorySlots,
+    ];
+
+    /// The command-line flag, without its dashes.
+    pub fn flag(self) -> &'static str {
+        match self {
+            Knob::HeartbeatTicks => "heartbeat-ticks",
+            Knob::ElectionTimeoutTicks => "election-timeout-ticks",
+            Knob::RetransmitTicks => "retransmit-ticks",
+            Knob::CatchupTicks => "catchup-ticks",
+            Knob::SnapshotResendTicks => "snapshot-resend-ticks",
+            Knob::PipelineWindow => "pipeline-window",
+            Knob::BatchMax => "batch-max",
+            Knob::PendingMax => "pending-max",
+            Knob::CatchupChunk => "catchup-chunk",
+            Knob::RetainSlots => "retain-slots",
+            Knob::VoteHistorySlots => "vote-history-slots",
+        }
+    }
+
+    /// The knob's value in `c`.
+    pub fn get(self, c: &paxos_core::Config) -> u64 {
+        match self {
+            Knob::HeartbeatTicks => u64::from(c.heartbeat_ticks),
+            Knob::ElectionTimeoutTicks => u64::from(c.election_timeout_ticks),
+            Knob::RetransmitTicks => u64::from(c.retransmit_ticks),
+            Knob::CatchupTicks => u64::from(c.catchup_ticks),
+            Knob::SnapshotResendTicks => u64::from(c.snapshot_resend_ticks),
+            Knob::PipelineWindow => c.pipeline_window as u64,
+            Knob::BatchMax => c.batch_max as u64,
+            Knob::PendingMax => c.pending_max as u64,
+            Knob::CatchupChunk => c.catchup_chunk as u64,
+            Knob::RetainSlots => c.retain_slots,
+            Knob::VoteHistorySlots => c.vote_history_slots,
+        }
+    }
+
+    /// Sets the knob in `c` (saturating at the field's range).
+    pub fn set(self, c: &mut paxos_core::Config, v: u64) {
+        let ticks = u32::try_from(v).unwrap_or(u32::MAX);
+        let count = usize::try_from(v).unwrap_or(usize::MAX);
+        match self {
+            Knob::HeartbeatTicks => c.heartbeat_ticks = ticks,
+            Knob::ElectionTimeoutTicks => c.election_timeout_ticks = ticks,
+            Knob::RetransmitTicks => c.retransmit_ticks = ticks,
+            Knob::CatchupTicks => c.catchup_ticks = ticks,
+            Knob::SnapshotResendTicks => c.snapshot_resend_ticks = ticks,
+            Knob::PipelineWindow => c.pipeline_window = count,
+            Knob::BatchMax => c.batch_max = count,
+            Knob::PendingMax => c.pending_max = count,
+            Knob::CatchupChunk => c.catchup_chunk = count,
+            Knob::RetainSlots => c.retain_slots = v,
+            Knob::VoteHistorySlots => c.vote_history_slots = v,
+        }
+    }
+
+    /// The core's default.
+    pub fn default_value(self) -> u64 {
+        self.get(&default_config())
+    }
+}
+
+/// The core's default configuration (for a one-member cluster; only the
+/// tunable fields are read from it).
+pub fn default_config() -> paxos_core::Config {
+    paxos_core::Config::new(paxos_core::NodeId(1), vec![paxos_core::NodeId(1)])
+}
+
+/// Overrides of `paxos_core::Config` defaults, one per [`Knob`], to reach
+/// code paths the defaults leave cold (pipelining needs small batches;
+/// trimming and catch-up limits need a small retain window).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Tuning([Option<u64>; Knob::ALL.len()]);
+
 impl Tuning {
+    /// The override of `k`, if any.
+    pub fn get(&self, k: Knob) -> Option<u64> {
+        self.0[k as usize]
+    }
+
+    /// Sets (or with `None` clears) the override of `k`.
+    pub fn set(&mut self, k: Knob, v: Option<u64>) {
+        self.0[k as usize] = v;
+    }
+
+    /// The same overrides with `k` set to `v`.
+    pub fn with(mut self, k: Knob, v: u64) -> Self {
+        self.set(k, Some(v));
+        self
+    }
+
     /// Applies the overrides to `config`.
     pub fn apply(&self, config: &mut paxos_core::Config) {
-        if let Some(v) = self.retain_slots {
-            config.retain_slots = v;
+        for k in Knob::ALL {
+            if let Some(v) = self.get(k) {
+                k.set(config, v);
+            }
         }
-        if let Some(v) = self.batch_max {
-            config.batch_max = v;
-        }
-        if let Some(v) = self.pipeline_window {
-            config.pipeline_window = v;
-        }
+    }
+
+    /// The value `k` has once the overrides are applied to the defaults.
+    pub fn value(&self, k: Knob) -> u64 {
+        self.get(k).unwrap_or_else(|| k.default_value())
     }
 }
 
@@ -389,6 +507,9 @@ pub enum OptionsError {
         /// What was given.
         name: String,
     },
+    /// The tuned `Config` cannot work.
+    #[error("the tuning flags make an unusable configuration: {0}")]
+    Config(paxos_core::ConfigError),
     /// A fault rate outside 0..=1.
     #[error("the rate of {fault} must be between 0 and 1 ({meaning}), not {rate}")]
     Rate {
@@ -433,18 +554,12 @@ impl Options {
             range("proposers", proposers as u64, 1, NODES_MAX as u64)?;
             range("learners", learners as u64, 1, NODES_MAX as u64)?;
         }
-        let t = &self.tuning;
-        let at_least_one = [
-            ("snapshot-ticks", self.snapshot_ticks),
-            ("retain-slots", t.retain_slots),
-            ("batch-max", t.batch_max.map(|v| v as u64)),
-            ("pipeline-window", t.pipeline_window.map(|v| v as u64)),
-        ];
-        for (flag, value) in at_least_one {
-            if let Some(v) = value {
-                range(flag, v, 1, u64::MAX)?;
-            }
+        if let Some(v) = self.snapshot_ticks {
+            range("snapshot-ticks", v, 1, u64::MAX)?;
         }
+        let mut config = default_config();
+        self.tuning.apply(&mut config);
+        config.validate().map_err(OptionsError::Config)?;
         if self.core_clients && self.layout == Layout::Servers {
             return Err(OptionsError::Needs {
                 flag: "core-clients",
@@ -464,13 +579,25 @@ impl Options {
         Ok(())
     }
 
-    /// The command-line arguments that rebuild this run, after `paxos-sim replay`.
+    /// The command-line arguments that rebuild this run, after `paxos-sim
+    /// replay`: `--defaults` and every setting that differs from its
+    /// default, so that nothing is drawn again.
     pub fn replay_args(&self) -> String {
-        let mut s = format!(
-            "--seed {} --nodes {} --clients {} --faults {} --heal-tick {}",
-            self.seed, self.nodes, self.clients, self.faults, self.heal_tick
-        );
-        if self.liveness_timeouts != Options::default().liveness_timeouts {
+        let d = Options::default();
+        let mut s = format!("--seed {} --defaults", self.seed);
+        if self.nodes != d.nodes {
+            s += &format!(" --nodes {}", self.nodes);
+        }
+        if self.clients != d.clients {
+            s += &format!(" --clients {}", self.clients);
+        }
+        if self.faults != d.faults {
+            s += &format!(" --faults {}", self.faults);
+        }
+        if self.heal_tick != d.heal_tick {
+            s += &format!(" --heal-tick {}", self.heal_tick);
+        }
+        if self.liveness_timeouts != d.liveness_timeouts {
             s += &format!(" --liveness-timeouts {}", self.liveness_timeouts);
         }
         for f in Fault::ALL {
@@ -497,14 +624,10 @@ impl Options {
         if let Some(n) = self.snapshot_ticks {
             s += &format!(" --snapshot-ticks {n}");
         }
-        if let Some(n) = self.tuning.retain_slots {
-            s += &format!(" --retain-slots {n}");
-        }
-        if let Some(n) = self.tuning.batch_max {
-            s += &format!(" --batch-max {n}");
-        }
-        if let Some(n) = self.tuning.pipeline_window {
-            s += &format!(" --pipeline-window {n}");
+        for k in Knob::ALL {
+            if let Some(v) = self.tuning.get(k).filter(|&v| v != k.default_value()) {
+                s += &format!(" --{} {v}", k.flag());
+            }
         }
         if self.sabotage != Sabotage::None {
             s += &format!(" --sabotage {}", self.sabotage.name());

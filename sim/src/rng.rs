@@ -18,6 +18,8 @@ pub enum Stream {
     Disk = 4,
     /// Seeds of the nodes' own generators (election timeouts) and clock skew.
     Nodes = 5,
+    /// The shape of a swarm run: layout, size, limits, faults and rates.
+    Swarm = 6,
 }
 
 /// A seeded generator with the few draws the simulator needs.
@@ -53,9 +55,13 @@ impl SimRng {
         if p <= 0.0 {
             return false;
         }
-        // 53 random bits give a uniform float in [0, 1), identical on every platform.
-        let x = (self.0.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64);
-        x < p
+        self.unit() < p
+    }
+
+    /// A uniform float in `[0, 1)`, from 53 random bits: identical on every
+    /// platform.
+    pub fn unit(&mut self) -> f64 {
+        (self.0.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
     }
 }
 

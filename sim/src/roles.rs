@@ -6,7 +6,7 @@
 
 use crate::cluster::{Act, Cmd, In, Snap};
 use crate::model::{mix, Recorded, SimMachine};
-use crate::options::Tuning;
+use crate::options::{Knob, Tuning};
 use paxos_core::{
     Acceptor, Action, Addr, Ballot, ClientId, Config, Destination, LearnerReplica, NodeId, Process,
     Proposer, Record, RecoverError, Role, Server, Slot,
@@ -181,6 +181,13 @@ impl Topology {
             .with_seed(mix(seed ^ mix(((i as u64) << 32) | u64::from(incarnation))));
         config.learners_apart = self.learners_apart;
         self.tuning.apply(&mut config);
+        if matches!(self.kinds[i], Kind::Learner | Kind::Client) {
+            // Learners apart keep their own long history, as the multicast
+            // driver's do: the tuned window is the acceptors' and
+            // proposers', which trim early to keep promises small. A
+            // learner that restarts empty re-learns the log from the others.
+            config.retain_slots = config.retain_slots.max(Knob::RetainSlots.default_value());
+        }
         config
     }
 

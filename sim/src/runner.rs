@@ -1,11 +1,13 @@
 //! Runs many seeds, on several threads, and sums them up. The result does not
 //! depend on the thread count: each seed is its own run, and failures are
-//! reported in seed order.
+//! reported in seed order. A batch may be one shard of a larger sweep, and
+//! may stop at its first violation.
 
 use crate::engine::{run, Stats, Violation};
 use crate::model::SimMachine;
-use crate::options::Options;
-use std::sync::atomic::{AtomicU64, Ordering};
+use crate::options::{Options, OptionsError};
+use crate::swarm::Coverage;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -16,16 +18,61 @@ pub struct Summary {
     pub seeds: u64,
     /// Counters summed over every seed.
     pub stats: Stats,
+    /// Layouts and features the seeds exercised.
+    pub coverage: Coverage,
     /// Failing seeds and what failed, by seed.
     pub failures: Vec<(u64, Violation)>,
     /// Wall-clock time (informational only).
     pub elapsed: Duration,
+    /// Wall-clock time until the first violation was found, if one was.
+    pub first_failure_after: Option<Duration>,
+}
+
+/// Which seeds of a sweep this batch runs: the `index`-th (from 1) of
+/// `count` disjoint slices, seed by seed in turn.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Shard {
+    /// This slice, from 1.
+    pub index: u64,
+    /// How many slices.
+    pub count: u64,
+}
+
+impl Shard {
+    /// The whole sweep.
+    pub const ALL: Shard = Shard { index: 1, count: 1 };
+
+    /// Parses `K/N` with `1 <= K <= N`.
+    pub fn parse(text: &str) -> Result<Shard, String> {
+        let bad = || format!("`{text}`: expected K/N with 1 <= K <= N, for example 2/8");
+        let (k, n) = text.split_once('/').ok_or_else(bad)?;
+        let index: u64 = k.trim().parse().map_err(|_| bad())?;
+        let count: u64 = n.trim().parse().map_err(|_| bad())?;
+        if index == 0 || index > count {
+            return Err(bad());
+        }
+        Ok(Shard { index, count })
+    }
+
+    /// Does the sweep's `k`-th seed (from 0) belong to this slice?
+    pub fn owns(&self, k: u64) -> bool {
+        k % self.count == self.index - 1
+    }
 }
 
 impl Summary {
     /// Delivered messages per second of wall-clock time.
     pub fn messages_per_sec(&self) -> f64 {
         self.stats.delivered as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+
+    /// Adds another batch (another shard) to this one.
+    pub fn add(&mut self, o: &Summary) {
+        self.seeds += o.seeds;
+        self.stats.add(&o.stats);
+        self.coverage.add(&o.coverage);
+        self.failures.extend(o.failures.iter().cloned());
+        self.failures.sort_by_key(|(seed, _)| *seed);
     }
 
     /// The one line every run ends with (snapshot transfers only when any
@@ -40,7 +87,7 @@ impl Summary {
             String::new()
         };
         format!(
-            "seeds {} steps {} messages delivered {} messages/s {:.0} violations {} ({:.1} s; requests {}/{} completed; slowest settle after heal {} ticks{})",
+            "seeds {} steps {} messages delivered {} messages/s {:.0} violations {} ({:.1} s; requests {}/{} completed; slowest settle after heal {} ticks; compactions {}{})",
             self.seeds,
             self.stats.steps,
             self.stats.delivered,
@@ -50,61 +97,105 @@ impl Summary {
             self.stats.completed,
             self.stats.invoked,
             self.stats.settle_ticks_max,
+            self.stats.snapshots,
             transfers
         )
     }
 }
 
-/// Runs seeds `first..first + count` of `base` (whose own seed is ignored) on
-/// `jobs` threads, calling `progress` after each seed with the number done.
+/// How a batch runs.
+#[derive(Clone, Copy, Debug)]
+pub struct Batch {
+    /// First seed of the sweep.
+    pub first: u64,
+    /// Seeds in the whole sweep.
+    pub count: u64,
+    /// Which of them this batch runs.
+    pub shard: Shard,
+    /// Worker threads.
+    pub jobs: usize,
+    /// Stop at the first violation.
+    pub fail_fast: bool,
+}
+
+/// Runs the seeds of `batch`, the options of each drawn by `options`,
+/// calling `progress` after each seed with the number done.
 pub fn run_seeds<S: SimMachine>(
-    base: &Options,
-    first: u64,
-    count: u64,
-    jobs: usize,
+    batch: Batch,
+    options: &(dyn Fn(u64) -> Result<Options, OptionsError> + Sync),
     progress: &(dyn Fn(u64) + Sync),
-) -> Result<Summary, crate::options::OptionsError> {
-    base.validate()?;
+) -> Result<Summary, OptionsError> {
+    options(batch.first)?;
     let start = Instant::now();
     let next = AtomicU64::new(0);
     let done = AtomicU64::new(0);
+    let stop = AtomicBool::new(false);
     let total = Mutex::new(Summary::default());
+    let error = Mutex::new(None);
     std::thread::scope(|scope| {
-        for _ in 0..jobs.max(1) {
+        for _ in 0..batch.jobs.max(1) {
             scope.spawn(|| {
                 let mut local = Summary::default();
-                loop {
+                while !stop.load(Ordering::Relaxed) {
                     let k = next.fetch_add(1, Ordering::Relaxed);
-                    if k >= count {
+                    if k >= batch.count {
                         break;
                     }
-                    let opts = Options {
-                        seed: first.wrapping_add(k),
-                        record: false,
-                        ..base.clone()
+                    if !batch.shard.owns(k) {
+                        continue;
+                    }
+                    let seed = batch.first.wrapping_add(k);
+                    let opts = match options(seed) {
+                        Ok(o) => o,
+                        Err(e) => {
+                            *error.lock().expect("a worker panicked") = Some(e);
+                            stop.store(true, Ordering::Relaxed);
+                            break;
+                        }
                     };
-                    let seed = opts.seed;
+                    local.coverage.count(&opts);
                     match run::<S>(opts) {
                         Ok(outcome) => {
                             local.seeds += 1;
                             local.stats.add(&outcome.stats);
                             if let Some(v) = outcome.violation {
                                 local.failures.push((seed, v));
+                                let mut t = total.lock().expect("a worker panicked");
+                                t.first_failure_after.get_or_insert(start.elapsed());
+                                if batch.fail_fast {
+                                    stop.store(true, Ordering::Relaxed);
+                                }
                             }
                         }
                         Err(e) => unreachable!("options were validated: {e}"),
                     }
                     progress(done.fetch_add(1, Ordering::Relaxed) + 1);
                 }
-                let mut t = total.lock().expect("a worker panicked");
-                t.seeds += local.seeds;
-                t.stats.add(&local.stats);
-                t.failures.extend(local.failures);
+                total.lock().expect("a worker panicked").add(&local);
             });
         }
     });
+    if let Some(e) = error.into_inner().expect("a worker panicked") {
+        return Err(e);
+    }
     let mut summary = total.into_inner().expect("a worker panicked");
-    summary.failures.sort_by_key(|(seed, _)| *seed);
     summary.elapsed = start.elapsed();
     Ok(summary)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shards_split_a_sweep_into_disjoint_slices_that_cover_it() {
+        let shards: Vec<Shard> = (1..=3).map(|k| Shard { index: k, count: 3 }).collect();
+        for k in 0..100 {
+            assert_eq!(shards.iter().filter(|s| s.owns(k)).count(), 1);
+        }
+        assert_eq!(Shard::parse("2/8"), Ok(Shard { index: 2, count: 8 }));
+        for bad in ["0/2", "3/2", "x/2", "2", "1/0"] {
+            assert!(Shard::parse(bad).is_err(), "{bad}");
+        }
+    }
 }

@@ -46,7 +46,7 @@ fn bad_input_is_a_clear_error_not_a_panic() {
 fn run_ends_with_one_summary_line() {
     let (code, out, _) = sim(&["run", "--seeds", "8", "--heal-tick", "60", "--jobs", "1"]);
     assert_eq!(code, 0, "{out}");
-    let last = out.lines().last().unwrap();
+    let summary = out.lines().find(|l| l.starts_with("seeds ")).unwrap();
     for field in [
         "seeds 8",
         "steps",
@@ -54,8 +54,16 @@ fn run_ends_with_one_summary_line() {
         "messages/s",
         "violations 0",
     ] {
-        assert!(last.contains(field), "{last}");
+        assert!(summary.contains(field), "{summary}");
     }
+    // Then the coverage of the drawn shapes: every seed is servers or roles.
+    let coverage = out.lines().last().unwrap();
+    let count = |name: &str| -> u64 {
+        let rest = coverage.split(&format!("{name} ")).nth(1).unwrap();
+        rest.split_whitespace().next().unwrap().parse().unwrap()
+    };
+    assert!(coverage.starts_with("coverage:"), "{coverage}");
+    assert_eq!(count("servers") + count("roles"), 8, "{coverage}");
 }
 
 #[test]
@@ -99,6 +107,7 @@ fn replay_writes_json_lines_and_draw_writes_html() {
         "replay",
         "--seed",
         "5",
+        "--defaults",
         "--heal-tick",
         "40",
         "--json",
@@ -112,6 +121,7 @@ fn replay_writes_json_lines_and_draw_writes_html() {
         "draw",
         "--seed",
         "5",
+        "--defaults",
         "--heal-tick",
         "40",
         "-o",

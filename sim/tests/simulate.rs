@@ -2,9 +2,9 @@
 //! no violations under every fault (property test over fixed seeds), and
 //! proof that the checkers catch a broken driver.
 
+use paxos_sim::options::Knob;
 use paxos_sim::options::Sabotage;
-use paxos_sim::options::Tuning;
-use paxos_sim::runner::run_seeds;
+use paxos_sim::runner::{run_seeds, Batch, Shard};
 use paxos_sim::shrink::shrink;
 use paxos_sim::{run, Fault, FaultSet, HashChain, Invariant, Layout, Options, Outcome};
 use proptest::prelude::*;
@@ -71,8 +71,21 @@ fn same_seed_gives_the_same_trace_hash() {
 fn a_batch_of_seeds_sums_up_the_same_on_any_number_of_threads() {
     const SEEDS: u64 = 12;
     let base = short(0);
-    let one = run_seeds::<HashChain>(&base, 100, SEEDS, 1, &|_| {}).unwrap();
-    let three = run_seeds::<HashChain>(&base, 100, SEEDS, 3, &|_| {}).unwrap();
+    let batch = |jobs| Batch {
+        first: 100,
+        count: SEEDS,
+        shard: Shard::ALL,
+        jobs,
+        fail_fast: false,
+    };
+    let options = |seed| {
+        Ok(Options {
+            seed,
+            ..base.clone()
+        })
+    };
+    let one = run_seeds::<HashChain>(batch(1), &options, &|_| {}).unwrap();
+    let three = run_seeds::<HashChain>(batch(3), &options, &|_| {}).unwrap();
     assert_eq!(one.seeds, SEEDS);
     assert_eq!(one.stats, three.stats);
     assert_eq!(one.failures, three.failures);
@@ -138,12 +151,13 @@ proptest! {
         clients in 1usize..9,
         faults in fault_set(),
         crash_rate in 0.0f64..0.06,
-        batch_max in proptest::option::of(1usize..4),
-        pipeline_window in proptest::option::of(1usize..8),
+        batch_max in proptest::option::of(1u64..4),
+        pipeline_window in proptest::option::of(1u64..8),
     ) {
         let mut opts = Options { nodes, clients, faults, ..short(seed) };
         opts.rates.set(Fault::Crash, crash_rate);
-        opts.tuning = Tuning { batch_max, pipeline_window, retain_slots: None };
+        opts.tuning.set(Knob::BatchMax, batch_max);
+        opts.tuning.set(Knob::PipelineWindow, pipeline_window);
         let out = go(opts.clone());
         prop_assert!(out.violation.is_none(), "{}\nreplay: paxos-sim replay {}",
             out.violation.as_ref().unwrap(), opts.replay_args());
@@ -289,7 +303,7 @@ proptest! {
         learners in 1usize..4,
         faults in fault_set(),
         crash_rate in 0.0f64..0.06,
-        batch_max in proptest::option::of(1usize..4),
+        batch_max in proptest::option::of(1u64..4),
         core_clients in any::<bool>(),
     ) {
         let mut opts = Options {
@@ -300,7 +314,7 @@ proptest! {
             ..short(seed)
         };
         opts.rates.set(Fault::Crash, crash_rate);
-        opts.tuning.batch_max = batch_max;
+        opts.tuning.set(Knob::BatchMax, batch_max);
         opts.core_clients = core_clients;
         let out = go(opts.clone());
         prop_assert!(out.violation.is_none(), "{}\nreplay: paxos-sim replay {}",
