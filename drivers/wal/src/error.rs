@@ -19,8 +19,8 @@ pub enum WalError {
     },
     /// Another process (or another `Wal` in this one) has the log open.
     #[error(
-        "{path}: the log is in use by another process (it holds {lock}); \
-         two processes must never share one log, so stop the other one first"
+        "{path}: the log is in use by another process, which holds its lock {lock}; \
+         two processes must never share one log: stop the other one first"
     )]
     Locked {
         /// The log.
