@@ -9,3 +9,4 @@
 pub mod cluster_schedule;
 pub mod decode_message;
 pub mod role_ops;
+pub mod wal_decode;

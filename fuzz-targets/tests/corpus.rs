@@ -55,3 +55,8 @@ fn cluster_schedule_corpus_replays_cleanly() {
 fn decode_message_corpus_replays_cleanly() {
     replay("decode_message", paxos_fuzz_targets::decode_message::run);
 }
+
+#[test]
+fn wal_decode_corpus_replays_cleanly() {
+    replay("wal_decode", paxos_fuzz_targets::wal_decode::run);
+}

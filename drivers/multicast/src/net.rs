@@ -241,7 +241,7 @@ impl Node {
         for action in actions.drain(..) {
             match action {
                 Action::Persist(record) => match wal.as_deref_mut() {
-                    Some(w) => w.append(&record),
+                    Some(w) => w.append(&record)?,
                     None => tracing::error!(?record, "this role keeps no log; record not kept"),
                 },
                 Action::Compact(checkpoint) => match wal.as_deref_mut() {

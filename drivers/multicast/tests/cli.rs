@@ -1,8 +1,13 @@
-//! The command line: both argument forms, clear errors, non-zero exit on misuse.
-//! These need no network: every check happens before a socket is opened.
+//! The command line: both argument forms, clear errors, non-zero exit on misuse,
+//! and a second process on a log already in use refused at startup.
+//! Only the last needs a network (for the first process, which runs); every
+//! check happens before a socket is opened.
+
+mod common;
 
 use std::path::PathBuf;
 use std::process::{Command, Output};
+use std::time::Duration;
 
 const ABCAST: &str = env!("CARGO_BIN_EXE_abcast");
 const USUAL: &str = "clients 239.0.0.1 5000\nproposers 239.0.0.1 6000\nacceptors 239.0.0.1 7000\nlearners 239.0.0.1 8000\n";
@@ -88,4 +93,60 @@ fn config_errors_name_the_file_and_line() {
     let o = abcast(&d, &["bad.conf", "--config", "bad.conf", "learner", "1"]);
     assert_eq!(o.status.code(), Some(2), "the file twice is misuse");
     std::fs::remove_dir_all(d).unwrap();
+}
+
+#[test]
+fn a_second_process_with_the_same_role_and_id_is_refused_at_startup() {
+    common::require_root();
+    let _machine = common::exclusive();
+    let work = common::WorkDir::new("cli-lock");
+    let mut lan = common::Lan::new("lock");
+    let (ns1, ns2) = (lan.host("a", 0.0), lan.host("b", 0.0));
+    let start = |ns: &str, role: &str, id: &str| {
+        common::Proc::spawn(
+            ns,
+            &work.path,
+            &format!("{role} {id}"),
+            ABCAST,
+            &["-v", "--data-dir", "shared", role, id],
+            None,
+        )
+    };
+    let started = |p: &common::Proc, times: usize| {
+        let role = p.name.split(' ').next().unwrap_or_default().to_string();
+        common::wait_until(Duration::from_secs(20), || {
+            p.log().matches(&format!("{role} started")).count() >= times
+        })
+    };
+    let mut first = start(&ns1, "acceptor", "2");
+    assert!(started(&first, 1), "{}", first.log());
+
+    // Same role, id and data directory, on another host of the LAN: the
+    // log's lock refuses it before it opens a socket or votes.
+    let second = Command::new("ip")
+        .args(["netns", "exec", &ns2, ABCAST])
+        .args(["--data-dir", "shared", "acceptor", "2"])
+        .current_dir(&work.path)
+        .output()
+        .unwrap();
+    let err = stderr(&second);
+    assert_eq!(second.status.code(), Some(1), "{err}");
+    assert!(err.contains("abcast acceptor 2: error"), "{err}");
+    assert!(err.contains("in use by another process"), "{err}");
+    assert!(err.contains("shared/acceptor-2.wal.lock"), "{err}");
+    assert!(first.running(), "the first acceptor is unaffected");
+
+    // Another id, or another role with the same id, shares the directory.
+    let mut others = [start(&ns2, "acceptor", "1"), start(&ns2, "proposer", "2")];
+    for p in &others {
+        assert!(started(p, 1), "{}", p.log());
+    }
+    for p in &mut others {
+        assert_eq!(p.stop(), Some(0), "{}", p.log());
+    }
+    // Once the first stops, its log opens again.
+    assert_eq!(first.stop(), Some(0), "{}", first.log());
+    let mut again = start(&ns2, "acceptor", "2");
+    assert!(started(&again, 2), "{}", again.log());
+    assert_eq!(again.stop(), Some(0), "{}", again.log());
 }

@@ -148,8 +148,9 @@ fn server_refuses_a_corrupt_log_naming_file_and_offset() {
     cluster.terminate(0);
     let wal = cluster.data_dir(0).join("wal.log");
     let mut bytes = std::fs::read(&wal).unwrap();
-    // Damage the first record after the magic: not the tail.
-    let offset = paxos_tcp::wal::MAGIC.len() + paxos_tcp::wal::HEADER_BYTES + 1;
+    // Damage the first record after the file header: not the tail.
+    let first = paxos_tcp::wal::FILE_HEADER_BYTES;
+    let offset = first + paxos_tcp::wal::HEADER_BYTES + 1;
     bytes[offset] ^= 0xff;
     std::fs::write(&wal, &bytes).unwrap();
     let out = bin("server")
@@ -168,5 +169,5 @@ fn server_refuses_a_corrupt_log_naming_file_and_offset() {
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     let msg = text(&out);
     assert!(msg.contains(&wal.display().to_string()), "{msg}");
-    assert!(msg.contains("offset 8"), "{msg}");
+    assert!(msg.contains(&format!("offset {first}")), "{msg}");
 }
