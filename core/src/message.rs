@@ -117,6 +117,7 @@ pub const LIMIT: u64 = 1 << 62;
 impl<C, P> Message<C, P> {
     /// True if every slot and ballot round in the message is below [`LIMIT`]
     /// and ranges are ordered. Roles ignore (and count) messages that are not.
+    #[inline]
     pub fn is_well_formed(&self) -> bool {
         let ok = |n: u64| n < LIMIT;
         let ballot_ok = |b: &Ballot| ok(b.round);

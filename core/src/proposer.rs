@@ -374,7 +374,7 @@ impl<C: Clone> Proposer<C> {
         });
     }
 
-    fn on_promise<O, P>(
+    pub(crate) fn on_promise<O, P>(
         &mut self,
         from: NodeId,
         ballot: Ballot,
@@ -435,7 +435,7 @@ impl<C: Clone> Proposer<C> {
         self.flush(out);
     }
 
-    fn on_accepted<O, P>(
+    pub(crate) fn on_accepted<O, P>(
         &mut self,
         from: NodeId,
         ballot: Ballot,
@@ -481,7 +481,12 @@ impl<C: Clone> Proposer<C> {
         }
     }
 
-    fn on_nack<O, P>(&mut self, ballot: Ballot, promised: Ballot, out: &mut Vec<Action<C, O, P>>) {
+    pub(crate) fn on_nack<O, P>(
+        &mut self,
+        ballot: Ballot,
+        promised: Ballot,
+        out: &mut Vec<Action<C, O, P>>,
+    ) {
         if self.state == ProposerState::Follower || ballot != self.ballot || promised <= ballot {
             return;
         }
@@ -801,7 +806,10 @@ mod tests {
         assert_eq!(accepts(&out), [(0, one(1))], "2 and 3 wait for slot 0");
         out.clear();
         ack(&mut p, b, 0, &[1, 2], &mut out);
-        assert_eq!(accepts(&out), [(1, Value::Batch(vec![cmd(2), cmd(3)]))]);
+        assert_eq!(
+            accepts(&out),
+            [(1, Value::Batch(vec![cmd(2), cmd(3)].into()))]
+        );
         assert!(out.contains(&Action::Event(Event::Decided { slot: 0 })));
     }
 
@@ -1021,8 +1029,11 @@ mod tests {
         for seq in 1..=5 {
             p.step_into(Input::Propose(cmd(seq)), &mut out);
         }
-        let batch = (2..=5).map(cmd).collect();
-        assert_eq!(accepts(&out), [(0, one(1)), (1, Value::Batch(batch))]);
+        let batch: Vec<_> = (2..=5).map(cmd).collect();
+        assert_eq!(
+            accepts(&out),
+            [(0, one(1)), (1, Value::Batch(batch.into()))]
+        );
         assert_eq!(p.pending(), 0);
         p.step_into(Input::Propose(cmd(6)), &mut out);
         assert_eq!(p.pending(), 1, "window full: it waits");

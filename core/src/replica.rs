@@ -266,7 +266,7 @@ mod tests {
         let mut out: Vec<Action<u64, u64>> = Vec::new();
         r.apply(
             0,
-            &Value::Batch(vec![cmd(1, 2, 1), cmd(1, 1, 1), cmd(2, 1, 10)]),
+            &Value::Batch(vec![cmd(1, 2, 1), cmd(1, 1, 1), cmd(2, 1, 10)].into()),
             &mut out,
         );
         assert_eq!(r.state().0, 11);

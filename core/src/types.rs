@@ -1,6 +1,7 @@
 //! Identifiers and values that every role shares: nodes, ballots, slots, commands.
 //! They are plain data, ordered and serialisable, with no behaviour beyond ordering.
 
+use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::fmt;
 use serde::{Deserialize, Serialize};
@@ -70,6 +71,11 @@ pub struct Command<C> {
 
 /// What a slot holds once chosen: nothing (a hole filled by a new leader), one
 /// command, or a batch of commands that share one round of Paxos.
+///
+/// A batch is shared, not copied: a value is sent to every peer, kept by the
+/// leader until chosen, voted on, retained for catch-up and written in
+/// checkpoints, and each of those is a reference count, not a copy of the
+/// commands. It is encoded exactly as a list.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Value<C> {
     /// Filler for a slot that no surviving proposal reached.
@@ -77,7 +83,7 @@ pub enum Value<C> {
     /// A single command (the common case at low load, with no allocation).
     One(Command<C>),
     /// Several commands decided together, executed in order.
-    Batch(Vec<Command<C>>),
+    Batch(Arc<[Command<C>]>),
 }
 
 impl<C> Value<C> {
@@ -95,7 +101,7 @@ impl<C> Value<C> {
         match commands.len() {
             0 => Value::Noop,
             1 => Value::One(commands.pop().expect("length checked")),
-            _ => Value::Batch(commands),
+            _ => Value::Batch(commands.into()),
         }
     }
 }
@@ -127,9 +133,9 @@ mod tests {
         assert_eq!(Value::from_commands(vec![c(1)]), Value::One(c(1)));
         assert_eq!(
             Value::from_commands(vec![c(1), c(2)]),
-            Value::Batch(vec![c(1), c(2)])
+            Value::Batch(vec![c(1), c(2)].into())
         );
-        assert_eq!(Value::Batch(vec![c(1), c(2)]).commands().len(), 2);
+        assert_eq!(Value::Batch(vec![c(1), c(2)].into()).commands().len(), 2);
         assert!(Value::<()>::Noop.commands().is_empty());
     }
 

@@ -48,7 +48,10 @@ impl<T> SlotWindow<T> {
     pub(crate) fn entry(&mut self, slot: Slot) -> &mut Option<T> {
         debug_assert!(slot >= self.base, "slot below window base");
         let i = (slot - self.base) as usize;
-        if i >= self.items.len() {
+        if i == self.items.len() {
+            // The common case: the next slot after the last one held.
+            self.items.push_back(None);
+        } else if i > self.items.len() {
             self.items.resize_with(i + 1, || None);
         }
         &mut self.items[i]

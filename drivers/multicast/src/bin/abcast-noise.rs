@@ -30,7 +30,7 @@ impl Rng {
 
 fn samples() -> Vec<(Sender, Destination, Msg)> {
     let ballot = Ballot::new(1, NodeId(1));
-    let value = Value::Batch(vec![
+    let value = Value::from_commands(vec![
         Command {
             client: 1,
             seq: 1,
