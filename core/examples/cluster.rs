@@ -38,8 +38,9 @@ impl Cluster {
         };
         for action in node.step(input) {
             match action {
-                // A real driver fsyncs these two before any later action.
+                // A real driver fsyncs these three before any later action.
                 Action::Persist(r) => self.disks[i].1.push(r),
+                Action::PersistSnapshot(s) => self.disks[i].0 = Some(*s),
                 Action::Compact(c) => self.disks[i] = (c.snapshot, c.records),
                 Action::Send { to, msg } => {
                     for (j, &peer) in self.ids.iter().enumerate() {

@@ -144,21 +144,32 @@ pub enum Event {
 
 /// An instruction to the driver, performed in order.
 ///
-/// **Durability barrier:** [`Action::Persist`] and [`Action::Compact`] must
-/// be durable (written and fsynced) before the driver performs any action
-/// that comes after them. Drivers may gather the actions of many steps and
-/// sync once (group commit), provided nothing after a barrier leaves the
-/// process before that sync. Every driver performs every action the same
-/// way; there are no special cases by record kind.
+/// **Durability barriers:** [`Action::Persist`], [`Action::PersistSnapshot`]
+/// and [`Action::Compact`] must be durable (written and fsynced) before the
+/// driver performs any action that comes after them. Drivers may gather the
+/// actions of many steps and sync once (group commit), provided nothing
+/// after a barrier leaves the process before that sync. Every driver
+/// performs every action the same way; there are no special cases by record
+/// kind.
+///
+/// **The log** is what the barriers wrote, in order. On restart, the latest
+/// snapshot in it is the replica's base, and every record in it is replayed
+/// on top, in order (see [`crate::Server::restore`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Action<C, O = (), P = ()> {
     /// Append this record to the durable log; a barrier.
     Persist(Record<C>),
+    /// Append this replica snapshot to the durable log; a barrier. It
+    /// becomes the base a restart resumes from; the records already in the
+    /// log stay (they are replayed too: the acceptor's trim point makes the
+    /// old ones harmless). A server emits one before it trims, so a durable
+    /// trim point never outruns a durable snapshot, and when it installs a
+    /// peer's snapshot.
+    PersistSnapshot(alloc::boxed::Box<P>),
     /// Replace the whole durable log, atomically, by this checkpoint (for
     /// example: write it to a new file, fsync, rename over the log, fsync
-    /// the directory); a barrier. Records persisted later are appended after
-    /// it. On restart, hand the checkpoint's snapshot and records, then the
-    /// records after it, to [`crate::Server::restore`].
+    /// the directory); a barrier. Later writes are appended after it. The
+    /// answer to [`Input::Checkpoint`]: a driver asks when its log has grown.
     Compact(alloc::boxed::Box<Checkpoint<C, P>>),
     /// Send a message.
     Send {

@@ -44,7 +44,7 @@
 //! ## Snapshots
 //! A peer that lags below every value the others retain is sent a
 //! [`Message::Snapshot`], like any message. The receiver installs it if it
-//! is ahead: an [`Action::Compact`] makes it the durable base and
+//! is ahead: an [`Action::PersistSnapshot`] makes it the durable base and
 //! [`Event::SnapshotInstalled`] says where the node now stands.
 //!
 //! ## Embedding in thirty lines
@@ -75,7 +75,8 @@
 //!         proposed = true;
 //!     }
 //!     while let Some((i, input)) = inputs.pop() {
-//!         // A real driver would fsync every Persist and Compact before going on.
+//!         // A real driver would fsync every Persist, PersistSnapshot and
+//!         // Compact before going on.
 //!         for action in nodes[i].step(input) {
 //!             if let Action::Send { to, msg } = action {
 //!                 for j in (0..3).filter(|&j| j != i && to.reaches(&Process::server(ids[j]))) {

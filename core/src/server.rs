@@ -139,10 +139,10 @@ impl<S: StateMachine + Clone> Server<S> {
         Ok(())
     }
 
-    /// Rebuilds a node from its durable log after a crash: the snapshot of
-    /// its last [`Action::Compact`] and every record after it (the
-    /// checkpoint's own records first). The node resumes learning at the
-    /// snapshot's slot.
+    /// Rebuilds a node from its durable log after a crash: the latest
+    /// snapshot in it (of an [`Action::PersistSnapshot`] or an
+    /// [`Action::Compact`]) and every record in it, in order. The node
+    /// resumes learning at the snapshot's slot.
     pub fn restore<I>(
         config: Config,
         snapshot: ServerSnapshot<S>,
@@ -245,6 +245,7 @@ impl<S: StateMachine + Clone> Server<S> {
     /// Messages count only from the other servers of the cluster (a process
     /// that hosts an acceptor with a member's id); anything else is ignored
     /// and counted.
+    #[inline]
     pub fn step_into(&mut self, input: ServerInput<S>, out: &mut Vec<ServerAction<S>>) {
         let mut scratch = core::mem::take(&mut self.scratch);
         match input {
@@ -294,8 +295,8 @@ impl<S: StateMachine + Clone> Server<S> {
     /// A snapshot that is not ahead changes nothing: it is counted as
     /// ignored, as a late or duplicated one is harmless. Otherwise the
     /// replica and the learner jump to the snapshot's slot in place, and the
-    /// first actions are an [`Action::Compact`] that makes it the durable
-    /// base of the log (a barrier for everything after it) and
+    /// first actions are an [`Action::PersistSnapshot`] that makes it the
+    /// durable base of the log (a barrier for everything after it) and
     /// [`Event::SnapshotInstalled`]; slots above that this node already knows
     /// to be chosen are then delivered.
     ///
@@ -314,10 +315,10 @@ impl<S: StateMachine + Clone> Server<S> {
             self.ignore("snapshot", out);
             return;
         }
+        out.push(Action::PersistSnapshot(Box::new(snapshot.clone())));
         self.replica.install(snapshot);
         self.learner.skip_to(next);
         self.snapshots_installed += 1;
-        out.push(Action::Compact(Box::new(self.checkpoint())));
         out.push(Action::Event(Event::SnapshotInstalled {
             from,
             next_slot: next,
@@ -394,23 +395,22 @@ impl<S: StateMachine + Clone> Server<S> {
                     }
                 }
             }
-            msg @ (Message::Promise { .. } | Message::Nack { .. }) => {
-                self.proposer.receive(from, msg, out);
-            }
+            // A peer server hosts an acceptor and the message was checked
+            // well formed: the proposer's own checks would only repeat ours.
+            Message::Promise {
+                ballot,
+                trimmed_below,
+                accepted,
+            } => self
+                .proposer
+                .on_promise(from.id, ballot, trimmed_below, accepted, out),
+            Message::Nack { ballot, promised } => self.proposer.on_nack(ballot, promised, out),
             Message::Accepted {
                 ballot,
                 slot,
                 value,
             } => {
-                self.proposer.receive(
-                    from,
-                    Message::Accepted {
-                        ballot,
-                        slot,
-                        value: None,
-                    },
-                    out,
-                );
+                self.proposer.on_accepted(from.id, ballot, slot, out);
                 if let Some(value) = value {
                     self.learner.vote(from.id, ballot, slot, value, out);
                 }
@@ -482,10 +482,10 @@ impl<S: StateMachine + Clone> Server<S> {
         if keep_from >= self.acceptor.trimmed_below() + self.retain_slots.max(1) {
             // The acceptor forgets the votes below the trim point, and the
             // learner the values: a snapshot must cover them on disk first,
-            // or a whole-cluster restart would find them nowhere. One
-            // compaction makes both durable at once.
+            // or a whole-cluster restart would find them nowhere.
+            out.push(Action::PersistSnapshot(Box::new(self.replica.snapshot())));
             self.acceptor.trim_below(keep_from);
-            out.push(Action::Compact(Box::new(self.checkpoint())));
+            out.push(Action::Persist(Record::Trimmed(keep_from)));
         }
     }
 
@@ -735,10 +735,10 @@ mod tests {
         // Slot 6 is already known chosen; slot 5 is the gap.
         decided(&mut s, 6, 7);
         let out = install(&mut s, 1, donor.snapshot());
-        let Action::Compact(c) = &out[0] else {
+        let Action::PersistSnapshot(base) = &out[0] else {
             panic!("the new base is made durable first: {out:?}");
         };
-        assert_eq!(c.snapshot.as_ref().map(|s| s.next_slot), Some(5));
+        assert_eq!(base.next_slot, 5);
         assert_eq!(
             out[1],
             Action::Event(Event::SnapshotInstalled {
@@ -771,100 +771,48 @@ mod tests {
         assert_eq!(replies, [(4, 15), (6, 22)]);
     }
 
-    /// The trim point a compaction's records restore.
-    fn trim_point(c: &ServerCheckpoint<Sum>) -> Option<Slot> {
-        c.records.iter().find_map(|r| match r {
-            Record::Trimmed(s) => Some(*s),
-            _ => None,
-        })
+    /// What a step wrote, in order: `Snap(next_slot)` for a snapshot,
+    /// `Trim(slot)` for a trim record, `Other` for any other record.
+    #[derive(Debug, PartialEq)]
+    enum Wrote {
+        Snap(Slot),
+        Trim(Slot),
+        Other,
+    }
+
+    fn writes(out: &[A]) -> Vec<Wrote> {
+        out.iter()
+            .filter_map(|a| match a {
+                Action::PersistSnapshot(s) => Some(Wrote::Snap(s.next_slot)),
+                Action::Persist(Record::Trimmed(t)) => Some(Wrote::Trim(*t)),
+                Action::Persist(_) | Action::Compact(_) => Some(Wrote::Other),
+                _ => None,
+            })
+            .collect()
     }
 
     #[test]
-    fn installing_a_snapshot_trims_the_acceptor_only_inside_a_compaction_that_covers_it() {
+    fn installing_a_snapshot_trims_the_acceptor_only_after_a_snapshot_that_covers_it() {
         let mut donor = ahead();
         decided(&mut donor, 5, 10);
         let mut s = Server::new(config(3), Sum::default()).unwrap();
         let out = install(&mut s, 1, donor.snapshot());
-        assert!(
-            !out.iter().any(|a| matches!(a, Action::Persist(_))),
-            "no bare trim record: {out:?}"
+        assert_eq!(
+            writes(&out),
+            [Wrote::Snap(10), Wrote::Snap(10), Wrote::Trim(8)]
         );
-        let compactions: Vec<&ServerCheckpoint<Sum>> = out
-            .iter()
-            .filter_map(|a| match a {
-                Action::Compact(c) => Some(&**c),
-                _ => None,
-            })
-            .collect();
-        let last = compactions.last().expect("a compaction");
-        assert_eq!(trim_point(last), Some(8));
-        assert!(last.snapshot.as_ref().is_some_and(|s| s.next_slot >= 8));
         assert_eq!(s.inspect().acceptor().trimmed_below(), 8);
     }
 
     #[test]
-    fn stats_add_up_what_every_role_ignored() {
-        let mut s = Server::new(config(1), Sum::default()).unwrap();
-        // The server itself: a message from a non-member.
-        receive(
-            &mut s,
-            9,
-            Message::CatchUp {
-                from_slot: 0,
-                to_slot: 1,
-                query: 0,
-            },
-        );
-        let far = 1 << 40;
-        // The acceptor: an accept far beyond its window.
-        receive(
-            &mut s,
-            2,
-            Message::Accept {
-                ballot: Ballot::new(1, NodeId(2)),
-                slot: far,
-                value: value(0),
-                commit: 0,
-            },
-        );
-        // The learner: a vote far beyond its window.
-        receive(
-            &mut s,
-            2,
-            Message::Accepted {
-                ballot: Ballot::new(1, NodeId(2)),
-                slot: far,
-                value: Some(value(0)),
-            },
-        );
-        let i = s.inspect();
-        assert_eq!((i.acceptor().ignored(), i.learner().ignored()), (1, 1));
-        assert_eq!(s.stats().ignored, 3);
-    }
-
-    #[test]
-    fn a_trim_is_made_durable_by_a_compaction_whose_snapshot_covers_it() {
+    fn a_trim_is_written_after_a_snapshot_that_covers_it() {
         let mut s = Server::new(config(1), Sum::default()).unwrap();
         let out = decided(&mut s, 0, 5);
-        let [Action::Compact(c)] = &out
-            .iter()
-            .filter(|a| matches!(a, Action::Compact(_) | Action::Persist(_)))
-            .cloned()
-            .collect::<Vec<_>>()[..]
-        else {
-            panic!("one compaction and no bare record: {out:?}");
-        };
-        assert_eq!(trim_point(c), Some(3));
-        assert_eq!(c.snapshot.as_ref().map(|s| s.next_slot), Some(5));
+        assert_eq!(writes(&out), [Wrote::Snap(5), Wrote::Trim(3)]);
         let out = decided(&mut s, 5, 6);
-        assert!(
-            !out.iter().any(|a| matches!(a, Action::Compact(_))),
-            "trims come in chunks of retain_slots: {out:?}"
-        );
+        assert_eq!(writes(&out), [], "trims come in chunks of retain_slots");
         let out = decided(&mut s, 6, 7);
-        assert!(out
-            .iter()
-            .any(|a| matches!(a, Action::Compact(c) if trim_point(c) == Some(5))));
+        assert_eq!(writes(&out), [Wrote::Snap(7), Wrote::Trim(5)]);
     }
 
     #[test]

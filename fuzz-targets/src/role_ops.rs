@@ -539,6 +539,7 @@ pub fn run(data: &[u8]) {
             for action in server.step(input) {
                 match action {
                     Action::Persist(r) => server_disk.push(r),
+                    Action::PersistSnapshot(snapshot) => server_snapshot = Some(*snapshot),
                     Action::Compact(c) => {
                         server_snapshot = c.snapshot;
                         server_disk = c.records;

@@ -57,16 +57,19 @@ impl<C, P> Default for Durable<C, P> {
 pub enum Write<C, P> {
     /// `Action::Persist`: a record appended.
     Append(Record<C>),
+    /// `Action::PersistSnapshot`: a snapshot appended, the new base.
+    Snapshot(Box<P>),
     /// `Action::Compact`: the whole log replaced.
     Compact(Box<Checkpoint<C, P>>),
 }
 
 /// A node's disk. Writes wait in `unsynced` until a sync applies them, in
 /// order, to `synced`. A crash keeps `synced` and loses `unsynced` — all of
-/// it, or with the disk fault an arbitrary subset of the appends survives
-/// (writes may reach the platter in any order before the fsync returns),
-/// while a compaction survives whole or not at all, and appends after a
-/// lost one are lost with it (they went to the new file).
+/// it, or with the disk fault a prefix of it survives: each write survives
+/// with the fault's rate until the first that does not. That is what an
+/// append-only log of checksummed records leaves after a crash: a torn tail
+/// is cut on restart, and a hole followed by sound records is refused as
+/// corruption (the node does not start), so no surviving log has a hole.
 #[derive(Debug)]
 pub struct Disk<C, P> {
     /// What survives any crash.
@@ -88,6 +91,7 @@ impl<C, P> Durable<C, P> {
     fn apply(&mut self, write: Write<C, P>) {
         match write {
             Write::Append(r) => self.records.push(r),
+            Write::Snapshot(p) => self.snapshot = Some(*p),
             Write::Compact(c) => {
                 self.snapshot = c.snapshot;
                 self.records = c.records;
@@ -270,6 +274,7 @@ impl<S: SimMachine> Sim<S> {
     fn perform(&mut self, i: usize, action: Act<S>) {
         match action {
             Action::Persist(record) => self.write(i, Write::Append(record)),
+            Action::PersistSnapshot(p) => self.write(i, Write::Snapshot(p)),
             Action::Compact(c) => self.write(i, Write::Compact(c)),
             Action::Event(Event::SnapshotInstalled { next_slot, .. }) => {
                 // The replica (and its journal of executions) and the
@@ -347,8 +352,11 @@ impl<S: SimMachine> Sim<S> {
                 seq,
                 reason,
             }) => self.refuse(i, client, seq, reason),
-            Action::Event(_) | Action::Deliver { .. } | Action::Persist(_) | Action::Compact(_) => {
-            }
+            Action::Event(_)
+            | Action::Deliver { .. }
+            | Action::Persist(_)
+            | Action::PersistSnapshot(_)
+            | Action::Compact(_) => {}
         }
     }
 
@@ -430,6 +438,12 @@ impl<S: SimMachine> Sim<S> {
     fn made_durable(&mut self, i: usize, write: Write<Cmd<S>, Snap<S>>) {
         match &write {
             Write::Append(record) => self.record_durable(i, record),
+            Write::Snapshot(p) => {
+                let slot = p.next_slot;
+                self.record(EventKind::Sync, Some(i), || {
+                    format!("snapshot at slot {slot} appended")
+                });
+            }
             Write::Compact(c) => {
                 self.stats.snapshots += 1;
                 for record in &c.records {
@@ -539,19 +553,13 @@ impl<S: SimMachine> Sim<S> {
         let lost_count = lost.len();
         self.stats.crashes += 1;
         if self.opts.faults.contains(Fault::Disk) {
-            // Appends reach the disk in any order before the fsync returns;
-            // a compaction is renamed into place whole, or not at all, and
-            // what was appended after a lost one went to the lost file.
+            // A prefix of the unsynced writes reached the disk.
             let keep = self.opts.rates.get(Fault::Disk);
-            let mut compaction_lost = false;
             for write in lost {
-                let survives = !compaction_lost && self.disk_rng.chance(keep);
-                if matches!(write, Write::Compact(_)) && !survives {
-                    compaction_lost = true;
+                if !self.disk_rng.chance(keep) {
+                    break;
                 }
-                if survives {
-                    self.made_durable(i, write);
-                }
+                self.made_durable(i, write);
             }
         }
         self.record(EventKind::Crash, Some(i), || {

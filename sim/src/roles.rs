@@ -354,6 +354,7 @@ impl<S: SimMachine> Proc<S> {
                         }
                         Action::Send { to, msg } => Action::Send { to, msg },
                         Action::Persist(r) => Action::Persist(r),
+                        Action::PersistSnapshot(p) => Action::PersistSnapshot(p),
                         Action::Compact(c) => Action::Compact(c),
                         Action::Event(e) => Action::Event(e),
                         Action::Deliver { slot, value } => Action::Deliver { slot, value },

@@ -132,6 +132,7 @@ impl Net {
                 // The disk is synchronous here: a record is durable the moment
                 // it is persisted, so later sends are always safe.
                 Action::Persist(r) => self.disks[at].push(r),
+                Action::PersistSnapshot(snapshot) => self.snapshots[at] = Some(*snapshot),
                 // Synchronous too: the new base replaces the log at once.
                 Action::Compact(c) => {
                     self.snapshots[at] = c.snapshot;

@@ -244,6 +244,8 @@ impl Node {
                     Some(w) => w.append(&record)?,
                     None => tracing::error!(?record, "this role keeps no log; record not kept"),
                 },
+                // Only a paxos_core::Server keeps a replica snapshot.
+                Action::PersistSnapshot(_) => {}
                 Action::Compact(checkpoint) => match wal.as_deref_mut() {
                     // The rewrite is atomic and durable when it returns.
                     Some(w) => w.rewrite(&checkpoint.records)?,

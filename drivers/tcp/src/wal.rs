@@ -46,7 +46,8 @@ pub enum WalEntry {
         /// The cluster's members.
         members: Vec<NodeId>,
     },
-    /// Replica state at a slot boundary; replaces every earlier entry.
+    /// Replica state at a slot boundary: the base a restart resumes from
+    /// (the latest one wins; every record in the log is replayed on top).
     Snapshot(Box<ChatSnapshot>),
     /// A record the core asked to persist.
     Record(ChatRecord),
@@ -57,9 +58,9 @@ pub enum WalEntry {
 pub struct Recovered {
     /// The `Meta` entry, if the log had one.
     pub meta: Option<(NodeId, Vec<NodeId>)>,
-    /// The latest snapshot; `records` follow it.
+    /// The latest snapshot.
     pub snapshot: Option<ChatSnapshot>,
-    /// Records after the snapshot (or all of them), in write order.
+    /// Every record of the log, in write order.
     pub records: Vec<ChatRecord>,
     /// If a torn tail was cut: `(offset, bytes removed)`.
     pub truncated: Option<(u64, u64)>,
@@ -99,10 +100,7 @@ impl Wal {
         for entry in recovery.entries {
             match entry {
                 WalEntry::Meta { id, members } => recovered.meta = Some((id, members)),
-                WalEntry::Snapshot(s) => {
-                    recovered.snapshot = Some(*s);
-                    recovered.records.clear();
-                }
+                WalEntry::Snapshot(s) => recovered.snapshot = Some(*s),
                 WalEntry::Record(r) => recovered.records.push(r),
             }
         }

@@ -132,6 +132,11 @@ impl Driver {
                     c.records.fetch_add(1, Relaxed);
                     continue;
                 }
+                Action::PersistSnapshot(snapshot) => {
+                    wal::frame(&WalEntry::Snapshot(snapshot), &mut records);
+                    c.records.fetch_add(1, Relaxed);
+                    continue;
+                }
                 Action::Compact(checkpoint) => {
                     // A barrier: what came before is made durable first,
                     // and what follows waits for the new log.
