@@ -1,0 +1,13 @@
+//! paxos-core and its peers (OmniPaxos, raft-rs) in one harness, so that a
+//! figure is only ever compared with a peer measured in the same run.
+//!
+//! [`harness`] drives any [`harness::Cluster`]: three replicas in one thread,
+//! lock-step rounds of N proposals at the leader whose messages are delivered
+//! by value in FIFO waves until every replica has applied them, every record a
+//! library persists kept in an in-memory log that is compacted at least every
+//! [`harness::COMPACT_EVERY`] commands. Each library has one adapter file;
+//! paxos-core's is [`core_adapter`], the only file that names its API.
+//! `cargo bench -p paxos-peer-bench` runs it (`benches/peers.rs`).
+
+pub mod core_adapter;
+pub mod harness;
