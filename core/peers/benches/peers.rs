@@ -1,12 +1,17 @@
-//! `cargo bench -p paxos-peer-bench`: paxos-core in the harness its peers will
-//! share, with every figure measured in this run.
+//! `cargo bench -p paxos-peer-bench --features peers`: paxos-core, raft-rs and
+//! OmniPaxos in one harness and one run, and the ratios of paxos-core to each.
 //!
-//! Arguments select configurations (`paxos-core`, `paxos-core/100`, …; all
-//! when none is given), and `PEER_BENCH_SCALE=0.1` shortens every timed run,
-//! which is handy under a profiler.
+//! Without the feature only paxos-core runs. Arguments select configurations
+//! (`paxos-core`, `raft-rs/100`, …; all when none is given), and
+//! `PEER_BENCH_SCALE=0.1` shortens every timed run, which is handy under a
+//! profiler. Every figure printed was measured in this run.
 
 use paxos_peer_bench::core_adapter::PaxosCore;
-use paxos_peer_bench::harness::{resident_kib, Cluster, Harness, Settings, COMPACT_EVERY};
+use paxos_peer_bench::harness::{resident_kib, Cluster, Figures, Harness, Settings, COMPACT_EVERY};
+#[cfg(feature = "peers")]
+use paxos_peer_bench::omnipaxos_adapter::OmniPaxosCluster;
+#[cfg(feature = "peers")]
+use paxos_peer_bench::raft_adapter::RaftRs;
 use std::time::Duration;
 
 /// Commands proposed per round in the two configurations.
@@ -26,8 +31,19 @@ const TIME_LIMIT: Duration = Duration::from_secs(30);
 fn timed_commands(library: &str, per_round: u64) -> u64 {
     match (library, per_round) {
         ("paxos-core", 1) => 4_000_000,
+        ("paxos-core", _) => 20_000_000,
+        ("raft-rs", 1) => 1_000_000,
+        ("raft-rs", _) => 4_000_000,
+        ("omnipaxos", 1) => 4_000_000,
         (_, _) => 20_000_000,
     }
+}
+
+/// One configuration's result.
+struct Row {
+    library: &'static str,
+    per_round: u64,
+    figures: Figures,
 }
 
 /// What to run: the arguments that are not cargo's flags, and the scale.
@@ -57,9 +73,9 @@ impl Selection {
 
 /// Builds `C`'s cluster, elects a leader, warms up, times the run, checks the
 /// compaction bounds and prints one line with the memory before and after.
-fn measure<C: Cluster>(per_round: u64, selection: &Selection) {
+fn measure<C: Cluster>(per_round: u64, selection: &Selection) -> Option<Row> {
     if !selection.wants(C::NAME, per_round) {
-        return;
+        return None;
     }
     let before = resident_kib();
     let settings = Settings {
@@ -90,6 +106,12 @@ fn measure<C: Cluster>(per_round: u64, selection: &Selection) {
             ""
         },
     );
+    drop(harness);
+    Some(Row {
+        library: C::NAME,
+        per_round,
+        figures,
+    })
 }
 
 fn load_average() -> String {
@@ -117,8 +139,35 @@ fn main() {
         "gap max",
         "VmRSS before -> after"
     );
+    let mut rows = Vec::new();
     for per_round in PER_ROUND {
-        measure::<PaxosCore>(per_round, &selection);
+        rows.extend(measure::<PaxosCore>(per_round, &selection));
+        #[cfg(feature = "peers")]
+        {
+            rows.extend(measure::<RaftRs>(per_round, &selection));
+            rows.extend(measure::<OmniPaxosCluster>(per_round, &selection));
+        }
+    }
+    if cfg!(not(feature = "peers")) {
+        println!("peers not built: `cargo bench -p paxos-peer-bench --features peers` adds them");
     }
     println!("load average at end: {}", load_average());
+    for per_round in PER_ROUND {
+        let find = |name: &str| {
+            rows.iter()
+                .find(|r| r.library == name && r.per_round == per_round)
+                .map(|r| r.figures.rate())
+        };
+        let Some(ours) = find(PaxosCore::NAME) else {
+            continue;
+        };
+        for peer in ["raft-rs", "omnipaxos"] {
+            if let Some(theirs) = find(peer) {
+                println!(
+                    "N = {per_round:>3}: paxos-core / {peer:<9} = {:.2}",
+                    ours / theirs
+                );
+            }
+        }
+    }
 }

@@ -6,8 +6,14 @@
 //! by value in FIFO waves until every replica has applied them, every record a
 //! library persists kept in an in-memory log that is compacted at least every
 //! [`harness::COMPACT_EVERY`] commands. Each library has one adapter file;
-//! paxos-core's is [`core_adapter`], the only file that names its API.
-//! `cargo bench -p paxos-peer-bench` runs it (`benches/peers.rs`).
+//! paxos-core's is [`core_adapter`], the only file that names its API. The
+//! peers are behind the `peers` feature, so that the workspace's tests and
+//! lints never build them; `cargo bench -p paxos-peer-bench --features peers`
+//! runs the comparison (`benches/peers.rs`).
 
 pub mod core_adapter;
 pub mod harness;
+#[cfg(feature = "peers")]
+pub mod omnipaxos_adapter;
+#[cfg(feature = "peers")]
+pub mod raft_adapter;

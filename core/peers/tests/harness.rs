@@ -31,3 +31,15 @@ fn short_runs<C: Cluster>() {
 fn paxos_core_applies_in_order_and_keeps_its_log_bounded() {
     short_runs::<PaxosCore>();
 }
+
+#[cfg(feature = "peers")]
+#[test]
+fn raft_rs_applies_in_order_and_keeps_its_log_bounded() {
+    short_runs::<paxos_peer_bench::raft_adapter::RaftRs>();
+}
+
+#[cfg(feature = "peers")]
+#[test]
+fn omnipaxos_applies_in_order_and_keeps_its_log_bounded() {
+    short_runs::<paxos_peer_bench::omnipaxos_adapter::OmniPaxosCluster>();
+}
