@@ -7,8 +7,9 @@ use crate::address::{Destination, Process, Role, Roles};
 use crate::config::Config;
 use crate::error::ConfigError;
 use crate::message::Message;
-use crate::types::{Ballot, Command, NodeId, PValue, Slot, Value};
+use crate::types::{Ballot, ClientId, Command, NodeId, PValue, Slot, Value};
 use crate::window::SlotWindow;
+use alloc::collections::btree_map::Entry;
 use alloc::collections::{BTreeMap, VecDeque};
 use alloc::vec::Vec;
 use rand_chacha::ChaCha8Rng;
@@ -31,6 +32,9 @@ struct InFlight<C> {
     acks: u64,
     age_ticks: u32,
     chosen: bool,
+    /// Tickets handed out before this slot's commands left the queue: once
+    /// the slot is chosen, every command with a smaller ticket is settled.
+    tickets_end: u64,
 }
 
 /// One proposer. A cluster may run several; randomised election timeouts and
@@ -76,6 +80,18 @@ pub struct Proposer<C> {
     next_slot: Slot,
     inflight: SlotWindow<InFlight<C>>,
     queue: VecDeque<Command<C>>,
+    /// Per client, the highest `seq` this leader queued and that command's
+    /// ticket (its place in the order commands entered the queue). A retry
+    /// of a command still queued or in flight is not queued again: clients
+    /// retry on a timer, and under load a leader that queued every retry
+    /// would spend its slots on copies of old requests while new ones wait.
+    unsettled: BTreeMap<ClientId, (u64, u64)>,
+    /// Tickets handed out, and tickets taken off the queue into slots.
+    tickets: u64,
+    dequeued: u64,
+    /// Every ticket below this is in a chosen slot.
+    settled: u64,
+    duplicates: u64,
     heartbeat_timer_ticks: u32,
     /// When set, chosen values are kept here for a co-located learner.
     report_chosen: bool,
@@ -106,6 +122,11 @@ impl<C: Clone> Proposer<C> {
             next_slot: 0,
             inflight: SlotWindow::new(0),
             queue: VecDeque::new(),
+            unsettled: BTreeMap::new(),
+            tickets: 0,
+            dequeued: 0,
+            settled: 0,
+            duplicates: 0,
             heartbeat_timer_ticks: 0,
             report_chosen: false,
             chosen: Vec::new(),
@@ -294,7 +315,9 @@ impl<C: Clone> Proposer<C> {
         }
     }
 
-    /// A client command reaches this proposer.
+    /// A client command reaches this proposer. A leader ignores a copy of a
+    /// command it has queued or has in flight (or an older request of the
+    /// same client): the copy it holds gets the verdict.
     pub(crate) fn propose<O, P>(&mut self, cmd: Command<C>, out: &mut Vec<Action<C, O, P>>) {
         let reason = if !self.is_leader() {
             DropReason::NotLeader {
@@ -303,6 +326,10 @@ impl<C: Clone> Proposer<C> {
         } else if self.queue.len() >= self.config.pending_max {
             DropReason::Overloaded
         } else {
+            if self.is_duplicate(&cmd) {
+                self.duplicates += 1;
+                return;
+            }
             self.queue.push_back(cmd);
             self.flush(out);
             return;
@@ -312,6 +339,39 @@ impl<C: Clone> Proposer<C> {
             seq: cmd.seq,
             reason,
         }));
+    }
+
+    /// Records `cmd` as queued; true if it (or a newer request of its client)
+    /// already is, or is in a slot not yet chosen.
+    fn is_duplicate(&mut self, cmd: &Command<C>) -> bool {
+        let settled = self.settled;
+        let ticket = self.tickets;
+        match self.unsettled.entry(cmd.client) {
+            Entry::Occupied(mut e) => {
+                let (seq, held) = *e.get();
+                if seq > cmd.seq || (seq == cmd.seq && held >= settled) {
+                    return true;
+                }
+                e.insert((cmd.seq, ticket));
+            }
+            Entry::Vacant(e) => {
+                e.insert((cmd.seq, ticket));
+            }
+        }
+        self.tickets += 1;
+        // Forget settled clients once the table outgrows what can be
+        // pending, so it stays bounded by the queue and the window.
+        let bound =
+            2 * (self.config.pending_max + self.config.pipeline_window * self.config.batch_max);
+        if self.unsettled.len() > bound {
+            self.unsettled.retain(|_, (_, held)| *held >= settled);
+        }
+        false
+    }
+
+    /// Copies of queued or in-flight commands this leader ignored.
+    pub fn duplicates(&self) -> u64 {
+        self.duplicates
     }
 
     /// Moves queued commands into slots. A command goes out at once when the
@@ -326,6 +386,7 @@ impl<C: Clone> Proposer<C> {
                 break;
             }
             let n = self.queue.len().min(self.config.batch_max);
+            self.dequeued += n as u64;
             let value = if n == 1 {
                 Value::One(self.queue.pop_front().expect("queue is not empty"))
             } else {
@@ -344,6 +405,7 @@ impl<C: Clone> Proposer<C> {
             acks: 0,
             age_ticks: 0,
             chosen: false,
+            tickets_end: self.dequeued,
         });
     }
 
@@ -466,7 +528,8 @@ impl<C: Clone> Proposer<C> {
         }
         out.push(Action::Event(Event::Decided { slot }));
         let before = self.commit;
-        while self.inflight.front().is_some_and(|f| f.chosen) {
+        while let Some(f) = self.inflight.front().filter(|f| f.chosen) {
+            self.settled = f.tickets_end;
             self.inflight.pop_front();
             self.commit += 1;
         }
@@ -549,6 +612,9 @@ impl<C: Clone> Proposer<C> {
     /// the next leader, so they get no verdict; the replica answers retries.
     fn step_down_quietly<O, P>(&mut self, out: &mut Vec<Action<C, O, P>>) {
         self.inflight = SlotWindow::new(self.commit);
+        self.unsettled.clear();
+        self.dequeued += self.queue.len() as u64;
+        self.settled = self.dequeued;
         for cmd in self.queue.drain(..) {
             out.push(Action::Event(Event::Dropped {
                 client: cmd.client,
@@ -794,6 +860,37 @@ mod tests {
             );
         }
         assert_eq!(p.ignored(), 2);
+    }
+
+    #[test]
+    fn leader_ignores_retries_of_what_it_holds_until_it_is_chosen() {
+        let (mut p, b) = leader();
+        let mut out: Vec<A> = Vec::new();
+        p.step_into(Input::Propose(cmd(1)), &mut out);
+        p.step_into(Input::Propose(cmd(2)), &mut out);
+        assert_eq!(accepts(&out), [(0, one(1))], "2 is queued behind slot 0");
+        out.clear();
+        p.step_into(Input::Propose(cmd(2)), &mut out);
+        p.step_into(Input::Propose(cmd(1)), &mut out);
+        assert!(
+            out.is_empty(),
+            "a retry of a queued command, or an older one"
+        );
+        assert_eq!((p.pending(), p.duplicates()), (1, 2));
+        ack(&mut p, b, 0, &[1, 2], &mut out);
+        assert_eq!(accepts(&out), [(1, one(2))], "queued once, proposed once");
+        out.clear();
+        p.step_into(Input::Propose(cmd(2)), &mut out);
+        assert!(out.is_empty(), "slot 1 is still in flight");
+        ack(&mut p, b, 1, &[1, 2], &mut out);
+        out.clear();
+        p.step_into(Input::Propose(cmd(2)), &mut out);
+        assert_eq!(
+            accepts(&out),
+            [(2, one(2))],
+            "once chosen, a retry is proposed again (the replica answers it)"
+        );
+        assert_eq!(p.duplicates(), 3);
     }
 
     #[test]

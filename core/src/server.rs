@@ -41,6 +41,9 @@ pub struct ServerStats {
     pub executed: u64,
     /// Commands passed on to the leader.
     pub forwarded: u64,
+    /// Client retries the leader ignored because it held the command,
+    /// queued or in a slot not yet chosen.
+    pub duplicates: u64,
     /// Snapshots sent to peers that asked for slots below this node's
     /// retained values.
     pub snapshots_sent: u64,
@@ -227,6 +230,7 @@ impl<S: StateMachine + Clone> Server<S> {
             applied_slots: self.replica.next_slot(),
             executed: self.replica.executed(),
             forwarded: self.forwarded,
+            duplicates: self.proposer.duplicates(),
             snapshots_sent: self.snapshots_sent,
             snapshots_installed: self.snapshots_installed,
         }

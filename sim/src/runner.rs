@@ -187,6 +187,40 @@ pub fn run_seeds<S: SimMachine>(
 mod tests {
     use super::*;
 
+    /// The shards of a sweep, summed, are the sweep: same seeds, same
+    /// counters, same coverage, same failures.
+    #[test]
+    fn a_sweep_split_into_shards_adds_up_to_the_whole_sweep() {
+        use crate::model::HashChain;
+        use crate::swarm::Pins;
+        let pins = Pins::default(); // every seed draws its shape and faults
+        let base = Options {
+            max_steps: Some(20_000),
+            ..Options::default()
+        };
+        let options = |seed| Ok(pins.options(seed, &base));
+        let batch = |shard, jobs| Batch {
+            first: 1,
+            count: 120,
+            shard,
+            jobs,
+            fail_fast: false,
+        };
+        let whole = run_seeds::<HashChain>(batch(Shard::ALL, 2), &options, &|_| {}).unwrap();
+        let mut parts = Summary::default();
+        for index in 1..=2 {
+            let shard = Shard { index, count: 2 };
+            let part = run_seeds::<HashChain>(batch(shard, 1), &options, &|_| {}).unwrap();
+            assert!(part.seeds > 0 && part.seeds < whole.seeds);
+            parts.add(&part);
+        }
+        assert_eq!(parts.seeds, 120);
+        assert_eq!(parts.stats, whole.stats);
+        assert_eq!(parts.coverage, whole.coverage);
+        let seeds = |s: &Summary| s.failures.iter().map(|(seed, _)| *seed).collect::<Vec<_>>();
+        assert_eq!(seeds(&parts), seeds(&whole));
+    }
+
     #[test]
     fn shards_split_a_sweep_into_disjoint_slices_that_cover_it() {
         let shards: Vec<Shard> = (1..=3).map(|k| Shard { index: k, count: 3 }).collect();
