@@ -230,7 +230,12 @@ impl<C: Clone> Acceptor<C> {
             } => {
                 self.on_accept(ballot, slot, value, out);
             }
-            Message::Heartbeat { commit, .. } => {
+            Message::Heartbeat {
+                ballot,
+                commit,
+                beat,
+            } => {
+                out.push(self.heartbeat_answer(ballot, beat));
                 // Apart from learners, an acceptor keeps `retain_slots` below the
                 // commit point so that learners can still catch up from peers.
                 let target = commit.saturating_sub(self.retain_slots);
@@ -382,6 +387,16 @@ impl<C: Clone> Acceptor<C> {
             self.trimmed = slot;
             self.log.advance_to(self.history_start());
         }
+    }
+
+    /// The answer to a leader's heartbeat: an ack if no higher ballot was
+    /// promised, so the leader knows a quorum still follows it, and a
+    /// refusal otherwise, so a deposed leader learns it at once.
+    pub(crate) fn heartbeat_answer<O, P>(&self, ballot: Ballot, beat: u64) -> Action<C, O, P> {
+        if ballot < self.promised {
+            return self.nack(ballot);
+        }
+        Action::send_to(proposer(ballot), Message::HeartbeatAck { ballot, beat })
     }
 
     fn nack<O, P>(&self, ballot: Ballot) -> Action<C, O, P> {
@@ -666,12 +681,24 @@ mod tests {
             recv(Message::Heartbeat {
                 ballot: b(1, 2),
                 commit,
+                beat: 1,
             })
         };
+        let ack = Action::send_to(
+            proposer(b(1, 2)),
+            Message::HeartbeatAck {
+                ballot: b(1, 2),
+                beat: 1,
+            },
+        );
         let out: Vec<A> = a.step(hb(6));
-        assert!(out.is_empty(), "not yet retain_slots beyond the trim point");
+        assert_eq!(
+            out,
+            core::slice::from_ref(&ack),
+            "not yet retain_slots beyond the trim point"
+        );
         let out: Vec<A> = a.step(hb(12));
-        assert_eq!(out, [Action::Persist(Record::Trimmed(8))]);
+        assert_eq!(out, [ack, Action::Persist(Record::Trimmed(8))]);
         assert_eq!(a.trimmed_below(), 8);
         assert_eq!(a.accepted(7), None);
         assert!(a.accepted(8).is_some());

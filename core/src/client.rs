@@ -31,7 +31,7 @@ use alloc::vec::Vec;
 /// let acceptors = vec![NodeId(1), NodeId(2), NodeId(3)];
 /// let mut client = Client::<String>::new(&Config::new(NodeId(1), acceptors), 42).unwrap();
 /// let leader = Process::only(Role::Proposer, NodeId(1));
-/// let heartbeat = Message::Heartbeat { ballot: Ballot::new(1, NodeId(1)), commit: 0 };
+/// let heartbeat = Message::Heartbeat { ballot: Ballot::new(1, NodeId(1)), commit: 0, beat: 1 };
 /// client.step::<()>(Input::Receive { from: leader, msg: heartbeat });
 /// assert!(client.is_ready());
 /// let line = Command { client: 0, seq: 0, op: "hello".to_string() }; // numbered by the client
@@ -138,6 +138,21 @@ impl<C: Clone> Client<C> {
                 self.session_step(SessionInput::Tick, out);
                 self.feed(Input::Tick, out);
             }
+            Input::Receive {
+                from,
+                msg:
+                    Message::Refused {
+                        client,
+                        seq,
+                        reason,
+                    },
+            } => {
+                // An overloaded leader turned our command away: the session
+                // backs off and tries again rather than waiting out the attempt.
+                if client == self.id() && from.hosts(crate::address::Role::Proposer) {
+                    self.session_step(SessionInput::Refused { seq, reason }, out);
+                }
+            }
             Input::Receive { from, msg } => {
                 if self.learner.is_none() {
                     let Message::Heartbeat { commit, .. } = &msg else {
@@ -237,6 +252,7 @@ mod tests {
             msg: Message::Heartbeat {
                 ballot: Ballot::new(1, NodeId(1)),
                 commit,
+                beat: 1,
             },
         }
     }

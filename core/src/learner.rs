@@ -232,7 +232,7 @@ impl<C: Clone> Learner<C> {
                 slot,
                 value: Some(value),
             } => self.vote(from.id, ballot, slot, value, out),
-            Message::Heartbeat { ballot, commit } => self.commit(ballot, commit),
+            Message::Heartbeat { ballot, commit, .. } => self.commit(ballot, commit),
             Message::CatchUp {
                 from_slot, to_slot, ..
             } => self.serve(from, from_slot, to_slot, out),
@@ -641,6 +641,7 @@ mod tests {
             msg: Message::Heartbeat {
                 ballot: Ballot::new(round, NodeId(1)),
                 commit: 2,
+                beat: 1,
             },
         };
         l.step_into(hb(2), &mut out);
@@ -762,6 +763,7 @@ mod tests {
             msg: Message::Heartbeat {
                 ballot: Ballot::new(round, NodeId(1)),
                 commit,
+                beat: 1,
             },
         }
     }
@@ -956,6 +958,7 @@ mod tests {
         let hb = Message::Heartbeat {
             ballot: Ballot::new(1, NodeId(1)),
             commit: 1,
+            beat: 1,
         };
         l.step_into(from(Process::only(Role::Proposer, NodeId(2)), hb), &mut out);
         // Chosen values from an acceptor, which never sends them.

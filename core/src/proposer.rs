@@ -9,7 +9,6 @@ use crate::error::ConfigError;
 use crate::message::Message;
 use crate::types::{Ballot, ClientId, Command, NodeId, PValue, Slot, Value};
 use crate::window::SlotWindow;
-use alloc::collections::btree_map::Entry;
 use alloc::collections::{BTreeMap, VecDeque};
 use alloc::vec::Vec;
 use rand_chacha::ChaCha8Rng;
@@ -65,6 +64,21 @@ pub struct Proposer<C> {
     leader: Option<NodeId>,
     timer_ticks: u32,
     timeout_ticks: u32,
+    /// A follower gives a rival candidate one election timeout to win, once
+    /// per leader it heard: a node that only hears candidates (everyone else
+    /// reaches only it, say) must still campaign itself in the end, as it
+    /// may be the only one that can reach a quorum.
+    candidate_grace: bool,
+    /// Ticks since the current leader was last heard, and its ballot.
+    leader_contact_ticks: u32,
+    leader_ballot: Ballot,
+    // Leadership check: acceptors heard (bit mask) in the current window of
+    // `election_timeout_ticks`; the bit of an acceptor in the same process,
+    // which always follows its own proposer; heartbeats sent.
+    heard: u64,
+    own_bit: u64,
+    check_ticks: u32,
+    beat: u64,
     /// Every slot below is chosen *and* its value is held by a local learner.
     /// Phase 1 starts here: a slot merely reported chosen by a leader that
     /// may have crashed is re-proposed, which is safe (Paxos forces the same
@@ -92,6 +106,7 @@ pub struct Proposer<C> {
     /// Every ticket below this is in a chosen slot.
     settled: u64,
     duplicates: u64,
+    stepped_down: u64,
     heartbeat_timer_ticks: u32,
     /// When set, chosen values are kept here for a co-located learner.
     report_chosen: bool,
@@ -113,6 +128,13 @@ impl<C: Clone> Proposer<C> {
             leader: None,
             timer_ticks: 0,
             timeout_ticks: 0,
+            candidate_grace: true,
+            leader_contact_ticks: u32::MAX,
+            leader_ballot: Ballot::ZERO,
+            heard: 0,
+            own_bit: 0,
+            check_ticks: 0,
+            beat: 0,
             learned: 0,
             promises: 0,
             adopted: BTreeMap::new(),
@@ -127,6 +149,7 @@ impl<C: Clone> Proposer<C> {
             dequeued: 0,
             settled: 0,
             duplicates: 0,
+            stepped_down: 0,
             heartbeat_timer_ticks: 0,
             report_chosen: false,
             chosen: Vec::new(),
@@ -234,9 +257,10 @@ impl<C: Clone> Proposer<C> {
         out: &mut Vec<Action<C, O, P>>,
     ) {
         let authentic = match &msg {
-            Message::Promise { .. } | Message::Nack { .. } | Message::Accepted { .. } => {
-                from.hosts(Role::Acceptor)
-            }
+            Message::Promise { .. }
+            | Message::Nack { .. }
+            | Message::Accepted { .. }
+            | Message::HeartbeatAck { .. } => from.hosts(Role::Acceptor),
             Message::Prepare { ballot, .. }
             | Message::Accept { ballot, .. }
             | Message::Heartbeat { ballot, .. } => owns_ballot(&from, *ballot),
@@ -247,6 +271,7 @@ impl<C: Clone> Proposer<C> {
             out.push(Action::Event(Event::Ignored { kind: msg.kind() }));
             return;
         }
+        let from_process = from;
         let from = from.id;
         match msg {
             Message::Promise {
@@ -256,19 +281,19 @@ impl<C: Clone> Proposer<C> {
             } => self.on_promise(from, ballot, trimmed_below, accepted, out),
             Message::Nack { ballot, promised } => self.on_nack(ballot, promised, out),
             Message::Accepted { ballot, slot, .. } => self.on_accepted(from, ballot, slot, out),
+            Message::HeartbeatAck { ballot, beat } => {
+                self.on_heartbeat_ack(from, ballot, beat, out)
+            }
             Message::Heartbeat { ballot, .. } | Message::Accept { ballot, .. } => {
                 self.observe_leader(ballot, out)
             }
             Message::Prepare { ballot, .. } => self.observe_candidate(ballot, out),
-            Message::Forward { commands } => {
-                for cmd in commands {
-                    self.propose(cmd, out);
-                }
-            }
+            Message::Forward { commands } => self.propose_forwarded(from_process, commands, out),
             Message::CatchUp { .. }
             | Message::Decided { .. }
             | Message::Votes { .. }
-            | Message::Snapshot(_) => {}
+            | Message::Snapshot(_)
+            | Message::Refused { .. } => {}
         }
     }
 
@@ -277,6 +302,7 @@ impl<C: Clone> Proposer<C> {
         match self.state {
             ProposerState::Follower => {
                 self.timer_ticks += 1;
+                self.leader_contact_ticks = self.leader_contact_ticks.saturating_add(1);
                 if self.timer_ticks >= self.timeout_ticks {
                     self.campaign(out);
                 }
@@ -292,6 +318,21 @@ impl<C: Clone> Proposer<C> {
                 }
             }
             ProposerState::Leader => {
+                self.check_ticks += 1;
+                if self.check_ticks >= self.config.election_timeout_ticks {
+                    let heard = (self.heard | self.own_bit).count_ones() as usize;
+                    self.heard = 0;
+                    self.check_ticks = 0;
+                    if heard < self.config.quorum() {
+                        // A whole election timeout without hearing a quorum:
+                        // this leader can no longer get anything chosen, and
+                        // while it claims the lead, the nodes that still hear
+                        // it would refuse the candidate that could.
+                        self.stepped_down += 1;
+                        self.become_follower(None, out);
+                        return;
+                    }
+                }
                 self.heartbeat_timer_ticks += 1;
                 if self.heartbeat_timer_ticks >= self.config.heartbeat_ticks {
                     self.send_heartbeat(out);
@@ -323,13 +364,13 @@ impl<C: Clone> Proposer<C> {
             DropReason::NotLeader {
                 leader: self.leader,
             }
+        } else if self.holds(&cmd) {
+            self.duplicates += 1;
+            return;
         } else if self.queue.len() >= self.config.pending_max {
             DropReason::Overloaded
         } else {
-            if self.is_duplicate(&cmd) {
-                self.duplicates += 1;
-                return;
-            }
+            self.note_queued(&cmd);
             self.queue.push_back(cmd);
             self.flush(out);
             return;
@@ -341,23 +382,57 @@ impl<C: Clone> Proposer<C> {
         }));
     }
 
-    /// Records `cmd` as queued; true if it (or a newer request of its client)
-    /// already is, or is in a slot not yet chosen.
-    fn is_duplicate(&mut self, cmd: &Command<C>) -> bool {
-        let settled = self.settled;
-        let ticket = self.tickets;
-        match self.unsettled.entry(cmd.client) {
-            Entry::Occupied(mut e) => {
-                let (seq, held) = *e.get();
-                if seq > cmd.seq || (seq == cmd.seq && held >= settled) {
-                    return true;
-                }
-                e.insert((cmd.seq, ticket));
-            }
-            Entry::Vacant(e) => {
-                e.insert((cmd.seq, ticket));
+    /// Commands `from` forwarded. A leader that refuses one (overloaded)
+    /// tells the sender with [`Message::Refused`], so that its client hears
+    /// at once; a proposer that is not the leader keeps quiet, as clients
+    /// that learn for themselves send every attempt to every proposer.
+    pub(crate) fn propose_forwarded<O, P>(
+        &mut self,
+        from: Process,
+        commands: Vec<Command<C>>,
+        out: &mut Vec<Action<C, O, P>>,
+    ) {
+        let leader = self.is_leader();
+        let start = out.len();
+        for cmd in commands {
+            self.propose(cmd, out);
+        }
+        if !leader {
+            return;
+        }
+        for action in &mut out[start..] {
+            if let Action::Event(Event::Dropped {
+                client,
+                seq,
+                reason,
+            }) = *action
+            {
+                *action = Action::send_to(
+                    from.addr(),
+                    Message::Refused {
+                        client,
+                        seq,
+                        reason,
+                    },
+                );
             }
         }
+    }
+
+    /// Does this leader hold `cmd` (or a newer request of its client),
+    /// queued or in a slot not yet chosen?
+    fn holds(&self, cmd: &Command<C>) -> bool {
+        self.unsettled
+            .get(&cmd.client)
+            .is_some_and(|&(seq, ticket)| {
+                seq > cmd.seq || (seq == cmd.seq && ticket >= self.settled)
+            })
+    }
+
+    /// Records `cmd` as queued, under the next ticket.
+    fn note_queued(&mut self, cmd: &Command<C>) {
+        let settled = self.settled;
+        self.unsettled.insert(cmd.client, (cmd.seq, self.tickets));
         self.tickets += 1;
         // Forget settled clients once the table outgrows what can be
         // pending, so it stays bounded by the queue and the window.
@@ -366,7 +441,6 @@ impl<C: Clone> Proposer<C> {
         if self.unsettled.len() > bound {
             self.unsettled.retain(|_, (_, held)| *held >= settled);
         }
-        false
     }
 
     /// Copies of queued or in-flight commands this leader ignored.
@@ -374,14 +448,63 @@ impl<C: Clone> Proposer<C> {
         self.duplicates
     }
 
+    /// Times this proposer gave up the lead because it had not heard from a
+    /// quorum of acceptors for an election timeout.
+    pub fn stepped_down(&self) -> u64 {
+        self.stepped_down
+    }
+
+    /// Tells the proposer that the acceptor with id `id` runs in the same
+    /// process, so that it counts as heard while this proposer leads.
+    pub(crate) fn set_colocated_acceptor(&mut self, id: NodeId) {
+        self.own_bit = self.config.member_index(id).map_or(0, |i| 1 << i);
+    }
+
+    /// The ballot of a leader other than `candidate` that this proposer
+    /// heard less than an election timeout ago (or its own, if it leads):
+    /// a reason for a co-located acceptor to refuse `candidate`'s `Prepare`
+    /// rather than depose a leader that works. Refusing is always safe;
+    /// it only keeps a node that lost touch with the leader (a link cut, a
+    /// chain of nodes) from disrupting it again and again.
+    pub(crate) fn live_leader(&self, candidate: NodeId) -> Option<Ballot> {
+        match self.state {
+            ProposerState::Leader => (candidate != self.config.id).then_some(self.ballot),
+            ProposerState::Follower => {
+                let live = self.leader_contact_ticks < self.config.election_timeout_ticks;
+                (live && self.leader_ballot.node != candidate && self.leader_ballot != Ballot::ZERO)
+                    .then_some(self.leader_ballot)
+            }
+            ProposerState::Candidate => None,
+        }
+    }
+
+    /// An acceptor confirmed our heartbeat `beat` of `ballot`.
+    pub(crate) fn on_heartbeat_ack<O, P>(
+        &mut self,
+        from: NodeId,
+        ballot: Ballot,
+        _beat: u64,
+        out: &mut Vec<Action<C, O, P>>,
+    ) {
+        if self.state != ProposerState::Leader || ballot != self.ballot {
+            return;
+        }
+        if let Some(bit) = self.member_bit(from, "heartbeat-ack", out) {
+            self.heard |= bit;
+        }
+    }
+
     /// Moves queued commands into slots. A command goes out at once when the
     /// pipeline is empty; otherwise commands gather until a slot is chosen or a
     /// full batch is ready, so that load turns into batches instead of slots.
+    /// A full queue counts as a full batch: with `pending_max` below
+    /// `batch_max`, waiting for more would only refuse clients.
     fn flush<O, P>(&mut self, out: &mut Vec<Action<C, O, P>>) {
         while !self.queue.is_empty() {
             let in_flight = (self.next_slot - self.commit) as usize;
             if in_flight >= self.config.pipeline_window
-                || (in_flight > 0 && self.queue.len() < self.config.batch_max)
+                || (in_flight > 0
+                    && self.queue.len() < self.config.batch_max.min(self.config.pending_max))
             {
                 break;
             }
@@ -414,6 +537,7 @@ impl<C: Clone> Proposer<C> {
         self.step_down_quietly(out);
         self.ballot = Ballot::new(round, self.config.id);
         self.highest_seen = self.ballot;
+        self.leader_contact_ticks = u32::MAX;
         self.state = ProposerState::Candidate;
         self.leader = None;
         self.promises = 0;
@@ -475,6 +599,8 @@ impl<C: Clone> Proposer<C> {
     /// fill holes with no-ops, then serve new commands.
     fn become_leader<O, P>(&mut self, out: &mut Vec<Action<C, O, P>>) {
         self.state = ProposerState::Leader;
+        self.heard = self.promises;
+        self.check_ticks = 0;
         self.leader = Some(self.config.id);
         self.commit = self.prepare_from.max(self.trimmed_max);
         let adopted = core::mem::take(&mut self.adopted);
@@ -510,6 +636,7 @@ impl<C: Clone> Proposer<C> {
         let Some(bit) = self.member_bit(from, "accepted", out) else {
             return;
         };
+        self.heard |= bit;
         let quorum = self.config.quorum();
         let Some(f) = self.inflight.get_mut(slot) else {
             return;
@@ -550,7 +677,19 @@ impl<C: Clone> Proposer<C> {
         promised: Ballot,
         out: &mut Vec<Action<C, O, P>>,
     ) {
-        if self.state == ProposerState::Follower || ballot != self.ballot || promised <= ballot {
+        if self.state == ProposerState::Follower || ballot != self.ballot {
+            return;
+        }
+        if promised <= ballot {
+            // Not a higher promise: the acceptor's process still hears the
+            // leader of `promised` and refused to depose it. Keep trying
+            // (the leader may yet fail) but point clients at it meanwhile.
+            if self.state == ProposerState::Candidate
+                && promised < ballot
+                && promised != Ballot::ZERO
+            {
+                self.leader = Some(promised.node);
+            }
             return;
         }
         self.highest_seen = self.highest_seen.max(promised);
@@ -566,6 +705,9 @@ impl<C: Clone> Proposer<C> {
             return; // our own
         }
         self.highest_seen = ballot;
+        self.candidate_grace = true;
+        self.leader_contact_ticks = 0;
+        self.leader_ballot = ballot;
         if self.state == ProposerState::Follower {
             self.leader = Some(ballot.node);
             self.timer_ticks = 0;
@@ -574,7 +716,9 @@ impl<C: Clone> Proposer<C> {
         }
     }
 
-    /// Another candidate's `Prepare`: give it time to win instead of duelling.
+    /// Another candidate's `Prepare`: give it time to win instead of
+    /// duelling, but only once until a leader is heard again (see
+    /// `candidate_grace`).
     pub(crate) fn observe_candidate<O, P>(
         &mut self,
         ballot: Ballot,
@@ -586,7 +730,9 @@ impl<C: Clone> Proposer<C> {
         self.highest_seen = ballot;
         if self.state == ProposerState::Follower {
             self.leader = Some(ballot.node);
-            self.timer_ticks = 0;
+            if core::mem::take(&mut self.candidate_grace) {
+                self.timer_ticks = 0;
+            }
         } else {
             self.become_follower(Some(ballot.node), out);
         }
@@ -626,11 +772,13 @@ impl<C: Clone> Proposer<C> {
 
     fn send_heartbeat<O, P>(&mut self, out: &mut Vec<Action<C, O, P>>) {
         self.heartbeat_timer_ticks = 0;
+        self.beat += 1;
         out.push(Action::Send {
             to: Destination::Group(Roles::ALL),
             msg: Message::Heartbeat {
                 ballot: self.ballot,
                 commit: self.commit,
+                beat: self.beat,
             },
         });
     }
@@ -703,12 +851,15 @@ mod tests {
             Message::Promise { .. }
             | Message::Nack { .. }
             | Message::Accepted { .. }
-            | Message::Votes { .. } => Role::Acceptor,
+            | Message::Votes { .. }
+            | Message::HeartbeatAck { .. } => Role::Acceptor,
             Message::Prepare { .. } | Message::Accept { .. } | Message::Heartbeat { .. } => {
                 Role::Proposer
             }
             Message::CatchUp { .. } | Message::Decided { .. } => Role::Learner,
-            Message::Forward { .. } | Message::Snapshot(_) => Role::Client,
+            Message::Forward { .. } | Message::Snapshot(_) | Message::Refused { .. } => {
+                Role::Client
+            }
         };
         Input::Receive {
             from: Process::only(role, NodeId(from)),
@@ -894,6 +1045,97 @@ mod tests {
     }
 
     #[test]
+    fn a_leader_that_hears_no_quorum_for_an_election_timeout_steps_down() {
+        let (mut p, b) = leader();
+        let et = p.config.election_timeout_ticks;
+        let mut out: Vec<A> = Vec::new();
+        let ack = |from| recv(from, Message::HeartbeatAck { ballot: b, beat: 1 });
+        // Acks from a quorum in every window keep it leader.
+        for _ in 0..3 {
+            for _ in 0..et {
+                p.step_into(Input::Tick, &mut out);
+            }
+            p.step_into(ack(1), &mut out);
+            p.step_into(ack(2), &mut out);
+        }
+        assert!(p.is_leader());
+        // One acceptor alone is not a quorum of three.
+        for _ in 0..2 * et {
+            p.step_into(ack(2), &mut out);
+            p.step_into(Input::Tick, &mut out);
+        }
+        assert!(!p.is_leader());
+        assert_eq!(
+            (p.state(), p.leader(), p.stepped_down()),
+            (ProposerState::Follower, None, 1)
+        );
+    }
+
+    #[test]
+    fn a_follower_that_hears_only_candidates_campaigns_itself_in_the_end() {
+        let mut p = Proposer::<u64>::new(&config()).unwrap();
+        let mut out: Vec<A> = Vec::new();
+        let et = p.config.election_timeout_ticks;
+        // A new, higher candidate every tick: the first one gets a grace
+        // period, the rest do not hold the timer back.
+        for round in 1..=4 * et {
+            let prepare = Message::Prepare {
+                ballot: Ballot::new(u64::from(round), NodeId(2)),
+                from_slot: 0,
+            };
+            p.step_into(recv(2, prepare), &mut out);
+            p.step_into(Input::Tick, &mut out);
+            if p.state() == ProposerState::Candidate {
+                assert!(round >= et, "campaigned before any timeout ran out");
+                return;
+            }
+        }
+        panic!("never campaigned while only hearing candidates");
+    }
+
+    #[test]
+    fn an_overloaded_leader_refuses_forwarded_commands_back_to_their_sender() {
+        let (mut p, _) = leader();
+        let mut out: Vec<A> = Vec::new();
+        let commands = (1..=20)
+            .map(|client| Command {
+                client,
+                seq: 1,
+                op: client,
+            })
+            .collect();
+        let forwarder = Process::server(NodeId(3));
+        p.step_into(
+            Input::Receive {
+                from: forwarder,
+                msg: Message::Forward { commands },
+            },
+            &mut out,
+        );
+        let refused: Vec<u64> = out
+            .iter()
+            .filter_map(|a| match a {
+                Action::Send {
+                    to: Destination::To(to),
+                    msg:
+                        Message::Refused {
+                            client,
+                            reason: DropReason::Overloaded,
+                            ..
+                        },
+                } if *to == forwarder.addr() => Some(*client),
+                _ => None,
+            })
+            .collect();
+        // One command goes into slot 0, four (a full batch) into slot 1; then
+        // the window is full, six wait (pending_max) and the rest are refused.
+        assert_eq!(refused, (12..=20).collect::<Vec<_>>());
+        assert!(!out
+            .iter()
+            .any(|a| matches!(a, Action::Event(Event::Dropped { .. }))));
+    }
+
+    #[test]
     fn leader_batches_commands_while_a_slot_is_in_flight() {
         let (mut p, b) = leader();
         let mut out: Vec<A> = Vec::new();
@@ -950,6 +1192,7 @@ mod tests {
                 Message::Heartbeat {
                     ballot: Ballot::new(4, NodeId(3)),
                     commit: 0,
+                    beat: 1,
                 },
             ),
             &mut out,
@@ -1016,6 +1259,7 @@ mod tests {
                 Message::Heartbeat {
                     ballot: seen,
                     commit: 0,
+                    beat: 1,
                 },
             ),
             &mut out,
@@ -1256,6 +1500,7 @@ mod tests {
                     Message::Heartbeat {
                         ballot: leader_ballot,
                         commit: 0,
+                        beat: 1,
                     },
                 ),
                 &mut out,
@@ -1307,6 +1552,7 @@ mod tests {
                 Message::Heartbeat {
                     ballot: newer,
                     commit: 0,
+                    beat: 1,
                 },
             ),
             &mut out,

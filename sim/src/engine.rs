@@ -8,6 +8,7 @@ use crate::check::{
     Oracle, PromiseChecker, Reference,
 };
 use crate::cluster::{Act, Cmd, Msg, Node, Out};
+use crate::faults::Scenario;
 use crate::model::SimMachine;
 use crate::netem::Network;
 use crate::options::{Fault, Knob, Options, OptionsError, TICK_UNITS};
@@ -74,6 +75,12 @@ pub struct Stats {
     /// (the largest over a batch of seeds): how close runs come to the
     /// liveness bound.
     pub settle_ticks_max: u64,
+    /// Partial-connectivity scenarios run after heal.
+    pub scenarios: u64,
+    /// Longest time, over a batch, from the start of a scenario until a
+    /// request invoked during it completed, in thousandths of the run's
+    /// election timeout.
+    pub regain_millitimeouts_max: u64,
 }
 
 impl Stats {
@@ -92,6 +99,10 @@ impl Stats {
         self.invoked += o.invoked;
         self.completed += o.completed;
         self.settle_ticks_max = self.settle_ticks_max.max(o.settle_ticks_max);
+        self.scenarios += o.scenarios;
+        self.regain_millitimeouts_max = self
+            .regain_millitimeouts_max
+            .max(o.regain_millitimeouts_max);
     }
 }
 
@@ -169,6 +180,7 @@ pub(crate) enum Ev<S: SimMachine> {
     },
     Heal,
     Deadline,
+    ScenarioEnd,
 }
 
 impl<S: SimMachine> Ev<S> {
@@ -186,6 +198,7 @@ impl<S: SimMachine> Ev<S> {
             Ev::Restart { .. } => 10,
             Ev::Heal => 11,
             Ev::Deadline => 12,
+            Ev::ScenarioEnd => 13,
         }
     }
 }
@@ -242,6 +255,8 @@ pub struct Sim<S: SimMachine> {
     events: Vec<TraceEvent>,
     pub(crate) buf: Vec<Act<S>>,
     pub(crate) healed: bool,
+    /// The partial-connectivity scenario this run ends with, if any.
+    pub(crate) scenario: Option<Scenario>,
     pub(crate) finished: bool,
     violation: Option<Violation>,
 }
@@ -307,6 +322,7 @@ impl<S: SimMachine> Sim<S> {
             events: Vec::new(),
             buf: Vec::new(),
             healed: false,
+            scenario: Scenario::draw(&opts),
             finished: false,
             violation: None,
             nodes,
@@ -336,8 +352,6 @@ impl<S: SimMachine> Sim<S> {
             sim.schedule(TICK_UNITS, Ev::FaultTick);
         }
         sim.schedule(heal_at, Ev::Heal);
-        let bound = sim.liveness_bound();
-        sim.schedule(heal_at + bound, Ev::Deadline);
         Ok(sim)
     }
 
@@ -346,6 +360,15 @@ impl<S: SimMachine> Sim<S> {
     pub fn liveness_bound(&self) -> u64 {
         let election = self.opts.tuning.value(Knob::ElectionTimeoutTicks);
         self.opts.liveness_timeouts * election * TICK_UNITS
+    }
+
+    /// Extra time after heal for learners to catch up: a learner that lost
+    /// everything (every node restarted without a snapshot, say) learns the
+    /// log again at one `catchup_chunk` of slots per round trip, so that
+    /// work grows with the log. Two ticks per chunk of the slots chosen.
+    pub(crate) fn catch_up_allowance(&self) -> u64 {
+        let chunk = self.opts.tuning.value(Knob::CatchupChunk).max(1);
+        (self.oracle.chosen_count() as u64).div_ceil(chunk) * 2 * TICK_UNITS
     }
 
     pub(crate) fn schedule(&mut self, at: u64, ev: Ev<S>) {
@@ -483,14 +506,61 @@ impl<S: SimMachine> Sim<S> {
             Ev::FaultTick => self.on_fault_tick(),
             Ev::Restart { node, incarnation } => self.restart(node, incarnation),
             Ev::Heal => self.on_heal(),
-            Ev::Deadline => {
-                if self.opts.liveness {
-                    if let Err(f) = check_liveness(&self.history.requests, self.now) {
-                        self.fail(f);
-                    }
-                }
-                self.finished = true;
+            Ev::Deadline => self.on_deadline(),
+            Ev::ScenarioEnd => self.on_scenario_end(),
+        }
+    }
+}
+
+impl<S: SimMachine> Sim<S> {
+    /// The liveness deadline after heal (or after a scenario): what was
+    /// invoked before it must be done. A run that goes on to a scenario
+    /// keeps its clients busy, so only what was invoked before heal counts.
+    fn on_deadline(&mut self) {
+        let heal_at = self.opts.heal_tick * TICK_UNITS;
+        let invoked_by = match &self.scenario {
+            Some(s) if s.started.is_none() => heal_at,
+            _ => self.now,
+        };
+        if self.opts.liveness {
+            if let Err(f) = check_liveness(&self.history.requests, invoked_by, self.now) {
+                self.fail(f);
             }
+        }
+        match &self.scenario {
+            Some(s) if s.started.is_none() => self.start_scenario(),
+            _ => self.finished = true,
+        }
+    }
+
+    /// The scenario ends: what was invoked more than one liveness bound
+    /// before its end must be done, or the cluster did not regain liveness
+    /// under partial connectivity. Then the cuts lift.
+    fn on_scenario_end(&mut self) {
+        let bound = self.liveness_bound();
+        if self.opts.liveness {
+            let invoked_by = self.now.saturating_sub(bound);
+            if let Err(mut f) = check_liveness(&self.history.requests, invoked_by, self.now) {
+                let name = self.scenario.as_ref().map_or("", |s| s.kind.name());
+                f.detail = format!("under the {name} scenario: {}", f.detail);
+                self.fail(f);
+            }
+        }
+        self.end_scenario();
+        self.schedule(self.now + bound, Ev::Deadline);
+    }
+
+    /// Are clients still to send new requests? Until heal, and through a
+    /// scenario.
+    pub(crate) fn clients_active(&self) -> bool {
+        !self.healed || self.scenario.as_ref().is_some_and(|s| s.ended.is_none())
+    }
+
+    /// Where the settle time after faults is measured from.
+    pub(crate) fn settle_from(&self) -> u64 {
+        match &self.scenario {
+            Some(Scenario { ended: Some(t), .. }) => *t,
+            _ => self.opts.heal_tick * TICK_UNITS,
         }
     }
 }

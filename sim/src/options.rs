@@ -36,11 +36,25 @@ pub enum Fault {
     Pause,
     /// fsync takes long, and a crash keeps an arbitrary subset of unsynced writes.
     Disk,
+    /// Several nodes crash at once (correlated failure: a rack, a deploy).
+    Burst,
+    /// Every node crashes at once, and all restart later.
+    Restart,
+    /// Partial connectivity after heal: only one node still reaches every
+    /// other; the rest reach only it.
+    QuorumLoss,
+    /// Partial connectivity after heal: the leader is cut off and the one
+    /// node that reaches a quorum is the least up to date.
+    Constrained,
+    /// Partial connectivity after heal: the nodes form a chain in which
+    /// each reaches only its neighbours (with seven, two groups that reach
+    /// each other only through one middle node).
+    Chained,
 }
 
 impl Fault {
     /// Every fault, in a fixed order.
-    pub const ALL: [Fault; 12] = [
+    pub const ALL: [Fault; 17] = [
         Fault::Drop,
         Fault::Duplicate,
         Fault::Reorder,
@@ -53,7 +67,21 @@ impl Fault {
         Fault::Storm,
         Fault::Pause,
         Fault::Disk,
+        Fault::Burst,
+        Fault::Restart,
+        Fault::QuorumLoss,
+        Fault::Constrained,
+        Fault::Chained,
     ];
+
+    /// The partial-connectivity scenarios, which run after heal rather than
+    /// during the faulty phase.
+    pub const SCENARIOS: [Fault; 3] = [Fault::QuorumLoss, Fault::Constrained, Fault::Chained];
+
+    /// Is this a partial-connectivity scenario?
+    pub fn is_scenario(self) -> bool {
+        Fault::SCENARIOS.contains(&self)
+    }
 
     /// The name used on the command line.
     pub fn name(self) -> &'static str {
@@ -70,6 +98,11 @@ impl Fault {
             Fault::Storm => "storm",
             Fault::Pause => "pause",
             Fault::Disk => "disk",
+            Fault::Burst => "burst",
+            Fault::Restart => "restart",
+            Fault::QuorumLoss => "quorum-loss",
+            Fault::Constrained => "constrained",
+            Fault::Chained => "chained",
         }
     }
 
@@ -79,6 +112,9 @@ impl Fault {
             Fault::Drop | Fault::Duplicate | Fault::Reorder => "probability per message",
             Fault::Skew => "largest relative deviation of a node's tick period",
             Fault::Disk => "probability that an unsynced write survives a crash",
+            Fault::QuorumLoss | Fault::Constrained | Fault::Chained => {
+                "probability that a run with it on ends with this scenario"
+            }
             _ => "probability per tick that one starts",
         }
     }
@@ -93,6 +129,9 @@ impl Fault {
             Fault::Slow | Fault::Isolate | Fault::Storm | Fault::Pause => 0.005,
             Fault::Skew => 0.3,
             Fault::Disk => 0.5,
+            Fault::Burst => 0.003,
+            Fault::Restart => 0.002,
+            Fault::QuorumLoss | Fault::Constrained | Fault::Chained => 0.5,
         }
     }
 
@@ -113,7 +152,7 @@ impl Fault {
 
 /// A set of faults.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct FaultSet(u16);
+pub struct FaultSet(u32);
 
 impl FaultSet {
     /// No faults at all.

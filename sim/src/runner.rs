@@ -86,8 +86,17 @@ impl Summary {
         } else {
             String::new()
         };
+        let scenarios = if self.stats.scenarios > 0 {
+            format!(
+                "; partial-connectivity scenarios {} (slowest regain {:.1} election timeouts)",
+                self.stats.scenarios,
+                self.stats.regain_millitimeouts_max as f64 / 1000.0
+            )
+        } else {
+            String::new()
+        };
         format!(
-            "seeds {} steps {} messages delivered {} messages/s {:.0} violations {} ({:.1} s; requests {}/{} completed; slowest settle after heal {} ticks; compactions {}{})",
+            "seeds {} steps {} messages delivered {} messages/s {:.0} violations {} ({:.1} s; requests {}/{} completed; slowest settle after heal {} ticks; compactions {}{}{})",
             self.seeds,
             self.stats.steps,
             self.stats.delivered,
@@ -98,7 +107,8 @@ impl Summary {
             self.stats.invoked,
             self.stats.settle_ticks_max,
             self.stats.snapshots,
-            transfers
+            transfers,
+            scenarios
         )
     }
 }

@@ -30,8 +30,9 @@ pub type Msg = Message<String>;
 /// First two bytes of every datagram.
 pub const MAGIC: [u8; 2] = *b"Px";
 /// Format version; a datagram of another version is foreign. 2: the header
-/// names the destination, and its checksum covers the header too.
-pub const VERSION: u8 = 2;
+/// names the destination, and its checksum covers the header too. 3:
+/// heartbeats carry a beat number and acceptors acknowledge them.
+pub const VERSION: u8 = 3;
 /// Bytes before the body.
 pub const HEADER_BYTES: usize = 18;
 /// Largest datagram we send or accept. Below the 65 507 bytes UDP over IPv4

@@ -71,7 +71,11 @@ fn samples() -> Vec<(Sender, Destination, Msg)> {
         (
             s(Role::Proposer, 1),
             Destination::Group(Roles::ALL),
-            Message::Heartbeat { ballot, commit: 5 },
+            Message::Heartbeat {
+                ballot,
+                commit: 5,
+                beat: 1,
+            },
         ),
         (
             s(Role::Acceptor, 2),
