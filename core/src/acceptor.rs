@@ -48,9 +48,17 @@ pub struct Acceptor<C> {
     accept_ahead_max: u64,
     catchup_chunk: usize,
     ignored: u64,
+    #[cfg(feature = "bug-zoo")]
+    bug: crate::zoo::Bug,
 }
 
 impl<C: Clone> Acceptor<C> {
+    /// Switches on a deliberate bug (testing the testers; see [`crate::zoo`]).
+    #[cfg(feature = "bug-zoo")]
+    pub fn set_bug(&mut self, bug: crate::zoo::Bug) {
+        self.bug = bug;
+    }
+
     /// A fresh acceptor with nothing promised or accepted.
     pub fn new(config: &Config) -> Result<Self, ConfigError> {
         config.validate()?;
@@ -75,6 +83,8 @@ impl<C: Clone> Acceptor<C> {
                 .saturating_add(config.pipeline_window as u64 * 4),
             catchup_chunk: config.catchup_chunk,
             ignored: 0,
+            #[cfg(feature = "bug-zoo")]
+            bug: crate::zoo::Bug::None,
         })
     }
 
@@ -268,12 +278,15 @@ impl<C: Clone> Acceptor<C> {
         }
         if ballot > self.promised {
             self.promised = ballot;
-            out.push(Action::Persist(Record::Promised(ballot)));
+            if !bug!(self.bug, PromiseNotPersisted) {
+                out.push(Action::Persist(Record::Promised(ballot)));
+            }
         }
         // Equal ballot: the candidate is retransmitting; answer again without a write.
         let accepted = self
             .log
             .iter_from(from_slot.max(self.trimmed))
+            .filter(|_| !bug!(self.bug, PromiseOmitsVotes))
             .map(|(slot, (b, v))| PValue {
                 slot,
                 ballot: *b,
@@ -299,9 +312,19 @@ impl<C: Clone> Acceptor<C> {
         value: Value<C>,
         out: &mut Vec<Action<C, O, P>>,
     ) {
-        if ballot < self.promised {
+        if ballot < self.promised && !bug!(self.bug, AcceptBelowPromise) {
             out.push(self.nack(ballot));
             return;
+        }
+        if bug!(self.bug, VoteSentBeforePersist) {
+            out.push(Action::send_to(
+                proposer(ballot),
+                Message::Accepted {
+                    ballot,
+                    slot,
+                    value: None,
+                },
+            ));
         }
         if slot >= self.trimmed {
             if slot - self.trimmed >= self.accept_ahead_max {

@@ -46,6 +46,8 @@ pub struct Client<C> {
     /// `(seq, slot)` of the outstanding command, once the learner saw it.
     seen: Option<(u64, Slot)>,
     session_out: Vec<SessionAction<C, ()>>,
+    #[cfg(feature = "bug-zoo")]
+    bug: crate::zoo::Bug,
 }
 
 impl<C: Clone> Client<C> {
@@ -71,7 +73,19 @@ impl<C: Clone> Client<C> {
             learner: None,
             seen: None,
             session_out: Vec::new(),
+            #[cfg(feature = "bug-zoo")]
+            bug: crate::zoo::Bug::None,
         })
+    }
+
+    /// Switches on a deliberate bug (testing the testers; see [`crate::zoo`]).
+    #[cfg(feature = "bug-zoo")]
+    pub fn set_bug(&mut self, bug: crate::zoo::Bug) {
+        self.bug = bug;
+        self.session.set_bug(bug);
+        if let Some(l) = &mut self.learner {
+            l.set_bug(bug);
+        }
     }
 
     /// This client's session id.
@@ -159,7 +173,12 @@ impl<C: Clone> Client<C> {
                         return;
                     };
                     match Learner::starting_at(&self.config, *commit) {
-                        Ok(l) => self.learner = Some(l),
+                        #[allow(unused_mut)]
+                        Ok(mut l) => {
+                            #[cfg(feature = "bug-zoo")]
+                            l.set_bug(self.bug);
+                            self.learner = Some(l)
+                        }
                         Err(_) => return, // unreachable: the config was validated
                     }
                 }

@@ -112,9 +112,17 @@ pub struct Proposer<C> {
     report_chosen: bool,
     pub(crate) chosen: Vec<(Slot, Value<C>)>,
     ignored: u64,
+    #[cfg(feature = "bug-zoo")]
+    bug: crate::zoo::Bug,
 }
 
 impl<C: Clone> Proposer<C> {
+    /// Switches on a deliberate bug (testing the testers; see [`crate::zoo`]).
+    #[cfg(feature = "bug-zoo")]
+    pub fn set_bug(&mut self, bug: crate::zoo::Bug) {
+        self.bug = bug;
+    }
+
     /// A proposer that starts as a follower.
     pub fn new(config: &Config) -> Result<Self, ConfigError> {
         config.validate()?;
@@ -154,6 +162,8 @@ impl<C: Clone> Proposer<C> {
             report_chosen: false,
             chosen: Vec::new(),
             ignored: 0,
+            #[cfg(feature = "bug-zoo")]
+            bug: crate::zoo::Bug::None,
         };
         p.timeout_ticks = p.random_timeout();
         Ok(p)
@@ -546,7 +556,9 @@ impl<C: Clone> Proposer<C> {
         self.trimmed_max = 0;
         self.timer_ticks = 0;
         self.timeout_ticks = self.random_timeout();
-        out.push(Action::Persist(Record::Campaign(self.ballot)));
+        if !bug!(self.bug, CampaignNotPersisted) {
+            out.push(Action::Persist(Record::Campaign(self.ballot)));
+        }
         self.send_prepare(out);
     }
 
@@ -584,7 +596,8 @@ impl<C: Clone> Proposer<C> {
                 continue;
             }
             match self.adopted.get(&pv.slot) {
-                Some((b, _)) if *b >= pv.ballot => {}
+                Some((b, _)) if *b >= pv.ballot && !bug!(self.bug, AdoptLowestBallot) => {}
+                Some((b, _)) if *b <= pv.ballot && bug!(self.bug, AdoptLowestBallot) => {}
                 _ => {
                     self.adopted.insert(pv.slot, (pv.ballot, pv.value));
                 }
@@ -644,7 +657,11 @@ impl<C: Clone> Proposer<C> {
         if f.chosen {
             return;
         }
-        f.acks |= bit;
+        if bug!(self.bug, CountDuplicateAcks) {
+            f.acks = (f.acks << 1) | 1;
+        } else {
+            f.acks |= bit;
+        }
         if (f.acks.count_ones() as usize) < quorum {
             return;
         }
@@ -730,7 +747,7 @@ impl<C: Clone> Proposer<C> {
         self.highest_seen = ballot;
         if self.state == ProposerState::Follower {
             self.leader = Some(ballot.node);
-            if core::mem::take(&mut self.candidate_grace) {
+            if core::mem::take(&mut self.candidate_grace) || bug!(self.bug, NoCandidateGrace) {
                 self.timer_ticks = 0;
             }
         } else {
@@ -801,6 +818,9 @@ impl<C: Clone> Proposer<C> {
 
     fn random_timeout(&mut self) -> u32 {
         let base = self.config.election_timeout_ticks;
+        if bug!(self.bug, FixedElectionTimeout) {
+            return base;
+        }
         base + self.rng.next_u32() % base
     }
 }

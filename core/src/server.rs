@@ -82,6 +82,8 @@ pub struct Server<S: StateMachine> {
     ignored: u64,
     forwarded: u64,
     refused_candidates: u64,
+    #[cfg(feature = "bug-zoo")]
+    bug: crate::zoo::Bug,
     snapshots_sent: u64,
     snapshots_installed: u64,
 }
@@ -119,6 +121,8 @@ impl<S: StateMachine + Clone> Server<S> {
             ignored: 0,
             forwarded: 0,
             refused_candidates: 0,
+            #[cfg(feature = "bug-zoo")]
+            bug: crate::zoo::Bug::None,
             snapshots_sent: 0,
             snapshots_installed: 0,
         })
@@ -209,6 +213,17 @@ impl<S: StateMachine + Clone> Server<S> {
     /// The replicated state machine.
     pub fn state(&self) -> &S {
         self.replica.state()
+    }
+
+    /// Switches on a deliberate bug in this node's roles (testing the
+    /// testers; see [`crate::zoo`]).
+    #[cfg(feature = "bug-zoo")]
+    pub fn set_bug(&mut self, bug: crate::zoo::Bug) {
+        self.bug = bug;
+        self.acceptor.set_bug(bug);
+        self.proposer.set_bug(bug);
+        self.learner.set_bug(bug);
+        self.replica.set_bug(bug);
     }
 
     /// The first slot the replica has not applied: every slot below is
@@ -324,13 +339,16 @@ impl<S: StateMachine + Clone> Server<S> {
         out: &mut Vec<ServerAction<S>>,
     ) {
         let next = snapshot.next_slot;
-        if next <= self.learner.next_slot() || next >= LIMIT {
+        let behind = next <= self.learner.next_slot() && !bug!(self.bug, InstallBehind);
+        if behind || next >= LIMIT {
             self.ignore("snapshot", out);
             return;
         }
         out.push(Action::PersistSnapshot(Box::new(snapshot.clone())));
         self.replica.install(snapshot);
-        self.learner.skip_to(next);
+        if !bug!(self.bug, LearnerNotMovedOnInstall) {
+            self.learner.skip_to(next);
+        }
         self.snapshots_installed += 1;
         out.push(Action::Event(Event::SnapshotInstalled {
             from,
@@ -531,9 +549,14 @@ impl<S: StateMachine + Clone> Server<S> {
             // The acceptor forgets the votes below the trim point, and the
             // learner the values: a snapshot must cover them on disk first,
             // or a whole-cluster restart would find them nowhere.
+            if bug!(self.bug, TrimBeforeSnapshot) {
+                out.push(Action::Persist(Record::Trimmed(keep_from)));
+            }
             out.push(Action::PersistSnapshot(Box::new(self.replica.snapshot())));
             self.acceptor.trim_below(keep_from);
-            out.push(Action::Persist(Record::Trimmed(keep_from)));
+            if !bug!(self.bug, TrimBeforeSnapshot) {
+                out.push(Action::Persist(Record::Trimmed(keep_from)));
+            }
         }
     }
 

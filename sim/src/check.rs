@@ -23,6 +23,13 @@ pub enum Invariant {
     Linearizability,
     /// A request was still pending long after the faults stopped.
     Liveness,
+    /// A promise, vote, campaign or reply left its process before the
+    /// state it reports was on disk.
+    PersistBeforeSend,
+    /// A message exceeded a bound the `Config` docs promise.
+    Limit,
+    /// After heal, elections did not settle on a leader in time.
+    Elections,
 }
 
 impl Invariant {
@@ -36,6 +43,9 @@ impl Invariant {
             Invariant::Durability => "durability",
             Invariant::Linearizability => "linearizability",
             Invariant::Liveness => "liveness",
+            Invariant::PersistBeforeSend => "persist-before-send",
+            Invariant::Limit => "limit",
+            Invariant::Elections => "elections",
         }
     }
 }
@@ -56,7 +66,8 @@ pub struct Failure {
 }
 
 impl Failure {
-    fn new(invariant: Invariant, detail: String) -> Self {
+    /// A failure of `invariant`, described by `detail`.
+    pub fn new(invariant: Invariant, detail: String) -> Self {
         Failure { invariant, detail }
     }
 }

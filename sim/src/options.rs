@@ -3,7 +3,15 @@
 //! replay command, so a printed command rebuilds the run exactly.
 
 use crate::roles::Layout;
+pub use paxos_core::zoo::Bug;
 use std::fmt;
+
+/// Parses a bug name as `--bug` takes it.
+pub fn parse_bug(name: &str) -> Result<Bug, OptionsError> {
+    Bug::parse(name).ok_or_else(|| OptionsError::UnknownBug {
+        name: name.to_string(),
+    })
+}
 
 /// Logical time units per node tick (a tick is 10 ms in a real driver, so a
 /// unit is 10 µs). Network and disk latencies are drawn in these units.
@@ -309,6 +317,8 @@ pub struct Options {
     pub record: bool,
     /// Break the driver on purpose (checker self-test).
     pub sabotage: Sabotage,
+    /// Switch on one deliberate bug of the core in every process.
+    pub bug: Bug,
     /// Servers, or roles apart (then `nodes` counts the acceptors).
     pub layout: Layout,
     /// Check liveness after heal (invariant 7). Off only to study safety
@@ -488,6 +498,7 @@ impl Default for Options {
             max_steps: None,
             record: false,
             sabotage: Sabotage::None,
+            bug: Bug::None,
             layout: Layout::Servers,
             liveness: true,
             snapshot_ticks: None,
@@ -539,6 +550,12 @@ pub enum OptionsError {
     RateSyntax {
         /// What was given.
         text: String,
+    },
+    /// A bug name that is not one.
+    #[error("unknown bug `{name}`; `paxos-sim bugs` lists them")]
+    UnknownBug {
+        /// What was given.
+        name: String,
     },
     /// A sabotage name that is not one.
     #[error("unknown sabotage `{name}`; expected none, send-before-sync or forget-disk")]
@@ -670,6 +687,9 @@ impl Options {
         }
         if self.sabotage != Sabotage::None {
             s += &format!(" --sabotage {}", self.sabotage.name());
+        }
+        if self.bug != Bug::None {
+            s += &format!(" --bug {}", self.bug.name());
         }
         s
     }

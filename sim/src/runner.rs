@@ -86,6 +86,11 @@ impl Summary {
         } else {
             String::new()
         };
+        let elections = format!(
+            "; after heal at most {} campaigns, the last {:.1} election timeouts in",
+            self.stats.campaigns_after_heal_max,
+            self.stats.last_campaign_millitimeouts_max as f64 / 1000.0
+        );
         let scenarios = if self.stats.scenarios > 0 {
             format!(
                 "; partial-connectivity scenarios {} (slowest regain {:.1} election timeouts)",
@@ -96,7 +101,7 @@ impl Summary {
             String::new()
         };
         format!(
-            "seeds {} steps {} messages delivered {} messages/s {:.0} violations {} ({:.1} s; requests {}/{} completed; slowest settle after heal {} ticks; compactions {}{}{})",
+            "seeds {} steps {} messages delivered {} messages/s {:.0} violations {} ({:.1} s; requests {}/{} completed; slowest settle after heal {} ticks{}; compactions {}{}{})",
             self.seeds,
             self.stats.steps,
             self.stats.delivered,
@@ -106,6 +111,7 @@ impl Summary {
             self.stats.completed,
             self.stats.invoked,
             self.stats.settle_ticks_max,
+            elections,
             self.stats.snapshots,
             transfers,
             scenarios
