@@ -158,6 +158,20 @@ pub(super) async fn accept_loop<F, Fut>(
     }
 }
 
+/// Whether a read error only says that the other end went away: over TLS,
+/// a close without the TLS close_notify (a process that exits or is killed
+/// does not send one) reads as an unexpected end of file. Plain TCP reports
+/// the same close as the end of the stream; neither is a malformed frame.
+fn closed(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::UnexpectedEof
+            | std::io::ErrorKind::ConnectionReset
+            | std::io::ErrorKind::ConnectionAborted
+            | std::io::ErrorKind::BrokenPipe
+    )
+}
+
 /// Which listener a connection came in on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Port {
@@ -194,6 +208,11 @@ async fn handshake(
         };
         match tokio::time::timeout(HELLO_TIMEOUT, accept).await {
             Ok(Ok(s)) => return Some(s),
+            // The caller went away mid-handshake (a process stopping): not a refusal.
+            Ok(Err(e)) if closed(&e) => {
+                debug!("{addr} closed the connection during the TLS handshake: {e}");
+                return None;
+            }
             Ok(Err(e)) => format!("TLS handshake failed: {e}"),
             Err(_) => "the TLS handshake did not finish in time".to_string(),
         }
@@ -243,7 +262,7 @@ pub(super) async fn peer_reader(shared: Arc<Shared>, stream: TcpStream, addr: So
                 return;
             }
         },
-        Ok(Some(Err(_))) => {
+        Ok(Some(Err(e))) if !closed(&e) => {
             c.malformed.fetch_add(1, Relaxed);
             return;
         }
@@ -269,6 +288,9 @@ pub(super) async fn peer_reader(shared: Arc<Shared>, stream: TcpStream, addr: So
         .codec_mut()
         .set_max_frame_length(wire::PEER_FRAME_MAX_BYTES);
     while let Some(frame) = framed.next().await {
+        if frame.as_ref().is_err_and(closed) {
+            return;
+        }
         let frame = match frame
             .map_err(|e| e.to_string())
             .and_then(|b| wire::decode::<PeerFrame>(&b).map_err(|e| e.to_string()))
@@ -323,6 +345,9 @@ pub(super) async fn client_conn(
     });
     let mut sessions = HashSet::new();
     while let Some(frame) = frames.next().await {
+        if frame.as_ref().is_err_and(closed) {
+            break;
+        }
         let request = match frame
             .map_err(|e| e.to_string())
             .and_then(|b| wire::decode::<Request>(&b).map_err(|e| e.to_string()))
