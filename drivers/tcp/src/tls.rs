@@ -326,12 +326,16 @@ impl ServerTls {
         let key = || identity.key.clone_key();
         let tls13 = &[&rustls::version::TLS13];
 
+        // Peer links are few and long-lived: every one gets a full handshake
+        // (no session resumption), so every connection checks the
+        // certificate as it is now, expiry included.
         let peers =
             WebPkiClientVerifier::builder_with_provider(roots.clone(), provider()).build()?;
-        let peer_server = ServerConfig::builder_with_provider(provider())
+        let mut peer_server = ServerConfig::builder_with_provider(provider())
             .with_protocol_versions(tls13)?
             .with_client_cert_verifier(peers)
             .with_single_cert(identity.chain.clone(), key())?;
+        peer_server.send_tls13_tickets = 0;
 
         let clients = WebPkiClientVerifier::builder_with_provider(roots.clone(), provider());
         let clients = match client_certs {
@@ -343,10 +347,11 @@ impl ServerTls {
             .with_client_cert_verifier(clients)
             .with_single_cert(identity.chain.clone(), key())?;
 
-        let peer_client = ClientConfig::builder_with_provider(provider())
+        let mut peer_client = ClientConfig::builder_with_provider(provider())
             .with_protocol_versions(tls13)?
             .with_root_certificates(roots)
             .with_client_auth_cert(identity.chain.clone(), key())?;
+        peer_client.resumption = rustls::client::Resumption::disabled();
 
         Ok(ServerTls {
             peer_acceptor: TlsAcceptor::from(Arc::new(peer_server)),
