@@ -6,6 +6,7 @@
 
 use crate::chat::{ChatOp, ChatOutput};
 use crate::server::TICK_MS;
+use crate::tls::{ClientTls, Stream};
 use crate::wire::{self, Outcome, Request, Response};
 use futures::{SinkExt, StreamExt};
 use paxos_core::{
@@ -167,9 +168,11 @@ pub struct Session {
     /// Client addresses of the servers, by server id.
     servers: Vec<SocketAddr>,
     /// The open connection and the server it goes to.
-    conn: Option<(NodeId, Framed<TcpStream, LengthDelimitedCodec>)>,
+    conn: Option<(NodeId, Framed<Stream, LengthDelimitedCodec>)>,
     opts: SessionOptions,
     follow_leader: bool,
+    /// TLS to the servers, or plain TCP.
+    tls: Option<ClientTls>,
 }
 
 /// A random 64-bit session id from the operating system's generator.
@@ -212,7 +215,32 @@ impl Session {
             conn: None,
             opts,
             follow_leader: true,
+            tls: None,
         }
+    }
+
+    /// Talks TLS to the servers (checking their certificates against the
+    /// cluster CA) with `Some`, plain TCP with `None` (the default).
+    pub fn with_tls(mut self, tls: Option<ClientTls>) -> Self {
+        self.tls = tls;
+        self.conn = None;
+        self
+    }
+
+    /// Connects to `addr` (and completes the TLS handshake), within the
+    /// attempt timeout.
+    async fn open(&self, addr: SocketAddr) -> std::io::Result<Stream> {
+        let connect = async {
+            let tcp = TcpStream::connect(addr).await?;
+            let _ = tcp.set_nodelay(true);
+            match &self.tls {
+                None => Ok(Stream::Plain(tcp)),
+                Some(tls) => tls.connect(tcp).await,
+            }
+        };
+        tokio::time::timeout(self.opts.attempt_timeout, connect)
+            .await
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out"))?
     }
 
     /// Whether to move to the server that answers name as leader (default
@@ -269,12 +297,7 @@ impl Session {
         self.servers = vec![addr];
         self.conn = None;
         self.rebuild(0);
-        let stream = tokio::time::timeout(self.opts.attempt_timeout, TcpStream::connect(addr))
-            .await
-            .map_err(|_| {
-                std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out")
-            })??;
-        let _ = stream.set_nodelay(true);
+        let stream = self.open(addr).await?;
         self.conn = Some((NodeId(0), Framed::new(stream, wire::client_codec())));
         Ok(())
     }
@@ -419,11 +442,10 @@ impl Session {
             .ok_or_else(|| (format!("no address for server {}", to.0), false))?;
         if self.conn.as_ref().is_none_or(|(id, _)| *id != to) {
             self.conn = None;
-            let stream = tokio::time::timeout(self.opts.attempt_timeout, TcpStream::connect(addr))
+            let stream = self
+                .open(addr)
                 .await
-                .map_err(|_| (format!("connecting to {addr} timed out"), false))?
                 .map_err(|e| (format!("cannot connect to {addr}: {e}"), false))?;
-            let _ = stream.set_nodelay(true);
             self.conn = Some((to, Framed::new(stream, wire::client_codec())));
         }
         let Some((_, conn)) = self.conn.as_mut() else {

@@ -16,5 +16,6 @@ pub mod client;
 pub mod harness;
 pub mod repl;
 pub mod server;
+pub mod tls;
 pub mod wal;
 pub mod wire;
