@@ -27,6 +27,20 @@ pub enum Input<C, P = ()> {
     },
     /// A client submits a command through this process.
     Propose(Command<C>),
+    /// A client asks to read without writing: `query` is a command the state
+    /// machine can answer with [`crate::StateMachine::read`]. A
+    /// [`crate::Server`] answers with [`Action::ReadReply`] once the read is
+    /// linearizable (read-index: its leader confirmed it still leads and the
+    /// replica applied everything chosen before the read arrived), or with
+    /// [`Event::ReadRefused`]. Machines that serve no reads ignore it.
+    Read {
+        /// The client.
+        client: ClientId,
+        /// The client's name for this read, echoed in the answer.
+        id: u64,
+        /// What to read.
+        query: C,
+    },
     /// The driver wants its log smaller: the machine answers with one
     /// [`Action::Compact`] holding everything it needs after a restart
     /// (machines that keep no durable state answer nothing).
@@ -72,6 +86,23 @@ pub enum DropReason {
     /// The client already issued a later sequence number, so this one will never
     /// be executed.
     Superseded,
+}
+
+/// Why a read was not served.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ReadRefusal {
+    /// No leader is known, or the one asked is not the leader; `leader` is
+    /// who the refusing server believes leads.
+    NotLeader {
+        /// The believed leader, if any.
+        leader: Option<NodeId>,
+    },
+    /// The leader did not confirm its lead in time (it may have been
+    /// deposed, or the network lost the exchange).
+    TimedOut,
+    /// The state machine cannot answer this query without writing
+    /// ([`crate::StateMachine::read`] returned `None`): submit it as a command.
+    NotReadOnly,
 }
 
 /// How a client request ended without a result (see [`crate::Session`]).
@@ -124,6 +155,16 @@ pub enum Event {
         seq: u64,
         /// How it ended.
         failure: Failure,
+    },
+    /// A read ([`Input::Read`]) was not served; the client may try again
+    /// (at the leader, if one is named).
+    ReadRefused {
+        /// The client.
+        client: ClientId,
+        /// The read's id.
+        id: u64,
+        /// Why.
+        reason: ReadRefusal,
     },
     /// A message was ignored because it was malformed, out of range or from a
     /// process that may not send it. Counted, never an error.
@@ -197,6 +238,19 @@ pub enum Action<C, O = (), P = ()> {
         /// The slot the command was decided in.
         slot: Slot,
         /// The state machine's output.
+        output: O,
+    },
+    /// The answer to [`Input::Read`]: `output` is the state machine's
+    /// answer to the query in the state after every slot below `slot`.
+    /// Nothing was written to produce it.
+    ReadReply {
+        /// The client.
+        client: ClientId,
+        /// The read's id.
+        id: u64,
+        /// Every slot below this is reflected in `output`.
+        slot: Slot,
+        /// The state machine's answer.
         output: O,
     },
     /// Something worth knowing; see [`Event`].

@@ -137,6 +137,8 @@ impl<C: Clone> Client<C> {
     /// The learner's deliveries stay inside; its catch-up traffic comes out.
     pub fn step_into<P>(&mut self, input: Input<C, P>, out: &mut Vec<Action<C, (), P>>) {
         match input {
+            // This client learns for itself and serves no reads.
+            Input::Read { .. } => {}
             Input::Propose(cmd) => {
                 if self.learner.is_none() {
                     out.push(Action::Event(Event::Dropped {

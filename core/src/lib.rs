@@ -130,6 +130,7 @@ mod learner;
 mod learner_replica;
 mod message;
 mod proposer;
+mod reads;
 mod replica;
 mod server;
 mod session;
@@ -139,7 +140,7 @@ mod window;
 pub mod zoo;
 
 pub use acceptor::Acceptor;
-pub use action::{Action, Checkpoint, DropReason, Event, Failure, Input, Record};
+pub use action::{Action, Checkpoint, DropReason, Event, Failure, Input, ReadRefusal, Record};
 pub use address::{Addr, Destination, Process, Role, Roles};
 pub use client::Client;
 pub use config::{Config, MEMBERS_MAX};

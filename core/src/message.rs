@@ -133,6 +133,23 @@ pub enum Message<C, P = ()> {
         /// Why.
         reason: DropReason,
     },
+    /// A server asks the leader for a read index on behalf of reads its
+    /// clients sent it; `tag` names the request in the answer.
+    ReadIndex {
+        /// The asker's name for this request.
+        tag: u64,
+    },
+    /// The leader's answer to a `ReadIndex`: once the asker has applied every
+    /// slot below `index`, it may serve the reads at its state. `None` when
+    /// the receiver is not the leader, with the leader it believes in.
+    ReadIndexReply {
+        /// The `tag` of the request answered.
+        tag: u64,
+        /// The read index, if the sender leads and confirmed it still does.
+        index: Option<Slot>,
+        /// The leader the sender believes in, when it is not.
+        leader: Option<crate::types::NodeId>,
+    },
 }
 
 /// Slots and ballot rounds at or above this are malformed. No real log or
@@ -183,7 +200,11 @@ impl<C, P> Message<C, P> {
                 ok(first_slot.saturating_add(values.len() as u64))
             }
             // The server that installs a snapshot checks its slot itself.
-            Message::Forward { .. } | Message::Snapshot(_) | Message::Refused { .. } => true,
+            Message::ReadIndexReply { index, .. } => index.is_none_or(ok),
+            Message::Forward { .. }
+            | Message::Snapshot(_)
+            | Message::Refused { .. }
+            | Message::ReadIndex { .. } => true,
         }
     }
 
@@ -203,6 +224,8 @@ impl<C, P> Message<C, P> {
             Message::Forward { .. } => "forward",
             Message::Snapshot(_) => "snapshot",
             Message::Refused { .. } => "refused",
+            Message::ReadIndex { .. } => "read-index",
+            Message::ReadIndexReply { .. } => "read-index-reply",
         }
     }
 }

@@ -79,6 +79,9 @@ pub struct Proposer<C> {
     own_bit: u64,
     check_ticks: u32,
     beat: u64,
+    /// Per member (by index), the highest heartbeat of this leader's ballot
+    /// it acknowledged: what read-index leadership confirmation counts.
+    beat_acked: Vec<u64>,
     /// Every slot below is chosen *and* its value is held by a local learner.
     /// Phase 1 starts here: a slot merely reported chosen by a leader that
     /// may have crashed is re-proposed, which is safe (Paxos forces the same
@@ -143,6 +146,7 @@ impl<C: Clone> Proposer<C> {
             own_bit: 0,
             check_ticks: 0,
             beat: 0,
+            beat_acked: alloc::vec![0; config.members.len()],
             learned: 0,
             promises: 0,
             adopted: BTreeMap::new(),
@@ -249,6 +253,8 @@ impl<C: Clone> Proposer<C> {
         match input {
             Input::Tick => self.tick(out),
             Input::Propose(cmd) => self.propose(cmd, out),
+            // Reads are served by a `Server`, which has a replica.
+            Input::Read { .. } => {}
             Input::Receive { from, msg } => self.receive(from, msg, out),
             Input::Checkpoint => out.push(Action::Compact(alloc::boxed::Box::new(Checkpoint {
                 snapshot: None,
@@ -303,7 +309,9 @@ impl<C: Clone> Proposer<C> {
             | Message::Decided { .. }
             | Message::Votes { .. }
             | Message::Snapshot(_)
-            | Message::Refused { .. } => {}
+            | Message::Refused { .. }
+            | Message::ReadIndex { .. }
+            | Message::ReadIndexReply { .. } => {}
         }
     }
 
@@ -493,7 +501,7 @@ impl<C: Clone> Proposer<C> {
         &mut self,
         from: NodeId,
         ballot: Ballot,
-        _beat: u64,
+        beat: u64,
         out: &mut Vec<Action<C, O, P>>,
     ) {
         if self.state != ProposerState::Leader || ballot != self.ballot {
@@ -501,7 +509,49 @@ impl<C: Clone> Proposer<C> {
         }
         if let Some(bit) = self.member_bit(from, "heartbeat-ack", out) {
             self.heard |= bit;
+            let i = bit.trailing_zeros() as usize;
+            if let Some(acked) = self.beat_acked.get_mut(i) {
+                *acked = (*acked).max(beat.min(self.beat));
+            }
         }
+    }
+
+    /// The highest heartbeat of this leader's ballot that a quorum of
+    /// acceptors acknowledged (the co-located acceptor, if any, counting as
+    /// having acknowledged every one): when it is at least `b`, no higher
+    /// ballot had a quorum's promise when heartbeat `b` was sent. Zero when
+    /// not leading.
+    pub(crate) fn confirmed_beat(&self) -> u64 {
+        if self.state != ProposerState::Leader {
+            return 0;
+        }
+        let mut acked = self.beat_acked.clone();
+        if let Some(own) = self.own_index() {
+            acked[own] = self.beat;
+        }
+        acked.sort_unstable_by(|a, b| b.cmp(a));
+        acked.get(self.config.quorum() - 1).copied().unwrap_or(0)
+    }
+
+    fn own_index(&self) -> Option<usize> {
+        (self.own_bit != 0).then(|| self.own_bit.trailing_zeros() as usize)
+    }
+
+    /// Sends a heartbeat now, off the timer (a leader confirming itself for
+    /// reads); returns its beat. Nothing when not leading.
+    pub(crate) fn heartbeat_now<O, P>(&mut self, out: &mut Vec<Action<C, O, P>>) -> Option<u64> {
+        if self.state != ProposerState::Leader {
+            return None;
+        }
+        self.send_heartbeat(out);
+        Some(self.beat)
+    }
+
+    /// The read index a leader gives a read arriving now: every slot that
+    /// can have been chosen is below it, since phase 1 re-proposed every
+    /// slot a quorum might have chosen. `None` when not leading.
+    pub(crate) fn read_index(&self) -> Option<Slot> {
+        (self.state == ProposerState::Leader).then_some(self.next_slot)
     }
 
     /// Moves queued commands into slots. A command goes out at once when the
@@ -613,6 +663,7 @@ impl<C: Clone> Proposer<C> {
     fn become_leader<O, P>(&mut self, out: &mut Vec<Action<C, O, P>>) {
         self.state = ProposerState::Leader;
         self.heard = self.promises;
+        self.beat_acked.iter_mut().for_each(|b| *b = 0);
         self.check_ticks = 0;
         self.leader = Some(self.config.id);
         self.commit = self.prepare_from.max(self.trimmed_max);
@@ -877,9 +928,11 @@ mod tests {
                 Role::Proposer
             }
             Message::CatchUp { .. } | Message::Decided { .. } => Role::Learner,
-            Message::Forward { .. } | Message::Snapshot(_) | Message::Refused { .. } => {
-                Role::Client
-            }
+            Message::Forward { .. }
+            | Message::Snapshot(_)
+            | Message::Refused { .. }
+            | Message::ReadIndex { .. }
+            | Message::ReadIndexReply { .. } => Role::Client,
         };
         Input::Receive {
             from: Process::only(role, NodeId(from)),

@@ -3,13 +3,14 @@
 //! compaction and snapshot transfer for the driver.
 
 use crate::acceptor::{owns_ballot, Acceptor};
-use crate::action::{Action, Checkpoint, DropReason, Event, Input, Record};
+use crate::action::{Action, Checkpoint, DropReason, Event, Input, ReadRefusal, Record};
 use crate::address::{Destination, Process, Role, Roles};
 use crate::config::Config;
 use crate::error::{ConfigError, RecoverError};
 use crate::learner::Learner;
 use crate::message::{Message, LIMIT};
 use crate::proposer::Proposer;
+use crate::reads::{LocalRead, Origin, Reads};
 use crate::replica::{Replica, Snapshot, StateMachine};
 use crate::types::{Ballot, NodeId, Slot};
 use alloc::boxed::Box;
@@ -54,6 +55,10 @@ pub struct ServerStats {
     /// Peer snapshots installed ([`Event::SnapshotInstalled`]). One that was
     /// not ahead is counted in `ignored` instead.
     pub snapshots_installed: u64,
+    /// Reads answered without a slot ([`Action::ReadReply`]).
+    pub reads_served: u64,
+    /// Reads refused ([`Event::ReadRefused`]).
+    pub reads_refused: u64,
 }
 
 /// A Multi-Paxos node: acceptor, proposer, learner and replica together.
@@ -86,6 +91,9 @@ pub struct Server<S: StateMachine> {
     bug: crate::zoo::Bug,
     snapshots_sent: u64,
     snapshots_installed: u64,
+    reads: Reads<Cmd<S>>,
+    /// Ticks a read may wait on others before it is refused as timed out.
+    read_wait_ticks: u32,
 }
 
 impl<S: StateMachine + Clone> Server<S> {
@@ -125,6 +133,8 @@ impl<S: StateMachine + Clone> Server<S> {
             bug: crate::zoo::Bug::None,
             snapshots_sent: 0,
             snapshots_installed: 0,
+            reads: Reads::default(),
+            read_wait_ticks: config.election_timeout_ticks.saturating_mul(2),
         })
     }
 
@@ -257,6 +267,8 @@ impl<S: StateMachine + Clone> Server<S> {
             stepped_down: self.proposer.stepped_down(),
             snapshots_sent: self.snapshots_sent,
             snapshots_installed: self.snapshots_installed,
+            reads_served: self.reads.served,
+            reads_refused: self.reads.refused,
         }
     }
 
@@ -281,6 +293,14 @@ impl<S: StateMachine + Clone> Server<S> {
                 self.ticks += 1;
                 self.proposer.tick(&mut scratch);
                 self.learner.tick(&mut scratch);
+                if !self.reads.is_idle() {
+                    for read in self.reads.tick(self.read_wait_ticks) {
+                        self.refuse_read(read, ReadRefusal::TimedOut, &mut scratch);
+                    }
+                }
+            }
+            Input::Read { client, id, query } => {
+                self.read(LocalRead { client, id, query }, &mut scratch)
             }
             Input::Propose(cmd) => match self.proposer.leader() {
                 // A leader knows itself as leader, so this is a follower that knows one.
@@ -305,7 +325,137 @@ impl<S: StateMachine + Clone> Server<S> {
             Input::Checkpoint => scratch.push(Action::Compact(Box::new(self.checkpoint()))),
         }
         self.route_all(&mut scratch, out);
+        if !self.reads.is_idle() {
+            self.advance_reads(&mut scratch);
+            self.route_all(&mut scratch, out);
+        }
         self.scratch = scratch;
+    }
+
+    /// A client's read arrived: the leader confirms it, a follower asks the
+    /// leader for the index.
+    fn read(&mut self, read: LocalRead<Cmd<S>>, out: &mut Vec<ServerAction<S>>) {
+        if self.replica.state().read(&read.query).is_none() {
+            return self.refuse_read(read, ReadRefusal::NotReadOnly, out);
+        }
+        if bug!(self.bug, ReadLocally) {
+            self.reads.ready.push((0, read, 0));
+            return;
+        }
+        if let Some(index) = self.proposer.read_index() {
+            self.reads.unconfirmed.push((index, Origin::Local(read)));
+            return;
+        }
+        match self.proposer.leader() {
+            Some(leader) if leader != self.id => {
+                let tag = self.reads.next_tag;
+                self.reads.next_tag += 1;
+                self.reads.asked.insert(tag, (read, 0));
+                out.push(Action::Send {
+                    to: Destination::to(Role::Proposer, leader),
+                    msg: Message::ReadIndex { tag },
+                });
+            }
+            leader => self.refuse_read(read, ReadRefusal::NotLeader { leader }, out),
+        }
+    }
+
+    fn refuse_read(
+        &mut self,
+        read: LocalRead<Cmd<S>>,
+        reason: ReadRefusal,
+        out: &mut Vec<ServerAction<S>>,
+    ) {
+        self.reads.refused += 1;
+        out.push(Action::Event(Event::ReadRefused {
+            client: read.client,
+            id: read.id,
+            reason,
+        }));
+    }
+
+    /// Moves reads along after a step: confirms the leader's round, starts
+    /// the next one, and serves every read whose index the replica reached.
+    fn advance_reads(&mut self, out: &mut Vec<ServerAction<S>>) {
+        if self.proposer.read_index().is_none() {
+            // Not (or no longer) leading: nobody will confirm these.
+            let leader = self.proposer.leader();
+            for (_, origin) in self.reads.take_unconfirmed() {
+                self.answer_unconfirmed(origin, leader, out);
+            }
+        } else {
+            let own_promise_ok = self.acceptor.promised() <= self.proposer.ballot();
+            if let Some((beat, _)) = &self.reads.round {
+                if own_promise_ok && self.proposer.confirmed_beat() >= *beat {
+                    let (_, confirmed) = self.reads.round.take().expect("a round is in flight");
+                    for (index, origin) in confirmed {
+                        match origin {
+                            Origin::Local(read) => self.reads.ready.push((index, read, 0)),
+                            Origin::Remote { node, tag } => out.push(Action::Send {
+                                to: Destination::to(Role::Proposer, node),
+                                msg: Message::ReadIndexReply {
+                                    tag,
+                                    index: Some(index),
+                                    leader: None,
+                                },
+                            }),
+                        }
+                    }
+                }
+            }
+            if self.reads.round.is_none() && !self.reads.unconfirmed.is_empty() {
+                if let Some(beat) = self.proposer.heartbeat_now(out) {
+                    let waiting = core::mem::take(&mut self.reads.unconfirmed);
+                    self.reads.round = Some((beat, waiting));
+                }
+            }
+        }
+        let applied = self.replica.next_slot();
+        if self
+            .reads
+            .ready
+            .iter()
+            .any(|(index, _, _)| *index <= applied)
+        {
+            let ready = core::mem::take(&mut self.reads.ready);
+            for (index, read, age) in ready {
+                if index > applied {
+                    self.reads.ready.push((index, read, age));
+                    continue;
+                }
+                match self.replica.state().read(&read.query) {
+                    Some(output) => {
+                        self.reads.served += 1;
+                        out.push(Action::ReadReply {
+                            client: read.client,
+                            id: read.id,
+                            slot: applied,
+                            output,
+                        });
+                    }
+                    None => self.refuse_read(read, ReadRefusal::NotReadOnly, out),
+                }
+            }
+        }
+    }
+
+    fn answer_unconfirmed(
+        &mut self,
+        origin: Origin<Cmd<S>>,
+        leader: Option<NodeId>,
+        out: &mut Vec<ServerAction<S>>,
+    ) {
+        match origin {
+            Origin::Local(read) => self.refuse_read(read, ReadRefusal::NotLeader { leader }, out),
+            Origin::Remote { node, tag } => out.push(Action::Send {
+                to: Destination::to(Role::Proposer, node),
+                msg: Message::ReadIndexReply {
+                    tag,
+                    index: None,
+                    leader,
+                },
+            }),
+        }
     }
 
     /// A server of this cluster: hosts an acceptor whose id is a member.
@@ -501,6 +651,24 @@ impl<S: StateMachine + Clone> Server<S> {
                 self.learner.receive(from, msg, out);
             }
             Message::Snapshot(snapshot) => self.install(from.id, *snapshot, out),
+            Message::ReadIndex { tag } => match self.proposer.read_index() {
+                Some(index) => self
+                    .reads
+                    .unconfirmed
+                    .push((index, Origin::Remote { node: from.id, tag })),
+                None => {
+                    let leader = self.proposer.leader();
+                    self.answer_unconfirmed(Origin::Remote { node: from.id, tag }, leader, out)
+                }
+            },
+            Message::ReadIndexReply { tag, index, leader } => {
+                if let Some((read, _)) = self.reads.asked.remove(&tag) {
+                    match index {
+                        Some(index) => self.reads.ready.push((index, read, 0)),
+                        None => self.refuse_read(read, ReadRefusal::NotLeader { leader }, out),
+                    }
+                }
+            }
         }
         self.learned(out);
     }

@@ -50,11 +50,13 @@ pub enum Bug {
     InstallBehind,
     /// Server: installs a snapshot without moving its learner.
     LearnerNotMovedOnInstall,
+    /// Server: serves reads from its own replica without a read index.
+    ReadLocally,
 }
 
 impl Bug {
     /// Every bug, in a fixed order.
-    pub const ALL: [Bug; 18] = [
+    pub const ALL: [Bug; 19] = [
         Bug::AcceptBelowPromise,
         Bug::PromiseNotPersisted,
         Bug::VoteSentBeforePersist,
@@ -73,6 +75,7 @@ impl Bug {
         Bug::TrimBeforeSnapshot,
         Bug::InstallBehind,
         Bug::LearnerNotMovedOnInstall,
+        Bug::ReadLocally,
     ];
 
     /// The name used on command lines.
@@ -97,6 +100,7 @@ impl Bug {
             Bug::TrimBeforeSnapshot => "trim-before-snapshot",
             Bug::InstallBehind => "install-behind",
             Bug::LearnerNotMovedOnInstall => "learner-not-moved-on-install",
+            Bug::ReadLocally => "read-locally",
         }
     }
 
@@ -124,6 +128,7 @@ impl Bug {
             Bug::LearnerNotMovedOnInstall => {
                 "server installs a snapshot without moving its learner"
             }
+            Bug::ReadLocally => "server serves reads from its own replica, no read index",
         }
     }
 

@@ -26,6 +26,7 @@ enum Op {
     Tick,
     Deliver { from: u8, msg: ArbMessage },
     Propose { client: u8, seq: u8, op: u8 },
+    Read { client: u8, id: u8, query: u8 },
     CrashAndRecover,
 }
 
@@ -135,6 +136,14 @@ enum ArbMessage {
         seq: u8,
         reason: u8,
     },
+    ReadIndex {
+        tag: u8,
+    },
+    ReadIndexReply {
+        tag: u8,
+        index: Option<u8>,
+        leader: Option<u8>,
+    },
 }
 
 /// The sender of a delivered message. Mostly the process that sends that
@@ -157,7 +166,9 @@ fn sender(from: u8, msg: &Msg) -> Process {
         | Message::HeartbeatAck { .. } => Process::only(Role::Acceptor, id),
         Message::CatchUp { .. } | Message::Decided { .. } => Process::only(Role::Learner, id),
         Message::Forward { .. } | Message::Snapshot(_) => Process::only(Role::Client, id),
-        Message::Refused { .. } => Process::only(Role::Proposer, id),
+        Message::Refused { .. } | Message::ReadIndex { .. } | Message::ReadIndexReply { .. } => {
+            Process::only(Role::Proposer, id)
+        }
     }
 }
 
@@ -253,6 +264,14 @@ impl ArbMessage {
                     },
                 },
             },
+            ArbMessage::ReadIndex { tag } => Message::ReadIndex {
+                tag: u64::from(tag % 4),
+            },
+            ArbMessage::ReadIndexReply { tag, index, leader } => Message::ReadIndexReply {
+                tag: u64::from(tag % 4),
+                index: index.map(slot),
+                leader: leader.map(|l| NodeId(u32::from(l % 5))),
+            },
             ArbMessage::CatchUp {
                 from_slot,
                 to_slot,
@@ -304,6 +323,10 @@ impl StateMachine for Sum {
     fn apply(&mut self, n: &u8) -> u64 {
         self.0 += u64::from(*n);
         self.0
+    }
+    /// Adding zero changes nothing: that query is a read.
+    fn read(&self, n: &u8) -> Option<u64> {
+        (*n == 0).then_some(self.0)
     }
 }
 
@@ -549,6 +572,11 @@ pub fn run(data: &[u8]) {
                     op: *op,
                 })]
             }
+            Op::Read { client, id, query } => vec![Input::Read {
+                client: u64::from(client % 4),
+                id: u64::from(*id),
+                query: query % 2,
+            }],
             Op::CrashAndRecover => {
                 acceptor.crash_and_recover();
                 proposer.crash_and_recover();
@@ -579,6 +607,14 @@ pub fn run(data: &[u8]) {
                     Action::Compact(c) => {
                         server_snapshot = c.snapshot;
                         server_disk = c.records;
+                    }
+                    Action::ReadReply { slot, output, .. } => {
+                        // A read answers the state it was served at, and the
+                        // server has applied that far.
+                        assert!(slot <= server.applied_up_to(), "read served beyond applied");
+                        if slot == server.applied_up_to() {
+                            assert_eq!(output, server.state().0, "read answered another state");
+                        }
                     }
                     _ => {}
                 }

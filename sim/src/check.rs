@@ -473,6 +473,9 @@ pub struct Execution<O> {
 pub struct Reference<S, O> {
     state: S,
     next: Slot,
+    /// With reads on: the state before each slot (`states[p]` reflects the
+    /// slots below `p`), to check what reads served at `p` answered.
+    states: Option<Vec<S>>,
     last_seq: BTreeMap<ClientId, u64>,
     /// `(client, seq)` → where and what it executed.
     pub executions: BTreeMap<(ClientId, u64), Execution<O>>,
@@ -480,12 +483,13 @@ pub struct Reference<S, O> {
     pub order: Vec<(ClientId, u64)>,
 }
 
-impl<S, O: Clone> Reference<S, O> {
+impl<S: Clone, O: Clone> Reference<S, O> {
     /// A reference starting from `state`.
     pub fn new(state: S) -> Self {
         Reference {
             state,
             next: 0,
+            states: None,
             last_seq: BTreeMap::new(),
             executions: BTreeMap::new(),
             order: Vec::new(),
@@ -497,6 +501,20 @@ impl<S, O: Clone> Reference<S, O> {
         self.next
     }
 
+    /// Keeps the state at every slot boundary from now on, for
+    /// [`check_reads`].
+    pub fn keep_states(&mut self) {
+        self.states.get_or_insert_with(Vec::new);
+    }
+
+    /// The state reflecting exactly the slots below `slot`, if kept.
+    pub fn state_at(&self, slot: Slot) -> Option<&S> {
+        if slot == self.next {
+            return Some(&self.state);
+        }
+        self.states.as_ref()?.get(usize::try_from(slot).ok()?)
+    }
+
     /// Applies `commands` (the value of the next slot), with `apply` running
     /// the state machine.
     pub fn apply_slot<C>(
@@ -505,6 +523,11 @@ impl<S, O: Clone> Reference<S, O> {
         mut apply: impl FnMut(&mut S, &C) -> O,
     ) {
         let slot = self.next;
+        if let Some(states) = &mut self.states {
+            if states.len() as u64 == slot {
+                states.push(self.state.clone());
+            }
+        }
         self.next += 1;
         for cmd in commands {
             let last = self.last_seq.entry(cmd.client).or_insert(0);
@@ -587,6 +610,132 @@ pub fn check_linearizability<C: fmt::Debug, O: PartialEq + fmt::Debug>(
                     "request ({}, {}) completed in slot {slot_a} before request ({}, {}) was invoked, yet the latter executed in slot {}",
                     ra.client, ra.seq, rb.client, rb.seq, exec_b.slot
                 ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// One read served without a slot, as its client saw it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ReadRecord<C, O> {
+    /// The client.
+    pub client: ClientId,
+    /// The client's id for the read.
+    pub id: u64,
+    /// The query.
+    pub query: C,
+    /// When it was sent.
+    pub invoked_at: u64,
+    /// When it was answered, at which slot boundary, with what.
+    pub completed: Option<(u64, Slot, O)>,
+}
+
+/// Invariant 6 for reads served without a slot (read-index): a read
+/// answered at slot boundary `p` must carry what the decided log's state
+/// below `p` answers, and sit in real-time order with everything else. A
+/// read at `p` is ordered between slots `p - 1` and `p`: a write that
+/// completed before the read was invoked must be in a slot below `p`; a
+/// write invoked after the read completed in a slot at or above `p`; and a
+/// read that completed before another was invoked must be at a boundary
+/// no later. This is the stale read a deposed leader would serve.
+pub fn check_reads<S: Clone, C: fmt::Debug, O: PartialEq + fmt::Debug, WC, WO: Clone>(
+    reads: &[ReadRecord<C, O>],
+    requests: &[Request<WC, WO>],
+    executions: &BTreeMap<(ClientId, u64), Execution<WO>>,
+    reference: &Reference<S, WO>,
+    answer: impl Fn(&S, &C) -> Option<O>,
+) -> Check {
+    let fail = |detail: String| Err(Failure::new(Invariant::Linearizability, detail));
+    for r in reads {
+        let Some((_, p, output)) = &r.completed else {
+            continue;
+        };
+        let Some(state) = reference.state_at(*p) else {
+            return fail(format!(
+                "read {} of client {} was served at slot {p}, beyond the decided log",
+                r.id, r.client
+            ));
+        };
+        let expected = answer(state, &r.query);
+        if expected.as_ref() != Some(output) {
+            return fail(format!(
+                "read {} of client {} was served at slot {p} with {output:?}, but the decided log there answers {expected:?}",
+                r.id, r.client
+            ));
+        }
+    }
+    // Positions: a write in slot w at 2w + 1, a read at boundary p at 2p.
+    // Sweep invocations in time order, knowing the highest position among
+    // the operations completed strictly before.
+    #[derive(Clone, Copy)]
+    enum Op {
+        Read(usize),
+        Write(usize),
+    }
+    let describe = |op: Op| match op {
+        Op::Read(i) => format!("read {} of client {}", reads[i].id, reads[i].client),
+        Op::Write(i) => format!("request ({}, {})", requests[i].client, requests[i].seq),
+    };
+    let write_pos = |i: usize| {
+        let r = &requests[i];
+        executions.get(&(r.client, r.seq)).map(|e| 2 * e.slot + 1)
+    };
+    let mut completions: Vec<(u64, u64, Op)> = Vec::new();
+    let mut invocations: Vec<(u64, Op)> = Vec::new();
+    for (i, r) in reads.iter().enumerate() {
+        invocations.push((r.invoked_at, Op::Read(i)));
+        if let Some((at, p, _)) = &r.completed {
+            completions.push((*at, 2 * p, Op::Read(i)));
+        }
+    }
+    if reads.iter().all(|r| r.completed.is_none()) {
+        return Ok(());
+    }
+    for (i, r) in requests.iter().enumerate() {
+        invocations.push((r.invoked_at, Op::Write(i)));
+        if let (Some(c), Some(pos)) = (&r.completed, write_pos(i)) {
+            completions.push((c.at, pos, Op::Write(i)));
+        }
+    }
+    completions.sort_unstable_by_key(|&(at, pos, _)| (at, pos));
+    invocations.sort_unstable_by_key(|&(at, _)| at);
+    let mut done = 0;
+    // The highest position completed so far, and the highest read: two
+    // writes are the request checker's business (it orders them strictly),
+    // so a write is held only to the reads before it.
+    let mut highest: Option<(u64, Op)> = None;
+    let mut highest_read: Option<(u64, Op)> = None;
+    let raise = |h: &mut Option<(u64, Op)>, pos: u64, op: Op| {
+        if !matches!(*h, Some((p, _)) if p >= pos) {
+            *h = Some((pos, op));
+        }
+    };
+    for (invoked_at, b) in invocations {
+        while done < completions.len() && completions[done].0 < invoked_at {
+            let (_, pos, a) = completions[done];
+            raise(&mut highest, pos, a);
+            if matches!(a, Op::Read(_)) {
+                raise(&mut highest_read, pos, a);
+            }
+            done += 1;
+        }
+        let (pos_b, before) = match b {
+            Op::Read(i) => match &reads[i].completed {
+                Some((_, p, _)) => (2 * p, highest),
+                None => continue,
+            },
+            Op::Write(i) => match write_pos(i) {
+                Some(pos) => (pos, highest_read),
+                None => continue,
+            },
+        };
+        let Some((pos_a, a)) = before else { continue };
+        if pos_b < pos_a {
+            return fail(format!(
+                "{} completed (at position {pos_a}) before {} was invoked, which sits earlier (position {pos_b}; a read at boundary p is at 2p, a write in slot w at 2w+1)",
+                describe(a),
+                describe(b)
             ));
         }
     }
@@ -825,6 +974,77 @@ mod tests {
         ];
         let ex = executions(&[((1, 1), 5, 100), ((2, 1), 4, 200)]);
         let err = check_linearizability(&reqs, &ex).unwrap_err();
+        assert_eq!(err.invariant, Invariant::Linearizability);
+    }
+
+    /// A reference over a counter: each slot adds its command's op.
+    fn counter_reference(slots: &[u64]) -> Reference<u64, u64> {
+        let mut r = Reference::new(0u64);
+        r.keep_states();
+        for (i, &op) in slots.iter().enumerate() {
+            let cmd = Command {
+                client: 9,
+                seq: i as u64 + 1,
+                op,
+            };
+            r.apply_slot(&[cmd], |s: &mut u64, op: &u64| {
+                *s += op;
+                *s
+            });
+        }
+        r
+    }
+
+    fn read(
+        client: ClientId,
+        invoked_at: u64,
+        done: Option<(u64, Slot, u64)>,
+    ) -> ReadRecord<u64, u64> {
+        ReadRecord {
+            client,
+            id: 1,
+            query: 0,
+            invoked_at,
+            completed: done,
+        }
+    }
+
+    #[test]
+    fn reads_at_a_fresh_enough_boundary_with_the_right_answer_pass() {
+        let r = counter_reference(&[1, 2, 4]);
+        // The write in slot 1 completed at t=10; a read invoked at t=12 and
+        // served at boundary 2 (after slots 0 and 1) answers 1 + 2.
+        let reqs = [request(9, 2, 5, Some((10, 1, 3)))];
+        let ex = executions(&[((9, 2), 1, 3)]);
+        let reads = [read(1, 12, Some((20, 2, 3))), read(2, 25, Some((30, 3, 7)))];
+        assert_eq!(check_reads(&reads, &reqs, &ex, &r, |s, _| Some(*s)), Ok(()));
+    }
+
+    #[test]
+    fn a_stale_read_is_reported() {
+        let r = counter_reference(&[1, 2, 4]);
+        let reqs = [request(9, 2, 5, Some((10, 1, 3)))];
+        let ex = executions(&[((9, 2), 1, 3)]);
+        // Invoked after slot 1's write completed, yet served before it.
+        let reads = [read(1, 12, Some((20, 1, 1)))];
+        let err = check_reads(&reads, &reqs, &ex, &r, |s, _| Some(*s)).unwrap_err();
+        assert_eq!(err.invariant, Invariant::Linearizability);
+        // Two reads out of real-time order.
+        let reads = [read(1, 12, Some((20, 3, 7))), read(2, 25, Some((30, 2, 3)))];
+        assert!(check_reads(&reads, &reqs, &ex, &r, |s, _| Some(*s)).is_err());
+        // A write invoked after a read completed, placed before it.
+        let reqs = [request(9, 2, 25, Some((40, 1, 3)))];
+        let reads = [read(1, 0, Some((20, 3, 7)))];
+        assert!(check_reads(&reads, &reqs, &ex, &r, |s, _| Some(*s)).is_err());
+    }
+
+    #[test]
+    fn a_read_with_the_wrong_answer_is_reported() {
+        let r = counter_reference(&[1, 2, 4]);
+        let reads = [read(1, 0, Some((20, 2, 4)))];
+        let err =
+            check_reads::<_, _, _, u64, u64>(&reads, &[], &BTreeMap::new(), &r, |s, _| Some(*s))
+                .unwrap_err();
         assert_eq!(err.invariant, Invariant::Linearizability);
     }
 

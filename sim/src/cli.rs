@@ -71,6 +71,11 @@ pub struct RunArgs {
     /// Clients talk to servers or proposers (never self-learning).
     #[arg(long)]
     pub no_core_clients: bool,
+    /// Percent of client operations that are reads served without a slot
+    /// (read-index), checked for linearizability with the writes. Servers
+    /// layout only; 0 turns reads off.
+    #[arg(long)]
+    pub read_percent: Option<u8>,
     /// Do not check liveness after heal (study safety alone).
     #[arg(long)]
     pub no_liveness: bool,
@@ -158,6 +163,7 @@ impl RunArgs {
             } else {
                 None
             },
+            read_percent: self.read_percent,
             tuning: self.tuning(),
             defaults: self.defaults,
         }

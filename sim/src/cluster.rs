@@ -369,6 +369,15 @@ impl<S: SimMachine> Sim<S> {
                 seq,
                 reason,
             }) => self.refuse(i, client, seq, reason),
+            Action::ReadReply {
+                client,
+                id,
+                slot,
+                output,
+            } => self.read_reply(i, client, id, slot, output),
+            Action::Event(Event::ReadRefused { client, id, .. }) => {
+                self.read_refused(i, client, id)
+            }
             Action::Event(_)
             | Action::Deliver { .. }
             | Action::Persist(_)

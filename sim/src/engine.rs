@@ -4,8 +4,8 @@
 //! faults ([`crate::faults`]).
 
 use crate::check::{
-    check_linearizability, check_liveness, DeliveryChecker, ExecutionChecker, Failure, Invariant,
-    Oracle, PromiseChecker, Reference,
+    check_linearizability, check_liveness, check_reads, DeliveryChecker, ExecutionChecker, Failure,
+    Invariant, Oracle, PromiseChecker, Reference,
 };
 use crate::cluster::{Act, Cmd, Msg, Node, Out};
 use crate::durable::{DurableChecker, Limits};
@@ -97,6 +97,8 @@ pub struct Stats {
     /// request invoked during it completed, in thousandths of the run's
     /// election timeout.
     pub regain_millitimeouts_max: u64,
+    /// Reads served without a slot (read-index) and answered to clients.
+    pub reads: u64,
 }
 
 impl Stats {
@@ -125,6 +127,7 @@ impl Stats {
         self.regain_millitimeouts_max = self
             .regain_millitimeouts_max
             .max(o.regain_millitimeouts_max);
+        self.reads += o.reads;
     }
 }
 
@@ -195,6 +198,24 @@ pub(crate) enum Ev<S: SimMachine> {
     ClientNext {
         client: usize,
     },
+    /// A client's read reaches a server.
+    Read {
+        node: usize,
+        client: usize,
+        id: u64,
+        query: Cmd<S>,
+    },
+    ReadReply {
+        client: usize,
+        id: u64,
+        slot: Slot,
+        output: Out<S>,
+    },
+    /// A read was refused, or its client gave up waiting.
+    ReadEnded {
+        client: usize,
+        id: u64,
+    },
     FaultTick,
     Restart {
         node: usize,
@@ -221,6 +242,9 @@ impl<S: SimMachine> Ev<S> {
             Ev::Heal => 11,
             Ev::Deadline => 12,
             Ev::ScenarioEnd => 13,
+            Ev::Read { .. } => 14,
+            Ev::ReadReply { .. } => 15,
+            Ev::ReadEnded { .. } => 16,
         }
     }
 }
@@ -331,6 +355,10 @@ impl<S: SimMachine> Sim<S> {
             })
             .collect();
         let heal_at = opts.heal_tick * TICK_UNITS;
+        let mut reference = Reference::new(S::fresh());
+        if opts.read_percent > 0 {
+            reference.keep_states();
+        }
         let mut sim = Sim {
             now: 0,
             step: 0,
@@ -348,7 +376,7 @@ impl<S: SimMachine> Sim<S> {
             executions: ExecutionChecker::new(n),
             promises: PromiseChecker::new(n),
             durable: DurableChecker::new(n, limits(&topo.config(0, 0, 0))),
-            reference: Reference::new(S::fresh()),
+            reference,
             history: History::default(),
             stats: Stats::default(),
             hash: TraceHash::default(),
@@ -496,6 +524,14 @@ impl<S: SimMachine> Sim<S> {
                 check_linearizability(&self.history.requests, &self.reference.executions)
             {
                 self.fail(f);
+            } else if let Err(f) = check_reads(
+                &self.history.reads,
+                &self.history.requests,
+                &self.reference.executions,
+                &self.reference,
+                |s: &S, q: &S::Command| s.read(q),
+            ) {
+                self.fail(f);
             }
         }
         self.stats.steps = self.step;
@@ -538,6 +574,19 @@ impl<S: SimMachine> Sim<S> {
             } => self.on_refused(client, seq, reason),
             Ev::ClientTick { client } => self.on_client_tick(client),
             Ev::ClientNext { client } => self.on_client_next(client),
+            Ev::Read {
+                node,
+                client,
+                id,
+                query,
+            } => self.on_read(node, client, id, query),
+            Ev::ReadReply {
+                client,
+                id,
+                slot,
+                output,
+            } => self.on_read_reply(client, id, slot, output),
+            Ev::ReadEnded { client, id } => self.on_read_ended(client, id),
             Ev::FaultTick => self.on_fault_tick(),
             Ev::Restart { node, incarnation } => self.restart(node, incarnation),
             Ev::Heal => self.on_heal(),

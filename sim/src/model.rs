@@ -15,6 +15,13 @@ pub trait SimMachine: StateMachine<Command: PartialEq, Output: PartialEq> + Clon
     fn fresh() -> Self;
     /// A random operation for request `seq` of `client`.
     fn random_op(rng: &mut SimRng, client: ClientId, seq: u64) -> Self::Command;
+    /// A random read-only query ([`StateMachine::read`] answers it), for
+    /// reads served without a slot; `None` (the default) if the machine
+    /// has none, and then the workload only writes.
+    fn random_read(rng: &mut SimRng) -> Option<Self::Command> {
+        let _ = rng;
+        None
+    }
 }
 
 /// A user operation tagged with the request it belongs to, so that the
@@ -65,6 +72,10 @@ impl<S: SimMachine> StateMachine for Recorded<S> {
         self.executed.push((command.client, command.seq));
         self.inner.apply(&command.op)
     }
+
+    fn read(&self, query: &Self::Command) -> Option<Self::Output> {
+        self.inner.read(&query.op)
+    }
 }
 
 /// The default machine: a hash chain. Each operation folds a number into the
@@ -81,6 +92,16 @@ impl StateMachine for HashChain {
         self.0 = mix(self.0 ^ op.rotate_left(17));
         self.0
     }
+
+    /// [`HashChain::READ`] reads the state; every other number is a write.
+    fn read(&self, query: &u64) -> Option<u64> {
+        (*query == HashChain::READ).then_some(self.0)
+    }
+}
+
+impl HashChain {
+    /// The read-only query: answers the current state.
+    pub const READ: u64 = u64::MAX;
 }
 
 impl SimMachine for HashChain {
@@ -89,7 +110,12 @@ impl SimMachine for HashChain {
     }
 
     fn random_op(rng: &mut SimRng, _client: ClientId, _seq: u64) -> u64 {
-        rng.next_u64()
+        // Never the read query: writes and reads stay apart.
+        rng.next_u64().min(HashChain::READ - 1)
+    }
+
+    fn random_read(_rng: &mut SimRng) -> Option<u64> {
+        Some(HashChain::READ)
     }
 }
 

@@ -335,6 +335,9 @@ pub struct Options {
     /// learn for themselves from the learners' group (as the multicast
     /// driver's client does) instead of waiting for a replica's reply.
     pub core_clients: bool,
+    /// Percent of client operations that are reads served without a slot
+    /// (read-index; servers layout only; 0: every operation writes).
+    pub read_percent: u8,
 }
 
 /// One tunable field of `paxos_core::Config`: everything but the identity
@@ -504,6 +507,7 @@ impl Default for Options {
             snapshot_ticks: None,
             tuning: Tuning::default(),
             core_clients: false,
+            read_percent: 0,
         }
     }
 }
@@ -616,6 +620,13 @@ impl Options {
         let mut config = default_config();
         self.tuning.apply(&mut config);
         config.validate().map_err(OptionsError::Config)?;
+        range("read-percent", u64::from(self.read_percent), 0, 100)?;
+        if self.read_percent > 0 && self.layout != Layout::Servers {
+            return Err(OptionsError::Needs {
+                flag: "read-percent",
+                needs: "--layout servers",
+            });
+        }
         if self.core_clients && self.layout == Layout::Servers {
             return Err(OptionsError::Needs {
                 flag: "core-clients",
@@ -673,6 +684,9 @@ impl Options {
         }
         if self.core_clients {
             s += " --core-clients";
+        }
+        if self.read_percent > 0 {
+            s += &format!(" --read-percent {}", self.read_percent);
         }
         if !self.liveness {
             s += " --no-liveness";

@@ -369,6 +369,8 @@ impl<S: SimMachine> Proc<S> {
                         Action::Compact(c) => Action::Compact(c),
                         Action::Event(e) => Action::Event(e),
                         Action::Deliver { slot, value } => Action::Deliver { slot, value },
+                        // A self-learning client serves no reads.
+                        Action::ReadReply { .. } => continue,
                     });
                 }
             }

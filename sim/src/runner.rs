@@ -101,7 +101,7 @@ impl Summary {
             String::new()
         };
         format!(
-            "seeds {} steps {} messages delivered {} messages/s {:.0} violations {} ({:.1} s; requests {}/{} completed; slowest settle after heal {} ticks{}; compactions {}{}{})",
+            "seeds {} steps {} messages delivered {} messages/s {:.0} violations {} ({:.1} s; requests {}/{} completed; reads {}; slowest settle after heal {} ticks{}; compactions {}{}{})",
             self.seeds,
             self.stats.steps,
             self.stats.delivered,
@@ -110,6 +110,7 @@ impl Summary {
             self.elapsed.as_secs_f64(),
             self.stats.completed,
             self.stats.invoked,
+            self.stats.reads,
             self.stats.settle_ticks_max,
             elections,
             self.stats.snapshots,

@@ -30,6 +30,8 @@ pub struct Pins {
     pub snapshot_ticks: Option<Option<u64>>,
     /// `--core-clients` (or `--no-core-clients`).
     pub core_clients: Option<bool>,
+    /// `--read-percent`.
+    pub read_percent: Option<u8>,
     /// Every `Config` knob given.
     pub tuning: Tuning,
     /// `--defaults`: what is not pinned takes its default, as before swarm
@@ -58,8 +60,10 @@ impl Pins {
             ..base.clone()
         };
         let draw = !self.defaults;
+        // Reads asked for on the command line need servers.
+        let reads_pinned = self.read_percent.is_some_and(|p| p > 0);
         o.layout = self.layout.unwrap_or_else(|| {
-            if draw && rng.chance(0.35) {
+            if draw && !reads_pinned && rng.chance(0.35) {
                 Layout::Roles {
                     proposers: rng.between(1, ROLE_PROCESSES_MAX) as usize,
                     learners: rng.between(1, ROLE_PROCESSES_MAX) as usize,
@@ -146,6 +150,14 @@ impl Pins {
                 o.tuning.set(Knob::ElectionTimeoutTicks, Some(hb + 1));
             }
         }
+        // Drawn last, so that adding it left every earlier draw as it was.
+        o.read_percent = self.read_percent.unwrap_or_else(|| {
+            if draw && !roles && rng.chance(0.5) {
+                *pick(&mut rng, &[(1, 10), (1, 30), (1, 70)])
+            } else {
+                0
+            }
+        });
         o
     }
 }
@@ -215,6 +227,8 @@ pub struct Coverage {
     pub core_clients: u64,
     /// Seeds that compact on a timer.
     pub snapshots: u64,
+    /// Seeds whose clients also read without a slot.
+    pub reads: u64,
     /// Seeds that trim often (`retain_slots` ≤ 16).
     pub trimming: u64,
     /// Seeds whose leader pipelines (`batch_max` ≤ 16).
@@ -244,6 +258,7 @@ impl Coverage {
         let t = &o.tuning;
         self.core_clients += u64::from(o.core_clients);
         self.snapshots += u64::from(o.snapshot_ticks.is_some());
+        self.reads += u64::from(o.read_percent > 0);
         self.trimming += u64::from(t.value(Knob::RetainSlots) <= 16);
         self.pipelining += u64::from(t.value(Knob::BatchMax) <= 16);
         self.window_one += u64::from(t.value(Knob::PipelineWindow) == 1);
@@ -263,6 +278,7 @@ impl Coverage {
         }
         self.core_clients += o.core_clients;
         self.snapshots += o.snapshots;
+        self.reads += o.reads;
         self.trimming += o.trimming;
         self.pipelining += o.pipelining;
         self.window_one += o.window_one;
@@ -278,7 +294,7 @@ impl fmt::Display for Coverage {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "coverage: servers {} roles {} | 3/5/7 nodes {}/{}/{} | core-clients {} snapshots {} \
+            "coverage: servers {} roles {} | 3/5/7 nodes {}/{}/{} | core-clients {} snapshots {} reads {} \
              trimming {} pipelining {} window=1 {} chunk<=2 {} pending<=4 {} | faults",
             self.servers,
             self.roles,
@@ -287,6 +303,7 @@ impl fmt::Display for Coverage {
             self.sizes[2],
             self.core_clients,
             self.snapshots,
+            self.reads,
             self.trimming,
             self.pipelining,
             self.window_one,

@@ -3,7 +3,7 @@
 //! hints, backed off after refusals) over a faulty client link, and records
 //! invocation and completion in the history the linearizability checker reads.
 
-use crate::check::{Completion, Request};
+use crate::check::{Completion, ReadRecord, Request};
 use crate::cluster::{Cmd, Out};
 use crate::engine::{Ev, Sim};
 use crate::model::{SimMachine, Tagged};
@@ -55,6 +55,10 @@ pub struct Client<S: SimMachine> {
     pub ticking: bool,
     /// It will not submit again (the run is healing or over).
     pub retired: bool,
+    /// The read waiting for its answer: its id and index in the history.
+    pub reading: Option<(u64, usize)>,
+    /// Reads it made.
+    pub reads: u64,
 }
 
 impl<S: SimMachine> Client<S> {
@@ -80,6 +84,8 @@ impl<S: SimMachine> Client<S> {
             last_seq: 0,
             ticking: false,
             retired: false,
+            reading: None,
+            reads: 0,
         }
     }
 }
@@ -89,12 +95,15 @@ impl<S: SimMachine> Client<S> {
 pub struct History<C, O> {
     /// The requests.
     pub requests: Vec<Request<C, O>>,
+    /// The reads served without a slot.
+    pub reads: Vec<ReadRecord<C, O>>,
 }
 
 impl<C, O> Default for History<C, O> {
     fn default() -> Self {
         History {
             requests: Vec::new(),
+            reads: Vec::new(),
         }
     }
 }
@@ -147,6 +156,15 @@ impl<S: SimMachine> Sim<S> {
                 return;
             }
         }
+        if self.opts.read_percent > 0
+            && self.clients[c].process.is_none()
+            && self.client_rng.below(100) < u64::from(self.opts.read_percent)
+        {
+            if let Some(query) = S::random_read(&mut self.client_rng) {
+                self.start_read(c, query);
+                return;
+            }
+        }
         let client = &mut self.clients[c];
         client.last_seq += 1;
         let (id, seq) = (client.id, client.last_seq);
@@ -178,6 +196,141 @@ impl<S: SimMachine> Sim<S> {
                 }
             }
         }
+    }
+
+    /// Client `c` reads: it sends the query to the server it last talked
+    /// to (or a random one) and gives up after one attempt timeout. A read
+    /// that is refused or lost is simply not answered; the next operation
+    /// follows.
+    fn start_read(&mut self, c: usize, query: S::Command) {
+        let entries = self.topo.entry_ids();
+        let node = match self.clients[c].connected {
+            Some(node) => node,
+            None => {
+                let k = self.client_rng.below(entries.len() as u64) as usize;
+                let Some(node) = self.topo.entry_index(entries[k]) else {
+                    return;
+                };
+                node
+            }
+        };
+        let client = &mut self.clients[c];
+        client.reads += 1;
+        let (cid, id) = (client.id, client.reads);
+        client.connected = Some(node);
+        self.history.reads.push(ReadRecord {
+            client: cid,
+            id,
+            query: query.clone(),
+            invoked_at: self.now,
+            completed: None,
+        });
+        self.clients[c].reading = Some((id, self.history.reads.len() - 1));
+        self.record(EventKind::Invoke, None, || {
+            format!("client {cid} sends read {id} to node {node}")
+        });
+        let tagged = Tagged {
+            client: cid,
+            seq: 0,
+            op: query,
+        };
+        if let Some(delay) = self.client_link(node) {
+            self.schedule(
+                self.now + delay,
+                Ev::Read {
+                    node,
+                    client: c,
+                    id,
+                    query: tagged,
+                },
+            );
+        }
+        let give_up = self.now + u64::from(CLIENT_RETRY_TICKS) * TICK_UNITS;
+        self.schedule(give_up, Ev::ReadEnded { client: c, id });
+    }
+
+    pub(crate) fn on_read(&mut self, i: usize, c: usize, id: u64, query: Cmd<S>) {
+        self.hash.add(((i as u64) << 32) | id);
+        let node = &self.nodes[i];
+        if !node.is_up() {
+            return;
+        }
+        if node.paused_until > self.now {
+            let at = node.paused_until;
+            let ev = Ev::Read {
+                node: i,
+                client: c,
+                id,
+                query,
+            };
+            self.schedule(at, ev);
+            return;
+        }
+        let client = self.clients[c].id;
+        self.step_node(i, Input::Read { client, id, query });
+    }
+
+    /// Process `i` served a read: the answer travels to the client if it
+    /// reaches it.
+    pub(crate) fn read_reply(
+        &mut self,
+        i: usize,
+        client: ClientId,
+        id: u64,
+        slot: Slot,
+        output: Out<S>,
+    ) {
+        let Some(c) = self.client_reached(client, i) else {
+            return;
+        };
+        if let Some(delay) = self.client_link(i) {
+            let ev = Ev::ReadReply {
+                client: c,
+                id,
+                slot,
+                output,
+            };
+            self.schedule(self.now + delay, ev);
+        }
+    }
+
+    /// Process `i` refused a read.
+    pub(crate) fn read_refused(&mut self, i: usize, client: ClientId, id: u64) {
+        let Some(c) = self.client_reached(client, i) else {
+            return;
+        };
+        if let Some(delay) = self.client_link(i) {
+            self.schedule(self.now + delay, Ev::ReadEnded { client: c, id });
+        }
+    }
+
+    pub(crate) fn on_read_reply(&mut self, c: usize, id: u64, slot: Slot, output: Out<S>) {
+        self.hash.add(((c as u64) << 32) | id);
+        self.hash.add(slot);
+        let Some((_, index)) = self.clients[c].reading.take_if(|(r, _)| *r == id) else {
+            return;
+        };
+        let cid = self.clients[c].id;
+        self.record(EventKind::Complete, None, || {
+            format!("client {cid} read {id} done: slot {slot}, output {output:?}")
+        });
+        self.history.reads[index].completed = Some((self.now, slot, output));
+        self.stats.reads += 1;
+        let think = self.client_rng.below(THINK_TICKS_MAX * TICK_UNITS);
+        self.schedule(self.now + think, Ev::ClientNext { client: c });
+    }
+
+    /// Read `id` of client `c` was refused, or waited too long: the client
+    /// goes on (a refusal's hint is not followed; the next write's session
+    /// finds the leader).
+    pub(crate) fn on_read_ended(&mut self, c: usize, id: u64) {
+        self.hash.add(((c as u64) << 32) | id);
+        if self.clients[c].reading.take_if(|(r, _)| *r == id).is_none() {
+            return;
+        }
+        self.clients[c].connected = None;
+        let think = TICK_UNITS + self.client_rng.below(THINK_TICKS_MAX * TICK_UNITS);
+        self.schedule(self.now + think, Ev::ClientNext { client: c });
     }
 
     pub(crate) fn on_client_tick(&mut self, c: usize) {

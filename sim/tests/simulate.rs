@@ -389,3 +389,19 @@ fn shrinking_keeps_the_failure_and_replays_it_exactly() {
     let again = go(small.clone()).violation.expect("the shrunk run fails");
     assert_eq!(again, v, "replay of {}", small.replay_args());
 }
+
+#[test]
+fn reads_without_a_slot_are_served_and_linearizable_under_faults() {
+    let mut served = 0;
+    for seed in 0..12 {
+        let opts = Options {
+            read_percent: 50,
+            faults: FaultSet::all(),
+            ..short(seed)
+        };
+        let out = go(opts.clone());
+        assert_clean(&opts, &out);
+        served += out.stats.reads;
+    }
+    assert!(served > 100, "only {served} reads served");
+}

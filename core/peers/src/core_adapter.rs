@@ -97,7 +97,10 @@ impl PaxosCore {
                 Action::Event(Event::Dropped { seq, reason, .. }) => {
                     panic!("paxos-core dropped command {seq}: {reason:?}")
                 }
-                Action::Deliver { .. } | Action::Reply { .. } | Action::Event(_) => {}
+                Action::Deliver { .. }
+                | Action::Reply { .. }
+                | Action::ReadReply { .. }
+                | Action::Event(_) => {}
             }
         }
         self.actions = actions;

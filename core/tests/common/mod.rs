@@ -22,6 +22,21 @@ impl StateMachine for Log {
         self.0.push(*n);
         self.0.len()
     }
+    /// [`READ_LEN`] reads the log's length; anything else is a write.
+    fn read(&self, query: &u64) -> Option<usize> {
+        (*query == READ_LEN).then_some(self.0.len())
+    }
+}
+
+/// The one read-only query of [`Log`]: its length.
+pub const READ_LEN: u64 = u64::MAX;
+
+/// A read's answer as a client saw it: the node, the slot it was served
+/// at, the output; or the refusal.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ReadAnswer {
+    Served { node: usize, slot: u64, len: usize },
+    Refused(paxos_core::ReadRefusal),
 }
 
 /// Fault rates, in parts per thousand per message.
@@ -69,6 +84,8 @@ pub struct Net {
     pub acked_ops: Vec<u64>,
     /// Messages delivered, by kind.
     pub delivered_kinds: BTreeMap<&'static str, u64>,
+    /// Answers to reads, by (client, id).
+    pub reads: BTreeMap<(u64, u64), ReadAnswer>,
 }
 
 impl Net {
@@ -108,6 +125,7 @@ impl Net {
             next_seq: BTreeMap::new(),
             acked_ops: Vec::new(),
             delivered_kinds: BTreeMap::new(),
+            reads: BTreeMap::new(),
         }
     }
 
@@ -164,6 +182,24 @@ impl Net {
                         }
                     }
                 }
+                Action::ReadReply {
+                    client,
+                    id,
+                    slot,
+                    output,
+                } => {
+                    let answer = ReadAnswer::Served {
+                        node: at,
+                        slot,
+                        len: output,
+                    };
+                    let prev = self.reads.insert((client, id), answer);
+                    assert!(prev.is_none(), "a read was answered twice");
+                }
+                Action::Event(paxos_core::Event::ReadRefused { client, id, reason }) => {
+                    let prev = self.reads.insert((client, id), ReadAnswer::Refused(reason));
+                    assert!(prev.is_none(), "a read was answered twice");
+                }
                 Action::Deliver { .. } | Action::Event(_) => {}
             }
         }
@@ -191,6 +227,18 @@ impl Net {
             ),
         );
         self.step_node(via, Input::Propose(Command { client, seq, op }));
+    }
+
+    /// A client reads the log's length through node `via`.
+    pub fn read(&mut self, client: u64, id: u64, via: usize) {
+        self.step_node(
+            via,
+            Input::Read {
+                client,
+                id,
+                query: READ_LEN,
+            },
+        );
     }
 
     pub fn idle_clients(&self, clients: u64) -> Vec<u64> {

@@ -341,11 +341,13 @@ impl Node {
                     Event::Decided { .. } => self.counters.decided += 1,
                     Event::Dropped { .. } => self.counters.dropped += 1,
                     Event::Ignored { .. } => self.counters.ignored += 1,
-                    // Only a paxos_core::Server installs snapshots.
-                    Event::SnapshotInstalled { .. } => {}
+                    // Only a paxos_core::Server installs snapshots and
+                    // serves reads; learners here deliver the whole log.
+                    Event::SnapshotInstalled { .. } | Event::ReadRefused { .. } => {}
                     e @ Event::Failed { .. } => other(Action::Event(e)),
                 },
                 a @ (Action::Deliver { .. } | Action::Reply { .. }) => other(a),
+                Action::ReadReply { .. } => {}
             }
         }
         if let Some(w) = wal {

@@ -185,6 +185,9 @@ impl Driver {
                     c.decided.fetch_add(1, Relaxed);
                     continue;
                 }
+                // This driver does not submit `Input::Read` (yet): gets go
+                // through the log.
+                Action::ReadReply { .. } | Action::Event(Event::ReadRefused { .. }) => continue,
                 Action::Event(Event::SnapshotInstalled { from, next_slot }) => {
                     c.snapshots_installed.fetch_add(1, Relaxed);
                     info!(
