@@ -27,6 +27,10 @@ pub enum Input<C, P = ()> {
     },
     /// A client submits a command through this process.
     Propose(Command<C>),
+    /// The driver wants its log smaller: the machine answers with one
+    /// [`Action::Compact`] holding everything it needs after a restart
+    /// (machines that keep no durable state answer nothing).
+    Checkpoint,
     /// A client asks to read without writing: `query` is a command the state
     /// machine can answer with [`crate::StateMachine::read`]. A
     /// [`crate::Server`] answers with [`Action::ReadReply`] once the read is
@@ -36,15 +40,13 @@ pub enum Input<C, P = ()> {
     Read {
         /// The client.
         client: ClientId,
-        /// The client's name for this read, echoed in the answer.
+        /// The client's name for this read, echoed in the answer. A client
+        /// never uses an id twice (as it never reuses a `seq`): servers tell
+        /// reads apart by `(client, id)`.
         id: u64,
         /// What to read.
         query: C,
     },
-    /// The driver wants its log smaller: the machine answers with one
-    /// [`Action::Compact`] holding everything it needs after a restart
-    /// (machines that keep no durable state answer nothing).
-    Checkpoint,
 }
 
 /// A record the core needs back after a crash.
@@ -156,16 +158,6 @@ pub enum Event {
         /// How it ended.
         failure: Failure,
     },
-    /// A read ([`Input::Read`]) was not served; the client may try again
-    /// (at the leader, if one is named).
-    ReadRefused {
-        /// The client.
-        client: ClientId,
-        /// The read's id.
-        id: u64,
-        /// Why.
-        reason: ReadRefusal,
-    },
     /// A message was ignored because it was malformed, out of range or from a
     /// process that may not send it. Counted, never an error.
     Ignored {
@@ -180,6 +172,16 @@ pub enum Event {
         from: NodeId,
         /// The first slot it does not cover.
         next_slot: Slot,
+    },
+    /// A read ([`Input::Read`]) was not served; the client may try again
+    /// (at the leader, if one is named).
+    ReadRefused {
+        /// The client.
+        client: ClientId,
+        /// The read's id.
+        id: u64,
+        /// Why.
+        reason: ReadRefusal,
     },
 }
 
@@ -240,6 +242,8 @@ pub enum Action<C, O = (), P = ()> {
         /// The state machine's output.
         output: O,
     },
+    /// Something worth knowing; see [`Event`].
+    Event(Event),
     /// The answer to [`Input::Read`]: `output` is the state machine's
     /// answer to the query in the state after every slot below `slot`.
     /// Nothing was written to produce it.
@@ -253,8 +257,6 @@ pub enum Action<C, O = (), P = ()> {
         /// The state machine's answer.
         output: O,
     },
-    /// Something worth knowing; see [`Event`].
-    Event(Event),
 }
 
 impl<C, O, P> Action<C, O, P> {

@@ -69,6 +69,24 @@ pub struct Config {
     /// longest time every learner may be cut off from the acceptors;
     /// otherwise such a slot is never delivered.
     pub vote_history_slots: u64,
+    /// Leader leases for reads ([`crate::Server`] only; 0, the default,
+    /// turns them off). A server that acknowledges a leader's heartbeat
+    /// promises no other candidate anything for `lease_ticks` of its own
+    /// ticks (nor for `lease_ticks` after it starts, as it may have
+    /// promised before a crash). So once a quorum acknowledged a heartbeat,
+    /// no other leader can be elected for that long, and the leader serves
+    /// reads with no message round for [`Config::leader_lease_ticks`] after
+    /// it sent the heartbeat. Must be below `election_timeout_ticks`.
+    ///
+    /// **Assumption:** no node's tick clock runs faster or slower than
+    /// real time by more than `clock_drift_percent` (a process pause counts
+    /// as a slow clock: a driver must feed every overdue tick before any
+    /// other input). If it does, a deposed leader can serve a stale read
+    /// (the simulator shows it); writes stay safe whatever the clocks do.
+    pub lease_ticks: u32,
+    /// The clock-drift bound leases assume, in percent of real time (see
+    /// [`Config::lease_ticks`]). At most 50.
+    pub clock_drift_percent: u32,
     /// Seed of the deterministic random generator (election timeouts).
     pub seed: u64,
 }
@@ -91,8 +109,21 @@ impl Config {
             retain_slots: 1 << 16,
             learners_apart: false,
             vote_history_slots: 4096,
+            lease_ticks: 0,
+            clock_drift_percent: 5,
             seed: 0,
         }
+    }
+
+    /// How long a leader may serve reads on its lease after sending the
+    /// heartbeat a quorum acknowledged, in its own ticks: the acceptors'
+    /// `lease_ticks` shrunk by the drift bound both ways, less a tick for
+    /// the phase of each clock. Zero when leases are off.
+    pub fn leader_lease_ticks(&self) -> u32 {
+        let drift = u64::from(self.clock_drift_percent.min(50));
+        let granted = u64::from(self.lease_ticks.saturating_sub(1));
+        let shrunk = granted * (100 - drift) / (100 + drift);
+        u32::try_from(shrunk.saturating_sub(1)).unwrap_or(0)
     }
 
     /// The same settings with another seed.
@@ -145,6 +176,13 @@ impl Config {
         ];
         if let Some((name, _)) = limits.iter().find(|(_, v)| *v == 0) {
             return Err(ConfigError::Zero { name });
+        }
+        if self.lease_ticks >= self.election_timeout_ticks || self.clock_drift_percent > 50 {
+            return Err(ConfigError::Lease {
+                lease_ticks: self.lease_ticks,
+                election_timeout_ticks: self.election_timeout_ticks,
+                clock_drift_percent: self.clock_drift_percent,
+            });
         }
         Ok(())
     }

@@ -39,6 +39,19 @@ pub enum ConfigError {
         /// The election timeout.
         election_timeout_ticks: u32,
     },
+    /// Leases must end before anyone may campaign, and the drift bound
+    /// must leave a lease something.
+    #[error(
+        "lease_ticks ({lease_ticks}) must be below election_timeout_ticks ({election_timeout_ticks}) and clock_drift_percent ({clock_drift_percent}) at most 50"
+    )]
+    Lease {
+        /// The lease.
+        lease_ticks: u32,
+        /// The election timeout.
+        election_timeout_ticks: u32,
+        /// The drift bound.
+        clock_drift_percent: u32,
+    },
     /// This role needs its own id among the members (acceptors and servers do).
     #[error("this process's id {id} is not among the members")]
     NotAMember {

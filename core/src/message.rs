@@ -133,18 +133,25 @@ pub enum Message<C, P = ()> {
         /// Why.
         reason: DropReason,
     },
-    /// A server asks the leader for a read index on behalf of reads its
-    /// clients sent it; `tag` names the request in the answer.
+    /// A server asks the leader for a read index on behalf of read `id` of
+    /// `client`, which one of its clients sent it. The read is named by
+    /// its client's ids, which never repeat (as `seq` never does), so that
+    /// a stale answer, duplicated or delayed across the asker's restart,
+    /// cannot pass for a fresh one.
     ReadIndex {
-        /// The asker's name for this request.
-        tag: u64,
+        /// The read's client.
+        client: ClientId,
+        /// The read's id.
+        id: u64,
     },
     /// The leader's answer to a `ReadIndex`: once the asker has applied every
-    /// slot below `index`, it may serve the reads at its state. `None` when
-    /// the receiver is not the leader, with the leader it believes in.
+    /// slot below `index`, it may serve the read at its state. `None` when
+    /// the sender is not the leader, with the leader it believes in.
     ReadIndexReply {
-        /// The `tag` of the request answered.
-        tag: u64,
+        /// The read's client.
+        client: ClientId,
+        /// The read's id.
+        id: u64,
         /// The read index, if the sender leads and confirmed it still does.
         index: Option<Slot>,
         /// The leader the sender believes in, when it is not.

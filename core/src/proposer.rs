@@ -533,6 +533,12 @@ impl<C: Clone> Proposer<C> {
         acked.get(self.config.quorum() - 1).copied().unwrap_or(0)
     }
 
+    /// The latest heartbeat this proposer sent (beats count up for its
+    /// whole life).
+    pub(crate) fn beat(&self) -> u64 {
+        self.beat
+    }
+
     fn own_index(&self) -> Option<usize> {
         (self.own_bit != 0).then(|| self.own_bit.trailing_zeros() as usize)
     }

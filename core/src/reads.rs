@@ -35,7 +35,11 @@ pub(crate) enum Origin<C> {
     /// A client of this server.
     Local(LocalRead<C>),
     /// A follower's `ReadIndex` request.
-    Remote { node: NodeId, tag: u64 },
+    Remote {
+        node: NodeId,
+        client: ClientId,
+        id: u64,
+    },
 }
 
 /// Reads waiting for the leader's confirmation, each with the read index
@@ -50,10 +54,9 @@ pub(crate) struct Reads<C> {
     pub unconfirmed: Unconfirmed<C>,
     /// Leader: the confirmation round in flight, its heartbeat and reads.
     pub round: Option<(u64, Unconfirmed<C>)>,
-    /// Follower: reads waiting for the leader's index, by tag, with their
-    /// age in ticks.
-    pub asked: BTreeMap<u64, (LocalRead<C>, u32)>,
-    pub next_tag: u64,
+    /// Follower: reads waiting for the leader's index, by client and id,
+    /// with their age in ticks.
+    pub asked: BTreeMap<(ClientId, u64), (LocalRead<C>, u32)>,
     /// Reads with a confirmed index, waiting for the replica to apply
     /// every slot below it, with their age in ticks.
     pub ready: Vec<(Slot, LocalRead<C>, u32)>,
@@ -68,7 +71,6 @@ impl<C> Default for Reads<C> {
             unconfirmed: Vec::new(),
             round: None,
             asked: BTreeMap::new(),
-            next_tag: 0,
             ready: Vec::new(),
             served: 0,
             refused: 0,
@@ -99,16 +101,16 @@ impl<C> Reads<C> {
     /// `limit` ticks, which have waited too long.
     pub fn tick(&mut self, limit: u32) -> Vec<LocalRead<C>> {
         let mut expired = Vec::new();
-        let old: Vec<u64> = self
+        let old: Vec<(ClientId, u64)> = self
             .asked
             .iter_mut()
-            .filter_map(|(tag, (_, age))| {
+            .filter_map(|(key, (_, age))| {
                 *age += 1;
-                (*age > limit).then_some(*tag)
+                (*age > limit).then_some(*key)
             })
             .collect();
-        for tag in old {
-            if let Some((read, _)) = self.asked.remove(&tag) {
+        for key in old {
+            if let Some((read, _)) = self.asked.remove(&key) {
                 expired.push(read);
             }
         }

@@ -59,6 +59,11 @@ pub struct ServerStats {
     pub reads_served: u64,
     /// Reads refused ([`Event::ReadRefused`]).
     pub reads_refused: u64,
+    /// Of the reads served, those served on the leader's lease, with no
+    /// message round ([`Config::lease_ticks`]).
+    pub lease_reads: u64,
+    /// Candidates refused because this node granted a leader a lease.
+    pub lease_refusals: u64,
 }
 
 /// A Multi-Paxos node: acceptor, proposer, learner and replica together.
@@ -94,7 +99,27 @@ pub struct Server<S: StateMachine> {
     reads: Reads<Cmd<S>>,
     /// Ticks a read may wait on others before it is refused as timed out.
     read_wait_ticks: u32,
+    lease: Lease,
 }
+
+/// Leader leases ([`Config::lease_ticks`]), both sides.
+#[derive(Clone, Debug)]
+struct Lease {
+    /// Ticks an acknowledged heartbeat binds this node; zero: no leases.
+    grant_ticks: u64,
+    /// Ticks a leader may serve reads after sending a confirmed heartbeat.
+    hold_ticks: u64,
+    /// This node promises no candidate anything before this tick.
+    granted_until: u64,
+    /// (beat, tick): the last heartbeat this node's proposer sent at each
+    /// tick it sent any, oldest first, a bounded window.
+    beats: VecDeque<(u64, u64)>,
+    reads: u64,
+    refusals: u64,
+}
+
+/// Heartbeat send times a leader remembers for its lease.
+const LEASE_BEATS_KEPT: usize = 64;
 
 impl<S: StateMachine + Clone> Server<S> {
     /// A fresh node with an empty log, applying to `state`.
@@ -135,6 +160,15 @@ impl<S: StateMachine + Clone> Server<S> {
             snapshots_installed: 0,
             reads: Reads::default(),
             read_wait_ticks: config.election_timeout_ticks.saturating_mul(2),
+            lease: Lease {
+                grant_ticks: u64::from(config.lease_ticks),
+                hold_ticks: u64::from(config.leader_lease_ticks()),
+                // It may have granted a lease just before a crash.
+                granted_until: u64::from(config.lease_ticks),
+                beats: VecDeque::new(),
+                reads: 0,
+                refusals: 0,
+            },
         })
     }
 
@@ -269,6 +303,8 @@ impl<S: StateMachine + Clone> Server<S> {
             snapshots_installed: self.snapshots_installed,
             reads_served: self.reads.served,
             reads_refused: self.reads.refused,
+            lease_reads: self.lease.reads,
+            lease_refusals: self.lease.refusals,
         }
     }
 
@@ -329,7 +365,42 @@ impl<S: StateMachine + Clone> Server<S> {
             self.advance_reads(&mut scratch);
             self.route_all(&mut scratch, out);
         }
+        self.note_beat();
         self.scratch = scratch;
+    }
+
+    /// Remembers when the proposer's latest heartbeat went out (every beat
+    /// of one step goes out at the same tick).
+    fn note_beat(&mut self) {
+        if self.lease.hold_ticks == 0 {
+            return;
+        }
+        let beat = self.proposer.beat();
+        if self.lease.beats.back().is_some_and(|&(b, _)| b >= beat) || beat == 0 {
+            return;
+        }
+        if self.lease.beats.len() == LEASE_BEATS_KEPT {
+            self.lease.beats.pop_front();
+        }
+        self.lease.beats.push_back((beat, self.ticks));
+    }
+
+    /// True while this leader holds a lease: a quorum acknowledged one of
+    /// its heartbeats in its ballot, sent less than `hold_ticks` ago.
+    fn holds_lease(&self) -> bool {
+        if self.lease.hold_ticks == 0 || self.acceptor.promised() > self.proposer.ballot() {
+            return false;
+        }
+        let confirmed = self.proposer.confirmed_beat();
+        if confirmed == 0 {
+            return false;
+        }
+        // The first remembered step whose last beat is at least `confirmed`
+        // sent it. Older than the window: too old to hold a lease anyway.
+        match self.lease.beats.iter().find(|&&(b, _)| b >= confirmed) {
+            Some(&(_, sent)) => self.ticks < sent + self.lease.hold_ticks,
+            None => false,
+        }
     }
 
     /// A client's read arrived: the leader confirms it, a follower asks the
@@ -343,17 +414,23 @@ impl<S: StateMachine + Clone> Server<S> {
             return;
         }
         if let Some(index) = self.proposer.read_index() {
-            self.reads.unconfirmed.push((index, Origin::Local(read)));
+            if self.holds_lease() {
+                // No other leader can be elected before the lease ends, so
+                // nothing can have been chosen that this leader does not know.
+                self.lease.reads += 1;
+                self.reads.ready.push((index, read, 0));
+            } else {
+                self.reads.unconfirmed.push((index, Origin::Local(read)));
+            }
             return;
         }
         match self.proposer.leader() {
             Some(leader) if leader != self.id => {
-                let tag = self.reads.next_tag;
-                self.reads.next_tag += 1;
-                self.reads.asked.insert(tag, (read, 0));
+                let (client, id) = (read.client, read.id);
+                self.reads.asked.insert((client, id), (read, 0));
                 out.push(Action::Send {
                     to: Destination::to(Role::Proposer, leader),
-                    msg: Message::ReadIndex { tag },
+                    msg: Message::ReadIndex { client, id },
                 });
             }
             leader => self.refuse_read(read, ReadRefusal::NotLeader { leader }, out),
@@ -391,10 +468,11 @@ impl<S: StateMachine + Clone> Server<S> {
                     for (index, origin) in confirmed {
                         match origin {
                             Origin::Local(read) => self.reads.ready.push((index, read, 0)),
-                            Origin::Remote { node, tag } => out.push(Action::Send {
+                            Origin::Remote { node, client, id } => out.push(Action::Send {
                                 to: Destination::to(Role::Proposer, node),
                                 msg: Message::ReadIndexReply {
-                                    tag,
+                                    client,
+                                    id,
                                     index: Some(index),
                                     leader: None,
                                 },
@@ -447,10 +525,11 @@ impl<S: StateMachine + Clone> Server<S> {
     ) {
         match origin {
             Origin::Local(read) => self.refuse_read(read, ReadRefusal::NotLeader { leader }, out),
-            Origin::Remote { node, tag } => out.push(Action::Send {
+            Origin::Remote { node, client, id } => out.push(Action::Send {
                 to: Destination::to(Role::Proposer, node),
                 msg: Message::ReadIndexReply {
-                    tag,
+                    client,
+                    id,
                     index: None,
                     leader,
                 },
@@ -523,6 +602,19 @@ impl<S: StateMachine + Clone> Server<S> {
                     return self.ignore("prepare", out);
                 }
                 if ballot > self.acceptor.promised() {
+                    if self.ticks < self.lease.granted_until {
+                        // A lease this node granted still holds: whoever
+                        // holds it may be serving reads on it.
+                        self.lease.refusals += 1;
+                        out.push(Action::Send {
+                            to: Destination::to(Role::Proposer, ballot.node),
+                            msg: Message::Nack {
+                                ballot,
+                                promised: self.acceptor.promised(),
+                            },
+                        });
+                        return;
+                    }
                     if let Some(leader) = self.proposer.live_leader(ballot.node) {
                         // Leader stickiness: this node hears a working leader,
                         // so it does not help depose it. The refusal names
@@ -574,6 +666,10 @@ impl<S: StateMachine + Clone> Server<S> {
             } => {
                 if !owns_ballot(&from, ballot) {
                     return self.ignore("heartbeat", out);
+                }
+                if self.lease.grant_ticks > 0 && ballot >= self.acceptor.promised() {
+                    // The acknowledgement below grants the sender a lease.
+                    self.lease.granted_until = self.ticks + self.lease.grant_ticks;
                 }
                 out.push(self.acceptor.heartbeat_answer(ballot, beat));
                 self.proposer.observe_leader(ballot, out);
@@ -651,18 +747,27 @@ impl<S: StateMachine + Clone> Server<S> {
                 self.learner.receive(from, msg, out);
             }
             Message::Snapshot(snapshot) => self.install(from.id, *snapshot, out),
-            Message::ReadIndex { tag } => match self.proposer.read_index() {
-                Some(index) => self
-                    .reads
-                    .unconfirmed
-                    .push((index, Origin::Remote { node: from.id, tag })),
-                None => {
-                    let leader = self.proposer.leader();
-                    self.answer_unconfirmed(Origin::Remote { node: from.id, tag }, leader, out)
+            Message::ReadIndex { client, id } => {
+                let origin = Origin::Remote {
+                    node: from.id,
+                    client,
+                    id,
+                };
+                match self.proposer.read_index() {
+                    Some(index) => self.reads.unconfirmed.push((index, origin)),
+                    None => {
+                        let leader = self.proposer.leader();
+                        self.answer_unconfirmed(origin, leader, out)
+                    }
                 }
-            },
-            Message::ReadIndexReply { tag, index, leader } => {
-                if let Some((read, _)) = self.reads.asked.remove(&tag) {
+            }
+            Message::ReadIndexReply {
+                client,
+                id,
+                index,
+                leader,
+            } => {
+                if let Some((read, _)) = self.reads.asked.remove(&(client, id)) {
                     match index {
                         Some(index) => self.reads.ready.push((index, read, 0)),
                         None => self.refuse_read(read, ReadRefusal::NotLeader { leader }, out),

@@ -151,3 +151,84 @@ fn one_heartbeat_round_confirms_every_read_waiting_for_it() {
     // whatever the heartbeat timer sent meanwhile), not 50 rounds.
     assert!(heartbeats < 50, "{heartbeats} heartbeats for 50 reads");
 }
+
+fn leased(seed: u64) -> Net {
+    Net::with_config(3, seed, |c| {
+        c.lease_ticks = 8;
+        c.clock_drift_percent = 5;
+    })
+}
+
+#[test]
+fn a_leader_with_a_lease_serves_reads_at_once_without_a_message_round() {
+    let mut net = leased(5);
+    assert!(net.run_until(ROUNDS, |n| n.leader().is_some()));
+    write(&mut net, 3);
+    let acked = net.acked.len();
+    // A few heartbeat rounds: a quorum acknowledged a recent one.
+    for _ in 0..3 {
+        net.round(10_000);
+    }
+    let leader = net.leader().unwrap();
+    net.read(1, 0, leader);
+    // Served within the step that took it: no message round.
+    match answer(&net, 1, 0) {
+        Some(ReadAnswer::Served { len, .. }) => assert!(len >= acked),
+        other => panic!("not served on the lease: {other:?}"),
+    }
+    assert_eq!(net.nodes[leader].as_ref().unwrap().stats().lease_reads, 1);
+}
+
+#[test]
+fn a_cut_off_leader_stops_serving_on_its_lease_before_anyone_can_replace_it() {
+    let mut net = leased(7);
+    assert!(net.run_until(ROUNDS, |n| n.leader().is_some()));
+    write(&mut net, 2);
+    for _ in 0..3 {
+        net.round(10_000);
+    }
+    let old = net.leader().unwrap();
+    net.isolated.insert(net.ids[old]);
+    // While the lease may hold, the others refuse every candidate; once it
+    // has surely ended, the leader no longer serves on it.
+    let config = paxos_core::Config {
+        lease_ticks: 8,
+        clock_drift_percent: 5,
+        ..paxos_core::Config::new(net.ids[0], net.ids.clone())
+    };
+    for _ in 0..config.leader_lease_ticks() + 1 {
+        net.round(10_000);
+    }
+    net.read(3, 0, old);
+    assert_eq!(answer(&net, 3, 0), None, "served on an expired lease");
+    assert!((0..3).all(|i| i == old || !net.nodes[i].as_ref().unwrap().is_leader()));
+}
+
+#[test]
+fn a_server_refuses_candidates_while_a_lease_it_granted_holds() {
+    let mut net = leased(3);
+    assert!(net.run_until(ROUNDS, |n| n.leader().is_some()));
+    for _ in 0..3 {
+        net.round(10_000);
+    }
+    let leader = net.leader().unwrap();
+    let follower = (leader + 1) % 3;
+    let candidate = (leader + 2) % 3;
+    // A candidate's Prepare reaches a follower that just acknowledged the
+    // leader's heartbeat: refused, and counted.
+    let rival = paxos_core::Ballot::new(1_000, net.ids[candidate]);
+    let refusals_before = net.nodes[follower].as_ref().unwrap().stats().lease_refusals;
+    net.step_node(
+        follower,
+        paxos_core::Input::Receive {
+            from: paxos_core::Process::server(net.ids[candidate]),
+            msg: paxos_core::Message::Prepare {
+                ballot: rival,
+                from_slot: 0,
+            },
+        },
+    );
+    let f = net.nodes[follower].as_ref().unwrap();
+    assert_eq!(f.stats().lease_refusals, refusals_before + 1);
+    assert!(f.inspect().acceptor().promised() < rival);
+}

@@ -137,10 +137,12 @@ enum ArbMessage {
         reason: u8,
     },
     ReadIndex {
-        tag: u8,
+        client: u8,
+        id: u8,
     },
     ReadIndexReply {
-        tag: u8,
+        client: u8,
+        id: u8,
         index: Option<u8>,
         leader: Option<u8>,
     },
@@ -264,11 +266,18 @@ impl ArbMessage {
                     },
                 },
             },
-            ArbMessage::ReadIndex { tag } => Message::ReadIndex {
-                tag: u64::from(tag % 4),
+            ArbMessage::ReadIndex { client, id } => Message::ReadIndex {
+                client: u64::from(client % 4),
+                id: u64::from(*id),
             },
-            ArbMessage::ReadIndexReply { tag, index, leader } => Message::ReadIndexReply {
-                tag: u64::from(tag % 4),
+            ArbMessage::ReadIndexReply {
+                client,
+                id,
+                index,
+                leader,
+            } => Message::ReadIndexReply {
+                client: u64::from(client % 4),
+                id: u64::from(*id),
                 index: index.map(slot),
                 leader: leader.map(|l| NodeId(u32::from(l % 5))),
             },

@@ -112,6 +112,18 @@ pub struct RunArgs {
     /// Config::vote_history_slots: votes acceptors apart keep below their trim point.
     #[arg(long)]
     pub vote_history_slots: Option<u64>,
+    /// Config::lease_ticks: leader leases for reads (0 off; below the
+    /// election timeout).
+    #[arg(long)]
+    pub lease_ticks: Option<u64>,
+    /// Config::clock_drift_percent: the clock-drift bound leases assume;
+    /// the skew fault stays within it unless --lease-over-drift.
+    #[arg(long)]
+    pub clock_drift_percent: Option<u64>,
+    /// With leases: run clocks 60 % off real time, beyond the drift bound,
+    /// to see stale reads reported (the checker's teeth).
+    #[arg(long)]
+    pub lease_over_drift: bool,
 }
 
 impl RunArgs {
@@ -130,6 +142,8 @@ impl RunArgs {
             (Knob::CatchupChunk, self.catchup_chunk),
             (Knob::RetainSlots, self.retain_slots),
             (Knob::VoteHistorySlots, self.vote_history_slots),
+            (Knob::LeaseTicks, self.lease_ticks),
+            (Knob::ClockDriftPercent, self.clock_drift_percent),
         ] {
             t.set(k, v);
         }
@@ -176,6 +190,7 @@ impl RunArgs {
             liveness_timeouts: self.liveness_timeouts,
             max_steps: self.max_steps,
             sabotage: self.sabotage,
+            lease_over_drift: self.lease_over_drift,
             bug: self.bug,
             liveness: !self.no_liveness,
             ..Options::default()
@@ -223,14 +238,15 @@ mod tests {
         let args = parse(
             "--heartbeat-ticks 1 --election-timeout-ticks 6 --retransmit-ticks 2 --catchup-ticks 3 \
              --snapshot-resend-ticks 4 --pipeline-window 5 --batch-max 6 --pending-max 7 \
-             --catchup-chunk 8 --retain-slots 9 --vote-history-slots 10",
+             --catchup-chunk 8 --retain-slots 9 --vote-history-slots 10 --lease-ticks 5 \
+             --clock-drift-percent 11",
         );
         let o = args.options(0).unwrap();
         let mut config = crate::options::default_config();
         o.tuning.apply(&mut config);
         assert_eq!(
             Knob::ALL.map(|k| k.get(&config)),
-            [1, 6, 2, 3, 4, 5, 6, 7, 8, 9, 10]
+            [1, 6, 2, 3, 4, 5, 6, 7, 8, 9, 10, 5, 11]
         );
     }
 

@@ -157,6 +157,10 @@ pub enum SimError {
     Restart(#[from] RestartError),
 }
 
+/// How far off real time `--lease-over-drift` runs clocks: far beyond any
+/// drift bound a lease could absorb.
+pub const LEASE_OVER_DRIFT_SKEW: f64 = 0.9;
+
 /// Something that happens at a point in simulated time.
 pub(crate) enum Ev<S: SimMachine> {
     /// A message on its way from one process to another.
@@ -337,6 +341,15 @@ impl<S: SimMachine> Sim<S> {
             opts.rates.get(Fault::Skew)
         } else {
             0.0
+        };
+        // Leases assume clocks within the drift bound: skew keeps to it,
+        // unless the run is about what breaking it costs.
+        let skew = if opts.tuning.value(Knob::LeaseTicks) == 0 {
+            skew
+        } else if opts.lease_over_drift {
+            LEASE_OVER_DRIFT_SKEW
+        } else {
+            skew.min(opts.tuning.value(Knob::ClockDriftPercent) as f64 / 100.0)
         };
         let mut nodes = Vec::with_capacity(n);
         for i in 0..n {

@@ -13,7 +13,7 @@
 
 use crate::engine::{Ev, Sim};
 use crate::model::SimMachine;
-use crate::options::{Fault, Options, TICK_UNITS};
+use crate::options::{Fault, Knob, Options, TICK_UNITS};
 use crate::rng::{SimRng, Stream};
 use crate::roles::Layout;
 use crate::trace::EventKind;
@@ -28,6 +28,8 @@ const CUT_TICKS: (u64, u64) = (5, 50);
 /// How long a slow node stays slow, in ticks, and by what factor.
 const SLOW_TICKS: (u64, u64) = (20, 100);
 const SLOW_FACTOR: (u64, u64) = (2, 5);
+/// With `--lease-over-drift`: how much slower an isolated leader's clock runs.
+const OVER_DRIFT_SLOW_FACTOR: u64 = 5;
 /// How long an isolated leader stays cut off, in ticks.
 const ISOLATE_TICKS: (u64, u64) = (10, 60);
 /// How long a pause lasts, in ticks.
@@ -36,6 +38,16 @@ const PAUSE_TICKS: (u64, u64) = (5, 40);
 const STORM_MESSAGES: (u64, u64) = (20, 200);
 
 impl<S: SimMachine> Sim<S> {
+    /// Leases are on and clocks must keep to their drift bound.
+    fn leases_within_drift(&self) -> bool {
+        self.opts.tuning.value(Knob::LeaseTicks) > 0 && !self.opts.lease_over_drift
+    }
+
+    /// Leases are on and the run breaks their drift bound on purpose.
+    fn leases_over_drift(&self) -> bool {
+        self.opts.tuning.value(Knob::LeaseTicks) > 0 && self.opts.lease_over_drift
+    }
+
     pub(crate) fn on_fault_tick(&mut self) {
         if self.healed {
             return;
@@ -105,8 +117,14 @@ impl<S: SimMachine> Sim<S> {
                     }
                 }
                 Fault::Slow => {
+                    let clocks_bound = self.leases_within_drift();
                     let node = &mut self.nodes[victim];
                     node.slow_factor = self.fault_rng.between(SLOW_FACTOR.0, SLOW_FACTOR.1);
+                    if clocks_bound {
+                        // A slow clock would break the drift bound leases
+                        // assume; the node's messages stay as they were.
+                        node.slow_factor = 1;
+                    }
                     node.slow_until =
                         now + self.fault_rng.between(SLOW_TICKS.0, SLOW_TICKS.1) * TICK_UNITS;
                     let (f, u) = (node.slow_factor, node.slow_until);
@@ -124,6 +142,13 @@ impl<S: SimMachine> Sim<S> {
                     self.record(EventKind::Fault, Some(leader), || {
                         format!("leader node {leader} isolated until t={until}")
                     });
+                    if self.leases_over_drift() {
+                        // Past the drift bound: the cut-off leader's clock
+                        // runs slow, so its lease outlasts its grants.
+                        let node = &mut self.nodes[leader];
+                        node.slow_factor = OVER_DRIFT_SLOW_FACTOR;
+                        node.slow_until = until;
+                    }
                 }
                 Fault::Storm => {
                     let count = self.fault_rng.between(STORM_MESSAGES.0, STORM_MESSAGES.1);

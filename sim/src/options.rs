@@ -338,6 +338,10 @@ pub struct Options {
     /// Percent of client operations that are reads served without a slot
     /// (read-index; servers layout only; 0: every operation writes).
     pub read_percent: u8,
+    /// With leases on: let the `skew` fault run clocks 60 % off real time,
+    /// far beyond `clock_drift_percent`, to show what a broken drift
+    /// assumption costs (stale reads). Otherwise skew stays within it.
+    pub lease_over_drift: bool,
 }
 
 /// One tunable field of `paxos_core::Config`: everything but the identity
@@ -367,11 +371,15 @@ pub enum Knob {
     RetainSlots,
     /// `Config::vote_history_slots` (used with the roles apart).
     VoteHistorySlots,
+    /// `Config::lease_ticks` (leader leases for reads; 0 is off).
+    LeaseTicks,
+    /// `Config::clock_drift_percent` (the drift bound leases assume).
+    ClockDriftPercent,
 }
 
 impl Knob {
     /// Every knob, in a fixed order.
-    pub const ALL: [Knob; 11] = [
+    pub const ALL: [Knob; 13] = [
         Knob::HeartbeatTicks,
         Knob::ElectionTimeoutTicks,
         Knob::RetransmitTicks,
@@ -383,6 +391,8 @@ impl Knob {
         Knob::CatchupChunk,
         Knob::RetainSlots,
         Knob::VoteHistorySlots,
+        Knob::LeaseTicks,
+        Knob::ClockDriftPercent,
     ];
 
     /// The command-line flag, without its dashes.
@@ -399,6 +409,8 @@ impl Knob {
             Knob::CatchupChunk => "catchup-chunk",
             Knob::RetainSlots => "retain-slots",
             Knob::VoteHistorySlots => "vote-history-slots",
+            Knob::LeaseTicks => "lease-ticks",
+            Knob::ClockDriftPercent => "clock-drift-percent",
         }
     }
 
@@ -416,6 +428,8 @@ impl Knob {
             Knob::CatchupChunk => c.catchup_chunk as u64,
             Knob::RetainSlots => c.retain_slots,
             Knob::VoteHistorySlots => c.vote_history_slots,
+            Knob::LeaseTicks => u64::from(c.lease_ticks),
+            Knob::ClockDriftPercent => u64::from(c.clock_drift_percent),
         }
     }
 
@@ -435,6 +449,8 @@ impl Knob {
             Knob::CatchupChunk => c.catchup_chunk = count,
             Knob::RetainSlots => c.retain_slots = v,
             Knob::VoteHistorySlots => c.vote_history_slots = v,
+            Knob::LeaseTicks => c.lease_ticks = ticks,
+            Knob::ClockDriftPercent => c.clock_drift_percent = ticks,
         }
     }
 
@@ -508,6 +524,7 @@ impl Default for Options {
             tuning: Tuning::default(),
             core_clients: false,
             read_percent: 0,
+            lease_over_drift: false,
         }
     }
 }
@@ -687,6 +704,9 @@ impl Options {
         }
         if self.read_percent > 0 {
             s += &format!(" --read-percent {}", self.read_percent);
+        }
+        if self.lease_over_drift {
+            s += " --lease-over-drift";
         }
         if !self.liveness {
             s += " --no-liveness";

@@ -158,6 +158,18 @@ impl Pins {
                 0
             }
         });
+        // Half the runs with reads serve them on leases.
+        if draw && o.read_percent > 0 && rng.chance(0.5) {
+            let et = o.tuning.value(Knob::ElectionTimeoutTicks);
+            if self.tuning.get(Knob::LeaseTicks).is_none() && et > 2 {
+                o.tuning
+                    .set(Knob::LeaseTicks, Some(rng.between(et / 2, et - 1)));
+            }
+            if self.tuning.get(Knob::ClockDriftPercent).is_none() {
+                let drift = *pick(&mut rng, &[(1, 1), (1, 5), (1, 20)]);
+                o.tuning.set(Knob::ClockDriftPercent, Some(drift));
+            }
+        }
         o
     }
 }
@@ -229,6 +241,8 @@ pub struct Coverage {
     pub snapshots: u64,
     /// Seeds whose clients also read without a slot.
     pub reads: u64,
+    /// Seeds whose leaders serve reads on leases.
+    pub leases: u64,
     /// Seeds that trim often (`retain_slots` ≤ 16).
     pub trimming: u64,
     /// Seeds whose leader pipelines (`batch_max` ≤ 16).
@@ -259,6 +273,7 @@ impl Coverage {
         self.core_clients += u64::from(o.core_clients);
         self.snapshots += u64::from(o.snapshot_ticks.is_some());
         self.reads += u64::from(o.read_percent > 0);
+        self.leases += u64::from(o.read_percent > 0 && t.value(Knob::LeaseTicks) > 0);
         self.trimming += u64::from(t.value(Knob::RetainSlots) <= 16);
         self.pipelining += u64::from(t.value(Knob::BatchMax) <= 16);
         self.window_one += u64::from(t.value(Knob::PipelineWindow) == 1);
@@ -279,6 +294,7 @@ impl Coverage {
         self.core_clients += o.core_clients;
         self.snapshots += o.snapshots;
         self.reads += o.reads;
+        self.leases += o.leases;
         self.trimming += o.trimming;
         self.pipelining += o.pipelining;
         self.window_one += o.window_one;
@@ -294,7 +310,7 @@ impl fmt::Display for Coverage {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "coverage: servers {} roles {} | 3/5/7 nodes {}/{}/{} | core-clients {} snapshots {} reads {} \
+            "coverage: servers {} roles {} | 3/5/7 nodes {}/{}/{} | core-clients {} snapshots {} reads {} leases {} \
              trimming {} pipelining {} window=1 {} chunk<=2 {} pending<=4 {} | faults",
             self.servers,
             self.roles,
@@ -304,6 +320,7 @@ impl fmt::Display for Coverage {
             self.core_clients,
             self.snapshots,
             self.reads,
+            self.leases,
             self.trimming,
             self.pipelining,
             self.window_one,

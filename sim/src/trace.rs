@@ -298,10 +298,19 @@ pub fn describe<C, P>(msg: &paxos_core::Message<C, P>) -> String {
             seq,
             reason,
         } => format!("refused client {client} request {seq}: {reason:?}"),
-        Message::ReadIndex { tag } => format!("read-index {tag}"),
-        Message::ReadIndexReply { tag, index, leader } => match index {
-            Some(index) => format!("read-index-reply {tag}: index {index}"),
-            None => format!("read-index-reply {tag}: not leader (leader {leader:?})"),
+        Message::ReadIndex { client, id } => format!("read-index for read {id} of client {client}"),
+        Message::ReadIndexReply {
+            client,
+            id,
+            index,
+            leader,
+        } => match index {
+            Some(index) => {
+                format!("read-index-reply for read {id} of client {client}: index {index}")
+            }
+            None => format!(
+                "read-index-reply for read {id} of client {client}: not leader (leader {leader:?})"
+            ),
         },
     }
 }
