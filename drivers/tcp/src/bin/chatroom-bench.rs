@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 /// per-thread rate when one thread per server syncs at once, which on
 /// virtual disks can be far higher.
 #[derive(Parser, Debug)]
-#[command(version, about, long_about)]
+#[command(name = "chatroom-bench", version, about, long_about)]
 struct Args {
     /// Client counts to run, comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "1,16,64")]
@@ -50,6 +50,11 @@ struct Args {
     /// The servers' --batch-max.
     #[arg(long, default_value_t = server::BATCH_MAX)]
     batch_max: usize,
+    /// Also run every client count with the flight recorder on
+    /// (`chatroom-server --record`), right after the run without it, and
+    /// print the throughput lost to recording.
+    #[arg(long)]
+    record: bool,
 }
 
 /// Appends 64 bytes and fdatasyncs in a loop for about a second, on
@@ -98,7 +103,7 @@ struct Result_ {
     fsyncs_per_s: f64,
 }
 
-fn run_one(args: &Args, dir: &Path, clients: usize) -> Result<Result_, String> {
+fn run_one(args: &Args, dir: &Path, clients: usize, record: bool) -> Result<Result_, String> {
     let n = args.servers as usize;
     let port = |_| cli::free_port().map_err(|e| format!("no free port: {e}"));
     let client_ports: Vec<u16> = (0..n).map(port).collect::<Result<_, _>>()?;
@@ -121,11 +126,12 @@ fn run_one(args: &Args, dir: &Path, clients: usize) -> Result<Result_, String> {
             peer_listen: peers[id],
             client_listen: addrs[id],
             timeout_ms: 300,
-            data_dir: dir.join(format!("c{clients}-server-{id}")),
+            data_dir: dir.join(format!("c{clients}-r{}-server-{id}", u8::from(record))),
             compact_bytes: 256 << 20,
             retain_slots: server::RETAIN_SLOTS,
             batch_max: args.batch_max,
             seed: id as u64,
+            record: record.then(|| dir.join(format!("c{clients}-server-{id}.rec"))),
         };
         let (stop, counters) = (stop.clone(), counters[id].clone());
         threads.push(std::thread::spawn(move || {
@@ -245,7 +251,7 @@ fn main() -> ExitCode {
         || args.servers == 0
         || args.seconds == 0
     {
-        return cli::fail(
+        return cli::usage(
             "chatroom-bench",
             "--clients, --servers and --seconds must be positive",
         );
@@ -289,21 +295,43 @@ fn main() -> ExitCode {
         args.target
     );
     paxos_tcp::say!(
-        "clients   puts/s   p50_us   p99_us  fsyncs/s(leader)  puts/fsync  vs_fsync_floor"
+        "clients   puts/s   p50_us   p99_us  fsyncs/s(leader)  puts/fsync  vs_fsync_floor{}",
+        if args.record { "  recorder" } else { "" }
     );
     for &clients in &args.clients {
-        match run_one(&args, dir.path(), clients) {
-            Ok(r) => paxos_tcp::say!(
-                "{:>7} {:>8.0} {:>8} {:>8} {:>17.0} {:>11.1} {:>14.2}x",
-                r.clients,
-                r.puts_per_s,
-                r.p50_us,
-                r.p99_us,
-                r.fsyncs_per_s,
-                r.puts_per_s / r.fsyncs_per_s.max(1.0),
-                r.puts_per_s / floor
-            ),
-            Err(e) => return cli::fail("chatroom-bench", e),
+        let modes: &[bool] = if args.record {
+            &[false, true]
+        } else {
+            &[false]
+        };
+        let mut plain = None;
+        for &record in modes {
+            match run_one(&args, dir.path(), clients, record) {
+                Ok(r) => {
+                    let note = match (record, plain) {
+                        (false, _) if args.record => "  off".to_string(),
+                        (true, Some(base)) => format!(
+                            "  on: {:+.1} % puts/s",
+                            (r.puts_per_s / f64::max(base, 1.0) - 1.0) * 100.0
+                        ),
+                        _ => String::new(),
+                    };
+                    if !record {
+                        plain = Some(r.puts_per_s);
+                    }
+                    paxos_tcp::say!(
+                        "{:>7} {:>8.0} {:>8} {:>8} {:>17.0} {:>11.1} {:>14.2}x{note}",
+                        r.clients,
+                        r.puts_per_s,
+                        r.p50_us,
+                        r.p99_us,
+                        r.fsyncs_per_s,
+                        r.puts_per_s / r.fsyncs_per_s.max(1.0),
+                        r.puts_per_s / floor
+                    )
+                }
+                Err(e) => return cli::fail("chatroom-bench", e),
+            }
         }
     }
     ExitCode::SUCCESS

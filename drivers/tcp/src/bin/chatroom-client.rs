@@ -16,16 +16,17 @@ use std::time::Duration;
 /// it is answered, moving between the --server addresses as needed, so a put
 /// is applied exactly once and acknowledged once it is committed.
 #[derive(Parser, Debug)]
-#[command(version, about, long_about)]
+#[command(name = "chatroom-client", version, about, long_about)]
 struct Args {
     /// Session id. Without it every launch uses a fresh random id. With it the
     /// next sequence number is kept in --state-dir, so a restarted client
     /// continues the session instead of repeating (and losing) numbers.
     #[arg(short = 'i', long = "id")]
     id: Option<u64>,
-    /// Servers' client addresses in server-id order, comma-separated (the REPL
-    /// connects at start if given; `put`/`get` default to 127.0.0.1:10000-10002).
-    #[arg(long, value_delimiter = ',')]
+    /// Servers' client addresses in server-id order, comma-separated, each
+    /// HOST:PORT with an IP address or a host name (the REPL connects at
+    /// start if given; `put`/`get` default to 127.0.0.1:10000-10002).
+    #[arg(long, value_delimiter = ',', value_parser = cli::resolve)]
     server: Vec<SocketAddr>,
     /// How long one attempt waits for an answer, in ms.
     #[arg(long, default_value_t = 1000)]
@@ -89,7 +90,15 @@ fn main() -> ExitCode {
     } else {
         args.server.clone()
     };
-    let mut session = Session::new(client, first_seq, servers, opts);
+    let interactive = args.command.is_none();
+    let mut session = Session::new(client, first_seq, servers, opts).with_notices(move |text| {
+        // The REPL shows it in its own dialect; a script sees it on stderr.
+        if interactive {
+            paxos_tcp::say!("[NOTICE]: {text}");
+        } else {
+            eprintln!("chatroom-client: {text}");
+        }
+    });
     if let Some(file) = seq_file {
         session = session.with_seq_file(file);
     }
@@ -110,7 +119,7 @@ fn main() -> ExitCode {
                     ExitCode::SUCCESS
                 }
                 Err(e) => {
-                    paxos_tcp::say!("[ERROR]: failed to send message ({e})");
+                    paxos_tcp::say!("[ERROR]: {}", paxos_tcp::repl::put_error(&e));
                     ExitCode::FAILURE
                 }
             },

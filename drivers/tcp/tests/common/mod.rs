@@ -25,6 +25,8 @@ pub struct Cluster {
     pub peer_ports: Vec<u16>,
     pub timeout_ms: u64,
     pub extra_args: Vec<String>,
+    /// With it, server `id` records to `<dir>/server-<id>.rec` (`--record`).
+    pub record: bool,
     pub children: Vec<Option<Child>>,
 }
 
@@ -39,6 +41,7 @@ impl Cluster {
             peer_ports: (0..count).map(|_| free_port()).collect(),
             timeout_ms,
             extra_args: Vec::new(),
+            record: false,
             children: (0..count).map(|_| None).collect(),
         }
     }
@@ -60,6 +63,10 @@ impl Cluster {
 
     pub fn data_dir(&self, id: usize) -> PathBuf {
         self.dir.path().join(format!("server-{id}"))
+    }
+
+    pub fn record_path(&self, id: usize) -> PathBuf {
+        self.dir.path().join(format!("server-{id}.rec"))
     }
 
     pub fn log_path(&self, id: usize) -> PathBuf {
@@ -84,7 +91,11 @@ impl Cluster {
             .open(self.log_path(id))
             .expect("server log");
         let err = out.try_clone().expect("server log");
-        let child = Command::new(server_binary())
+        let mut cmd = Command::new(server_binary());
+        if self.record {
+            cmd.arg("--record").arg(self.record_path(id));
+        }
+        let child = cmd
             .args([
                 "-i",
                 &id.to_string(),
