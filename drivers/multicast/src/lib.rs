@@ -16,6 +16,7 @@
 
 pub mod conf;
 pub mod net;
+pub mod record;
 pub mod roles;
 pub mod wal;
 pub mod wire;

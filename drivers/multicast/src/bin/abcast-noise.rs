@@ -2,11 +2,12 @@
 //! `paxos.conf` — random bytes, truncated and bit-flipped real messages, other
 //! protocols' traffic — to show that no role crashes or believes any of it.
 
+use clap::Parser;
 use paxos_core::{Ballot, Command, Destination, Message, NodeId, PValue, Role, Roles, Value};
 use paxos_multicast::conf::Groups;
 use paxos_multicast::net::send_socket;
 use paxos_multicast::wire::{encode, Msg, Sender};
-use std::path::Path;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -145,23 +146,68 @@ fn garbage(rng: &mut Rng, real: &[Vec<u8>]) -> Vec<u8> {
     }
 }
 
-fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let [config, seconds] = &args[..] else {
-        eprintln!("usage: abcast-noise <paxos.conf> <seconds>");
-        return ExitCode::from(2);
+/// Test tool: sends random, truncated and bit-flipped datagrams to every
+/// group of a paxos.conf for SECONDS, to show that no abcast role crashes or
+/// believes any of it.
+///
+/// It floods multicast groups, so it refuses to run in the machine's own
+/// network namespace (run it under `ip netns exec NAME`) unless --force.
+#[derive(Debug, Parser)]
+#[command(name = "abcast-noise", version)]
+struct Cli {
+    /// The configuration file naming the groups.
+    config: PathBuf,
+    /// How long to send, in seconds (0 to 3600).
+    #[arg(value_parser = seconds)]
+    seconds: f64,
+    /// Run even outside a network namespace of its own.
+    #[arg(long)]
+    force: bool,
+}
+
+fn seconds(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(s) if (0.0..=3600.0).contains(&s) => Ok(s),
+        Ok(s) => Err(format!("{s} is not from 0 to 3600 seconds")),
+        Err(_) => Err(format!("'{text}' is not a number of seconds")),
+    }
+}
+
+/// Whether this process runs in a named network namespace (one that `ip
+/// netns add` made, as the tests and scripts do): its namespace is one of
+/// those under /run/netns. The machine's own namespace is not there.
+fn in_named_namespace() -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(mine) = std::fs::metadata("/proc/self/ns/net") else {
+        return false;
     };
-    let groups = match Groups::load(Path::new(config)) {
+    ["/run/netns", "/var/run/netns"].iter().any(|dir| {
+        std::fs::read_dir(dir).is_ok_and(|entries| {
+            entries.flatten().any(|e| {
+                std::fs::metadata(e.path())
+                    .is_ok_and(|m| (m.dev(), m.ino()) == (mine.dev(), mine.ino()))
+            })
+        })
+    })
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if !cli.force && !in_named_namespace() {
+        eprintln!(
+            "abcast-noise: error: not inside a network namespace made for a test; run it as \
+                 `ip netns exec NAME abcast-noise ...` so the noise stays there, or pass --force"
+        );
+        return ExitCode::from(2);
+    }
+    let groups = match Groups::load(&cli.config) {
         Ok(g) => g,
         Err(e) => {
-            eprintln!("abcast-noise: {e}");
+            eprintln!("abcast-noise: error: {e}");
             return ExitCode::from(2);
         }
     };
-    let Ok(seconds) = seconds.parse::<f64>() else {
-        eprintln!("abcast-noise: '{seconds}' is not a number of seconds");
-        return ExitCode::from(2);
-    };
+    let seconds = cli.seconds;
     let socket = match send_socket() {
         Ok(s) => s,
         Err(e) => {
@@ -179,7 +225,7 @@ fn main() -> ExitCode {
         .collect();
     let targets = [groups.proposers, groups.acceptors, groups.learners];
     let mut rng = Rng(0x2545_F491_4F6C_DD1D ^ u64::from(std::process::id()));
-    let deadline = Instant::now() + Duration::from_secs_f64(seconds.clamp(0.0, 3600.0));
+    let deadline = Instant::now() + Duration::from_secs_f64(seconds);
     let mut sent = 0u64;
     while Instant::now() < deadline {
         for target in targets {
