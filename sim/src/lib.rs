@@ -26,6 +26,7 @@ pub mod faults;
 pub mod model;
 pub mod netem;
 pub mod options;
+pub mod replay_node;
 pub mod rng;
 pub mod roles;
 pub mod runner;
