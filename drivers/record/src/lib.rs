@@ -157,7 +157,7 @@ fn append<T: Serialize + ?Sized>(value: &T, buf: &mut Vec<u8>) -> postcard::Resu
     postcard::serialize_with_flavor(value, Append(buf))
 }
 
-/// CRC32C of the postcard encoding of `actions`, in order: what a step
+/// CRC32C of the postcard encodings of `actions`, one after the other: what a step
 /// produced, in four bytes. `scratch` is reused between calls.
 pub fn digest<C, O, P>(actions: &[Action<C, O, P>], scratch: &mut Vec<u8>) -> u32
 where
@@ -165,15 +165,13 @@ where
     O: Serialize,
     P: Serialize,
 {
-    let mut crc = 0;
+    scratch.clear();
     for action in actions {
-        scratch.clear();
         // Encoding into a Vec cannot fail for these types; a failure would
         // only make the digest differ, which a replay reports.
         let _ = append(action, scratch);
-        crc = crc32c::crc32c_append(crc, scratch);
     }
-    crc
+    crc32c::crc32c(scratch)
 }
 
 fn frame(tag: u8, body: &[u8], out: &mut Vec<u8>) {
@@ -202,7 +200,16 @@ pub struct Recorder {
     bytes: u64,
     /// The first write error, reported by the next flush.
     error: Option<io::Error>,
+    /// Time spent recording (encoding, digests, writes), for the cost
+    /// figure: writes are timed, encoding one step in [`SAMPLE`] (timing
+    /// every step would cost more than some steps).
+    busy: std::time::Duration,
+    /// When the sampled step's recording started.
+    sample: Option<std::time::Instant>,
 }
+
+/// One step in this many has its recording timed.
+const SAMPLE: u64 = 16;
 
 impl Recorder {
     /// Opens (or creates) `path` for appending and writes a new session's
@@ -227,6 +234,8 @@ impl Recorder {
             steps: 0,
             bytes: 0,
             error: None,
+            busy: std::time::Duration::ZERO,
+            sample: None,
         };
         let mut out = MARKER.to_vec();
         let mut body = Vec::new();
@@ -242,11 +251,16 @@ impl Recorder {
 
     /// Records the input about to be stepped.
     pub fn input<C: Serialize, P: Serialize>(&mut self, input: &Input<C, P>) {
+        let start = (self.steps % SAMPLE == 0).then(std::time::Instant::now);
         if self.chunk.is_empty() {
             let _ = append(&unix_ms(), &mut self.chunk);
         }
         if let Err(e) = append(input, &mut self.chunk) {
             self.error.get_or_insert(io::Error::other(e));
+        }
+        self.sample = start;
+        if let Some(s) = start {
+            self.busy += s.elapsed() * SAMPLE as u32;
         }
     }
 
@@ -257,10 +271,14 @@ impl Recorder {
         O: Serialize,
         P: Serialize,
     {
+        let start = self.sample.take().map(|_| std::time::Instant::now());
         let crc = digest(actions, &mut self.scratch);
         let _ = append(&(actions.len() as u32), &mut self.chunk);
         self.chunk.extend_from_slice(&crc.to_le_bytes());
         self.steps += 1;
+        if let Some(s) = start {
+            self.busy += s.elapsed() * SAMPLE as u32;
+        }
         if self.chunk.len() >= CHUNK_MAX_BYTES {
             if let Err(e) = self.write_chunk() {
                 self.error.get_or_insert(e);
@@ -286,7 +304,17 @@ impl Recorder {
         if let Some(e) = self.error.take() {
             return Err(e);
         }
-        self.write_chunk()
+        let start = std::time::Instant::now();
+        let result = self.write_chunk();
+        self.busy += start.elapsed();
+        result
+    }
+
+    /// Time spent in this recorder so far (encoding, digests and writes;
+    /// encoding is timed on one step in 16 and scaled): what recording
+    /// costs the driver's thread.
+    pub fn busy(&self) -> std::time::Duration {
+        self.busy
     }
 
     /// Steps recorded so far in this session.

@@ -122,6 +122,8 @@ impl Driver {
             return;
         }
         self.shared.counters.recorded_steps.store(steps, Relaxed);
+        let busy = u64::try_from(recorder.busy().as_nanos()).unwrap_or(u64::MAX);
+        self.shared.counters.recorder_busy_ns.store(busy, Relaxed);
     }
 
     fn input(&mut self, input: DriverInput) {

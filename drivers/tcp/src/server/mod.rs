@@ -201,6 +201,8 @@ pub struct Counters {
     pub refused_connections: AtomicU64,
     /// Steps written to the flight recorder (`--record`).
     pub recorded_steps: AtomicU64,
+    /// Nanoseconds the driver spent recording (not printed; for the bench).
+    pub recorder_busy_ns: AtomicU64,
     /// Set once both listeners are bound: a server that never got there
     /// has no counters worth printing.
     pub listening: AtomicBool,
