@@ -48,9 +48,17 @@ pub struct Acceptor<C> {
     accept_ahead_max: u64,
     catchup_chunk: usize,
     ignored: u64,
+    #[cfg(feature = "bug-zoo")]
+    bug: crate::zoo::Bug,
 }
 
 impl<C: Clone> Acceptor<C> {
+    /// Switches on a deliberate bug (testing the testers; see [`crate::zoo`]).
+    #[cfg(feature = "bug-zoo")]
+    pub fn set_bug(&mut self, bug: crate::zoo::Bug) {
+        self.bug = bug;
+    }
+
     /// A fresh acceptor with nothing promised or accepted.
     pub fn new(config: &Config) -> Result<Self, ConfigError> {
         config.validate()?;
@@ -75,6 +83,8 @@ impl<C: Clone> Acceptor<C> {
                 .saturating_add(config.pipeline_window as u64 * 4),
             catchup_chunk: config.catchup_chunk,
             ignored: 0,
+            #[cfg(feature = "bug-zoo")]
+            bug: crate::zoo::Bug::None,
         })
     }
 
@@ -230,7 +240,12 @@ impl<C: Clone> Acceptor<C> {
             } => {
                 self.on_accept(ballot, slot, value, out);
             }
-            Message::Heartbeat { commit, .. } => {
+            Message::Heartbeat {
+                ballot,
+                commit,
+                beat,
+            } => {
+                out.push(self.heartbeat_answer(ballot, beat));
                 // Apart from learners, an acceptor keeps `retain_slots` below the
                 // commit point so that learners can still catch up from peers.
                 let target = commit.saturating_sub(self.retain_slots);
@@ -263,12 +278,15 @@ impl<C: Clone> Acceptor<C> {
         }
         if ballot > self.promised {
             self.promised = ballot;
-            out.push(Action::Persist(Record::Promised(ballot)));
+            if !bug!(self.bug, PromiseNotPersisted) {
+                out.push(Action::Persist(Record::Promised(ballot)));
+            }
         }
         // Equal ballot: the candidate is retransmitting; answer again without a write.
         let accepted = self
             .log
             .iter_from(from_slot.max(self.trimmed))
+            .filter(|_| !bug!(self.bug, PromiseOmitsVotes))
             .map(|(slot, (b, v))| PValue {
                 slot,
                 ballot: *b,
@@ -294,9 +312,19 @@ impl<C: Clone> Acceptor<C> {
         value: Value<C>,
         out: &mut Vec<Action<C, O, P>>,
     ) {
-        if ballot < self.promised {
+        if ballot < self.promised && !bug!(self.bug, AcceptBelowPromise) {
             out.push(self.nack(ballot));
             return;
+        }
+        if bug!(self.bug, VoteSentBeforePersist) {
+            out.push(Action::send_to(
+                proposer(ballot),
+                Message::Accepted {
+                    ballot,
+                    slot,
+                    value: None,
+                },
+            ));
         }
         if slot >= self.trimmed {
             if slot - self.trimmed >= self.accept_ahead_max {
@@ -382,6 +410,16 @@ impl<C: Clone> Acceptor<C> {
             self.trimmed = slot;
             self.log.advance_to(self.history_start());
         }
+    }
+
+    /// The answer to a leader's heartbeat: an ack if no higher ballot was
+    /// promised, so the leader knows a quorum still follows it, and a
+    /// refusal otherwise, so a deposed leader learns it at once.
+    pub(crate) fn heartbeat_answer<O, P>(&self, ballot: Ballot, beat: u64) -> Action<C, O, P> {
+        if ballot < self.promised {
+            return self.nack(ballot);
+        }
+        Action::send_to(proposer(ballot), Message::HeartbeatAck { ballot, beat })
     }
 
     fn nack<O, P>(&self, ballot: Ballot) -> Action<C, O, P> {
@@ -666,12 +704,24 @@ mod tests {
             recv(Message::Heartbeat {
                 ballot: b(1, 2),
                 commit,
+                beat: 1,
             })
         };
+        let ack = Action::send_to(
+            proposer(b(1, 2)),
+            Message::HeartbeatAck {
+                ballot: b(1, 2),
+                beat: 1,
+            },
+        );
         let out: Vec<A> = a.step(hb(6));
-        assert!(out.is_empty(), "not yet retain_slots beyond the trim point");
+        assert_eq!(
+            out,
+            core::slice::from_ref(&ack),
+            "not yet retain_slots beyond the trim point"
+        );
         let out: Vec<A> = a.step(hb(12));
-        assert_eq!(out, [Action::Persist(Record::Trimmed(8))]);
+        assert_eq!(out, [ack, Action::Persist(Record::Trimmed(8))]);
         assert_eq!(a.trimmed_below(), 8);
         assert_eq!(a.accepted(7), None);
         assert!(a.accepted(8).is_some());

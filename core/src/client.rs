@@ -31,7 +31,7 @@ use alloc::vec::Vec;
 /// let acceptors = vec![NodeId(1), NodeId(2), NodeId(3)];
 /// let mut client = Client::<String>::new(&Config::new(NodeId(1), acceptors), 42).unwrap();
 /// let leader = Process::only(Role::Proposer, NodeId(1));
-/// let heartbeat = Message::Heartbeat { ballot: Ballot::new(1, NodeId(1)), commit: 0 };
+/// let heartbeat = Message::Heartbeat { ballot: Ballot::new(1, NodeId(1)), commit: 0, beat: 1 };
 /// client.step::<()>(Input::Receive { from: leader, msg: heartbeat });
 /// assert!(client.is_ready());
 /// let line = Command { client: 0, seq: 0, op: "hello".to_string() }; // numbered by the client
@@ -46,6 +46,8 @@ pub struct Client<C> {
     /// `(seq, slot)` of the outstanding command, once the learner saw it.
     seen: Option<(u64, Slot)>,
     session_out: Vec<SessionAction<C, ()>>,
+    #[cfg(feature = "bug-zoo")]
+    bug: crate::zoo::Bug,
 }
 
 impl<C: Clone> Client<C> {
@@ -71,7 +73,19 @@ impl<C: Clone> Client<C> {
             learner: None,
             seen: None,
             session_out: Vec::new(),
+            #[cfg(feature = "bug-zoo")]
+            bug: crate::zoo::Bug::None,
         })
+    }
+
+    /// Switches on a deliberate bug (testing the testers; see [`crate::zoo`]).
+    #[cfg(feature = "bug-zoo")]
+    pub fn set_bug(&mut self, bug: crate::zoo::Bug) {
+        self.bug = bug;
+        self.session.set_bug(bug);
+        if let Some(l) = &mut self.learner {
+            l.set_bug(bug);
+        }
     }
 
     /// This client's session id.
@@ -138,13 +152,33 @@ impl<C: Clone> Client<C> {
                 self.session_step(SessionInput::Tick, out);
                 self.feed(Input::Tick, out);
             }
+            Input::Receive {
+                from,
+                msg:
+                    Message::Refused {
+                        client,
+                        seq,
+                        reason,
+                    },
+            } => {
+                // An overloaded leader turned our command away: the session
+                // backs off and tries again rather than waiting out the attempt.
+                if client == self.id() && from.hosts(crate::address::Role::Proposer) {
+                    self.session_step(SessionInput::Refused { seq, reason }, out);
+                }
+            }
             Input::Receive { from, msg } => {
                 if self.learner.is_none() {
                     let Message::Heartbeat { commit, .. } = &msg else {
                         return;
                     };
                     match Learner::starting_at(&self.config, *commit) {
-                        Ok(l) => self.learner = Some(l),
+                        #[allow(unused_mut)]
+                        Ok(mut l) => {
+                            #[cfg(feature = "bug-zoo")]
+                            l.set_bug(self.bug);
+                            self.learner = Some(l)
+                        }
                         Err(_) => return, // unreachable: the config was validated
                     }
                 }
@@ -237,6 +271,7 @@ mod tests {
             msg: Message::Heartbeat {
                 ballot: Ballot::new(1, NodeId(1)),
                 commit,
+                beat: 1,
             },
         }
     }

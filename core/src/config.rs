@@ -48,10 +48,12 @@ pub struct Config {
     pub batch_max: usize,
     /// Most commands waiting for a slot; more are dropped as overloaded.
     pub pending_max: usize,
-    /// Most slots in one catch-up reply (and in one phase 1 promise).
+    /// Most slots in one catch-up reply (`Votes` or `Decided`).
     pub catchup_chunk: usize,
     /// Chosen values a learner keeps to serve catch-up; acceptors discard their
-    /// records this far below the delivered point.
+    /// records this far below the delivered point. An acceptor therefore holds
+    /// at most about `2 * retain_slots + 4 * pipeline_window` votes, and that
+    /// bounds the size of one phase 1 promise (the simulator checks it).
     pub retain_slots: u64,
     /// Learners run as processes of their own (the multicast layout): an
     /// acceptor then also sends every vote, value included, to the learners

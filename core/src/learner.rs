@@ -90,9 +90,17 @@ pub struct Learner<C> {
     ask_leader: bool,
     window_max: u64,
     ignored: u64,
+    #[cfg(feature = "bug-zoo")]
+    bug: crate::zoo::Bug,
 }
 
 impl<C: Clone> Learner<C> {
+    /// Switches on a deliberate bug (testing the testers; see [`crate::zoo`]).
+    #[cfg(feature = "bug-zoo")]
+    pub fn set_bug(&mut self, bug: crate::zoo::Bug) {
+        self.bug = bug;
+    }
+
     /// A learner that has delivered nothing yet.
     pub fn new(config: &Config) -> Result<Self, ConfigError> {
         config.validate()?;
@@ -114,6 +122,8 @@ impl<C: Clone> Learner<C> {
                 .saturating_mul(8)
                 .saturating_add(config.catchup_chunk as u64 * 2),
             ignored: 0,
+            #[cfg(feature = "bug-zoo")]
+            bug: crate::zoo::Bug::None,
         })
     }
 
@@ -232,7 +242,7 @@ impl<C: Clone> Learner<C> {
                 slot,
                 value: Some(value),
             } => self.vote(from.id, ballot, slot, value, out),
-            Message::Heartbeat { ballot, commit } => self.commit(ballot, commit),
+            Message::Heartbeat { ballot, commit, .. } => self.commit(ballot, commit),
             Message::CatchUp {
                 from_slot, to_slot, ..
             } => self.serve(from, from_slot, to_slot, out),
@@ -266,7 +276,10 @@ impl<C: Clone> Learner<C> {
         if !self.in_window(slot, out) {
             return;
         }
-        let quorum = self.config.quorum();
+        let mut quorum = self.config.quorum();
+        if bug!(self.bug, DeliverOnMinority) {
+            quorum -= 1;
+        }
         let committed = ballot == self.commit_ballot && slot < self.commit_upto;
         let entry = self.pending.entry(slot);
         match entry {
@@ -318,7 +331,7 @@ impl<C: Clone> Learner<C> {
                     ballot: b, value, ..
                 } = p
                 {
-                    if *b == ballot {
+                    if *b == ballot || bug!(self.bug, CommitAnyBallot) {
                         let value = core::mem::replace(value, Value::Noop);
                         *p = Pending::Chosen(value);
                     }
@@ -485,7 +498,14 @@ impl<C: Clone> Learner<C> {
             };
             report.answered |= 1 << i;
             if let Some((b, v)) = vote {
-                if report.best.as_ref().is_none_or(|(best, _)| b > *best) {
+                let better = |best: &Ballot| {
+                    if bug!(self.bug, VotesLowestBallot) {
+                        b < *best
+                    } else {
+                        b > *best
+                    }
+                };
+                if report.best.as_ref().is_none_or(|(best, _)| better(best)) {
                     report.best = Some((b, v));
                 }
             }
@@ -641,6 +661,7 @@ mod tests {
             msg: Message::Heartbeat {
                 ballot: Ballot::new(round, NodeId(1)),
                 commit: 2,
+                beat: 1,
             },
         };
         l.step_into(hb(2), &mut out);
@@ -762,6 +783,7 @@ mod tests {
             msg: Message::Heartbeat {
                 ballot: Ballot::new(round, NodeId(1)),
                 commit,
+                beat: 1,
             },
         }
     }
@@ -956,6 +978,7 @@ mod tests {
         let hb = Message::Heartbeat {
             ballot: Ballot::new(1, NodeId(1)),
             commit: 1,
+            beat: 1,
         };
         l.step_into(from(Process::only(Role::Proposer, NodeId(2)), hb), &mut out);
         // Chosen values from an acceptor, which never sends them.

@@ -39,6 +39,13 @@ pub struct LearnerReplica<S: StateMachine> {
 }
 
 impl<S: StateMachine> LearnerReplica<S> {
+    /// Switches on a deliberate bug (testing the testers; see [`crate::zoo`]).
+    #[cfg(feature = "bug-zoo")]
+    pub fn set_bug(&mut self, bug: crate::zoo::Bug) {
+        self.learner.set_bug(bug);
+        self.replica.set_bug(bug);
+    }
+
     /// A learner that has delivered nothing, applying to `state`.
     pub fn new(config: &Config, state: S) -> Result<Self, ConfigError> {
         Ok(LearnerReplica {

@@ -104,6 +104,22 @@
 
 extern crate alloc;
 
+/// `bug!(holder, Name)`: is deliberate bug `Name` switched on in `holder`
+/// (a [`zoo::Bug`] field)? Always false without the `bug-zoo` feature, where
+/// the field does not exist.
+#[cfg(feature = "bug-zoo")]
+macro_rules! bug {
+    ($holder:expr, $name:ident) => {
+        $holder == $crate::zoo::Bug::$name
+    };
+}
+#[cfg(not(feature = "bug-zoo"))]
+macro_rules! bug {
+    ($holder:expr, $name:ident) => {
+        false
+    };
+}
+
 mod acceptor;
 mod action;
 mod address;
@@ -119,6 +135,8 @@ mod server;
 mod session;
 mod types;
 mod window;
+#[cfg(feature = "bug-zoo")]
+pub mod zoo;
 
 pub use acceptor::Acceptor;
 pub use action::{Action, Checkpoint, DropReason, Event, Failure, Input, Record};

@@ -1,7 +1,8 @@
 //! The wire vocabulary: every message one role sends another.
 //! Drivers encode these as they like; the core only ever sees them decoded.
 
-use crate::types::{Ballot, Command, PValue, Slot, Value};
+use crate::action::DropReason;
+use crate::types::{Ballot, ClientId, Command, PValue, Slot, Value};
 use alloc::vec::Vec;
 use serde::{Deserialize, Serialize};
 
@@ -64,6 +65,18 @@ pub enum Message<C, P = ()> {
         ballot: Ballot,
         /// The leader's commit point.
         commit: Slot,
+        /// The leader's count of heartbeats in this ballot, echoed by
+        /// `HeartbeatAck`.
+        beat: u64,
+    },
+    /// An acceptor's answer to a `Heartbeat`: it has promised no ballot
+    /// above `ballot`. A leader that hears no quorum of these (or of
+    /// `Accepted`) for an election timeout steps down.
+    HeartbeatAck {
+        /// The leader's ballot.
+        ballot: Ballot,
+        /// The `beat` of the heartbeat answered.
+        beat: u64,
     },
     /// A learner that has a gap asks for the chosen values of
     /// `from_slot..to_slot`, every one of which it knows to be chosen.
@@ -107,6 +120,19 @@ pub enum Message<C, P = ()> {
     /// A server's replica snapshot, for a peer that asked for slots nobody
     /// retains any more. The receiver installs it if it is ahead.
     Snapshot(alloc::boxed::Box<P>),
+    /// The answer to a `Forward` whose command was not taken up: the server
+    /// that forwarded it tells its client ([`crate::Event::Dropped`]) at
+    /// once, instead of the client waiting out its attempt. A leader sends
+    /// it when overloaded; a server that is not the leader after all, with
+    /// the leader it believes in.
+    Refused {
+        /// The command's client.
+        client: ClientId,
+        /// Its sequence number.
+        seq: u64,
+        /// Why.
+        reason: DropReason,
+    },
 }
 
 /// Slots and ballot rounds at or above this are malformed. No real log or
@@ -142,7 +168,8 @@ impl<C, P> Message<C, P> {
                 ..
             } => ballot_ok(ballot) && ok(*slot) && ok(*commit),
             Message::Accepted { ballot, slot, .. } => ballot_ok(ballot) && ok(*slot),
-            Message::Heartbeat { ballot, commit } => ballot_ok(ballot) && ok(*commit),
+            Message::Heartbeat { ballot, commit, .. } => ballot_ok(ballot) && ok(*commit),
+            Message::HeartbeatAck { ballot, .. } => ballot_ok(ballot),
             Message::CatchUp {
                 from_slot, to_slot, ..
             } => ok(*to_slot) && from_slot <= to_slot,
@@ -156,7 +183,7 @@ impl<C, P> Message<C, P> {
                 ok(first_slot.saturating_add(values.len() as u64))
             }
             // The server that installs a snapshot checks its slot itself.
-            Message::Forward { .. } | Message::Snapshot(_) => true,
+            Message::Forward { .. } | Message::Snapshot(_) | Message::Refused { .. } => true,
         }
     }
 
@@ -169,11 +196,13 @@ impl<C, P> Message<C, P> {
             Message::Accept { .. } => "accept",
             Message::Accepted { .. } => "accepted",
             Message::Heartbeat { .. } => "heartbeat",
+            Message::HeartbeatAck { .. } => "heartbeat-ack",
             Message::CatchUp { .. } => "catch-up",
             Message::Votes { .. } => "votes",
             Message::Decided { .. } => "decided",
             Message::Forward { .. } => "forward",
             Message::Snapshot(_) => "snapshot",
+            Message::Refused { .. } => "refused",
         }
     }
 }
@@ -261,15 +290,18 @@ mod tests {
                 Message::Heartbeat {
                     ballot: b,
                     commit: 1,
+                    beat: 1,
                 },
                 vec![
                     Message::Heartbeat {
                         ballot: bad,
                         commit: 1,
+                        beat: 1,
                     },
                     Message::Heartbeat {
                         ballot: b,
                         commit: LIMIT,
+                        beat: 1,
                     },
                 ],
             ),

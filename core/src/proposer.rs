@@ -7,7 +7,7 @@ use crate::address::{Destination, Process, Role, Roles};
 use crate::config::Config;
 use crate::error::ConfigError;
 use crate::message::Message;
-use crate::types::{Ballot, Command, NodeId, PValue, Slot, Value};
+use crate::types::{Ballot, ClientId, Command, NodeId, PValue, Slot, Value};
 use crate::window::SlotWindow;
 use alloc::collections::{BTreeMap, VecDeque};
 use alloc::vec::Vec;
@@ -31,6 +31,9 @@ struct InFlight<C> {
     acks: u64,
     age_ticks: u32,
     chosen: bool,
+    /// Tickets handed out before this slot's commands left the queue: once
+    /// the slot is chosen, every command with a smaller ticket is settled.
+    tickets_end: u64,
 }
 
 /// One proposer. A cluster may run several; randomised election timeouts and
@@ -61,6 +64,21 @@ pub struct Proposer<C> {
     leader: Option<NodeId>,
     timer_ticks: u32,
     timeout_ticks: u32,
+    /// A follower gives a rival candidate one election timeout to win, once
+    /// per leader it heard: a node that only hears candidates (everyone else
+    /// reaches only it, say) must still campaign itself in the end, as it
+    /// may be the only one that can reach a quorum.
+    candidate_grace: bool,
+    /// Ticks since the current leader was last heard, and its ballot.
+    leader_contact_ticks: u32,
+    leader_ballot: Ballot,
+    // Leadership check: acceptors heard (bit mask) in the current window of
+    // `election_timeout_ticks`; the bit of an acceptor in the same process,
+    // which always follows its own proposer; heartbeats sent.
+    heard: u64,
+    own_bit: u64,
+    check_ticks: u32,
+    beat: u64,
     /// Every slot below is chosen *and* its value is held by a local learner.
     /// Phase 1 starts here: a slot merely reported chosen by a leader that
     /// may have crashed is re-proposed, which is safe (Paxos forces the same
@@ -76,14 +94,35 @@ pub struct Proposer<C> {
     next_slot: Slot,
     inflight: SlotWindow<InFlight<C>>,
     queue: VecDeque<Command<C>>,
+    /// Per client, the highest `seq` this leader queued and that command's
+    /// ticket (its place in the order commands entered the queue). A retry
+    /// of a command still queued or in flight is not queued again: clients
+    /// retry on a timer, and under load a leader that queued every retry
+    /// would spend its slots on copies of old requests while new ones wait.
+    unsettled: BTreeMap<ClientId, (u64, u64)>,
+    /// Tickets handed out, and tickets taken off the queue into slots.
+    tickets: u64,
+    dequeued: u64,
+    /// Every ticket below this is in a chosen slot.
+    settled: u64,
+    duplicates: u64,
+    stepped_down: u64,
     heartbeat_timer_ticks: u32,
     /// When set, chosen values are kept here for a co-located learner.
     report_chosen: bool,
     pub(crate) chosen: Vec<(Slot, Value<C>)>,
     ignored: u64,
+    #[cfg(feature = "bug-zoo")]
+    bug: crate::zoo::Bug,
 }
 
 impl<C: Clone> Proposer<C> {
+    /// Switches on a deliberate bug (testing the testers; see [`crate::zoo`]).
+    #[cfg(feature = "bug-zoo")]
+    pub fn set_bug(&mut self, bug: crate::zoo::Bug) {
+        self.bug = bug;
+    }
+
     /// A proposer that starts as a follower.
     pub fn new(config: &Config) -> Result<Self, ConfigError> {
         config.validate()?;
@@ -97,6 +136,13 @@ impl<C: Clone> Proposer<C> {
             leader: None,
             timer_ticks: 0,
             timeout_ticks: 0,
+            candidate_grace: true,
+            leader_contact_ticks: u32::MAX,
+            leader_ballot: Ballot::ZERO,
+            heard: 0,
+            own_bit: 0,
+            check_ticks: 0,
+            beat: 0,
             learned: 0,
             promises: 0,
             adopted: BTreeMap::new(),
@@ -106,10 +152,18 @@ impl<C: Clone> Proposer<C> {
             next_slot: 0,
             inflight: SlotWindow::new(0),
             queue: VecDeque::new(),
+            unsettled: BTreeMap::new(),
+            tickets: 0,
+            dequeued: 0,
+            settled: 0,
+            duplicates: 0,
+            stepped_down: 0,
             heartbeat_timer_ticks: 0,
             report_chosen: false,
             chosen: Vec::new(),
             ignored: 0,
+            #[cfg(feature = "bug-zoo")]
+            bug: crate::zoo::Bug::None,
         };
         p.timeout_ticks = p.random_timeout();
         Ok(p)
@@ -213,9 +267,10 @@ impl<C: Clone> Proposer<C> {
         out: &mut Vec<Action<C, O, P>>,
     ) {
         let authentic = match &msg {
-            Message::Promise { .. } | Message::Nack { .. } | Message::Accepted { .. } => {
-                from.hosts(Role::Acceptor)
-            }
+            Message::Promise { .. }
+            | Message::Nack { .. }
+            | Message::Accepted { .. }
+            | Message::HeartbeatAck { .. } => from.hosts(Role::Acceptor),
             Message::Prepare { ballot, .. }
             | Message::Accept { ballot, .. }
             | Message::Heartbeat { ballot, .. } => owns_ballot(&from, *ballot),
@@ -226,6 +281,7 @@ impl<C: Clone> Proposer<C> {
             out.push(Action::Event(Event::Ignored { kind: msg.kind() }));
             return;
         }
+        let from_process = from;
         let from = from.id;
         match msg {
             Message::Promise {
@@ -235,19 +291,19 @@ impl<C: Clone> Proposer<C> {
             } => self.on_promise(from, ballot, trimmed_below, accepted, out),
             Message::Nack { ballot, promised } => self.on_nack(ballot, promised, out),
             Message::Accepted { ballot, slot, .. } => self.on_accepted(from, ballot, slot, out),
+            Message::HeartbeatAck { ballot, beat } => {
+                self.on_heartbeat_ack(from, ballot, beat, out)
+            }
             Message::Heartbeat { ballot, .. } | Message::Accept { ballot, .. } => {
                 self.observe_leader(ballot, out)
             }
             Message::Prepare { ballot, .. } => self.observe_candidate(ballot, out),
-            Message::Forward { commands } => {
-                for cmd in commands {
-                    self.propose(cmd, out);
-                }
-            }
+            Message::Forward { commands } => self.propose_forwarded(from_process, commands, out),
             Message::CatchUp { .. }
             | Message::Decided { .. }
             | Message::Votes { .. }
-            | Message::Snapshot(_) => {}
+            | Message::Snapshot(_)
+            | Message::Refused { .. } => {}
         }
     }
 
@@ -256,6 +312,7 @@ impl<C: Clone> Proposer<C> {
         match self.state {
             ProposerState::Follower => {
                 self.timer_ticks += 1;
+                self.leader_contact_ticks = self.leader_contact_ticks.saturating_add(1);
                 if self.timer_ticks >= self.timeout_ticks {
                     self.campaign(out);
                 }
@@ -271,6 +328,21 @@ impl<C: Clone> Proposer<C> {
                 }
             }
             ProposerState::Leader => {
+                self.check_ticks += 1;
+                if self.check_ticks >= self.config.election_timeout_ticks {
+                    let heard = (self.heard | self.own_bit).count_ones() as usize;
+                    self.heard = 0;
+                    self.check_ticks = 0;
+                    if heard < self.config.quorum() {
+                        // A whole election timeout without hearing a quorum:
+                        // this leader can no longer get anything chosen, and
+                        // while it claims the lead, the nodes that still hear
+                        // it would refuse the candidate that could.
+                        self.stepped_down += 1;
+                        self.become_follower(None, out);
+                        return;
+                    }
+                }
                 self.heartbeat_timer_ticks += 1;
                 if self.heartbeat_timer_ticks >= self.config.heartbeat_ticks {
                     self.send_heartbeat(out);
@@ -294,15 +366,21 @@ impl<C: Clone> Proposer<C> {
         }
     }
 
-    /// A client command reaches this proposer.
+    /// A client command reaches this proposer. A leader ignores a copy of a
+    /// command it has queued or has in flight (or an older request of the
+    /// same client): the copy it holds gets the verdict.
     pub(crate) fn propose<O, P>(&mut self, cmd: Command<C>, out: &mut Vec<Action<C, O, P>>) {
         let reason = if !self.is_leader() {
             DropReason::NotLeader {
                 leader: self.leader,
             }
+        } else if self.holds(&cmd) {
+            self.duplicates += 1;
+            return;
         } else if self.queue.len() >= self.config.pending_max {
             DropReason::Overloaded
         } else {
+            self.note_queued(&cmd);
             self.queue.push_back(cmd);
             self.flush(out);
             return;
@@ -314,18 +392,134 @@ impl<C: Clone> Proposer<C> {
         }));
     }
 
+    /// Commands `from` forwarded. A leader that refuses one (overloaded)
+    /// tells the sender with [`Message::Refused`], so that its client hears
+    /// at once; a proposer that is not the leader keeps quiet, as clients
+    /// that learn for themselves send every attempt to every proposer.
+    pub(crate) fn propose_forwarded<O, P>(
+        &mut self,
+        from: Process,
+        commands: Vec<Command<C>>,
+        out: &mut Vec<Action<C, O, P>>,
+    ) {
+        let leader = self.is_leader();
+        let start = out.len();
+        for cmd in commands {
+            self.propose(cmd, out);
+        }
+        if !leader {
+            return;
+        }
+        for action in &mut out[start..] {
+            if let Action::Event(Event::Dropped {
+                client,
+                seq,
+                reason,
+            }) = *action
+            {
+                *action = Action::send_to(
+                    from.addr(),
+                    Message::Refused {
+                        client,
+                        seq,
+                        reason,
+                    },
+                );
+            }
+        }
+    }
+
+    /// Does this leader hold `cmd` (or a newer request of its client),
+    /// queued or in a slot not yet chosen?
+    fn holds(&self, cmd: &Command<C>) -> bool {
+        self.unsettled
+            .get(&cmd.client)
+            .is_some_and(|&(seq, ticket)| {
+                seq > cmd.seq || (seq == cmd.seq && ticket >= self.settled)
+            })
+    }
+
+    /// Records `cmd` as queued, under the next ticket.
+    fn note_queued(&mut self, cmd: &Command<C>) {
+        let settled = self.settled;
+        self.unsettled.insert(cmd.client, (cmd.seq, self.tickets));
+        self.tickets += 1;
+        // Forget settled clients once the table outgrows what can be
+        // pending, so it stays bounded by the queue and the window.
+        let bound =
+            2 * (self.config.pending_max + self.config.pipeline_window * self.config.batch_max);
+        if self.unsettled.len() > bound {
+            self.unsettled.retain(|_, (_, held)| *held >= settled);
+        }
+    }
+
+    /// Copies of queued or in-flight commands this leader ignored.
+    pub fn duplicates(&self) -> u64 {
+        self.duplicates
+    }
+
+    /// Times this proposer gave up the lead because it had not heard from a
+    /// quorum of acceptors for an election timeout.
+    pub fn stepped_down(&self) -> u64 {
+        self.stepped_down
+    }
+
+    /// Tells the proposer that the acceptor with id `id` runs in the same
+    /// process, so that it counts as heard while this proposer leads.
+    pub(crate) fn set_colocated_acceptor(&mut self, id: NodeId) {
+        self.own_bit = self.config.member_index(id).map_or(0, |i| 1 << i);
+    }
+
+    /// The ballot of a leader other than `candidate` that this proposer
+    /// heard less than an election timeout ago (or its own, if it leads):
+    /// a reason for a co-located acceptor to refuse `candidate`'s `Prepare`
+    /// rather than depose a leader that works. Refusing is always safe;
+    /// it only keeps a node that lost touch with the leader (a link cut, a
+    /// chain of nodes) from disrupting it again and again.
+    pub(crate) fn live_leader(&self, candidate: NodeId) -> Option<Ballot> {
+        match self.state {
+            ProposerState::Leader => (candidate != self.config.id).then_some(self.ballot),
+            ProposerState::Follower => {
+                let live = self.leader_contact_ticks < self.config.election_timeout_ticks;
+                (live && self.leader_ballot.node != candidate && self.leader_ballot != Ballot::ZERO)
+                    .then_some(self.leader_ballot)
+            }
+            ProposerState::Candidate => None,
+        }
+    }
+
+    /// An acceptor confirmed our heartbeat `beat` of `ballot`.
+    pub(crate) fn on_heartbeat_ack<O, P>(
+        &mut self,
+        from: NodeId,
+        ballot: Ballot,
+        _beat: u64,
+        out: &mut Vec<Action<C, O, P>>,
+    ) {
+        if self.state != ProposerState::Leader || ballot != self.ballot {
+            return;
+        }
+        if let Some(bit) = self.member_bit(from, "heartbeat-ack", out) {
+            self.heard |= bit;
+        }
+    }
+
     /// Moves queued commands into slots. A command goes out at once when the
     /// pipeline is empty; otherwise commands gather until a slot is chosen or a
     /// full batch is ready, so that load turns into batches instead of slots.
+    /// A full queue counts as a full batch: with `pending_max` below
+    /// `batch_max`, waiting for more would only refuse clients.
     fn flush<O, P>(&mut self, out: &mut Vec<Action<C, O, P>>) {
         while !self.queue.is_empty() {
             let in_flight = (self.next_slot - self.commit) as usize;
             if in_flight >= self.config.pipeline_window
-                || (in_flight > 0 && self.queue.len() < self.config.batch_max)
+                || (in_flight > 0
+                    && self.queue.len() < self.config.batch_max.min(self.config.pending_max))
             {
                 break;
             }
             let n = self.queue.len().min(self.config.batch_max);
+            self.dequeued += n as u64;
             let value = if n == 1 {
                 Value::One(self.queue.pop_front().expect("queue is not empty"))
             } else {
@@ -344,6 +538,7 @@ impl<C: Clone> Proposer<C> {
             acks: 0,
             age_ticks: 0,
             chosen: false,
+            tickets_end: self.dequeued,
         });
     }
 
@@ -352,6 +547,7 @@ impl<C: Clone> Proposer<C> {
         self.step_down_quietly(out);
         self.ballot = Ballot::new(round, self.config.id);
         self.highest_seen = self.ballot;
+        self.leader_contact_ticks = u32::MAX;
         self.state = ProposerState::Candidate;
         self.leader = None;
         self.promises = 0;
@@ -360,7 +556,9 @@ impl<C: Clone> Proposer<C> {
         self.trimmed_max = 0;
         self.timer_ticks = 0;
         self.timeout_ticks = self.random_timeout();
-        out.push(Action::Persist(Record::Campaign(self.ballot)));
+        if !bug!(self.bug, CampaignNotPersisted) {
+            out.push(Action::Persist(Record::Campaign(self.ballot)));
+        }
         self.send_prepare(out);
     }
 
@@ -398,7 +596,8 @@ impl<C: Clone> Proposer<C> {
                 continue;
             }
             match self.adopted.get(&pv.slot) {
-                Some((b, _)) if *b >= pv.ballot => {}
+                Some((b, _)) if *b >= pv.ballot && !bug!(self.bug, AdoptLowestBallot) => {}
+                Some((b, _)) if *b <= pv.ballot && bug!(self.bug, AdoptLowestBallot) => {}
                 _ => {
                     self.adopted.insert(pv.slot, (pv.ballot, pv.value));
                 }
@@ -413,6 +612,8 @@ impl<C: Clone> Proposer<C> {
     /// fill holes with no-ops, then serve new commands.
     fn become_leader<O, P>(&mut self, out: &mut Vec<Action<C, O, P>>) {
         self.state = ProposerState::Leader;
+        self.heard = self.promises;
+        self.check_ticks = 0;
         self.leader = Some(self.config.id);
         self.commit = self.prepare_from.max(self.trimmed_max);
         let adopted = core::mem::take(&mut self.adopted);
@@ -448,6 +649,7 @@ impl<C: Clone> Proposer<C> {
         let Some(bit) = self.member_bit(from, "accepted", out) else {
             return;
         };
+        self.heard |= bit;
         let quorum = self.config.quorum();
         let Some(f) = self.inflight.get_mut(slot) else {
             return;
@@ -455,7 +657,11 @@ impl<C: Clone> Proposer<C> {
         if f.chosen {
             return;
         }
-        f.acks |= bit;
+        if bug!(self.bug, CountDuplicateAcks) {
+            f.acks = (f.acks << 1) | 1;
+        } else {
+            f.acks |= bit;
+        }
         if (f.acks.count_ones() as usize) < quorum {
             return;
         }
@@ -466,7 +672,8 @@ impl<C: Clone> Proposer<C> {
         }
         out.push(Action::Event(Event::Decided { slot }));
         let before = self.commit;
-        while self.inflight.front().is_some_and(|f| f.chosen) {
+        while let Some(f) = self.inflight.front().filter(|f| f.chosen) {
+            self.settled = f.tickets_end;
             self.inflight.pop_front();
             self.commit += 1;
         }
@@ -487,7 +694,19 @@ impl<C: Clone> Proposer<C> {
         promised: Ballot,
         out: &mut Vec<Action<C, O, P>>,
     ) {
-        if self.state == ProposerState::Follower || ballot != self.ballot || promised <= ballot {
+        if self.state == ProposerState::Follower || ballot != self.ballot {
+            return;
+        }
+        if promised <= ballot {
+            // Not a higher promise: the acceptor's process still hears the
+            // leader of `promised` and refused to depose it. Keep trying
+            // (the leader may yet fail) but point clients at it meanwhile.
+            if self.state == ProposerState::Candidate
+                && promised < ballot
+                && promised != Ballot::ZERO
+            {
+                self.leader = Some(promised.node);
+            }
             return;
         }
         self.highest_seen = self.highest_seen.max(promised);
@@ -503,6 +722,9 @@ impl<C: Clone> Proposer<C> {
             return; // our own
         }
         self.highest_seen = ballot;
+        self.candidate_grace = true;
+        self.leader_contact_ticks = 0;
+        self.leader_ballot = ballot;
         if self.state == ProposerState::Follower {
             self.leader = Some(ballot.node);
             self.timer_ticks = 0;
@@ -511,7 +733,9 @@ impl<C: Clone> Proposer<C> {
         }
     }
 
-    /// Another candidate's `Prepare`: give it time to win instead of duelling.
+    /// Another candidate's `Prepare`: give it time to win instead of
+    /// duelling, but only once until a leader is heard again (see
+    /// `candidate_grace`).
     pub(crate) fn observe_candidate<O, P>(
         &mut self,
         ballot: Ballot,
@@ -523,7 +747,9 @@ impl<C: Clone> Proposer<C> {
         self.highest_seen = ballot;
         if self.state == ProposerState::Follower {
             self.leader = Some(ballot.node);
-            self.timer_ticks = 0;
+            if core::mem::take(&mut self.candidate_grace) || bug!(self.bug, NoCandidateGrace) {
+                self.timer_ticks = 0;
+            }
         } else {
             self.become_follower(Some(ballot.node), out);
         }
@@ -549,6 +775,9 @@ impl<C: Clone> Proposer<C> {
     /// the next leader, so they get no verdict; the replica answers retries.
     fn step_down_quietly<O, P>(&mut self, out: &mut Vec<Action<C, O, P>>) {
         self.inflight = SlotWindow::new(self.commit);
+        self.unsettled.clear();
+        self.dequeued += self.queue.len() as u64;
+        self.settled = self.dequeued;
         for cmd in self.queue.drain(..) {
             out.push(Action::Event(Event::Dropped {
                 client: cmd.client,
@@ -560,11 +789,13 @@ impl<C: Clone> Proposer<C> {
 
     fn send_heartbeat<O, P>(&mut self, out: &mut Vec<Action<C, O, P>>) {
         self.heartbeat_timer_ticks = 0;
+        self.beat += 1;
         out.push(Action::Send {
             to: Destination::Group(Roles::ALL),
             msg: Message::Heartbeat {
                 ballot: self.ballot,
                 commit: self.commit,
+                beat: self.beat,
             },
         });
     }
@@ -587,6 +818,9 @@ impl<C: Clone> Proposer<C> {
 
     fn random_timeout(&mut self) -> u32 {
         let base = self.config.election_timeout_ticks;
+        if bug!(self.bug, FixedElectionTimeout) {
+            return base;
+        }
         base + self.rng.next_u32() % base
     }
 }
@@ -637,12 +871,15 @@ mod tests {
             Message::Promise { .. }
             | Message::Nack { .. }
             | Message::Accepted { .. }
-            | Message::Votes { .. } => Role::Acceptor,
+            | Message::Votes { .. }
+            | Message::HeartbeatAck { .. } => Role::Acceptor,
             Message::Prepare { .. } | Message::Accept { .. } | Message::Heartbeat { .. } => {
                 Role::Proposer
             }
             Message::CatchUp { .. } | Message::Decided { .. } => Role::Learner,
-            Message::Forward { .. } | Message::Snapshot(_) => Role::Client,
+            Message::Forward { .. } | Message::Snapshot(_) | Message::Refused { .. } => {
+                Role::Client
+            }
         };
         Input::Receive {
             from: Process::only(role, NodeId(from)),
@@ -797,6 +1034,128 @@ mod tests {
     }
 
     #[test]
+    fn leader_ignores_retries_of_what_it_holds_until_it_is_chosen() {
+        let (mut p, b) = leader();
+        let mut out: Vec<A> = Vec::new();
+        p.step_into(Input::Propose(cmd(1)), &mut out);
+        p.step_into(Input::Propose(cmd(2)), &mut out);
+        assert_eq!(accepts(&out), [(0, one(1))], "2 is queued behind slot 0");
+        out.clear();
+        p.step_into(Input::Propose(cmd(2)), &mut out);
+        p.step_into(Input::Propose(cmd(1)), &mut out);
+        assert!(
+            out.is_empty(),
+            "a retry of a queued command, or an older one"
+        );
+        assert_eq!((p.pending(), p.duplicates()), (1, 2));
+        ack(&mut p, b, 0, &[1, 2], &mut out);
+        assert_eq!(accepts(&out), [(1, one(2))], "queued once, proposed once");
+        out.clear();
+        p.step_into(Input::Propose(cmd(2)), &mut out);
+        assert!(out.is_empty(), "slot 1 is still in flight");
+        ack(&mut p, b, 1, &[1, 2], &mut out);
+        out.clear();
+        p.step_into(Input::Propose(cmd(2)), &mut out);
+        assert_eq!(
+            accepts(&out),
+            [(2, one(2))],
+            "once chosen, a retry is proposed again (the replica answers it)"
+        );
+        assert_eq!(p.duplicates(), 3);
+    }
+
+    #[test]
+    fn a_leader_that_hears_no_quorum_for_an_election_timeout_steps_down() {
+        let (mut p, b) = leader();
+        let et = p.config.election_timeout_ticks;
+        let mut out: Vec<A> = Vec::new();
+        let ack = |from| recv(from, Message::HeartbeatAck { ballot: b, beat: 1 });
+        // Acks from a quorum in every window keep it leader.
+        for _ in 0..3 {
+            for _ in 0..et {
+                p.step_into(Input::Tick, &mut out);
+            }
+            p.step_into(ack(1), &mut out);
+            p.step_into(ack(2), &mut out);
+        }
+        assert!(p.is_leader());
+        // One acceptor alone is not a quorum of three.
+        for _ in 0..2 * et {
+            p.step_into(ack(2), &mut out);
+            p.step_into(Input::Tick, &mut out);
+        }
+        assert!(!p.is_leader());
+        assert_eq!(
+            (p.state(), p.leader(), p.stepped_down()),
+            (ProposerState::Follower, None, 1)
+        );
+    }
+
+    #[test]
+    fn a_follower_that_hears_only_candidates_campaigns_itself_in_the_end() {
+        let mut p = Proposer::<u64>::new(&config()).unwrap();
+        let mut out: Vec<A> = Vec::new();
+        let et = p.config.election_timeout_ticks;
+        // A new, higher candidate every tick: the first one gets a grace
+        // period, the rest do not hold the timer back.
+        for round in 1..=4 * et {
+            let prepare = Message::Prepare {
+                ballot: Ballot::new(u64::from(round), NodeId(2)),
+                from_slot: 0,
+            };
+            p.step_into(recv(2, prepare), &mut out);
+            p.step_into(Input::Tick, &mut out);
+            if p.state() == ProposerState::Candidate {
+                assert!(round >= et, "campaigned before any timeout ran out");
+                return;
+            }
+        }
+        panic!("never campaigned while only hearing candidates");
+    }
+
+    #[test]
+    fn an_overloaded_leader_refuses_forwarded_commands_back_to_their_sender() {
+        let (mut p, _) = leader();
+        let mut out: Vec<A> = Vec::new();
+        let commands = (1..=20)
+            .map(|client| Command {
+                client,
+                seq: 1,
+                op: client,
+            })
+            .collect();
+        let forwarder = Process::server(NodeId(3));
+        p.step_into(
+            Input::Receive {
+                from: forwarder,
+                msg: Message::Forward { commands },
+            },
+            &mut out,
+        );
+        let refused: Vec<u64> = out
+            .iter()
+            .filter_map(|a| match a {
+                Action::Send {
+                    to: Destination::To(to),
+                    msg:
+                        Message::Refused {
+                            client,
+                            reason: DropReason::Overloaded,
+                            ..
+                        },
+                } if *to == forwarder.addr() => Some(*client),
+                _ => None,
+            })
+            .collect();
+        // One command goes into slot 0, four (a full batch) into slot 1; then
+        // the window is full, six wait (pending_max) and the rest are refused.
+        assert_eq!(refused, (12..=20).collect::<Vec<_>>());
+        assert!(!out
+            .iter()
+            .any(|a| matches!(a, Action::Event(Event::Dropped { .. }))));
+    }
+
+    #[test]
     fn leader_batches_commands_while_a_slot_is_in_flight() {
         let (mut p, b) = leader();
         let mut out: Vec<A> = Vec::new();
@@ -853,6 +1212,7 @@ mod tests {
                 Message::Heartbeat {
                     ballot: Ballot::new(4, NodeId(3)),
                     commit: 0,
+                    beat: 1,
                 },
             ),
             &mut out,
@@ -919,6 +1279,7 @@ mod tests {
                 Message::Heartbeat {
                     ballot: seen,
                     commit: 0,
+                    beat: 1,
                 },
             ),
             &mut out,
@@ -1159,6 +1520,7 @@ mod tests {
                     Message::Heartbeat {
                         ballot: leader_ballot,
                         commit: 0,
+                        beat: 1,
                     },
                 ),
                 &mut out,
@@ -1210,6 +1572,7 @@ mod tests {
                 Message::Heartbeat {
                     ballot: newer,
                     commit: 0,
+                    beat: 1,
                 },
             ),
             &mut out,

@@ -58,6 +58,8 @@ pub struct Replica<S: StateMachine> {
     next: Slot,
     sessions: BTreeMap<ClientId, Session<S::Output>>,
     executed: u64,
+    #[cfg(feature = "bug-zoo")]
+    bug: crate::zoo::Bug,
 }
 
 impl<S: StateMachine> core::fmt::Debug for Replica<S> {
@@ -78,6 +80,8 @@ impl<S: StateMachine> Replica<S> {
             next: 0,
             sessions: BTreeMap::new(),
             executed: 0,
+            #[cfg(feature = "bug-zoo")]
+            bug: crate::zoo::Bug::None,
         }
     }
 
@@ -92,6 +96,7 @@ impl<S: StateMachine> Replica<S> {
             sessions: self
                 .sessions
                 .iter()
+                .filter(|_| !bug!(self.bug, SnapshotWithoutSessions))
                 .map(|(&client, s)| SessionEntry {
                     client,
                     seq: s.seq,
@@ -122,6 +127,8 @@ impl<S: StateMachine> Replica<S> {
                 })
                 .collect(),
             executed: 0,
+            #[cfg(feature = "bug-zoo")]
+            bug: crate::zoo::Bug::None,
         }
     }
 
@@ -129,8 +136,18 @@ impl<S: StateMachine> Replica<S> {
     /// commands this replica executed itself.
     pub(crate) fn install(&mut self, snapshot: Snapshot<S, S::Output>) {
         let executed = self.executed;
+        #[cfg(feature = "bug-zoo")]
+        let bug = self.bug;
         *self = Replica::from_snapshot(snapshot);
         self.executed = executed;
+        #[cfg(feature = "bug-zoo")]
+        self.set_bug(bug);
+    }
+
+    /// Switches on a deliberate bug (testing the testers; see [`crate::zoo`]).
+    #[cfg(feature = "bug-zoo")]
+    pub fn set_bug(&mut self, bug: crate::zoo::Bug) {
+        self.bug = bug;
     }
 
     /// The state machine.
@@ -148,6 +165,15 @@ impl<S: StateMachine> Replica<S> {
         self.executed
     }
 
+    #[cfg(feature = "bug-zoo")]
+    fn has_bug(&self) -> bool {
+        self.bug != crate::zoo::Bug::None
+    }
+    #[cfg(not(feature = "bug-zoo"))]
+    fn has_bug(&self) -> bool {
+        false
+    }
+
     /// Applies the chosen value of `slot`, which must be the next slot. Emits a
     /// [`Action::Reply`] per command, from the cache for a retried one.
     pub fn apply<C, P>(
@@ -156,11 +182,18 @@ impl<S: StateMachine> Replica<S> {
         value: &Value<S::Command>,
         out: &mut Vec<Action<C, S::Output, P>>,
     ) {
-        debug_assert_eq!(slot, self.next, "slots must be applied in order");
+        // A learner bug from the zoo may hand slots out of order on purpose:
+        // the simulator's order checker is what must catch it, not this.
+        debug_assert!(
+            slot == self.next || self.has_bug(),
+            "slots must be applied in order: got {slot}, expected {}",
+            self.next
+        );
         self.next = slot + 1;
         for cmd in value.commands() {
             let entry = self.sessions.entry(cmd.client);
             let order = match &entry {
+                Entry::Occupied(_) if bug!(self.bug, ReExecuteRetries) => Ordering::Greater,
                 Entry::Occupied(e) => cmd.seq.cmp(&e.get().seq),
                 Entry::Vacant(_) => Ordering::Greater,
             };

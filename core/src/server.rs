@@ -41,6 +41,13 @@ pub struct ServerStats {
     pub executed: u64,
     /// Commands passed on to the leader.
     pub forwarded: u64,
+    /// Client retries the leader ignored because it held the command,
+    /// queued or in a slot not yet chosen.
+    pub duplicates: u64,
+    /// Candidates refused because this node still heard a working leader.
+    pub refused_candidates: u64,
+    /// Times this node gave up the lead for want of a quorum.
+    pub stepped_down: u64,
     /// Snapshots sent to peers that asked for slots below this node's
     /// retained values.
     pub snapshots_sent: u64,
@@ -74,6 +81,9 @@ pub struct Server<S: StateMachine> {
     scratch: Vec<ServerAction<S>>,
     ignored: u64,
     forwarded: u64,
+    refused_candidates: u64,
+    #[cfg(feature = "bug-zoo")]
+    bug: crate::zoo::Bug,
     snapshots_sent: u64,
     snapshots_installed: u64,
 }
@@ -91,6 +101,7 @@ impl<S: StateMachine + Clone> Server<S> {
     ) -> Result<Self, ConfigError> {
         let mut proposer = Proposer::new(&config)?;
         proposer.set_report_chosen(true);
+        proposer.set_colocated_acceptor(config.id);
         proposer.learned_prefix(next_slot);
         let mut learner = Learner::starting_at(&config, next_slot)?;
         learner.set_ask_leader(true);
@@ -109,6 +120,9 @@ impl<S: StateMachine + Clone> Server<S> {
             scratch: Vec::new(),
             ignored: 0,
             forwarded: 0,
+            refused_candidates: 0,
+            #[cfg(feature = "bug-zoo")]
+            bug: crate::zoo::Bug::None,
             snapshots_sent: 0,
             snapshots_installed: 0,
         })
@@ -201,6 +215,17 @@ impl<S: StateMachine + Clone> Server<S> {
         self.replica.state()
     }
 
+    /// Switches on a deliberate bug in this node's roles (testing the
+    /// testers; see [`crate::zoo`]).
+    #[cfg(feature = "bug-zoo")]
+    pub fn set_bug(&mut self, bug: crate::zoo::Bug) {
+        self.bug = bug;
+        self.acceptor.set_bug(bug);
+        self.proposer.set_bug(bug);
+        self.learner.set_bug(bug);
+        self.replica.set_bug(bug);
+    }
+
     /// The first slot the replica has not applied: every slot below is
     /// reflected in [`Server::state`].
     pub fn applied_up_to(&self) -> Slot {
@@ -227,6 +252,9 @@ impl<S: StateMachine + Clone> Server<S> {
             applied_slots: self.replica.next_slot(),
             executed: self.replica.executed(),
             forwarded: self.forwarded,
+            duplicates: self.proposer.duplicates(),
+            refused_candidates: self.refused_candidates,
+            stepped_down: self.proposer.stepped_down(),
             snapshots_sent: self.snapshots_sent,
             snapshots_installed: self.snapshots_installed,
         }
@@ -311,13 +339,16 @@ impl<S: StateMachine + Clone> Server<S> {
         out: &mut Vec<ServerAction<S>>,
     ) {
         let next = snapshot.next_slot;
-        if next <= self.learner.next_slot() || next >= LIMIT {
+        let behind = next <= self.learner.next_slot() && !bug!(self.bug, InstallBehind);
+        if behind || next >= LIMIT {
             self.ignore("snapshot", out);
             return;
         }
         out.push(Action::PersistSnapshot(Box::new(snapshot.clone())));
         self.replica.install(snapshot);
-        self.learner.skip_to(next);
+        if !bug!(self.bug, LearnerNotMovedOnInstall) {
+            self.learner.skip_to(next);
+        }
         self.snapshots_installed += 1;
         out.push(Action::Event(Event::SnapshotInstalled {
             from,
@@ -340,6 +371,23 @@ impl<S: StateMachine + Clone> Server<S> {
             Message::Prepare { ballot, from_slot } => {
                 if !owns_ballot(&from, ballot) {
                     return self.ignore("prepare", out);
+                }
+                if ballot > self.acceptor.promised() {
+                    if let Some(leader) = self.proposer.live_leader(ballot.node) {
+                        // Leader stickiness: this node hears a working leader,
+                        // so it does not help depose it. The refusal names
+                        // that leader (a `promised` below the candidate's
+                        // ballot), for the candidate to point clients at.
+                        self.refused_candidates += 1;
+                        out.push(Action::Send {
+                            to: Destination::to(Role::Proposer, ballot.node),
+                            msg: Message::Nack {
+                                ballot,
+                                promised: leader,
+                            },
+                        });
+                        return;
+                    }
                 }
                 if self.acceptor.on_prepare(ballot, from_slot, out) {
                     self.proposer.observe_candidate(ballot, out);
@@ -369,32 +417,50 @@ impl<S: StateMachine + Clone> Server<S> {
                 self.proposer.observe_leader(ballot, out);
                 self.learner.commit(ballot, commit);
             }
-            Message::Heartbeat { ballot, commit } => {
+            Message::Heartbeat {
+                ballot,
+                commit,
+                beat,
+            } => {
                 if !owns_ballot(&from, ballot) {
                     return self.ignore("heartbeat", out);
                 }
+                out.push(self.acceptor.heartbeat_answer(ballot, beat));
                 self.proposer.observe_leader(ballot, out);
                 self.learner.commit(ballot, commit);
             }
+            Message::HeartbeatAck { ballot, beat } => {
+                self.proposer.on_heartbeat_ack(from.id, ballot, beat, out)
+            }
             Message::Forward { commands } => {
                 if self.proposer.is_leader() {
-                    for cmd in commands {
-                        self.proposer.propose(cmd, out);
-                    }
+                    self.proposer.propose_forwarded(from, commands, out);
                 } else {
-                    // Forward at most once, so a stale hint cannot make a loop;
-                    // the client's retry finds the leader.
+                    // Forward at most once, so a stale hint cannot make a
+                    // loop: the server that forwarded tells its client,
+                    // whose retry follows the hint.
+                    let leader = self.proposer.leader();
                     for cmd in commands {
-                        out.push(Action::Event(Event::Dropped {
-                            client: cmd.client,
-                            seq: cmd.seq,
-                            reason: DropReason::NotLeader {
-                                leader: self.proposer.leader(),
+                        out.push(Action::Send {
+                            to: Destination::To(from.addr()),
+                            msg: Message::Refused {
+                                client: cmd.client,
+                                seq: cmd.seq,
+                                reason: DropReason::NotLeader { leader },
                             },
-                        }));
+                        });
                     }
                 }
             }
+            Message::Refused {
+                client,
+                seq,
+                reason,
+            } => out.push(Action::Event(Event::Dropped {
+                client,
+                seq,
+                reason,
+            })),
             // A peer server hosts an acceptor and the message was checked
             // well formed: the proposer's own checks would only repeat ours.
             Message::Promise {
@@ -483,9 +549,14 @@ impl<S: StateMachine + Clone> Server<S> {
             // The acceptor forgets the votes below the trim point, and the
             // learner the values: a snapshot must cover them on disk first,
             // or a whole-cluster restart would find them nowhere.
+            if bug!(self.bug, TrimBeforeSnapshot) {
+                out.push(Action::Persist(Record::Trimmed(keep_from)));
+            }
             out.push(Action::PersistSnapshot(Box::new(self.replica.snapshot())));
             self.acceptor.trim_below(keep_from);
-            out.push(Action::Persist(Record::Trimmed(keep_from)));
+            if !bug!(self.bug, TrimBeforeSnapshot) {
+                out.push(Action::Persist(Record::Trimmed(keep_from)));
+            }
         }
     }
 
@@ -889,6 +960,133 @@ mod tests {
         assert_eq!(
             votes[..3],
             [Some((ballot, value(4))), Some((ballot, value(5))), None]
+        );
+    }
+
+    fn heartbeat(ballot: Ballot) -> ServerMessage<Sum> {
+        Message::Heartbeat {
+            ballot,
+            commit: 0,
+            beat: 1,
+        }
+    }
+
+    fn sent(out: &[A]) -> Vec<(Destination, &ServerMessage<Sum>)> {
+        out.iter()
+            .filter_map(|a| match a {
+                Action::Send { to, msg } => Some((*to, msg)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_node_that_hears_a_working_leader_refuses_to_depose_it() {
+        let mut s = Server::new(config(1), Sum::default()).unwrap();
+        let leader = Ballot::new(3, NodeId(2));
+        let out = receive(&mut s, 2, heartbeat(leader));
+        assert_eq!(
+            sent(&out),
+            [(
+                Destination::to(Role::Proposer, NodeId(2)),
+                &Message::HeartbeatAck {
+                    ballot: leader,
+                    beat: 1
+                }
+            )],
+            "the heartbeat is acknowledged"
+        );
+        let rival = Ballot::new(4, NodeId(3));
+        let prepare = Message::Prepare {
+            ballot: rival,
+            from_slot: 0,
+        };
+        let out = receive(&mut s, 3, prepare.clone());
+        assert_eq!(
+            sent(&out),
+            [(
+                Destination::to(Role::Proposer, NodeId(3)),
+                &Message::Nack {
+                    ballot: rival,
+                    promised: leader
+                }
+            )],
+            "refused, naming the leader; nothing persisted"
+        );
+        assert_eq!(s.inspect().acceptor().promised(), Ballot::ZERO);
+        assert_eq!(s.stats().refused_candidates, 1);
+        // Once the leader has been silent for an election timeout, the
+        // candidate gets its promise.
+        for _ in 0..config(1).election_timeout_ticks {
+            s.step(Input::Tick);
+        }
+        let out = receive(&mut s, 3, prepare);
+        assert!(out.contains(&Action::Persist(Record::Promised(rival))));
+        assert!(matches!(sent(&out)[..], [(_, Message::Promise { .. })]));
+    }
+
+    #[test]
+    fn a_stale_leaders_heartbeat_is_answered_with_a_refusal() {
+        let mut s = Server::new(config(1), Sum::default()).unwrap();
+        let new = Ballot::new(5, NodeId(3));
+        receive(
+            &mut s,
+            3,
+            Message::Prepare {
+                ballot: new,
+                from_slot: 0,
+            },
+        );
+        let old = Ballot::new(2, NodeId(2));
+        let out = receive(&mut s, 2, heartbeat(old));
+        assert_eq!(
+            sent(&out),
+            [(
+                Destination::to(Role::Proposer, NodeId(2)),
+                &Message::Nack {
+                    ballot: old,
+                    promised: new
+                }
+            )]
+        );
+    }
+
+    #[test]
+    fn a_forward_to_a_server_that_is_not_leader_is_refused_back_with_its_hint() {
+        let mut s = Server::new(config(1), Sum::default()).unwrap();
+        receive(&mut s, 2, heartbeat(Ballot::new(3, NodeId(2))));
+        let cmd = Command {
+            client: 9,
+            seq: 4,
+            op: 1,
+        };
+        let out = receive(
+            &mut s,
+            3,
+            Message::Forward {
+                commands: vec![cmd],
+            },
+        );
+        let refused = Message::Refused {
+            client: 9,
+            seq: 4,
+            reason: DropReason::NotLeader {
+                leader: Some(NodeId(2)),
+            },
+        };
+        assert_eq!(sent(&out), [(Destination::To(server(3).addr()), &refused)]);
+        // The server that forwarded tells its client.
+        let mut forwarder = Server::new(config(3), Sum::default()).unwrap();
+        let out = receive(&mut forwarder, 1, refused);
+        assert_eq!(
+            out,
+            [Action::Event(Event::Dropped {
+                client: 9,
+                seq: 4,
+                reason: DropReason::NotLeader {
+                    leader: Some(NodeId(2))
+                }
+            })]
         );
     }
 }

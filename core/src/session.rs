@@ -226,6 +226,8 @@ pub struct Session<C, O> {
     attempts: u64,
     retries: u64,
     _output: core::marker::PhantomData<fn() -> O>,
+    #[cfg(feature = "bug-zoo")]
+    bug: crate::zoo::Bug,
 }
 
 impl<C: Clone, O> Session<C, O> {
@@ -241,7 +243,15 @@ impl<C: Clone, O> Session<C, O> {
             retries: 0,
             config,
             _output: core::marker::PhantomData,
+            #[cfg(feature = "bug-zoo")]
+            bug: crate::zoo::Bug::None,
         })
+    }
+
+    /// Switches on a deliberate bug (testing the testers; see [`crate::zoo`]).
+    #[cfg(feature = "bug-zoo")]
+    pub fn set_bug(&mut self, bug: crate::zoo::Bug) {
+        self.bug = bug;
     }
 
     /// The session id.
@@ -481,6 +491,9 @@ impl<C: Clone, O> Session<C, O> {
         };
         if o.sends > 0 {
             self.retries += 1;
+            if bug!(self.bug, RetryWithNewSeq) {
+                o.seq += 1;
+            }
         }
         o.sends = o.sends.saturating_add(1);
         self.attempts += 1;

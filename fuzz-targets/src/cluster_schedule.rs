@@ -14,7 +14,7 @@ struct Schedule {
     seed: u64,
     nodes: u8,
     clients: u8,
-    faults: u16,
+    faults: u32,
     rates: [u8; Fault::ALL.len()],
     heal_tick: u8,
     roles_apart: Option<(u8, u8)>,

@@ -6,7 +6,8 @@
 //! - the atomic broadcast's datagram decoder, once on the raw bytes (header,
 //!   magic, role and checksum checks) and once on the bytes as a body behind a
 //!   valid header and checksum, so the fuzzer reaches the message decoder
-//!   without having to forge a CRC32C.
+//!   without having to forge a CRC32C; and the same for authenticated
+//!   datagrams (raw, and as a body behind a valid HMAC under a fixed key).
 //!
 //! Nothing may panic, and whatever decodes must re-encode to bytes that decode
 //! to a value that encodes to those same bytes (encode ∘ decode is a fixed
@@ -14,6 +15,7 @@
 
 use bytes::BytesMut;
 use paxos_core::{Destination, NodeId, Role, Roles};
+use paxos_multicast::auth::Key;
 use paxos_multicast::wire::{self as mcast, Sender};
 use paxos_tcp::wire::{self as tcp, PeerFrame, Request, Response};
 use serde::{de::DeserializeOwned, Serialize};
@@ -33,6 +35,46 @@ pub fn run(data: &[u8]) {
     let to = Destination::Group(Roles::ALL);
     mcast::seal(from, to, data.get(1..).unwrap_or_default(), &mut sealed);
     datagram(&sealed);
+    // The authenticated format: the raw bytes, and the same body behind a
+    // valid MAC, so that the body decoder is reached with any bytes.
+    signed_datagram(data);
+    let mut signed = Vec::new();
+    let body = data.get(1..).unwrap_or_default();
+    mcast::seal_signed(
+        from,
+        to,
+        body,
+        u64::from(data.len() as u32),
+        &key(),
+        &mut signed,
+    );
+    signed_datagram(&signed);
+}
+
+fn key() -> Key {
+    Key::from_bytes(&[0x5a; paxos_multicast::auth::KEY_BYTES])
+}
+
+fn signed_datagram(bytes: &[u8]) {
+    let key = key();
+    let Ok((d, counter)) = mcast::open(bytes, &key) else {
+        return;
+    };
+    let mut buf = Vec::new();
+    mcast::encode_as(
+        mcast::Framing::Authenticated,
+        d.from,
+        d.to,
+        &d.msg,
+        &mut buf,
+    )
+    .expect("a decoded message re-encodes");
+    mcast::sign(&mut buf, counter, &key);
+    assert_eq!(
+        mcast::open(&buf, &key),
+        Ok((d, counter)),
+        "signed datagram does not round-trip"
+    );
 }
 
 fn chat_frames(data: &[u8]) {

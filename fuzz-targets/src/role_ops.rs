@@ -9,8 +9,8 @@
 
 use arbitrary::{Arbitrary, Unstructured};
 use paxos_core::{
-    Acceptor, Action, Ballot, Command, Config, Input, Learner, Message, NodeId, PValue, Process,
-    Proposer, Record, Role, Roles, Server, ServerSnapshot, Slot, StateMachine, Value,
+    Acceptor, Action, Ballot, Command, Config, DropReason, Input, Learner, Message, NodeId, PValue,
+    Process, Proposer, Record, Role, Roles, Server, ServerSnapshot, Slot, StateMachine, Value,
 };
 use std::collections::BTreeMap;
 
@@ -107,6 +107,7 @@ enum ArbMessage {
     Heartbeat {
         ballot: ArbBallot,
         commit: u8,
+        beat: u8,
     },
     CatchUp {
         from_slot: u8,
@@ -124,6 +125,15 @@ enum ArbMessage {
         first_slot: u8,
         query: u8,
         votes: Vec<Option<(ArbBallot, ArbValue)>>,
+    },
+    HeartbeatAck {
+        ballot: ArbBallot,
+        beat: u8,
+    },
+    Refused {
+        client: u8,
+        seq: u8,
+        reason: u8,
     },
 }
 
@@ -143,9 +153,11 @@ fn sender(from: u8, msg: &Msg) -> Process {
         Message::Promise { .. }
         | Message::Nack { .. }
         | Message::Accepted { .. }
-        | Message::Votes { .. } => Process::only(Role::Acceptor, id),
+        | Message::Votes { .. }
+        | Message::HeartbeatAck { .. } => Process::only(Role::Acceptor, id),
         Message::CatchUp { .. } | Message::Decided { .. } => Process::only(Role::Learner, id),
         Message::Forward { .. } | Message::Snapshot(_) => Process::only(Role::Client, id),
+        Message::Refused { .. } => Process::only(Role::Proposer, id),
     }
 }
 
@@ -213,9 +225,33 @@ impl ArbMessage {
                 slot: slot(*s),
                 value: value.as_ref().map(ArbValue::get),
             },
-            ArbMessage::Heartbeat { ballot, commit } => Message::Heartbeat {
+            ArbMessage::Heartbeat {
+                ballot,
+                commit,
+                beat,
+            } => Message::Heartbeat {
                 ballot: ballot.get(),
                 commit: slot(*commit),
+                beat: u64::from(*beat),
+            },
+            ArbMessage::HeartbeatAck { ballot, beat } => Message::HeartbeatAck {
+                ballot: ballot.get(),
+                beat: u64::from(*beat),
+            },
+            ArbMessage::Refused {
+                client,
+                seq,
+                reason,
+            } => Message::Refused {
+                client: u64::from(client % 4),
+                seq: u64::from(seq % 8),
+                reason: match reason % 3 {
+                    0 => DropReason::Overloaded,
+                    1 => DropReason::Superseded,
+                    _ => DropReason::NotLeader {
+                        leader: Some(NodeId(u32::from(reason % 5))),
+                    },
+                },
             },
             ArbMessage::CatchUp {
                 from_slot,

@@ -23,6 +23,13 @@ pub enum Invariant {
     Linearizability,
     /// A request was still pending long after the faults stopped.
     Liveness,
+    /// A promise, vote, campaign or reply left its process before the
+    /// state it reports was on disk.
+    PersistBeforeSend,
+    /// A message exceeded a bound the `Config` docs promise.
+    Limit,
+    /// After heal, elections did not settle on a leader in time.
+    Elections,
 }
 
 impl Invariant {
@@ -36,6 +43,9 @@ impl Invariant {
             Invariant::Durability => "durability",
             Invariant::Linearizability => "linearizability",
             Invariant::Liveness => "liveness",
+            Invariant::PersistBeforeSend => "persist-before-send",
+            Invariant::Limit => "limit",
+            Invariant::Elections => "elections",
         }
     }
 }
@@ -56,7 +66,8 @@ pub struct Failure {
 }
 
 impl Failure {
-    fn new(invariant: Invariant, detail: String) -> Self {
+    /// A failure of `invariant`, described by `detail`.
+    pub fn new(invariant: Invariant, detail: String) -> Self {
         Failure { invariant, detail }
     }
 }
@@ -635,13 +646,18 @@ pub fn check_linearizability<C: fmt::Debug, O: PartialEq + fmt::Debug>(
     Ok(())
 }
 
-/// Invariant 7: every request invoked before `deadline` has completed by it.
-/// The simulator calls this at heal + the liveness bound.
-pub fn check_liveness<C: fmt::Debug, O>(requests: &[Request<C, O>], deadline: u64) -> Check {
+/// Invariant 7: every request invoked by `invoked_by` has completed by
+/// `deadline`. The simulator calls this at heal + the liveness bound, and at
+/// the end of a partial-connectivity scenario.
+pub fn check_liveness<C: fmt::Debug, O>(
+    requests: &[Request<C, O>],
+    invoked_by: u64,
+    deadline: u64,
+) -> Check {
     let pending: Vec<_> = requests
         .iter()
         .filter(|r| {
-            r.invoked_at <= deadline && !matches!(&r.completed, Some(c) if c.at <= deadline)
+            r.invoked_at <= invoked_by && !matches!(&r.completed, Some(c) if c.at <= deadline)
         })
         .map(|r| (r.client, r.seq))
         .collect();
@@ -879,10 +895,10 @@ mod tests {
     #[test]
     fn liveness_pending_request_after_the_bound_is_reported() {
         let reqs = [request(1, 1, 0, Some((10, 0, 1))), request(2, 1, 5, None)];
-        let err = check_liveness(&reqs, 1_000).unwrap_err();
+        let err = check_liveness(&reqs, 1_000, 1_000).unwrap_err();
         assert_eq!(err.invariant, Invariant::Liveness);
         assert!(err.detail.contains("the first: 2/1"), "{}", err.detail);
-        assert!(check_liveness(&reqs[..1], 1_000).is_ok());
+        assert!(check_liveness(&reqs[..1], 1_000, 1_000).is_ok());
     }
 
     #[test]

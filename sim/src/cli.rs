@@ -3,7 +3,9 @@
 //! it. Here rather than in the binary so that tests can parse a printed
 //! replay command back.
 
-use crate::options::{Fault, FaultSet, Knob, Options, OptionsError, Rates, Sabotage, Tuning};
+use crate::options::{
+    parse_bug, Bug, Fault, FaultSet, Knob, Options, OptionsError, Rates, Sabotage, Tuning,
+};
 use crate::roles::Layout;
 use crate::swarm::Pins;
 use clap::Args;
@@ -41,6 +43,10 @@ pub struct RunArgs {
     /// none, send-before-sync, forget-disk.
     #[arg(long, default_value = "none", value_parser = Sabotage::parse)]
     pub sabotage: Sabotage,
+    /// Switch on one deliberate bug of the core in every process, to see
+    /// the checkers catch it (`paxos-sim bugs` lists them).
+    #[arg(long, default_value = "none", value_parser = parse_bug)]
+    pub bug: Bug,
     /// `servers` (every node runs every role) or `roles` (proposers,
     /// acceptors and learners apart; --nodes then counts the acceptors).
     #[arg(long, value_parser = ["servers", "roles"])]
@@ -164,6 +170,7 @@ impl RunArgs {
             liveness_timeouts: self.liveness_timeouts,
             max_steps: self.max_steps,
             sabotage: self.sabotage,
+            bug: self.bug,
             liveness: !self.no_liveness,
             ..Options::default()
         }

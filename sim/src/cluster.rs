@@ -4,12 +4,12 @@
 //! perform their actions exactly as a driver must: every `Persist` and
 //! `Compact` is a barrier that holds back everything after it until the sync.
 
-use crate::check::Failure;
+use crate::check::{Failure, Invariant};
 use crate::engine::{restart_failure, Ev, Sim};
 use crate::model::{Recorded, SimMachine, Tagged};
 use crate::netem::Fate;
 use crate::options::{Fault, Sabotage, TICK_UNITS};
-use crate::roles::Proc;
+use crate::roles::{Kind, Proc};
 use crate::trace::EventKind;
 use paxos_core::{Action, Checkpoint, Event, Input, Message, Record, Snapshot, StateMachine};
 
@@ -272,6 +272,10 @@ impl<S: SimMachine> Sim<S> {
     /// Persist-before-send: once a write is unsynced, every later action
     /// waits in `held` until the sync.
     fn perform(&mut self, i: usize, action: Act<S>) {
+        if self.healed && matches!(action, Action::Persist(Record::Campaign(_))) {
+            self.campaigns_after_heal += 1;
+            self.last_campaign_at = self.now;
+        }
         match action {
             Action::Persist(record) => self.write(i, Write::Append(record)),
             Action::PersistSnapshot(p) => self.write(i, Write::Snapshot(p)),
@@ -327,6 +331,9 @@ impl<S: SimMachine> Sim<S> {
     fn emit(&mut self, i: usize, action: Act<S>) {
         match action {
             Action::Send { to, msg } => {
+                if let Err(f) = self.durable.check_send(i, &msg) {
+                    self.fail(f);
+                }
                 let mut targets = std::mem::take(&mut self.route_buf);
                 self.topo.route(i, to, &mut targets);
                 if matches!(msg, Message::Snapshot(_)) {
@@ -346,7 +353,17 @@ impl<S: SimMachine> Sim<S> {
                 seq,
                 slot,
                 output,
-            } => self.reply(i, client, seq, slot, output),
+            } => {
+                if self.oracle.chosen(slot).is_none() {
+                    self.fail(Failure::new(
+                        Invariant::PersistBeforeSend,
+                        format!(
+                            "node {i} answered request {seq} of client {client} from slot {slot}, which no durable quorum chose"
+                        ),
+                    ));
+                }
+                self.reply(i, client, seq, slot, output)
+            }
             Action::Event(Event::Dropped {
                 client,
                 seq,
@@ -436,10 +453,20 @@ impl<S: SimMachine> Sim<S> {
     /// A write of node `i` is now on disk for good: the oracle counts the
     /// votes it holds and the promise checker learns the floor for restarts.
     fn made_durable(&mut self, i: usize, write: Write<Cmd<S>, Snap<S>>) {
+        let server = self.topo.kind(i) == Kind::Server;
         match &write {
-            Write::Append(record) => self.record_durable(i, record),
+            Write::Append(record) => {
+                self.record_durable(i, record);
+                self.durable.record(i, record);
+                if server && matches!(record, Record::Trimmed(_)) {
+                    if let Err(f) = self.durable.check_trim(i) {
+                        self.fail(f);
+                    }
+                }
+            }
             Write::Snapshot(p) => {
                 let slot = p.next_slot;
+                self.durable.snapshot(i, slot);
                 self.record(EventKind::Sync, Some(i), || {
                     format!("snapshot at slot {slot} appended")
                 });
@@ -449,7 +476,14 @@ impl<S: SimMachine> Sim<S> {
                 for record in &c.records {
                     self.record_durable(i, record);
                 }
-                let slot = c.snapshot.as_ref().map_or(0, |s| s.next_slot);
+                let snapshot = c.snapshot.as_ref().map(|s| s.next_slot);
+                self.durable.compacted(i, snapshot, &c.records);
+                if server {
+                    if let Err(f) = self.durable.check_trim(i) {
+                        self.fail(f);
+                    }
+                }
+                let slot = snapshot.unwrap_or(0);
                 let kept = c.records.len();
                 self.record(EventKind::Sync, Some(i), || {
                     format!("log compacted: snapshot at slot {slot}, {kept} records")
@@ -525,6 +559,16 @@ impl<S: SimMachine> Sim<S> {
             return Ok(());
         };
         let next = learner.next_slot();
+        if let Some(applied) = server.replica_next() {
+            if applied != next {
+                return Err(Failure::new(
+                    Invariant::Order,
+                    format!(
+                        "node {i}'s learner stands at slot {next} but its replica at {applied}"
+                    ),
+                ));
+            }
+        }
         for slot in self.deliveries.next(i)..next {
             match learner.decided(slot) {
                 None if slot + self.retain_slots < next => {
@@ -594,6 +638,8 @@ impl<S: SimMachine> Sim<S> {
             Ok(s) => s,
             Err(e) => return self.fail(restart_failure(&e)),
         };
+        let mut server = server;
+        server.set_bug(self.opts.bug);
         let promised = server.promised();
         let resume_at = server.learner().map_or(0, |l| l.next_slot());
         let node = &mut self.nodes[i];

@@ -1,12 +1,27 @@
 //! Fault injection: once per tick of the faulty phase each switched-on fault
-//! may strike (partitions, crashes, slowness, leader isolation, storms,
-//! pauses); at heal every fault stops. Drop, duplication, reordering and
-//! skew act per message or per clock and live in the network and the nodes.
+//! may strike (partitions, crashes and bursts of them, whole-cluster
+//! restarts, slowness, leader isolation, storms, pauses); at heal every
+//! fault stops. Drop, duplication, reordering and skew act per message or
+//! per clock and live in the network and the nodes.
+//!
+//! A run may then end with a partial-connectivity scenario (quorum-loss,
+//! constrained election, chained): once the cluster has recovered from the
+//! faulty phase, some links are cut for [`SCENARIO_BOUNDS`] liveness bounds
+//! while the clients keep going, and every request must complete within one
+//! liveness bound (`--liveness-timeouts` election timeouts) although no fault
+//! heals.
 
 use crate::engine::{Ev, Sim};
 use crate::model::SimMachine;
-use crate::options::{Fault, TICK_UNITS};
+use crate::options::{Fault, Options, TICK_UNITS};
+use crate::rng::{SimRng, Stream};
+use crate::roles::Layout;
 use crate::trace::EventKind;
+
+/// How long a scenario lasts, in liveness bounds.
+pub const SCENARIO_BOUNDS: u64 = 3;
+/// How many nodes a burst crashes at most (at least two).
+const BURST_NODES_MAX: u64 = 4;
 
 /// How long partitions and cuts last, in ticks.
 const CUT_TICKS: (u64, u64) = (5, 50);
@@ -33,7 +48,8 @@ impl<S: SimMachine> Sim<S> {
             if matches!(
                 fault,
                 Fault::Drop | Fault::Duplicate | Fault::Reorder | Fault::Skew | Fault::Disk
-            ) {
+            ) || fault.is_scenario()
+            {
                 continue;
             }
             if !self.fault_rng.chance(rates.get(fault)) {
@@ -62,6 +78,32 @@ impl<S: SimMachine> Sim<S> {
                     });
                 }
                 Fault::Crash => self.crash(victim),
+                Fault::Burst => {
+                    let servers = self.topo.servers() as u64;
+                    let count = self
+                        .fault_rng
+                        .between(2, BURST_NODES_MAX.min(servers).max(2));
+                    let mut hit = 0u64;
+                    for _ in 0..count {
+                        hit |= 1 << self.fault_rng.below(servers);
+                    }
+                    self.record(EventKind::Fault, None, || {
+                        format!("burst: nodes {{{}}} crash together", members(hit, n))
+                    });
+                    for i in 0..n {
+                        if hit & (1 << i) != 0 {
+                            self.crash(i);
+                        }
+                    }
+                }
+                Fault::Restart => {
+                    self.record(EventKind::Fault, None, || {
+                        "every node crashes: whole-cluster restart".into()
+                    });
+                    for i in 0..self.topo.servers() {
+                        self.crash(i);
+                    }
+                }
                 Fault::Slow => {
                     let node = &mut self.nodes[victim];
                     node.slow_factor = self.fault_rng.between(SLOW_FACTOR.0, SLOW_FACTOR.1);
@@ -118,7 +160,14 @@ impl<S: SimMachine> Sim<S> {
                         });
                     }
                 }
-                Fault::Drop | Fault::Duplicate | Fault::Reorder | Fault::Skew | Fault::Disk => {}
+                Fault::Drop
+                | Fault::Duplicate
+                | Fault::Reorder
+                | Fault::Skew
+                | Fault::Disk
+                | Fault::QuorumLoss
+                | Fault::Constrained
+                | Fault::Chained => {}
             }
         }
         self.schedule(now + TICK_UNITS, Ev::FaultTick);
@@ -130,6 +179,8 @@ impl<S: SimMachine> Sim<S> {
     pub(crate) fn on_heal(&mut self) {
         self.healed = true;
         self.net.heal();
+        let deadline = self.now + self.liveness_bound() + self.catch_up_allowance();
+        self.schedule(deadline, Ev::Deadline);
         self.record(EventKind::Heal, None, || "heal: every fault stops".into());
         for i in 0..self.nodes.len() {
             let node = &mut self.nodes[i];
@@ -143,6 +194,169 @@ impl<S: SimMachine> Sim<S> {
         if self.clients.is_empty() {
             self.finished = true;
         }
+    }
+}
+
+/// A partial-connectivity scenario: which one, and when it ran.
+#[derive(Clone, Debug)]
+pub struct Scenario {
+    /// Which one.
+    pub kind: Fault,
+    /// When its cuts went in.
+    pub started: Option<u64>,
+    /// When they lifted.
+    pub ended: Option<u64>,
+    /// Whether a request invoked during it has completed yet.
+    pub regained: bool,
+    rng: SimRng,
+}
+
+impl Scenario {
+    /// The scenario a run with `opts` ends with: one of the switched-on
+    /// scenarios, drawn, and run with its rate's probability. Only the
+    /// servers layout has them (with the roles apart, a cut between two
+    /// learners or two acceptors says nothing about leader election).
+    pub fn draw(opts: &Options) -> Option<Scenario> {
+        if opts.layout != Layout::Servers {
+            return None;
+        }
+        let on: Vec<Fault> = Fault::SCENARIOS
+            .into_iter()
+            .filter(|f| opts.faults.contains(*f))
+            .collect();
+        if on.is_empty() {
+            return None;
+        }
+        let mut rng = SimRng::new(opts.seed, Stream::Scenario);
+        let kind = on[rng.below(on.len() as u64) as usize];
+        rng.chance(opts.rates.get(kind)).then_some(Scenario {
+            kind,
+            started: None,
+            ended: None,
+            regained: false,
+            rng,
+        })
+    }
+}
+
+impl<S: SimMachine> Sim<S> {
+    /// Cuts the links of the scenario for [`SCENARIO_BOUNDS`] liveness
+    /// bounds; clients keep sending meanwhile.
+    pub(crate) fn start_scenario(&mut self) {
+        let Some(mut sc) = self.scenario.take() else {
+            return;
+        };
+        let n = self.topo.servers();
+        let until = self.now + SCENARIO_BOUNDS * self.liveness_bound();
+        // `linked[a]`: the nodes `a` still reaches (a bit mask).
+        let mut linked = vec![0u64; n];
+        let mut link = |a: usize, b: usize| {
+            linked[a] |= 1 << b;
+            linked[b] |= 1 << a;
+        };
+        let leader = (0..n).find(|&i| self.nodes[i].server.as_ref().is_some_and(|s| s.is_leader()));
+        let text = match sc.kind {
+            Fault::QuorumLoss => {
+                let hub = sc.rng.below(n as u64) as usize;
+                (0..n).for_each(|i| link(hub, i));
+                format!("quorum-loss: only node {hub} reaches every node")
+            }
+            Fault::Constrained => {
+                // The hub is the node that has learned least, other than
+                // the leader, which is cut off from everyone.
+                let learned = |i: usize| {
+                    self.nodes[i]
+                        .server
+                        .as_ref()
+                        .and_then(|s| s.learner().map(|l| l.next_slot()))
+                        .unwrap_or(0)
+                };
+                let hub = (0..n)
+                    .filter(|&i| Some(i) != leader)
+                    .min_by_key(|&i| (learned(i), i))
+                    .unwrap_or(0);
+                (0..n)
+                    .filter(|&i| Some(i) != leader)
+                    .for_each(|i| link(hub, i));
+                let lead = leader.map_or("none".to_string(), |l| l.to_string());
+                format!(
+                    "constrained election: leader {lead} cut off; only node {hub}, the least up to date, reaches a quorum"
+                )
+            }
+            _ => {
+                let mut chain: Vec<usize> = (0..n).collect();
+                for i in (1..n).rev() {
+                    chain.swap(i, sc.rng.below(i as u64 + 1) as usize);
+                }
+                let names: Vec<String> = chain.iter().map(|i| i.to_string()).collect();
+                if n <= 5 {
+                    chain.windows(2).for_each(|w| link(w[0], w[1]));
+                    format!(
+                        "chained: {} (each reaches only its neighbours)",
+                        names.join("-")
+                    )
+                } else {
+                    // A chain of seven has no node that reaches a quorum, so
+                    // the links are two cliques joined by one middle node.
+                    let (mid, half) = (chain[0], (n - 1) / 2);
+                    let (left, right) = chain[1..].split_at(half);
+                    for side in [left, right] {
+                        for &a in side {
+                            link(mid, a);
+                            side.iter().for_each(|&b| link(a, b));
+                        }
+                    }
+                    format!(
+                        "chained: {{{}}}-{mid}-{{{}}} (the two sides reach each other only through {mid})",
+                        names[1..=half].join(","),
+                        names[half + 1..].join(",")
+                    )
+                }
+            }
+        };
+        for (a, reach) in linked.iter().enumerate() {
+            for b in (0..n).filter(|&b| b != a && reach & (1 << b) == 0) {
+                self.net.cut(a, b, until);
+            }
+        }
+        sc.started = Some(self.now);
+        self.scenario = Some(sc);
+        self.stats.scenarios += 1;
+        self.record(EventKind::Fault, None, || format!("{text} until t={until}"));
+        self.schedule(until, Ev::ScenarioEnd);
+    }
+
+    /// The scenario's cuts lift.
+    pub(crate) fn end_scenario(&mut self) {
+        self.net.heal();
+        if let Some(sc) = &mut self.scenario {
+            sc.ended = Some(self.now);
+        }
+        self.record(EventKind::Heal, None, || {
+            "scenario over: every link is back".into()
+        });
+    }
+
+    /// A request invoked at `invoked_at` completed: the first one invoked
+    /// during a scenario tells how long the cluster took to serve again.
+    pub(crate) fn scenario_progress(&mut self, invoked_at: u64) {
+        let election = self
+            .opts
+            .tuning
+            .value(crate::options::Knob::ElectionTimeoutTicks);
+        let now = self.now;
+        let Some(sc) = &mut self.scenario else {
+            return;
+        };
+        let Some(start) = sc.started else {
+            return;
+        };
+        if sc.regained || sc.ended.is_some() || invoked_at < start {
+            return;
+        }
+        sc.regained = true;
+        let milli = (now - start) * 1000 / (election * TICK_UNITS);
+        self.stats.regain_millitimeouts_max = self.stats.regain_millitimeouts_max.max(milli);
     }
 }
 

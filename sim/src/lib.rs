@@ -22,6 +22,7 @@
 pub mod check;
 pub mod cli;
 pub mod cluster;
+pub mod durable;
 pub mod engine;
 pub mod faults;
 pub mod model;

@@ -4,6 +4,7 @@
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use paxos_sim::cli::RunArgs;
+use paxos_sim::options::Bug;
 use paxos_sim::replay_node::{self, Sketch};
 use paxos_sim::runner::{run_seeds, Batch, Shard};
 use paxos_sim::shrink::shrink;
@@ -91,6 +92,9 @@ enum Command {
         #[command(flatten)]
         run: RunArgs,
     },
+    /// List the deliberate bugs `--bug` can switch on (the bug zoo that
+    /// shows the checkers have teeth).
+    Bugs,
 }
 
 /// Why a command could not do its work (exit status 2).
@@ -147,6 +151,12 @@ fn report_failure(opts: &Options, outcome: &Outcome, do_shrink: bool) {
 
 fn execute(command: Command) -> Result<ExitCode, CliError> {
     match command {
+        Command::Bugs => {
+            for bug in Bug::ALL {
+                println!("{:<30} {}", bug.name(), bug.describe());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Run {
             seeds,
             first_seed,

@@ -79,13 +79,13 @@ impl<M: Clone> Network<M> {
     /// Decides the fate of a message between nodes (`to` is `None` for the
     /// link between a node and a client, which partitions do not cut).
     pub fn fate(&mut self, from: usize, to: Option<usize>, now: u64) -> Fate {
-        if self.healed {
-            return Fate::Once(self.latency());
-        }
         if let Some(to) = to {
             if self.is_cut(from, to, now) {
                 return Fate::Lost;
             }
+        }
+        if self.healed {
+            return Fate::Once(self.latency());
         }
         if self.faults.contains(Fault::Drop) && self.rng.chance(self.rates.get(Fault::Drop)) {
             return Fate::Lost;
@@ -133,7 +133,8 @@ impl<M: Clone> Network<M> {
         }
     }
 
-    /// Every fault stops: cuts lift, messages are neither lost nor reordered.
+    /// Every fault stops: cuts lift, messages are neither lost nor reordered
+    /// (a later [`Network::cut`], a scenario's, still cuts).
     pub fn heal(&mut self) {
         self.healed = true;
         self.cut_until.iter_mut().for_each(|c| *c = 0);

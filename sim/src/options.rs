@@ -3,7 +3,15 @@
 //! replay command, so a printed command rebuilds the run exactly.
 
 use crate::roles::Layout;
+pub use paxos_core::zoo::Bug;
 use std::fmt;
+
+/// Parses a bug name as `--bug` takes it.
+pub fn parse_bug(name: &str) -> Result<Bug, OptionsError> {
+    Bug::parse(name).ok_or_else(|| OptionsError::UnknownBug {
+        name: name.to_string(),
+    })
+}
 
 /// Logical time units per node tick (a tick is 10 ms in a real driver, so a
 /// unit is 10 µs). Network and disk latencies are drawn in these units.
@@ -36,11 +44,25 @@ pub enum Fault {
     Pause,
     /// fsync takes long, and a crash keeps an arbitrary subset of unsynced writes.
     Disk,
+    /// Several nodes crash at once (correlated failure: a rack, a deploy).
+    Burst,
+    /// Every node crashes at once, and all restart later.
+    Restart,
+    /// Partial connectivity after heal: only one node still reaches every
+    /// other; the rest reach only it.
+    QuorumLoss,
+    /// Partial connectivity after heal: the leader is cut off and the one
+    /// node that reaches a quorum is the least up to date.
+    Constrained,
+    /// Partial connectivity after heal: the nodes form a chain in which
+    /// each reaches only its neighbours (with seven, two groups that reach
+    /// each other only through one middle node).
+    Chained,
 }
 
 impl Fault {
     /// Every fault, in a fixed order.
-    pub const ALL: [Fault; 12] = [
+    pub const ALL: [Fault; 17] = [
         Fault::Drop,
         Fault::Duplicate,
         Fault::Reorder,
@@ -53,7 +75,21 @@ impl Fault {
         Fault::Storm,
         Fault::Pause,
         Fault::Disk,
+        Fault::Burst,
+        Fault::Restart,
+        Fault::QuorumLoss,
+        Fault::Constrained,
+        Fault::Chained,
     ];
+
+    /// The partial-connectivity scenarios, which run after heal rather than
+    /// during the faulty phase.
+    pub const SCENARIOS: [Fault; 3] = [Fault::QuorumLoss, Fault::Constrained, Fault::Chained];
+
+    /// Is this a partial-connectivity scenario?
+    pub fn is_scenario(self) -> bool {
+        Fault::SCENARIOS.contains(&self)
+    }
 
     /// The name used on the command line.
     pub fn name(self) -> &'static str {
@@ -70,6 +106,11 @@ impl Fault {
             Fault::Storm => "storm",
             Fault::Pause => "pause",
             Fault::Disk => "disk",
+            Fault::Burst => "burst",
+            Fault::Restart => "restart",
+            Fault::QuorumLoss => "quorum-loss",
+            Fault::Constrained => "constrained",
+            Fault::Chained => "chained",
         }
     }
 
@@ -79,6 +120,9 @@ impl Fault {
             Fault::Drop | Fault::Duplicate | Fault::Reorder => "probability per message",
             Fault::Skew => "largest relative deviation of a node's tick period",
             Fault::Disk => "probability that an unsynced write survives a crash",
+            Fault::QuorumLoss | Fault::Constrained | Fault::Chained => {
+                "probability that a run with it on ends with this scenario"
+            }
             _ => "probability per tick that one starts",
         }
     }
@@ -93,6 +137,9 @@ impl Fault {
             Fault::Slow | Fault::Isolate | Fault::Storm | Fault::Pause => 0.005,
             Fault::Skew => 0.3,
             Fault::Disk => 0.5,
+            Fault::Burst => 0.003,
+            Fault::Restart => 0.002,
+            Fault::QuorumLoss | Fault::Constrained | Fault::Chained => 0.5,
         }
     }
 
@@ -113,7 +160,7 @@ impl Fault {
 
 /// A set of faults.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct FaultSet(u16);
+pub struct FaultSet(u32);
 
 impl FaultSet {
     /// No faults at all.
@@ -273,6 +320,8 @@ pub struct Options {
     pub record: bool,
     /// Break the driver on purpose (checker self-test).
     pub sabotage: Sabotage,
+    /// Switch on one deliberate bug of the core in every process.
+    pub bug: Bug,
     /// Servers, or roles apart (then `nodes` counts the acceptors).
     pub layout: Layout,
     /// Check liveness after heal (invariant 7). Off only to study safety
@@ -452,6 +501,7 @@ impl Default for Options {
             max_steps: None,
             record: false,
             sabotage: Sabotage::None,
+            bug: Bug::None,
             layout: Layout::Servers,
             liveness: true,
             snapshot_ticks: None,
@@ -511,6 +561,12 @@ pub enum OptionsError {
     RateSyntax {
         /// What was given.
         text: String,
+    },
+    /// A bug name that is not one.
+    #[error("unknown bug `{name}`; `paxos-sim bugs` lists them")]
+    UnknownBug {
+        /// What was given.
+        name: String,
     },
     /// A sabotage name that is not one.
     #[error("unknown sabotage `{name}`; expected none, send-before-sync or forget-disk")]
@@ -642,6 +698,9 @@ impl Options {
         }
         if self.sabotage != Sabotage::None {
             s += &format!(" --sabotage {}", self.sabotage.name());
+        }
+        if self.bug != Bug::None {
+            s += &format!(" --bug {}", self.bug.name());
         }
         s
     }

@@ -20,6 +20,8 @@ pub enum Stream {
     Nodes = 5,
     /// The shape of a swarm run: layout, size, limits, faults and rates.
     Swarm = 6,
+    /// Which partial-connectivity scenario ends the run, and its shape.
+    Scenario = 7,
 }
 
 /// A seeded generator with the few draws the simulator needs.

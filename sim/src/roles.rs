@@ -333,6 +333,17 @@ impl<S: SimMachine> Proc<S> {
         })
     }
 
+    /// Switches on one deliberate bug of the core in this process.
+    pub fn set_bug(&mut self, bug: crate::options::Bug) {
+        match self {
+            Proc::Server(s) => s.set_bug(bug),
+            Proc::Proposer(p) => p.set_bug(bug),
+            Proc::Acceptor(a) => a.set_bug(bug),
+            Proc::Learner(l) => l.set_bug(bug),
+            Proc::Client { client, .. } => client.set_bug(bug),
+        }
+    }
+
     /// Feeds one input, appending the driver's actions to `out`.
     pub fn step_into(&mut self, input: In<S>, out: &mut Vec<Act<S>>) {
         match self {
@@ -386,6 +397,15 @@ impl<S: SimMachine> Proc<S> {
         match self {
             Proc::Server(s) => Some(s.inspect().acceptor().promised()),
             Proc::Acceptor(a) => Some(a.promised()),
+            _ => None,
+        }
+    }
+
+    /// The first slot its replica has not applied, if it has a replica.
+    pub fn replica_next(&self) -> Option<Slot> {
+        match self {
+            Proc::Server(s) => Some(s.applied_up_to()),
+            Proc::Learner(l) => Some(l.next_slot()),
             _ => None,
         }
     }

@@ -86,8 +86,22 @@ impl Summary {
         } else {
             String::new()
         };
+        let elections = format!(
+            "; after heal at most {} campaigns, the last {:.1} election timeouts in",
+            self.stats.campaigns_after_heal_max,
+            self.stats.last_campaign_millitimeouts_max as f64 / 1000.0
+        );
+        let scenarios = if self.stats.scenarios > 0 {
+            format!(
+                "; partial-connectivity scenarios {} (slowest regain {:.1} election timeouts)",
+                self.stats.scenarios,
+                self.stats.regain_millitimeouts_max as f64 / 1000.0
+            )
+        } else {
+            String::new()
+        };
         format!(
-            "seeds {} steps {} messages delivered {} messages/s {:.0} violations {} ({:.1} s; requests {}/{} completed; slowest settle after heal {} ticks; compactions {}{})",
+            "seeds {} steps {} messages delivered {} messages/s {:.0} violations {} ({:.1} s; requests {}/{} completed; slowest settle after heal {} ticks{}; compactions {}{}{})",
             self.seeds,
             self.stats.steps,
             self.stats.delivered,
@@ -97,8 +111,10 @@ impl Summary {
             self.stats.completed,
             self.stats.invoked,
             self.stats.settle_ticks_max,
+            elections,
             self.stats.snapshots,
-            transfers
+            transfers,
+            scenarios
         )
     }
 }
@@ -186,6 +202,40 @@ pub fn run_seeds<S: SimMachine>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The shards of a sweep, summed, are the sweep: same seeds, same
+    /// counters, same coverage, same failures.
+    #[test]
+    fn a_sweep_split_into_shards_adds_up_to_the_whole_sweep() {
+        use crate::model::HashChain;
+        use crate::swarm::Pins;
+        let pins = Pins::default(); // every seed draws its shape and faults
+        let base = Options {
+            max_steps: Some(20_000),
+            ..Options::default()
+        };
+        let options = |seed| Ok(pins.options(seed, &base));
+        let batch = |shard, jobs| Batch {
+            first: 1,
+            count: 120,
+            shard,
+            jobs,
+            fail_fast: false,
+        };
+        let whole = run_seeds::<HashChain>(batch(Shard::ALL, 2), &options, &|_| {}).unwrap();
+        let mut parts = Summary::default();
+        for index in 1..=2 {
+            let shard = Shard { index, count: 2 };
+            let part = run_seeds::<HashChain>(batch(shard, 1), &options, &|_| {}).unwrap();
+            assert!(part.seeds > 0 && part.seeds < whole.seeds);
+            parts.add(&part);
+        }
+        assert_eq!(parts.seeds, 120);
+        assert_eq!(parts.stats, whole.stats);
+        assert_eq!(parts.coverage, whole.coverage);
+        let seeds = |s: &Summary| s.failures.iter().map(|(seed, _)| *seed).collect::<Vec<_>>();
+        assert_eq!(seeds(&parts), seeds(&whole));
+    }
 
     #[test]
     fn shards_split_a_sweep_into_disjoint_slices_that_cover_it() {

@@ -394,7 +394,12 @@ pub fn describe<C, P>(msg: &paxos_core::Message<C, P>) -> String {
             value.commands().len()
         ),
         Message::Accepted { ballot, slot, .. } => format!("accepted {ballot} slot {slot}"),
-        Message::Heartbeat { ballot, commit } => format!("heartbeat {ballot} commit {commit}"),
+        Message::Heartbeat {
+            ballot,
+            commit,
+            beat,
+        } => format!("heartbeat {ballot} commit {commit} beat {beat}"),
+        Message::HeartbeatAck { ballot, beat } => format!("heartbeat-ack {ballot} beat {beat}"),
         Message::CatchUp {
             from_slot,
             to_slot,
@@ -413,6 +418,11 @@ pub fn describe<C, P>(msg: &paxos_core::Message<C, P>) -> String {
         }
         Message::Forward { commands } => format!("forward {} cmds", commands.len()),
         Message::Snapshot(_) => "snapshot".to_string(),
+        Message::Refused {
+            client,
+            seq,
+            reason,
+        } => format!("refused client {client} request {seq}: {reason:?}"),
     }
 }
 

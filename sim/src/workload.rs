@@ -131,7 +131,7 @@ impl<C, O> History<C, O> {
 
 impl<S: SimMachine> Sim<S> {
     pub(crate) fn on_client_next(&mut self, c: usize) {
-        if self.healed {
+        if !self.clients_active() {
             self.clients[c].retired = true;
             self.finish_if_idle();
             return;
@@ -347,16 +347,18 @@ impl<S: SimMachine> Sim<S> {
             }
             None => format!("client {id} saw request {seq} chosen in slot {slot}"),
         });
+        let invoked_at = self.history.requests[out.request].invoked_at;
         self.history.complete(out.request, self.now, slot, output);
+        self.scenario_progress(invoked_at);
         let think = self.client_rng.below(THINK_TICKS_MAX * TICK_UNITS);
         self.schedule(self.now + think, Ev::ClientNext { client: c });
     }
 
     pub(crate) fn finish_if_idle(&mut self) {
-        if self.healed && self.clients.iter().all(|c| c.retired) {
+        if !self.clients_active() && self.clients.iter().all(|c| c.retired) {
             self.finished = true;
-            let heal_at = self.opts.heal_tick * TICK_UNITS;
-            self.stats.settle_ticks_max = self.now.saturating_sub(heal_at).div_ceil(TICK_UNITS);
+            let from = self.settle_from();
+            self.stats.settle_ticks_max = self.now.saturating_sub(from).div_ceil(TICK_UNITS);
         }
     }
 }

@@ -88,7 +88,7 @@ fn a_failing_run_prints_the_invariant_and_a_replay_command_that_reproduces_it() 
     ]);
     assert_eq!(code, 1);
     assert!(
-        out.contains("VIOLATION agreement violated at step"),
+        out.contains("VIOLATION persist-before-send violated at step"),
         "{out}"
     );
     let replay = out

@@ -8,6 +8,8 @@
 //! acceptors   239.0.0.1  7000
 //! learners    239.0.0.1  8000
 //! acceptor-count 3        # optional; --acceptors overrides it
+//! key abcast.key          # optional; authenticate datagrams with this key
+//!                         # file (relative to this file); --key overrides it
 //! ```
 
 use std::net::{Ipv4Addr, SocketAddrV4};
@@ -31,6 +33,9 @@ pub struct Groups {
     pub learners: SocketAddrV4,
     /// The `acceptor-count` line, if any.
     pub acceptor_count: Option<u32>,
+    /// The `key` line's file, if any, as written (relative paths are the
+    /// caller's to resolve against the configuration file's directory).
+    pub key_file: Option<std::path::PathBuf>,
 }
 
 impl Groups {
@@ -90,6 +95,7 @@ impl Groups {
     pub fn parse(text: &str, path: &str) -> Result<Groups, ConfError> {
         let mut found: [Option<SocketAddrV4>; 4] = [None; 4];
         let mut acceptor_count = None;
+        let mut key_file = None;
         let bad = |line: usize, message: String| ConfError::Line {
             path: path.to_string(),
             line,
@@ -111,6 +117,11 @@ impl Groups {
                         })?;
                     if acceptor_count.replace(c).is_some() {
                         return Err(bad(n, "acceptor-count is given twice".into()));
+                    }
+                }
+                ["key", file] => {
+                    if key_file.replace(std::path::PathBuf::from(file)).is_some() {
+                        return Err(bad(n, "key is given twice".into()));
                     }
                 }
                 [name, ip, port] => {
@@ -143,7 +154,7 @@ impl Groups {
                     return Err(bad(
                         n,
                         format!(
-                        "expected '<name> <ip> <port>' or 'acceptor-count <n>', found {} field(s)",
+                        "expected '<name> <ip> <port>', 'acceptor-count <n>' or 'key <file>', found {} field(s)",
                         fields.len()
                     ),
                     ))
@@ -162,6 +173,7 @@ impl Groups {
             acceptors: need(2)?,
             learners: need(3)?,
             acceptor_count,
+            key_file,
         };
         let mut addrs = [
             Some(groups.proposers),
@@ -234,6 +246,15 @@ mod tests {
         assert!(msg.contains("not a multicast"), "{msg}");
         let (line, _) = line_error(&format!("{USUAL}acceptor-count 0\n"));
         assert_eq!(line, 5);
+    }
+
+    #[test]
+    fn a_key_line_names_a_file_once() {
+        let g = Groups::parse(&format!("{USUAL}key keys/abcast.key\n"), "x").unwrap();
+        assert_eq!(g.key_file, Some("keys/abcast.key".into()));
+        let (line, msg) = line_error(&format!("{USUAL}key a\nkey b\n"));
+        assert_eq!((line, msg.as_str()), (6, "key is given twice"));
+        assert_eq!(Groups::parse(USUAL, "x").unwrap().key_file, None);
     }
 
     #[test]

@@ -6,7 +6,8 @@
 //! when datagrams are lost, a leader dies or an acceptor restarts.
 //!
 //! The driver only moves bytes and ticks: [`wire`] frames one core message per
-//! datagram with the sender's role and id, [`conf`] reads the groups, [`wal`]
+//! datagram with the sender's role and id (and, with a key, a counter and a
+//! MAC: [`auth`]), [`conf`] reads the groups, [`wal`]
 //! keeps acceptors' and proposers' records durable, [`net`] owns the sockets
 //! and the shared half of the loop, and [`roles`] has one short loop per role.
 //! The core decides everything else: quorums, ballots, retransmission timing,
@@ -14,6 +15,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod auth;
 pub mod conf;
 pub mod net;
 pub mod record;

@@ -1,11 +1,13 @@
 //! Sockets and the part of the loop every role shares: wait for datagrams, a
 //! tick or a signal; perform actions in order, syncing the log before any send.
 
+use crate::auth::{Counter, Key, ReplayWindow};
 use crate::conf::Groups;
 use crate::wal::{Wal, WalError};
-use crate::wire::{self, DecodeError, Msg, Sender, DATAGRAM_BYTES_MAX};
+use crate::wire::{self, DecodeError, Framing, Msg, Sender, DATAGRAM_BYTES_MAX};
 use paxos_core::{Action, Destination, Event, Input};
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+use std::collections::HashMap;
 use std::fmt;
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
@@ -34,8 +36,17 @@ pub struct Counters {
     pub received: u64,
     /// Datagrams refused: shorter than a header, damaged, or not one message.
     pub malformed: u64,
-    /// Datagrams refused: not ours (magic or version).
+    /// Datagrams refused: not ours (magic or version), or authenticated
+    /// ones reaching a process without a key.
     pub foreign: u64,
+    /// With a key: datagrams whose MAC does not verify (forged, or changed
+    /// on the way).
+    pub bad_mac: u64,
+    /// With a key: authentic datagrams seen before, or too old for the
+    /// sender's replay window.
+    pub replayed: u64,
+    /// With a key: datagrams without a MAC (from a process without the key).
+    pub unauthenticated: u64,
     /// Our own datagrams, looped back by multicast.
     pub own: u64,
     /// Datagrams for another process of the group we listen on.
@@ -58,7 +69,8 @@ impl fmt::Display for Counters {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "sent={} sent_bytes={} send_errors={} received={} malformed={} foreign={} own={} \
+            "sent={} sent_bytes={} send_errors={} received={} malformed={} foreign={} \
+             bad_mac={} replayed={} unauthenticated={} own={} \
              elsewhere={} injected_drops={} oversize={} syncs={} ignored={} dropped={} decided={}",
             self.sent,
             self.sent_bytes,
@@ -66,6 +78,9 @@ impl fmt::Display for Counters {
             self.received,
             self.malformed,
             self.foreign,
+            self.bad_mac,
+            self.replayed,
+            self.unauthenticated,
             self.own,
             self.elsewhere,
             self.injected_drops,
@@ -104,6 +119,25 @@ impl Dice {
     }
 }
 
+/// Authentication state of a process that has the key.
+#[derive(Debug)]
+pub struct Auth {
+    key: Key,
+    counter: Counter,
+    windows: HashMap<Sender, ReplayWindow>,
+}
+
+impl Auth {
+    /// Signs with `key`, numbering datagrams with `counter`.
+    pub fn new(key: Key, counter: Counter) -> Auth {
+        Auth {
+            key,
+            counter,
+            windows: HashMap::new(),
+        }
+    }
+}
+
 /// One process's network end and the shared half of its loop.
 #[derive(Debug)]
 pub struct Node {
@@ -122,18 +156,27 @@ pub struct Node {
     pub inbox: Vec<(Sender, Msg)>,
     /// The counters.
     pub counters: Counters,
+    /// The key and the counters of the authenticated framing, or none.
+    auth: Option<Auth>,
+    /// Whether the "authenticated datagrams but no key" warning was given.
+    warned_no_key: bool,
 }
 
 /// Opens a socket that joins `group` and listens on its port. SO_REUSEADDR
 /// lets every process of a role on one host bind the same group and port.
 pub fn listen_socket(group: SocketAddrV4) -> io::Result<UdpSocket> {
+    UdpSocket::from_std(listen_socket_std(group)?)
+}
+
+/// [`listen_socket`] as a non-blocking std socket (for tools without a runtime).
+pub fn listen_socket_std(group: SocketAddrV4) -> io::Result<std::net::UdpSocket> {
     let s = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP))?;
     s.set_reuse_address(true)?;
     s.join_multicast_v4(group.ip(), &Ipv4Addr::UNSPECIFIED)?;
     let _ = s.set_recv_buffer_size(RECV_BUFFER_BYTES);
     s.bind(&SockAddr::from(group))?;
     s.set_nonblocking(true)?;
-    UdpSocket::from_std(s.into())
+    Ok(s.into())
 }
 
 /// Opens a blocking socket to send from: loopback on (several processes per
@@ -148,8 +191,10 @@ pub fn send_socket() -> io::Result<std::net::UdpSocket> {
 }
 
 impl Node {
-    /// Joins the group this role listens on (clients listen with the learners).
-    pub fn new(me: Sender, groups: Groups, drop_rate: f64) -> io::Result<Node> {
+    /// Joins the group this role listens on (clients listen with the
+    /// learners). With `auth`, every datagram is signed and only signed,
+    /// fresh datagrams are accepted.
+    pub fn new(me: Sender, groups: Groups, drop_rate: f64, auth: Option<Auth>) -> io::Result<Node> {
         let group = groups.of(me.role);
         let listen = listen_socket(group).map_err(|e| {
             io::Error::new(e.kind(), format!("cannot listen on group {group}: {e}"))
@@ -177,6 +222,8 @@ impl Node {
             out: Vec::new(),
             inbox: Vec::new(),
             counters: Counters::default(),
+            auth,
+            warned_no_key: false,
         })
     }
 
@@ -215,14 +262,44 @@ impl Node {
             self.counters.injected_drops += 1;
             return;
         }
-        match wire::decode(&self.buf[..len]) {
-            Ok(d) if d.from == self.me => self.counters.own += 1,
-            Ok(d) if !d.to.reaches(&self.me.process()) => self.counters.elsewhere += 1,
-            Ok(d) => {
+        let bytes = &self.buf[..len];
+        let decoded = match &self.auth {
+            None => wire::decode(bytes).map(|d| (d, None)),
+            Some(auth) => wire::open(bytes, &auth.key).map(|(d, c)| (d, Some(c))),
+        };
+        match decoded {
+            Ok((d, _)) if d.from == self.me => self.counters.own += 1,
+            Ok((d, Some(counter)))
+                if !self
+                    .auth
+                    .as_mut()
+                    .expect("a counter comes with a key")
+                    .windows
+                    .entry(d.from)
+                    .or_default()
+                    .accept(counter) =>
+            {
+                self.counters.replayed += 1;
+                tracing::debug!(from = %d.from, counter, "refused a replayed datagram");
+            }
+            Ok((d, _)) if !d.to.reaches(&self.me.process()) => self.counters.elsewhere += 1,
+            Ok((d, _)) => {
                 self.counters.received += 1;
                 self.inbox.push((d.from, d.msg));
             }
             Err(DecodeError::Foreign) => self.counters.foreign += 1,
+            Err(DecodeError::NeedsKey) => {
+                self.counters.foreign += 1;
+                if !self.warned_no_key {
+                    self.warned_no_key = true;
+                    tracing::warn!("authenticated datagrams arrive and this process has no key (--key or a key line in the config): ignoring them");
+                }
+            }
+            Err(DecodeError::BadMac) => {
+                self.counters.bad_mac += 1;
+                tracing::debug!(len, "refused a datagram whose MAC does not verify");
+            }
+            Err(DecodeError::Unauthenticated) => self.counters.unauthenticated += 1,
             Err(e) => {
                 self.counters.malformed += 1;
                 tracing::debug!(error = %e, len, "refused a datagram");
@@ -298,13 +375,23 @@ impl Node {
     pub async fn send(&mut self, to: Destination, msg: Msg) {
         let targets = self.groups_for(to);
         let kind = msg.kind();
-        if let Err(e) = wire::encode_split(self.me, to, msg, &mut self.out) {
+        let framing = if self.auth.is_some() {
+            Framing::Authenticated
+        } else {
+            Framing::Plain
+        };
+        if let Err(e) = wire::encode_split_as(framing, self.me, to, msg, &mut self.out) {
             self.counters.oversize += 1;
             tracing::warn!(error = %e, "refused to send");
             self.out.clear();
             return;
         }
-        for datagram in self.out.drain(..) {
+        for mut datagram in self.out.drain(..) {
+            if let Some(auth) = &mut self.auth {
+                // One counter per datagram: the copies that go to several
+                // groups reach different receivers.
+                wire::sign(&mut datagram, auth.counter.take(), &auth.key);
+            }
             for target in &targets {
                 match self.send.send_to(&datagram, *target).await {
                     Ok(_) => {

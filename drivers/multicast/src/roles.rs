@@ -1,8 +1,9 @@
 //! The four role loops. Each is the same select loop: wake on datagrams, a tick or
 //! a signal → step the core → perform its actions (log synced before sends) → flush.
 
+use crate::auth::{Counter, Key};
 use crate::conf::Groups;
-use crate::net::{Counters, Node, Wake};
+use crate::net::{Auth, Counters, Node, Wake};
 use crate::wal::{Wal, WalError};
 use crate::wire::Sender;
 use paxos_core::{
@@ -72,6 +73,9 @@ pub struct Options {
     pub deadline: Option<std::time::Duration>,
     /// Flight recorder: append every input of the core to this file.
     pub record: Option<PathBuf>,
+    /// The cluster's key: sign every datagram and accept only signed, fresh
+    /// ones. `None` keeps the unauthenticated format.
+    pub key: Option<Key>,
 }
 
 /// The flight recorder of one role, if `--record` asked for it.
@@ -156,6 +160,14 @@ pub enum RunError {
     /// The flight recording could not be started.
     #[error("cannot record to {0}")]
     Record(String),
+    /// The datagram counter's epoch could not be read or recorded.
+    #[error("{path}: {source}")]
+    Epoch {
+        /// The epoch file.
+        path: PathBuf,
+        /// Why.
+        source: io::Error,
+    },
 }
 
 impl Options {
@@ -182,6 +194,32 @@ impl Options {
         c.learners_apart = true;
         c.vote_history_slots = ACCEPTOR_VOTE_HISTORY;
         c
+    }
+
+    /// The network end of this process. Acceptors and proposers (`durable`)
+    /// keep their datagram counter's epoch beside their log, so that a
+    /// restart never reuses a counter; call it after the log is locked.
+    fn node(&self, durable: bool) -> Result<Node, RunError> {
+        let auth = match &self.key {
+            None => None,
+            Some(key) => {
+                let store = durable.then(|| {
+                    self.data_dir
+                        .join(format!("{}-{}.epoch", self.role, self.id))
+                });
+                let counter = Counter::start(store.clone()).map_err(|source| RunError::Epoch {
+                    path: store.unwrap_or_default(),
+                    source,
+                })?;
+                Some(Auth::new(key.clone(), counter))
+            }
+        };
+        Ok(Node::new(
+            self.me(),
+            self.groups.clone(),
+            self.drop_rate,
+            auth,
+        )?)
     }
 
     fn wal_path(&self) -> PathBuf {
@@ -212,7 +250,7 @@ async fn run_acceptor(opts: Options) -> Result<i32, RunError> {
     let mut acceptor = Acceptor::recover(&config, records)
         .map_err(|e| RunError::Core(format!("{}: {e}", opts.wal_path().display())))?;
     tracing::info!(records = recovered, promised = %acceptor.promised(), "acceptor started");
-    let mut node = Node::new(opts.me(), opts.groups.clone(), opts.drop_rate)?;
+    let mut node = opts.node(true)?;
     let mut actions = Vec::new();
     loop {
         match node.wake().await {
@@ -251,7 +289,7 @@ async fn run_proposer(opts: Options) -> Result<i32, RunError> {
     let mut proposer =
         Proposer::<String>::recover(&config, records).map_err(|e| RunError::Core(e.to_string()))?;
     tracing::info!("proposer started");
-    let mut node = Node::new(opts.me(), opts.groups.clone(), opts.drop_rate)?;
+    let mut node = opts.node(true)?;
     let mut actions = Vec::new();
     let mut state = proposer.state();
     let mut terms_led = 0u64;
@@ -326,7 +364,7 @@ async fn run_learner(opts: Options) -> Result<i32, RunError> {
     let mut learner =
         LearnerReplica::new(&config, printer).map_err(|e| RunError::Core(e.to_string()))?;
     let mut rec = Rec::start(&opts, &config, &[], None)?;
-    let mut node = Node::new(opts.me(), opts.groups.clone(), opts.drop_rate)?;
+    let mut node = opts.node(false)?;
     let mut actions = Vec::new();
     let mut stdout = io::stdout().lock();
     let mut status = 0;
@@ -431,7 +469,7 @@ async fn run_client(opts: Options) -> Result<i32, RunError> {
     let id = session_id(opts.id);
     let mut rec = Rec::start(&opts, &config, &[], Some(id))?;
     let mut client = Client::new(&config, id).map_err(|e| RunError::Core(e.to_string()))?;
-    let mut node = Node::new(opts.me(), opts.groups.clone(), opts.drop_rate)?;
+    let mut node = opts.node(false)?;
     let (tx, mut rx) = tokio::sync::mpsc::channel(4096);
     spawn_reader(tx);
     let budget = opts.batch_bytes.clamp(1, COMMAND_BYTES_MAX);
@@ -569,7 +607,7 @@ async fn run_client(opts: Options) -> Result<i32, RunError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::{encode, Msg, DATAGRAM_BYTES_MAX};
+    use crate::wire::{encode, encode_as, Framing, Msg, DATAGRAM_BYTES_MAX};
     use paxos_core::{Ballot, Command, Message, Value};
 
     fn options(role: Role) -> Options {
@@ -588,6 +626,7 @@ mod tests {
             batch_bytes: DEFAULT_BATCH_BYTES,
             deadline: None,
             record: None,
+            key: None,
         }
     }
 
@@ -651,6 +690,9 @@ mod tests {
         let mut buf = Vec::new();
         let to = paxos_core::Destination::to(Role::Proposer, NodeId(u32::MAX));
         encode(from, to, promise[0], &mut buf).expect("the largest promise fits");
+        assert!(buf.len() <= DATAGRAM_BYTES_MAX);
+        encode_as(Framing::Authenticated, from, to, promise[0], &mut buf)
+            .expect("the largest promise fits with a MAC too");
         assert!(buf.len() <= DATAGRAM_BYTES_MAX);
     }
 }

@@ -14,6 +14,18 @@
 //!       14  4 bytes  CRC32C of bytes 0..14 and of the body, little-endian
 //!       18  ...      body: postcard encoding of Message<String>, nothing after it
 //! ```
+//!
+//! With a key ([`crate::auth`]), datagrams are version 4: the same first 14
+//! bytes, then a counter and a MAC instead of the checksum.
+//!
+//! ```text
+//!       14  8 bytes  the sender's counter, u64 little-endian
+//!       22 16 bytes  HMAC-SHA256 of bytes 0..22 and of the body, first 16 bytes
+//!       38  ...      body
+//! ```
+//! A keyed process accepts only version 4 and a keyless one only version 3,
+//! so the two never mix silently.
+//!
 //! Every process of a role listens on that role's group, so a datagram
 //! reaches processes it is not for; each receiver keeps only what the core's
 //! [`Destination::reaches`] says is its own. The sender's role and id are
@@ -21,6 +33,7 @@
 //! posing as acceptor 1 is ignored by the core, which counts votes only from
 //! acceptors.
 
+use crate::auth::Key;
 use paxos_core::{Addr, Destination, Message, NodeId, Process, Role, Roles};
 use std::fmt;
 
@@ -30,10 +43,38 @@ pub type Msg = Message<String>;
 /// First two bytes of every datagram.
 pub const MAGIC: [u8; 2] = *b"Px";
 /// Format version; a datagram of another version is foreign. 2: the header
-/// names the destination, and its checksum covers the header too.
-pub const VERSION: u8 = 2;
+/// names the destination, and its checksum covers the header too. 3:
+/// heartbeats carry a beat number and acceptors acknowledge them.
+pub const VERSION: u8 = 3;
 /// Bytes before the body.
 pub const HEADER_BYTES: usize = 18;
+/// Format version of authenticated datagrams.
+pub const AUTH_VERSION: u8 = 4;
+/// Bytes before the body of an authenticated datagram.
+pub const AUTH_HEADER_BYTES: usize = 38;
+/// Where the counter of an authenticated datagram starts.
+const COUNTER_AT: usize = 14;
+/// Where its MAC starts.
+const TAG_AT: usize = COUNTER_AT + 8;
+
+/// Which of the two datagram formats.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Framing {
+    /// Version 2: a CRC32C, no authentication.
+    Plain,
+    /// Version 3: a counter and a MAC; [`sign`] fills them in.
+    Authenticated,
+}
+
+impl Framing {
+    /// Bytes before the body.
+    pub fn header_bytes(self) -> usize {
+        match self {
+            Framing::Plain => HEADER_BYTES,
+            Framing::Authenticated => AUTH_HEADER_BYTES,
+        }
+    }
+}
 /// Largest datagram we send or accept. Below the 65 507 bytes UDP over IPv4
 /// allows, so that it leaves room and never fragments on a 64 KiB MTU link.
 pub const DATAGRAM_BYTES_MAX: usize = 65_000;
@@ -105,6 +146,15 @@ pub enum DecodeError {
     /// The body is not one whole message.
     #[error("body does not decode to one message")]
     Body,
+    /// A version 3 datagram, to a process that has a key.
+    #[error("not authenticated (a sender without the key)")]
+    Unauthenticated,
+    /// A version 4 datagram, to a process that has no key.
+    #[error("authenticated, and this process has no key")]
+    NeedsKey,
+    /// The MAC does not verify: forged, or changed on the way.
+    #[error("the MAC does not verify (forged or tampered)")]
+    BadMac,
 }
 
 /// A message that does not fit in one datagram and cannot be split.
@@ -119,7 +169,19 @@ pub struct Oversize {
 
 /// Encodes one datagram from `from` to `to` into `buf` (cleared first).
 pub fn encode(from: Sender, to: Destination, msg: &Msg, buf: &mut Vec<u8>) -> Result<(), Oversize> {
-    start(from, to, buf);
+    encode_as(Framing::Plain, from, to, msg, buf)
+}
+
+/// Encodes one datagram in the given framing. An authenticated one still
+/// needs [`sign`].
+pub fn encode_as(
+    framing: Framing,
+    from: Sender,
+    to: Destination,
+    msg: &Msg,
+    buf: &mut Vec<u8>,
+) -> Result<(), Oversize> {
+    start(framing, from, to, buf);
     let body = postcard::to_extend(msg, std::mem::take(buf)).map_err(|_| Oversize {
         kind: msg.kind(),
         bytes: usize::MAX,
@@ -131,8 +193,32 @@ pub fn encode(from: Sender, to: Destination, msg: &Msg, buf: &mut Vec<u8>) -> Re
             bytes: buf.len(),
         });
     }
-    finish(buf);
+    if framing == Framing::Plain {
+        finish(buf);
+    }
     Ok(())
+}
+
+/// Writes `counter` into an authenticated datagram and its MAC under `key`.
+pub fn sign(datagram: &mut [u8], counter: u64, key: &Key) {
+    datagram[COUNTER_AT..TAG_AT].copy_from_slice(&counter.to_le_bytes());
+    let tag = key.tag(&[&datagram[..TAG_AT], &datagram[AUTH_HEADER_BYTES..]]);
+    datagram[TAG_AT..AUTH_HEADER_BYTES].copy_from_slice(&tag);
+}
+
+/// Wraps an already-encoded `body` in an authenticated header with `counter`
+/// and its MAC under `key` (tests and the fuzzer use it, as [`seal`]).
+pub fn seal_signed(
+    from: Sender,
+    to: Destination,
+    body: &[u8],
+    counter: u64,
+    key: &Key,
+    buf: &mut Vec<u8>,
+) {
+    start(Framing::Authenticated, from, to, buf);
+    buf.extend_from_slice(body);
+    sign(buf, counter, key);
 }
 
 /// Wraps an already-encoded `body` in a header from `from` to `to` with its
@@ -140,16 +226,19 @@ pub fn encode(from: Sender, to: Destination, msg: &Msg, buf: &mut Vec<u8>) -> Re
 /// tests and the fuzzer use it to reach the body decoder with bytes no real
 /// sender would produce.
 pub fn seal(from: Sender, to: Destination, body: &[u8], buf: &mut Vec<u8>) {
-    start(from, to, buf);
+    start(Framing::Plain, from, to, buf);
     buf.extend_from_slice(body);
     finish(buf);
 }
 
-/// Clears `buf` and writes the header with a zero checksum.
-fn start(from: Sender, to: Destination, buf: &mut Vec<u8>) {
+/// Clears `buf` and writes the header with a zero checksum (or counter and MAC).
+fn start(framing: Framing, from: Sender, to: Destination, buf: &mut Vec<u8>) {
     buf.clear();
     buf.extend_from_slice(&MAGIC);
-    buf.push(VERSION);
+    buf.push(match framing {
+        Framing::Plain => VERSION,
+        Framing::Authenticated => AUTH_VERSION,
+    });
     buf.push(code(from.role));
     buf.extend_from_slice(&from.id.0.to_le_bytes());
     match to {
@@ -164,7 +253,7 @@ fn start(from: Sender, to: Destination, buf: &mut Vec<u8>) {
             buf.extend_from_slice(&[0; 4]);
         }
     }
-    buf.extend_from_slice(&[0; 4]);
+    buf.resize(framing.header_bytes(), 0);
 }
 
 /// The checksum of a datagram: header up to the checksum field, then body.
@@ -195,16 +284,27 @@ pub fn encode_split(
     msg: Msg,
     out: &mut Vec<Vec<u8>>,
 ) -> Result<(), Oversize> {
+    encode_split_as(Framing::Plain, from, to, msg, out)
+}
+
+/// [`encode_split`] in the given framing (authenticated parts still need [`sign`]).
+pub fn encode_split_as(
+    framing: Framing,
+    from: Sender,
+    to: Destination,
+    msg: Msg,
+    out: &mut Vec<Vec<u8>>,
+) -> Result<(), Oversize> {
     let mut buf = Vec::new();
-    match encode(from, to, &msg, &mut buf) {
+    match encode_as(framing, from, to, &msg, &mut buf) {
         Ok(()) => {
             out.push(buf);
             Ok(())
         }
         Err(e) => match split(msg) {
             Some((a, b)) => {
-                encode_split(from, to, a, out)?;
-                encode_split(from, to, b, out)
+                encode_split_as(framing, from, to, a, out)?;
+                encode_split_as(framing, from, to, b, out)
             }
             None => Err(e),
         },
@@ -269,18 +369,61 @@ pub struct Datagram {
     pub msg: Msg,
 }
 
-/// Decodes one datagram, checking everything: header, checksum, and that
-/// the body is exactly one message.
+/// Decodes one unauthenticated (version 3) datagram, checking everything:
+/// header, checksum, and that the body is exactly one message.
 pub fn decode(bytes: &[u8]) -> Result<Datagram, DecodeError> {
+    if bytes.len() < 3 || bytes[0..2] != MAGIC {
+        return Err(if bytes.len() < HEADER_BYTES {
+            DecodeError::Short
+        } else {
+            DecodeError::Foreign
+        });
+    }
+    match bytes[2] {
+        VERSION => {}
+        AUTH_VERSION => return Err(DecodeError::NeedsKey),
+        _ => return Err(DecodeError::Foreign),
+    }
     if bytes.len() < HEADER_BYTES {
         return Err(DecodeError::Short);
-    }
-    if bytes[0..2] != MAGIC || bytes[2] != VERSION {
-        return Err(DecodeError::Foreign);
     }
     if checksum(bytes) != u32_at(bytes, HEADER_BYTES - 4) {
         return Err(DecodeError::Checksum);
     }
+    parse(bytes, HEADER_BYTES)
+}
+
+/// Checks and decodes one authenticated (version 4) datagram: the MAC under
+/// `key` first, then header and body. Returns it with the sender's counter,
+/// which the caller checks against its replay window.
+pub fn open(bytes: &[u8], key: &Key) -> Result<(Datagram, u64), DecodeError> {
+    if bytes.len() < 3 || bytes[0..2] != MAGIC {
+        return Err(if bytes.len() < AUTH_HEADER_BYTES {
+            DecodeError::Short
+        } else {
+            DecodeError::Foreign
+        });
+    }
+    match bytes[2] {
+        AUTH_VERSION => {}
+        VERSION => return Err(DecodeError::Unauthenticated),
+        _ => return Err(DecodeError::Foreign),
+    }
+    if bytes.len() < AUTH_HEADER_BYTES {
+        return Err(DecodeError::Short);
+    }
+    let tag = &bytes[TAG_AT..AUTH_HEADER_BYTES];
+    if !key.verify(&[&bytes[..TAG_AT], &bytes[AUTH_HEADER_BYTES..]], tag) {
+        return Err(DecodeError::BadMac);
+    }
+    let mut counter = [0; 8];
+    counter.copy_from_slice(&bytes[COUNTER_AT..TAG_AT]);
+    let datagram = parse(bytes, AUTH_HEADER_BYTES)?;
+    Ok((datagram, u64::from_le_bytes(counter)))
+}
+
+/// Parses the sender, the destination and the body that starts at `body_at`.
+fn parse(bytes: &[u8], body_at: usize) -> Result<Datagram, DecodeError> {
     let role = from_code(bytes[3]).ok_or(DecodeError::Role(bytes[3]))?;
     let from = Sender {
         role,
@@ -294,7 +437,7 @@ pub fn decode(bytes: &[u8]) -> Result<Datagram, DecodeError> {
         1 => Destination::Group(Roles::from_bits(bytes[9]).ok_or(DecodeError::Role(bytes[9]))?),
         kind => return Err(DecodeError::Destination(kind)),
     };
-    let body = &bytes[HEADER_BYTES..];
+    let body = &bytes[body_at..];
     let (msg, rest): (Msg, _) = postcard::take_from_bytes(body).map_err(|_| DecodeError::Body)?;
     if !rest.is_empty() {
         return Err(DecodeError::Body);
@@ -440,6 +583,61 @@ mod tests {
             encode_split(from, Destination::Group(Roles::ACCEPTOR), msg, &mut out).unwrap_err();
         assert_eq!(err.kind, "accept");
         assert!(out.is_empty());
+    }
+
+    fn key(byte: u8) -> Key {
+        Key::from_bytes(&[byte; crate::auth::KEY_BYTES])
+    }
+
+    fn signed(counter: u64) -> Vec<u8> {
+        let mut buf = Vec::new();
+        encode_as(
+            Framing::Authenticated,
+            ACCEPTOR_2,
+            TO_LEADER,
+            &accepted(),
+            &mut buf,
+        )
+        .unwrap();
+        sign(&mut buf, counter, &key(1));
+        buf
+    }
+
+    #[test]
+    fn a_signed_datagram_opens_with_its_counter_under_its_key_only() {
+        let buf = signed(77);
+        assert_eq!(
+            open(&buf, &key(1)),
+            Ok((datagram(ACCEPTOR_2, TO_LEADER, accepted()), 77))
+        );
+        assert_eq!(open(&buf, &key(2)), Err(DecodeError::BadMac));
+        assert_eq!(decode(&buf), Err(DecodeError::NeedsKey));
+        let mut plain = Vec::new();
+        encode(ACCEPTOR_2, TO_LEADER, &accepted(), &mut plain).unwrap();
+        assert_eq!(open(&plain, &key(1)), Err(DecodeError::Unauthenticated));
+        let mut sealed = Vec::new();
+        let body = postcard::to_allocvec(&accepted()).unwrap();
+        seal_signed(ACCEPTOR_2, TO_LEADER, &body, 77, &key(1), &mut sealed);
+        assert_eq!(sealed, buf);
+    }
+
+    #[test]
+    fn a_flipped_bit_anywhere_in_a_signed_datagram_is_refused() {
+        let buf = signed(5);
+        for i in 0..buf.len() {
+            for bit in 0..8 {
+                let mut bad = buf.clone();
+                bad[i] ^= 1 << bit;
+                let r = open(&bad, &key(1));
+                assert!(r.is_err(), "byte {i} bit {bit}");
+                if i >= 3 {
+                    assert_eq!(r, Err(DecodeError::BadMac), "byte {i} bit {bit}");
+                }
+            }
+        }
+        for len in 0..buf.len() {
+            assert!(open(&buf[..len], &key(1)).is_err(), "truncated to {len}");
+        }
     }
 
     #[test]

@@ -38,7 +38,14 @@ fn help_names_both_argument_forms() {
     assert!(o.status.success());
     let text = String::from_utf8_lossy(&o.stdout);
     assert!(text.contains("abcast [OPTIONS] <ROLE> <ID>") && text.contains("<CONFIG> <ROLE> <ID>"));
-    for option in ["--config", "--acceptors", "--data-dir", "--drop-rate"] {
+    for option in [
+        "--config",
+        "--acceptors",
+        "--data-dir",
+        "--drop-rate",
+        "--key",
+        "keygen",
+    ] {
         assert!(text.contains(option), "--help does not mention {option}");
     }
 }
@@ -59,6 +66,58 @@ fn misuse_exits_non_zero_with_a_reason() {
         ),
         (&["--drop-rate", "1.5", "learner", "1"], "--drop-rate"),
     ];
+    for (args, reason) in cases {
+        let o = abcast(&d, args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}");
+        assert!(stderr(&o).contains(reason), "{args:?}: {}", stderr(&o));
+    }
+    std::fs::remove_dir_all(d).unwrap();
+}
+
+#[test]
+fn keys_are_generated_once_and_bad_key_files_are_refused_before_any_socket() {
+    let d = dir("keys");
+    std::fs::create_dir_all(d.join("conf")).unwrap();
+    let o = abcast(&d, &["keygen", "conf/abcast.key"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let key = std::fs::read_to_string(d.join("conf/abcast.key")).unwrap();
+    assert_eq!(key.trim().len(), 64);
+    assert!(key.trim().bytes().all(|b| b.is_ascii_hexdigit()));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(d.join("conf/abcast.key"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o077, 0, "{mode:o}");
+    }
+    let o = abcast(&d, &["keygen", "conf/abcast.key"]);
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "an existing key is never replaced"
+    );
+    assert_eq!(
+        std::fs::read_to_string(d.join("conf/abcast.key")).unwrap(),
+        key
+    );
+    std::fs::write(d.join("short.key"), "abcd\n").unwrap();
+    // A key line is relative to its configuration file.
+    std::fs::write(
+        d.join("conf/paxos.conf"),
+        format!("{USUAL}key missing.key\n"),
+    )
+    .unwrap();
+    let cases: [(&[&str], &str); 3] = [
+        (&["--key", "short.key", "learner", "1"], "64 hex digits"),
+        (&["--key", "none.key", "learner", "1"], "none.key"),
+        (
+            &["--config", "conf/paxos.conf", "learner", "1"],
+            "conf/missing.key",
+        ),
+    ];
+    std::fs::write(d.join("paxos.conf"), USUAL).unwrap();
     for (args, reason) in cases {
         let o = abcast(&d, args);
         assert_eq!(o.status.code(), Some(2), "{args:?}");

@@ -40,6 +40,10 @@ struct Scenario {
     fault: Fault,
     late_learner: bool,
     noise: bool,
+    /// `abcast-noise` modes, when `noise`.
+    noise_modes: &'static str,
+    /// Give every process a key (a `key` line in paxos.conf).
+    key: bool,
 }
 
 impl Scenario {
@@ -52,6 +56,8 @@ impl Scenario {
             fault: Fault::None,
             late_learner: false,
             noise: false,
+            noise_modes: "garbage",
+            key: false,
         }
     }
 }
@@ -188,6 +194,17 @@ fn run(s: Scenario) {
     require_root();
     let _machine = exclusive();
     let mut c = Cluster::new(&s);
+    if s.key {
+        let out = std::process::Command::new(ABCAST)
+            .args(["keygen", "abcast.key"])
+            .current_dir(&c.dir.path)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "keygen: {out:?}");
+        let conf = c.dir.path.join("paxos.conf");
+        let text = std::fs::read_to_string(&conf).unwrap();
+        std::fs::write(&conf, format!("{text}key abcast.key\n")).unwrap();
+    }
     let mut submitted = Vec::new();
     for client in 1..=CLIENTS {
         let values: Vec<String> = (0..s.values_per_client)
@@ -217,7 +234,7 @@ fn run(s: Scenario) {
             &c.dir.path,
             "noise",
             NOISE,
-            &["paxos.conf", "600"],
+            &["paxos.conf", "600", s.noise_modes],
             None,
         )
     });
@@ -352,21 +369,47 @@ fn run(s: Scenario) {
             p.name
         );
     }
-    if s.noise {
-        for p in c
-            .acceptors
+    let everyone = || {
+        c.acceptors
             .iter()
             .chain(&c.proposers)
             .chain(&c.learners)
             .chain(&c.clients)
-        {
-            let refused = p.counter("malformed").unwrap_or(0) + p.counter("foreign").unwrap_or(0);
+    };
+    if s.noise {
+        for p in everyone() {
+            let refused = p.counter("malformed").unwrap_or(0)
+                + p.counter("foreign").unwrap_or(0)
+                + p.counter("unauthenticated").unwrap_or(0);
             assert!(
                 refused > 0,
                 "{} refused no garbage: did the noise reach it?\n{}",
                 p.name,
                 p.log()
             );
+        }
+    }
+    if s.key {
+        // Every process that printed its counters (a killed one did not)
+        // accepted signed datagrams.
+        for p in everyone() {
+            if let Some(received) = p.counter("received") {
+                assert!(received > 0, "{} accepted nothing: {}", p.name, p.log());
+            }
+        }
+    }
+    if s.key && s.noise {
+        for p in everyone() {
+            // One counter per kind: forged and flipped datagrams both fail
+            // the MAC (no one without the key can tell them apart).
+            for counter in ["bad_mac", "replayed", "unauthenticated"] {
+                assert!(
+                    p.counter(counter).unwrap_or(0) > 0,
+                    "{} counted no {counter} datagrams:\n{}",
+                    p.name,
+                    p.log()
+                );
+            }
         }
     }
 }
@@ -427,6 +470,29 @@ fn random_and_truncated_datagrams_crash_no_role() {
         noise: true,
         loss: 0.1,
         ..Scenario::new("noise")
+    });
+}
+
+#[test]
+fn forged_flipped_and_replayed_datagrams_are_dropped_and_counted() {
+    run(Scenario {
+        key: true,
+        noise: true,
+        noise_modes: "garbage,forge,flip,replay",
+        loss: 0.1,
+        ..Scenario::new("authnoise")
+    });
+}
+
+#[test]
+fn acceptor_restarted_with_a_key_is_heard_again() {
+    // Its counter must start above everything it signed before the crash,
+    // or every receiver would take its new datagrams for replays.
+    run(Scenario {
+        key: true,
+        fault: Fault::RestartAcceptor,
+        values_per_client: 4_000,
+        ..Scenario::new("authrestart")
     });
 }
 

@@ -14,7 +14,7 @@
 //!
 //! ```text
 //! file     session*                 (a restart appends a new session)
-//! session  marker (16 bytes: 0xFF "PAXOS-RECORD-1\n") frame(meta) frame(boot) frame(chunk)*
+//! session  marker (16 bytes: 0xFF "PAXOS-RECORD-2\n") frame(meta) frame(boot) frame(chunk)*
 //! frame    payload length u32 LE | CRC32C of the payload u32 LE | payload
 //! payload  tag u8 (1 meta, 2 boot, 3 chunk) | body
 //! meta     postcard Meta
@@ -30,6 +30,15 @@
 //! the write). Recordings are not fsynced: a machine that loses power loses
 //! the tail, as with any log file. A reader that meets a damaged frame
 //! skips to the next session marker.
+//!
+//! The digit in the marker is the format version ([`VERSION`]). The
+//! payloads are postcard encodings of paxos-core types, so a change to the
+//! shape of `Input`, `Config` or `Record` is a new version: version 2 came
+//! with check-quorum (`Message::Heartbeat` carries `beat`, and
+//! `HeartbeatAck` and `Refused` are new), which re-numbered the variants of
+//! `Message` after `Heartbeat`. A reader refuses a session of another
+//! version by name instead of decoding it into the wrong inputs, and a
+//! recorder refuses to append to a file of another version.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -41,8 +50,22 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::path::Path;
 
+/// The format version this build writes and reads (the digit in [`MARKER`]).
+pub const VERSION: u8 = 2;
 /// Starts every session of a recording.
-pub const MARKER: [u8; 16] = *b"\xffPAXOS-RECORD-1\n";
+pub const MARKER: [u8; 16] = *b"\xffPAXOS-RECORD-2\n";
+/// What the marker of every format version starts with; a digit (the
+/// version) and a newline follow.
+const MARKER_PREFIX: &[u8] = b"\xffPAXOS-RECORD-";
+
+/// The format version of the session marker at the start of `bytes`, if
+/// one is there (of any version).
+fn marker_version(bytes: &[u8]) -> Option<u8> {
+    match bytes.strip_prefix(MARKER_PREFIX)? {
+        [d @ b'0'..=b'9', b'\n', ..] => Some(d - b'0'),
+        _ => None,
+    }
+}
 /// A chunk is written once it holds this much, even within one loop turn.
 const CHUNK_MAX_BYTES: usize = 1 << 20;
 /// Largest frame a reader accepts (a boot frame holds a whole snapshot).
@@ -225,7 +248,28 @@ impl Recorder {
                 path.display()
             )));
         }
-        let file = OpenOptions::new().create(true).append(true).open(path)?;
+        let mut file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .read(true)
+            .open(path)?;
+        // Sessions of two formats in one file would leave the older ones
+        // unreadable to the reader that reads the newer ones.
+        let mut head = [0u8; MARKER.len()];
+        let mut got = 0;
+        while got < head.len() {
+            match io::Read::read(&mut file, &mut head[got..])? {
+                0 => break,
+                n => got += n,
+            }
+        }
+        if let Some(v) = marker_version(&head[..got]).filter(|&v| v != VERSION) {
+            return Err(io::Error::other(format!(
+                "{} holds a flight recording in format {v}, and this build writes format {VERSION}; \
+                 move it away (the build that wrote it replays it) or record to another file",
+                path.display()
+            )));
+        }
         let mut recorder = Recorder {
             file,
             chunk: Vec::new(),
@@ -369,6 +413,14 @@ pub enum ReadError {
     /// The file does not start with a session marker.
     #[error("not a flight recording (it does not start with the recorder's marker)")]
     NotARecording,
+    /// A session in another format version than this build's.
+    #[error("the session at byte {offset} is in recording format {found}, and this build reads format {} only: replay it with the build that recorded it", VERSION)]
+    Version {
+        /// The session's offset.
+        offset: u64,
+        /// Its format version.
+        found: u8,
+    },
     /// A session's header frames are damaged.
     #[error("session at byte {offset}: {reason}")]
     BadHeader {
@@ -414,19 +466,34 @@ fn next_frame(bytes: &[u8], at: usize) -> Result<(u8, &[u8], usize), String> {
     Ok((payload[0], &payload[1..], end))
 }
 
+/// The next session marker of any version at or after `from`.
 fn find_marker(bytes: &[u8], from: usize) -> Option<usize> {
     bytes
         .get(from..)?
         .windows(MARKER.len())
-        .position(|w| w == MARKER)
+        .position(|w| marker_version(w).is_some())
         .map(|p| p + from)
+}
+
+/// Checks that a session marker of this build's version is at `at`.
+fn check_marker(bytes: &[u8], at: usize) -> Result<(), ReadError> {
+    match marker_version(&bytes[at..]) {
+        None if at == 0 => Err(ReadError::NotARecording),
+        None => Err(ReadError::BadHeader {
+            offset: at as u64,
+            reason: "no session marker".into(),
+        }),
+        Some(VERSION) => Ok(()),
+        Some(found) => Err(ReadError::Version {
+            offset: at as u64,
+            found,
+        }),
+    }
 }
 
 /// The kind and id of the process that wrote a recording (its first session).
 pub fn meta(bytes: &[u8]) -> Result<Meta, ReadError> {
-    if !bytes.starts_with(&MARKER) {
-        return Err(ReadError::NotARecording);
-    }
+    check_marker(bytes, 0)?;
     let bad = |reason: String| ReadError::BadHeader { offset: 0, reason };
     let (tag, body, _) = next_frame(bytes, MARKER.len()).map_err(bad)?;
     if tag != TAG_META {
@@ -442,12 +509,11 @@ where
     C: DeserializeOwned,
     P: DeserializeOwned,
 {
-    if !bytes.starts_with(&MARKER) {
-        return Err(ReadError::NotARecording);
-    }
+    check_marker(bytes, 0)?;
     let mut sessions: Vec<Session<C, P>> = Vec::new();
     let mut at = 0;
     while at < bytes.len() {
+        check_marker(bytes, at)?;
         let offset = at as u64;
         let bad = |reason: String| ReadError::BadHeader { offset, reason };
         at += MARKER.len();
@@ -491,7 +557,7 @@ where
         };
         at = next;
         loop {
-            if at >= bytes.len() || bytes[at..].starts_with(&MARKER) {
+            if at >= bytes.len() || marker_version(&bytes[at..]).is_some() {
                 break;
             }
             match next_frame(bytes, at).and_then(|(tag, body, next)| {
@@ -848,6 +914,47 @@ mod tests {
         for s in &sessions {
             replay(s).unwrap();
         }
+    }
+
+    #[test]
+    fn a_recording_of_another_format_version_is_refused_by_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.rec");
+        record(&path, 9, &inputs());
+        let current = std::fs::read(&path).unwrap();
+        // The same bytes under the version 1 marker: what a build before
+        // check-quorum wrote (its inputs decode differently).
+        let mut old = current.clone();
+        old[..MARKER.len()].copy_from_slice(b"\xffPAXOS-RECORD-1\n");
+        let version = |e: ReadError| match e {
+            ReadError::Version { offset, found } => (offset, found),
+            other => panic!("{other}"),
+        };
+        assert_eq!(version(meta(&old).unwrap_err()), (0, 1));
+        let err = read::<String, ()>(&old).unwrap_err();
+        assert!(err.to_string().contains("format 1"), "{err}");
+        assert_eq!(version(err), (0, 1));
+        // A file of this version followed by a session of another one.
+        let mut mixed = current.clone();
+        mixed.extend_from_slice(&old);
+        assert_eq!(
+            version(read::<String, ()>(&mixed).unwrap_err()),
+            (current.len() as u64, 1)
+        );
+        // A recorder does not append to a file of another version.
+        let old_path = dir.path().join("old.rec");
+        std::fs::write(&old_path, &old).unwrap();
+        let c = config();
+        let boot = BootRef::<String, ()> {
+            config: &c,
+            snapshot: None,
+            records: &[],
+            client: None,
+        };
+        let err =
+            Recorder::start(&old_path, &Meta::now(Kind::AbcastProposer, 1), &boot).unwrap_err();
+        assert!(err.to_string().contains("format 1"), "{err}");
+        assert_eq!(std::fs::read(&old_path).unwrap(), old, "left untouched");
     }
 
     #[test]

@@ -6,6 +6,7 @@
 
 use crate::chat::{ChatOp, ChatOutput};
 use crate::server::TICK_MS;
+use crate::tls::{ClientTls, Stream};
 use crate::wire::{self, Outcome, Request, Response};
 use futures::{SinkExt, StreamExt};
 use paxos_core::{
@@ -195,10 +196,12 @@ pub struct Session {
     /// Whether the last attempt to reach each server connected.
     reachable: Vec<Option<bool>>,
     /// The open connection and the server it goes to.
-    conn: Option<(NodeId, Framed<TcpStream, LengthDelimitedCodec>)>,
+    conn: Option<(NodeId, Framed<Stream, LengthDelimitedCodec>)>,
     opts: SessionOptions,
     follow_leader: bool,
     notices: Notices,
+    /// TLS to the servers, or plain TCP.
+    tls: Option<ClientTls>,
 }
 
 /// A random 64-bit session id from the operating system's generator.
@@ -243,6 +246,7 @@ impl Session {
             opts,
             follow_leader: true,
             notices: Notices(None),
+            tls: None,
         }
     }
 
@@ -272,6 +276,38 @@ impl Session {
         }
         let up = self.reachable.iter().filter(|r| **r == Some(true)).count();
         (up * 2 <= total).then_some(up)
+    }
+
+    /// Talks TLS to the servers (checking their certificates against the
+    /// cluster CA) with `Some`, plain TCP with `None` (the default).
+    pub fn with_tls(mut self, tls: Option<ClientTls>) -> Self {
+        self.tls = tls;
+        self.conn = None;
+        self
+    }
+
+    /// Connects to `addr` (and completes the TLS handshake), within the
+    /// attempt timeout. The future holds no borrow of the session (whose
+    /// notice callback need not be `Sync`), so a session can be moved into
+    /// a spawned task.
+    fn open(
+        &self,
+        addr: SocketAddr,
+    ) -> impl std::future::Future<Output = std::io::Result<Stream>> + Send + 'static {
+        let (tls, timeout) = (self.tls.clone(), self.opts.attempt_timeout);
+        async move {
+            let connect = async {
+                let tcp = TcpStream::connect(addr).await?;
+                let _ = tcp.set_nodelay(true);
+                match &tls {
+                    None => Ok(Stream::Plain(tcp)),
+                    Some(tls) => tls.connect(tcp).await,
+                }
+            };
+            tokio::time::timeout(timeout, connect).await.map_err(|_| {
+                std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out")
+            })?
+        }
     }
 
     /// Whether to move to the server that answers name as leader (default
@@ -329,12 +365,7 @@ impl Session {
         self.reachable = vec![None];
         self.conn = None;
         self.rebuild(0);
-        let stream = tokio::time::timeout(self.opts.attempt_timeout, TcpStream::connect(addr))
-            .await
-            .map_err(|_| {
-                std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out")
-            })??;
-        let _ = stream.set_nodelay(true);
+        let stream = self.open(addr).await?;
         self.conn = Some((NodeId(0), Framed::new(stream, wire::client_codec())));
         Ok(())
     }
@@ -517,11 +548,10 @@ impl Session {
             .ok_or_else(|| (format!("no address for server {}", to.0), false))?;
         if self.conn.as_ref().is_none_or(|(id, _)| *id != to) {
             self.conn = None;
-            let stream = tokio::time::timeout(self.opts.attempt_timeout, TcpStream::connect(addr))
+            let stream = self
+                .open(addr)
                 .await
-                .map_err(|_| (format!("connecting to {addr} timed out"), false))?
                 .map_err(|e| (format!("cannot connect to {addr}: {e}"), false))?;
-            let _ = stream.set_nodelay(true);
             self.conn = Some((to, Framed::new(stream, wire::client_codec())));
         }
         let Some((_, conn)) = self.conn.as_mut() else {

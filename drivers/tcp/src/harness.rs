@@ -3,12 +3,15 @@
 //! step, then asserts what every run must satisfy (see [`crate::check`]).
 //!
 //! Scenario actions: `Start`, `Connect`, `Disconnect`, `Put`, `Get`, `Crash`,
-//! `Sleep`. Each `Connect` opens a client session; `Put`s queue on it and run
+//! `Sleep`. Unless told `insecure`, the harness makes a development CA in the
+//! run's temporary directory, gives every server it starts a certificate for
+//! its id (`--tls-dir`), and talks TLS to them. Each `Connect` opens a client session; `Put`s queue on it and run
 //! one at a time (each acknowledged, retried under the same sequence number),
 //! so several connections make concurrent load; `Get` waits for its answer.
 
 use crate::check::{self, GetRecord, History, PutRecord};
 use crate::client::{random_client_id, CallError, Session, SessionOptions};
+use crate::tls::{ClientTls, DevPki};
 use serde::Deserialize;
 use std::collections::{BTreeMap, HashMap};
 use std::net::{Ipv4Addr, SocketAddr};
@@ -195,6 +198,9 @@ pub enum StepError {
         /// Why.
         source: CallError,
     },
+    /// The run's certificates could not be made.
+    #[error("certificates: {0}")]
+    Tls(String),
     /// The final read of a surviving server failed.
     #[error("final read of server {id}: {source}")]
     FinalRead {
@@ -223,6 +229,9 @@ pub struct HarnessOptions {
     pub settle: Duration,
     /// Keep the data directory of a failed run.
     pub keep_failed: bool,
+    /// Start the servers with `--insecure` and talk plain TCP, instead of TLS
+    /// with certificates made for the run.
+    pub insecure: bool,
 }
 
 /// A scenario's result.
@@ -263,6 +272,8 @@ struct Harness<'a> {
     sessions: u64,
     /// The largest cluster size any Start named.
     count: usize,
+    /// The run's CA, and the clients' TLS, unless insecure.
+    tls: Option<(DevPki, ClientTls)>,
 }
 
 fn free_port() -> Result<u16, StepError> {
@@ -270,6 +281,10 @@ fn free_port() -> Result<u16, StepError> {
 }
 
 impl Harness<'_> {
+    fn client_tls(&self) -> Option<ClientTls> {
+        self.tls.as_ref().map(|(_, c)| c.clone())
+    }
+
     fn client_port(&mut self, port: u16) -> Result<u16, StepError> {
         if !self.opts.free_ports {
             return Ok(port);
@@ -313,6 +328,19 @@ impl Harness<'_> {
         .args(["-t", &self.opts.server_timeout_ms.to_string()])
         .arg("--data-dir")
         .arg(self.data.join(format!("server-{id}")));
+        match &self.tls {
+            None => {
+                cmd.arg("--insecure");
+            }
+            Some((pki, _)) => {
+                let dir = self.data.join("tls");
+                if !dir.join(format!("server-{id}.pem")).exists() {
+                    pki.write_server(&dir, id as u32)
+                        .map_err(|e| StepError::Tls(e.to_string()))?;
+                }
+                cmd.arg("--tls-dir").arg(dir);
+            }
+        }
         if self.opts.free_ports {
             while self.peer_ports.len() < count {
                 self.peer_ports.push(free_port()?);
@@ -367,7 +395,8 @@ impl Harness<'_> {
             retry_pause: Duration::from_millis(20),
         };
         self.sessions += 1;
-        let mut session = Session::new(self.session_base + self.sessions, 1, vec![addr], opts);
+        let mut session = Session::new(self.session_base + self.sessions, 1, vec![addr], opts)
+            .with_tls(self.client_tls());
         // The server may still be starting: retry until it accepts, unless
         // it exited (then whatever answers on its port is not ours).
         loop {
@@ -508,7 +537,8 @@ impl Harness<'_> {
                         deadline: deadline.saturating_duration_since(Instant::now()),
                         retry_pause: Duration::from_millis(20),
                     },
-                );
+                )
+                .with_tls(self.client_tls());
                 let invoked = Instant::now();
                 match session.get_all().await {
                     Ok((_, log)) => {
@@ -585,6 +615,20 @@ pub async fn run_file(opts: &HarnessOptions, file: &Path) -> Outcome {
         Ok(d) => d,
         Err(e) => return fail(format!("cannot create a temporary directory: {e}")),
     };
+    let tls = if opts.insecure {
+        None
+    } else {
+        let dir = data.path().join("tls");
+        let made = DevPki::new("harness CA").and_then(|pki| {
+            pki.write_ca(&dir)?;
+            let client = ClientTls::load(&dir.join("ca.pem"), None)?;
+            Ok((pki, client))
+        });
+        match made {
+            Ok(t) => Some(t),
+            Err(e) => return fail(format!("cannot make certificates: {e}")),
+        }
+    };
     let mut h = Harness {
         opts,
         data: data.path().to_path_buf(),
@@ -598,6 +642,7 @@ pub async fn run_file(opts: &HarnessOptions, file: &Path) -> Outcome {
         session_base: random_client_id() & !0xFFFF_FFFF,
         sessions: 0,
         count: 0,
+        tls,
     };
     let mut failures = Vec::new();
     let mut setup_failed = false;

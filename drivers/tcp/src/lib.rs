@@ -17,5 +17,6 @@ pub mod harness;
 pub mod record;
 pub mod repl;
 pub mod server;
+pub mod tls;
 pub mod wal;
 pub mod wire;

@@ -27,7 +27,8 @@ pub const HELLO_FRAME_MAX_BYTES: usize = 256;
 /// Version of both protocols, checked in the peer hello. 2: the core decides
 /// snapshot transfer, so `PeerFrame` lost its `SnapshotWanted` request.
 /// 3: snapshots travel as core messages, so `PeerFrame` lost `Snapshot`.
-pub const PROTOCOL_VERSION: u32 = 3;
+/// 4: heartbeats carry a beat number and acceptors acknowledge them.
+pub const PROTOCOL_VERSION: u32 = 4;
 
 /// The core message type as the chat room instantiates it (snapshots are
 /// one of its kinds).

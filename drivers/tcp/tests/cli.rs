@@ -17,6 +17,7 @@ fn bin(name: &str) -> Command {
         "harness" => env!("CARGO_BIN_EXE_harness"),
         "demo" => env!("CARGO_BIN_EXE_chatroom-demo"),
         "bench" => env!("CARGO_BIN_EXE_chatroom-bench"),
+        "certs" => env!("CARGO_BIN_EXE_chatroom-certs"),
         other => panic!("no binary {other}"),
     })
 }
@@ -40,7 +41,7 @@ fn servers_arg(cluster: &Cluster) -> String {
 
 #[test]
 fn every_binary_has_help_and_rejects_misuse_with_status_2() {
-    for name in ["server", "client", "harness", "demo", "bench"] {
+    for name in ["server", "client", "harness", "demo", "bench", "certs"] {
         let out = bin(name).arg("--help").output().unwrap();
         assert!(out.status.success(), "{name} --help: {}", text(&out));
         assert!(text(&out).contains("Usage"), "{name} --help");
@@ -62,12 +63,53 @@ fn every_binary_has_help_and_rejects_misuse_with_status_2() {
 }
 
 #[test]
+fn plain_tcp_needs_an_explicit_insecure_on_server_and_client() {
+    let out = bin("server")
+        .args(["-i", "0", "-p", "1", "-c", "1"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains("--tls-dir DIR") && text(&out).contains("--insecure"),
+        "{}",
+        text(&out)
+    );
+    let out = bin("client").arg("get").output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("--ca FILE"), "{}", text(&out));
+    let missing = tempfile::tempdir().unwrap();
+    let out = bin("server")
+        .args(["-i", "0", "-p", "1", "-c", "1", "--tls-dir"])
+        .arg(missing.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("ca.pem"), "{}", text(&out));
+    let out = bin("server")
+        .args([
+            "-i",
+            "0",
+            "-p",
+            "1",
+            "-c",
+            "1",
+            "--insecure",
+            "--tls-dir",
+            "x",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+}
+
+#[test]
 fn scripted_puts_are_acknowledged_and_a_fixed_id_survives_a_client_restart() {
     let mut cluster = Cluster::new(3, TIMEOUT_MS);
     cluster.start_all();
     let state = tempfile::tempdir().unwrap();
     let put = |msg: &str| {
         bin("client")
+            .args(cluster.client_args())
             .args(["-i", "42", "--state-dir"])
             .arg(state.path())
             .args(["--server", &servers_arg(&cluster), "put", msg])
@@ -86,6 +128,7 @@ fn scripted_puts_are_acknowledged_and_a_fixed_id_survives_a_client_restart() {
         );
     }
     let out = bin("client")
+        .args(cluster.client_args())
         .args(["--server", &servers_arg(&cluster), "get"])
         .output()
         .unwrap();
@@ -102,6 +145,7 @@ fn repl_speaks_the_old_dialect_and_exits_cleanly_at_eof() {
     cluster.start_all();
     let port = cluster.client_ports[0];
     let mut child = bin("client")
+        .args(cluster.client_args())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
@@ -137,12 +181,7 @@ fn server_refuses_a_corrupt_log_naming_file_and_offset() {
     let mut cluster = Cluster::new(1, TIMEOUT_MS);
     cluster.start_all();
     let rt = common::runtime();
-    let mut s = paxos_tcp::client::Session::new(
-        1,
-        1,
-        cluster.client_addrs(),
-        paxos_tcp::client::SessionOptions::default(),
-    );
+    let mut s = cluster.session(1, paxos_tcp::client::SessionOptions::default());
     for i in 0..5 {
         rt.block_on(s.put(&format!("m{i}"))).unwrap();
     }
@@ -165,6 +204,8 @@ fn server_refuses_a_corrupt_log_naming_file_and_offset() {
         ])
         .args(["--peers", &cluster.peer_addr(0).to_string(), "--data-dir"])
         .arg(cluster.data_dir(0))
+        .arg("--tls-dir")
+        .arg(&cluster.tls_dirs[0])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));

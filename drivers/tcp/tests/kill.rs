@@ -55,8 +55,7 @@ fn kill_and_restart(servers: usize) {
             let (history, stop) = (history.clone(), stop.clone());
             // Half the clients follow the leader hint; the others stay put,
             // so forwarding is exercised across every leader change too.
-            let mut session =
-                Session::new(1000 + c, 1, cluster.client_addrs(), opts).follow_leader(c % 2 == 0);
+            let mut session = cluster.session(1000 + c, opts).follow_leader(c % 2 == 0);
             // Spread the clients over the servers.
             for _ in 0..c % servers as u64 {
                 session = rotate(session);
@@ -115,7 +114,8 @@ fn kill_and_restart(servers: usize) {
     let finals = loop {
         let mut finals = Vec::new();
         for (id, addr) in cluster.client_addrs().into_iter().enumerate() {
-            let mut s = Session::new(9000 + id as u64, 1, vec![addr], opts);
+            let mut s =
+                Session::new(9000 + id as u64, 1, vec![addr], opts).with_tls(cluster.client_tls());
             let invoked = Instant::now();
             let (_, log) = rt.block_on(s.get_all()).expect("final get");
             history.lock().unwrap().gets.push(check::GetRecord {

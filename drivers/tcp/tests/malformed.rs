@@ -5,7 +5,7 @@
 mod common;
 
 use common::{counter, runtime, Cluster};
-use paxos_tcp::client::{Session, SessionOptions};
+use paxos_tcp::client::SessionOptions;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
@@ -49,7 +49,9 @@ fn send_junk(addr: SocketAddr, bytes: &[u8]) {
 
 #[test]
 fn malformed_frames_on_either_port_are_counted_and_dropped() {
-    let mut cluster = Cluster::new(SERVERS, TIMEOUT_MS);
+    // Plain TCP, so that the junk reaches the frame decoders (on TLS ports it
+    // is refused before them: see tests/tls.rs).
+    let mut cluster = Cluster::insecure(SERVERS, TIMEOUT_MS);
     cluster.start_all();
     let rt = runtime();
     let opts = SessionOptions {
@@ -57,7 +59,7 @@ fn malformed_frames_on_either_port_are_counted_and_dropped() {
         deadline: Duration::from_secs(20),
         ..SessionOptions::default()
     };
-    let mut session = Session::new(1, 1, cluster.client_addrs(), opts);
+    let mut session = cluster.session(1, opts);
     rt.block_on(session.put("before"))
         .expect("put before the junk");
 
@@ -104,7 +106,7 @@ fn oversized_put_is_refused_with_a_reason_and_the_session_goes_on() {
     let mut cluster = Cluster::new(1, TIMEOUT_MS);
     cluster.start_all();
     let rt = runtime();
-    let mut session = Session::new(5, 1, cluster.client_addrs(), SessionOptions::default());
+    let mut session = cluster.session(5, SessionOptions::default());
     let big = "x".repeat(paxos_tcp::chat::MESSAGE_MAX_BYTES + 1);
     let err = rt.block_on(session.put(&big)).unwrap_err();
     assert!(err.to_string().contains("limit"), "{err}");

@@ -191,6 +191,7 @@ fn a_put_with_a_majority_down_fails_as_no_quorum_not_as_not_the_leader() {
             "--timeout",
             "300",
         ])
+        .args(cluster.client_args())
         .args(["put", "lost"])
         .output()
         .unwrap();
@@ -223,6 +224,8 @@ fn host_names_work_for_servers_peers_and_the_repl() {
         .args(["-c", "3", "-t", "200", "--peers", &peers.join(",")])
         .arg("--data-dir")
         .arg(cluster.data_dir(id))
+        .arg("--tls-dir")
+        .arg(&cluster.tls_dirs[id])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null());
@@ -237,11 +240,13 @@ fn host_names_work_for_servers_peers_and_the_repl() {
         .map(|p| format!("localhost:{p}"))
         .collect();
     let out = Command::new(env!("CARGO_BIN_EXE_chatroom-client"))
+        .args(cluster.client_args())
         .args(["--server", &named.join(","), "put", "by name"])
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", text(&out));
     let mut repl = Command::new(env!("CARGO_BIN_EXE_chatroom-client"))
+        .args(cluster.client_args())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
@@ -320,23 +325,32 @@ fn misuse_exits_2_with_a_reason_and_version_names_the_binary() {
             "cannot read missing.json",
         ),
         (
-            vec!["-i", "0", "-p", &port, "-c", "1", "--data-dir"]
-                .into_iter()
-                .map(String::from)
-                .chain([file.display().to_string()])
-                .collect(),
+            vec![
+                "-i",
+                "0",
+                "-p",
+                &port,
+                "-c",
+                "1",
+                "--insecure",
+                "--data-dir",
+            ]
+            .into_iter()
+            .map(String::from)
+            .chain([file.display().to_string()])
+            .collect(),
             "chatroom-server",
             "is a file, not a directory",
         ),
         (
-            ["-i", "0", "-p", "20000", "-c", "1"]
+            ["-i", "0", "-p", "20000", "-c", "1", "--insecure"]
                 .map(String::from)
                 .to_vec(),
             "chatroom-server",
             "is also this server's peer port",
         ),
         (
-            ["--server", "localhost:99999", "get"]
+            ["--insecure", "--server", "localhost:99999", "get"]
                 .map(String::from)
                 .to_vec(),
             "chatroom-client",
@@ -365,7 +379,7 @@ fn a_server_that_cannot_start_prints_its_error_and_no_counters() {
     let port = taken.local_addr().unwrap().port();
     let dir = tempfile::tempdir().unwrap();
     let out = Command::new(common::server_binary())
-        .args(["-i", "0", "-p", &port.to_string(), "-c", "1"])
+        .args(["-i", "0", "-p", &port.to_string(), "-c", "1", "--insecure"])
         .args(["--peers", &format!("127.0.0.1:{}", common::free_port())])
         .arg("--data-dir")
         .arg(dir.path())
@@ -415,7 +429,7 @@ fn a_restarted_follower_knows_the_leader_at_once() {
         deadline: Duration::from_secs(30),
         retry_pause: Duration::from_millis(20),
     };
-    let mut all = Session::new(7, 1, cluster.client_addrs(), opts);
+    let mut all = Session::new(7, 1, cluster.client_addrs(), opts).with_tls(cluster.client_tls());
     rt.block_on(all.put("a leader exists")).unwrap();
     // Down long enough that the peers' reconnect back-off to it reaches
     // its ceiling (this is the downtime, not a wait for anything).
@@ -424,7 +438,9 @@ fn a_restarted_follower_knows_the_leader_at_once() {
     cluster.start(2);
     // A client that knows only the restarted server: it must forward (or
     // hint) at once instead of refusing until the next reconnect attempt.
-    let mut one = Session::new(8, 1, vec![cluster.client_addrs()[2]], opts).follow_leader(false);
+    let mut one = Session::new(8, 1, vec![cluster.client_addrs()[2]], opts)
+        .with_tls(cluster.client_tls())
+        .follow_leader(false);
     rt.block_on(one.put("through the restarted follower"))
         .unwrap();
     println!("retries: {}", one.retries());

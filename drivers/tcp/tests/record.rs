@@ -44,7 +44,8 @@ fn every_node_of_a_crashed_and_restarted_cluster_replays_to_identical_actions() 
     let writers: Vec<_> = (0..3u64)
         .map(|c| {
             let (stop, acked) = (stop.clone(), acked.clone());
-            let mut session = Session::new(500 + c, 1, cluster.client_addrs(), opts);
+            let mut session = Session::new(500 + c, 1, cluster.client_addrs(), opts)
+                .with_tls(cluster.client_tls());
             for _ in 0..c {
                 session.rotate_server();
             }

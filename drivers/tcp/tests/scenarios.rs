@@ -1,12 +1,19 @@
-//! Runs every scenario under `scenarios/` through the `harness` binary, and
-//! checks that the harness fails — cleanly, with a report — on a bad script.
+//! Runs every scenario under `scenarios/` through the `harness` binary (TLS,
+//! with certificates the harness makes), some again on plain TCP with
+//! `--insecure`, and checks that the harness fails — cleanly, with a report —
+//! on a bad script.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 fn harness(files: &[PathBuf]) -> Output {
+    harness_with(files, &[])
+}
+
+fn harness_with(files: &[PathBuf], extra: &[&str]) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_harness"));
     cmd.args(["-s", env!("CARGO_BIN_EXE_chatroom-server"), "--free-ports"]);
+    cmd.args(extra);
     for f in files {
         cmd.arg("-f").arg(f);
     }
@@ -51,6 +58,25 @@ fn every_shipped_scenario_passes_the_harness_checks() {
     let summary = format!("{} passed, 0 failed", files.len());
     assert!(
         out.status.success() && stdout.lines().any(|l| l == summary),
+        "harness failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn old_scenarios_still_pass_on_plain_tcp_with_insecure() {
+    let files: Vec<PathBuf> = scenario_files()
+        .into_iter()
+        .filter(|f| {
+            let name = f.file_stem().unwrap().to_string_lossy();
+            name == "three-nodes" || name == "crash-restart"
+        })
+        .collect();
+    assert_eq!(files.len(), 2);
+    let out = harness_with(&files, &["--insecure"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.lines().any(|l| l == "2 passed, 0 failed"),
         "harness failed:\n{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );

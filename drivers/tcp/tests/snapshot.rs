@@ -40,7 +40,7 @@ fn compacted_log_restores_every_message_after_restart() {
     cluster.extra_args = args();
     cluster.start_all();
     let rt = runtime();
-    let mut s = Session::new(1, 1, cluster.client_addrs(), opts());
+    let mut s = cluster.session(1, opts());
     let expected: Vec<String> = (0..PUTS).map(|i| format!("m{i}")).collect();
     for m in &expected {
         rt.block_on(s.put(m)).unwrap();
@@ -60,7 +60,7 @@ fn compacted_log_restores_every_message_after_restart() {
         );
     }
     cluster.start(0);
-    let mut s = Session::new(2, 1, cluster.client_addrs(), opts());
+    let mut s = cluster.session(2, opts());
     assert_eq!(rt.block_on(s.get_all()).unwrap().1, expected);
     // Puts after the restart keep working and keep their place.
     rt.block_on(s.put("after restart")).unwrap();
@@ -74,7 +74,7 @@ fn lagging_server_catches_up_by_snapshot_when_peers_no_longer_retain_its_gap() {
     cluster.extra_args.push("-v".into());
     cluster.start_all();
     let rt = runtime();
-    let mut s = Session::new(1, 1, cluster.client_addrs(), opts());
+    let mut s = cluster.session(1, opts());
     rt.block_on(s.put("before")).unwrap();
     cluster.kill(2);
     let mut expected = vec!["before".to_string()];
@@ -93,7 +93,8 @@ fn lagging_server_catches_up_by_snapshot_when_peers_no_longer_retain_its_gap() {
     expected.push("after".into());
     cluster.start(2);
     // Read through server 2 only: its own replica must reach the end.
-    let mut via2 = Session::new(7, 1, vec![cluster.client_addrs()[2]], opts());
+    let mut via2 =
+        Session::new(7, 1, vec![cluster.client_addrs()[2]], opts()).with_tls(cluster.client_tls());
     let log = rt.block_on(via2.get_all());
     let log = log.unwrap_or_else(|e| panic!("{e}: server 2 said:\n{}", cluster.output(2)));
     assert_eq!(log.1, expected);

@@ -1,18 +1,37 @@
 //! `abcast-noise`: a test tool that sends damaged datagrams to every group of a
 //! `paxos.conf` — random bytes, truncated and bit-flipped real messages, other
 //! protocols' traffic — to show that no role crashes or believes any of it.
+//!
+//! `abcast-noise <paxos.conf> <seconds> [MODES] [--force]`, MODES a
+//! comma-separated list of:
+//! * `garbage` (the default): the above;
+//! * `forge`: well-formed authenticated datagrams posing as every role, with
+//!   counters small and huge, signed with a key of the tool's own;
+//! * `flip`: datagrams captured on the groups, one bit flipped after the
+//!   version byte, sent again;
+//! * `replay`: datagrams captured on the groups sent again unchanged, at once
+//!   and again once they are old.
+//!
+//! It joins the groups to capture, and does not hear its own datagrams. It
+//! floods multicast groups, so it refuses to run outside a network namespace
+//! made with `ip netns add` unless `--force`.
 
 use clap::Parser;
 use paxos_core::{Ballot, Command, Destination, Message, NodeId, PValue, Role, Roles, Value};
+use paxos_multicast::auth::{Key, KEY_BYTES};
 use paxos_multicast::conf::Groups;
-use paxos_multicast::net::send_socket;
-use paxos_multicast::wire::{encode, Msg, Sender};
+use paxos_multicast::net::{listen_socket_std, send_socket};
+use paxos_multicast::wire::{encode, encode_as, sign, Framing, Msg, Sender};
+use std::collections::VecDeque;
+use std::net::{SocketAddrV4, UdpSocket};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 /// Datagrams per group per burst, and the pause between bursts.
 const BURST: usize = 16;
+/// Captured datagrams kept per group for flips and late replays.
+const KEEP: usize = 4096;
 const PAUSE: Duration = Duration::from_millis(5);
 
 struct Rng(u64);
@@ -72,7 +91,11 @@ fn samples() -> Vec<(Sender, Destination, Msg)> {
         (
             s(Role::Proposer, 1),
             Destination::Group(Roles::ALL),
-            Message::Heartbeat { ballot, commit: 5 },
+            Message::Heartbeat {
+                ballot,
+                commit: 5,
+                beat: 1,
+            },
         ),
         (
             s(Role::Acceptor, 2),
@@ -147,8 +170,9 @@ fn garbage(rng: &mut Rng, real: &[Vec<u8>]) -> Vec<u8> {
 }
 
 /// Test tool: sends random, truncated and bit-flipped datagrams to every
-/// group of a paxos.conf for SECONDS, to show that no abcast role crashes or
-/// believes any of it.
+/// group of a paxos.conf for SECONDS — and, in its other modes, forged,
+/// tampered and replayed authenticated ones — to show that no abcast role
+/// crashes or believes any of it.
 ///
 /// It floods multicast groups, so it refuses to run in the machine's own
 /// network namespace (run it under `ip netns exec NAME`) unless --force.
@@ -160,6 +184,12 @@ struct Cli {
     /// How long to send, in seconds (0 to 3600).
     #[arg(value_parser = seconds)]
     seconds: f64,
+    /// What to send, a comma-separated list: garbage (random, truncated and
+    /// bit-flipped datagrams), forge (authenticated datagrams signed with a
+    /// key of the tool's own), flip (captured datagrams with one bit
+    /// flipped), replay (captured datagrams again, at once and long after).
+    #[arg(value_parser = parse_modes, default_value = "garbage")]
+    modes: Modes,
     /// Run even outside a network namespace of its own.
     #[arg(long)]
     force: bool,
@@ -191,6 +221,75 @@ fn in_named_namespace() -> bool {
     })
 }
 
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Mode {
+    Garbage,
+    Forge,
+    Flip,
+    Replay,
+}
+
+/// The modes asked for (a newtype, so that clap takes the list as one value).
+#[derive(Clone, Debug)]
+struct Modes(Vec<Mode>);
+
+fn parse_modes(text: &str) -> Result<Modes, String> {
+    text.split(',')
+        .map(|m| match m {
+            "garbage" => Ok(Mode::Garbage),
+            "forge" => Ok(Mode::Forge),
+            "flip" => Ok(Mode::Flip),
+            "replay" => Ok(Mode::Replay),
+            other => Err(format!(
+                "unknown mode '{other}' (garbage, forge, flip, replay)"
+            )),
+        })
+        .collect::<Result<_, _>>()
+        .map(Modes)
+}
+
+/// Authenticated datagrams signed with a key that is not the cluster's.
+fn forged(rng: &mut Rng) -> Vec<Vec<u8>> {
+    let mut key = [0u8; KEY_BYTES];
+    for b in &mut key {
+        *b = rng.next() as u8;
+    }
+    let key = Key::from_bytes(&key);
+    samples()
+        .iter()
+        .map(|(from, to, msg)| {
+            let mut buf = Vec::new();
+            encode_as(Framing::Authenticated, *from, *to, msg, &mut buf)
+                .expect("samples are small");
+            let counter = match rng.below(3) {
+                0 => u64::MAX,
+                1 => rng.next(),
+                _ => 1,
+            };
+            sign(&mut buf, counter, &key);
+            buf
+        })
+        .collect()
+}
+
+/// What the tool captured on one group.
+struct Tap {
+    group: SocketAddrV4,
+    socket: UdpSocket,
+    /// Captured datagrams not replayed yet.
+    fresh: Vec<Vec<u8>>,
+    /// Older ones, for flips and late replays.
+    old: VecDeque<Vec<u8>>,
+}
+
+impl Tap {
+    fn capture(&mut self, buf: &mut [u8]) {
+        while let Ok((len, _)) = self.socket.recv_from(buf) {
+            self.fresh.push(buf[..len].to_vec());
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     if !cli.force && !in_named_namespace() {
@@ -200,6 +299,7 @@ fn main() -> ExitCode {
         );
         return ExitCode::from(2);
     }
+    let modes = cli.modes.0;
     let groups = match Groups::load(&cli.config) {
         Ok(g) => g,
         Err(e) => {
@@ -208,13 +308,32 @@ fn main() -> ExitCode {
         }
     };
     let seconds = cli.seconds;
-    let socket = match send_socket() {
+    let socket = match send_socket().and_then(|s| s.set_multicast_loop_v4(false).map(|()| s)) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("abcast-noise: {e}");
             return ExitCode::FAILURE;
         }
     };
+    let targets = [groups.proposers, groups.acceptors, groups.learners];
+    let capture = modes.contains(&Mode::Flip) || modes.contains(&Mode::Replay);
+    let mut taps = Vec::new();
+    if capture {
+        for group in targets {
+            match listen_socket_std(group) {
+                Ok(socket) => taps.push(Tap {
+                    group,
+                    socket,
+                    fresh: Vec::new(),
+                    old: VecDeque::new(),
+                }),
+                Err(e) => {
+                    eprintln!("abcast-noise: cannot listen on {group}: {e}");
+                    return ExitCode::FAILURE;
+                }
+            }
+        }
+    }
     let real: Vec<Vec<u8>> = samples()
         .iter()
         .map(|(from, to, msg)| {
@@ -223,20 +342,68 @@ fn main() -> ExitCode {
             buf
         })
         .collect();
-    let targets = [groups.proposers, groups.acceptors, groups.learners];
     let mut rng = Rng(0x2545_F491_4F6C_DD1D ^ u64::from(std::process::id()));
     let deadline = Instant::now() + Duration::from_secs_f64(seconds);
-    let mut sent = 0u64;
+    let mut buf = vec![0u8; 65_536];
+    let (mut garbage_sent, mut forged_sent, mut flipped_sent, mut replayed_sent) = (0u64, 0, 0, 0);
+    let send = |bytes: &[u8], target: SocketAddrV4, n: &mut u64| {
+        if socket.send_to(bytes, target).is_ok() {
+            *n += 1;
+        }
+    };
     while Instant::now() < deadline {
-        for target in targets {
-            for _ in 0..BURST {
-                if socket.send_to(&garbage(&mut rng, &real), target).is_ok() {
-                    sent += 1;
+        for tap in &mut taps {
+            tap.capture(&mut buf);
+        }
+        if modes.contains(&Mode::Garbage) {
+            for target in targets {
+                for _ in 0..BURST {
+                    send(&garbage(&mut rng, &real), target, &mut garbage_sent);
                 }
+            }
+        }
+        if modes.contains(&Mode::Forge) {
+            let forgeries = forged(&mut rng);
+            for target in targets {
+                for d in forgeries.iter().take(BURST) {
+                    send(d, target, &mut forged_sent);
+                }
+            }
+        }
+        for tap in &mut taps {
+            let fresh = std::mem::take(&mut tap.fresh);
+            if modes.contains(&Mode::Replay) {
+                // Each one again at once: its counter was just seen.
+                for d in fresh.iter().take(BURST) {
+                    send(d, tap.group, &mut replayed_sent);
+                }
+                // And some from longer ago (the older half of what was
+                // kept): out of their sender's window, or marked in it.
+                for _ in 0..BURST.min(tap.old.len() / 2) {
+                    let d = &tap.old[rng.below(tap.old.len() / 2)];
+                    send(d, tap.group, &mut replayed_sent);
+                }
+            }
+            if modes.contains(&Mode::Flip) && !tap.old.is_empty() {
+                for _ in 0..BURST {
+                    let mut d = tap.old[rng.below(tap.old.len())].clone();
+                    if d.len() > 3 {
+                        let i = 3 + rng.below(d.len() - 3);
+                        d[i] ^= 1 << rng.below(8);
+                        send(&d, tap.group, &mut flipped_sent);
+                    }
+                }
+            }
+            tap.old.extend(fresh);
+            while tap.old.len() > KEEP {
+                tap.old.pop_front();
             }
         }
         std::thread::sleep(PAUSE);
     }
-    eprintln!("abcast-noise: sent={sent}");
+    eprintln!(
+        "abcast-noise: sent={} garbage={garbage_sent} forged={forged_sent} flipped={flipped_sent} replayed={replayed_sent}",
+        garbage_sent + forged_sent + flipped_sent + replayed_sent
+    );
     ExitCode::SUCCESS
 }

@@ -1,8 +1,10 @@
 //! `abcast`: one process of the atomic-broadcast service.
-//! `abcast <role> <id>` or `abcast <config> <role> <id>`, as the old program's scripts call it.
+//! `abcast <role> <id>` or `abcast <config> <role> <id>`, as the old program's scripts call it;
+//! `abcast keygen <file>` writes a fresh key for authenticated datagrams.
 
 use clap::Parser;
 use paxos_core::Role;
+use paxos_multicast::auth::{generate_key_file, Key};
 use paxos_multicast::conf::{Groups, ACCEPTORS_MAX, DEFAULT_ACCEPTORS};
 use paxos_multicast::roles::{self, Options, COMMAND_BYTES_MAX, DEFAULT_BATCH_BYTES};
 use paxos_multicast::wire::parse_role;
@@ -15,10 +17,13 @@ use std::process::ExitCode;
 #[command(
     name = "abcast",
     version,
-    override_usage = "abcast [OPTIONS] <ROLE> <ID>\n       abcast [OPTIONS] <CONFIG> <ROLE> <ID>",
+    override_usage = "abcast [OPTIONS] <ROLE> <ID>\n       abcast [OPTIONS] <CONFIG> <ROLE> <ID>\n       abcast keygen <FILE>",
     after_help = "ROLE is client, proposer, acceptor or learner. Clients read values from stdin, one per line, \
 until EOF, and exit once all are delivered. Learners print each delivered value on its own line. \
 Counters are printed on stderr on exit (SIGINT or SIGTERM for the servers).\n\n\
+With a key (--key FILE, or a `key FILE` line in the config), every datagram carries an HMAC-SHA256 \
+tag and a counter; datagrams that are forged, changed, replayed or unsigned are dropped and counted. \
+Every process of a cluster needs the same key, or none. `abcast keygen FILE` writes a new key.\n\n\
 Usual ids: acceptors 1-3, proposers 1-2, learners 1-2, clients 1-2."
 )]
 struct Cli {
@@ -51,6 +56,10 @@ struct Cli {
     /// FILE, for `paxos-sim replay-node FILE`.
     #[arg(long, value_name = "FILE")]
     record: Option<PathBuf>,
+    /// Key file (64 hex digits): authenticate every datagram; overrides the
+    /// config's `key` line. Every process of the cluster needs the same key.
+    #[arg(long, value_name = "FILE")]
+    key: Option<PathBuf>,
     /// More log output on stderr (-v info, -vv debug).
     #[arg(short, long, action = clap::ArgAction::Count)]
     verbose: u8,
@@ -80,6 +89,17 @@ fn options(cli: Cli) -> Result<Options, String> {
         )
     })?;
     let groups = Groups::load(&path).map_err(|e| e.to_string())?;
+    // A relative `key` line is relative to the configuration file.
+    let key_file = cli.key.clone().or_else(|| {
+        groups
+            .key_file
+            .as_ref()
+            .map(|k| path.parent().map_or_else(|| k.clone(), |dir| dir.join(k)))
+    });
+    let key = match key_file {
+        None => None,
+        Some(file) => Some(Key::load(&file).map_err(|e| e.to_string())?),
+    };
     let acceptors = cli
         .acceptors
         .or(groups.acceptor_count)
@@ -127,6 +147,7 @@ fn options(cli: Cli) -> Result<Options, String> {
         batch_bytes: cli.batch_bytes,
         deadline,
         record: cli.record,
+        key,
     })
 }
 
@@ -143,6 +164,17 @@ fn main() -> ExitCode {
         .with_max_level(level)
         .with_ansi(false)
         .init();
+    if let [verb, file] = &cli.args[..] {
+        if verb == "keygen" {
+            return match generate_key_file(std::path::Path::new(file)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("abcast: error: cannot write a key to {file}: {e}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
+    }
     let opts = match options(cli) {
         Ok(o) => o,
         Err(e) => {

@@ -1,11 +1,13 @@
 //! `chatroom-bench`: acknowledged puts per second and latency of a local
 //! three-server room with fsync on, for 1, 16 and 64 concurrent clients, next
-//! to the disk's single-thread fsync rate measured in the same run.
+//! to the disk's single-thread fsync rate measured in the same run; each
+//! count with TLS on every connection and with plain TCP, and what TLS costs.
 
 use clap::Parser;
 use paxos_tcp::cli;
 use paxos_tcp::client::{Session, SessionOptions};
 use paxos_tcp::server::{self, Counters, ServerOptions};
+use paxos_tcp::tls::{ClientCerts, ClientTls, DevPki, ServerTls};
 use std::io::Write;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -23,7 +25,9 @@ use std::time::{Duration, Instant};
 /// disk's single-thread fsync rate is measured first as the floor to beat
 /// (only group commit can put more than one put behind each fsync), with the
 /// per-thread rate when one thread per server syncs at once, which on
-/// virtual disks can be far higher.
+/// virtual disks can be far higher. Each client count runs once on plain TCP
+/// and once with TLS everywhere (mutual TLS between servers, TLS to the
+/// clients), one after the other, and the cost of TLS is printed.
 #[derive(Parser, Debug)]
 #[command(name = "chatroom-bench", version, about, long_about)]
 struct Args {
@@ -56,6 +60,32 @@ struct Args {
     /// machine's load during the three runs does not favour either side).
     #[arg(long)]
     record: bool,
+    /// Transports to measure: "both" (plain TCP, then TLS, for each count),
+    /// "tls" or "plain".
+    #[arg(long, default_value = "both")]
+    transport: String,
+}
+
+/// TLS material for one run: each server's, and the clients'.
+struct Tls {
+    servers: Vec<Arc<ServerTls>>,
+    client: ClientTls,
+}
+
+fn make_tls(dir: &Path, servers: u32) -> Result<Tls, String> {
+    let tls_dir = dir.join("tls");
+    let pki = DevPki::new("chatroom-bench CA").map_err(|e| e.to_string())?;
+    pki.write_cluster(&tls_dir, servers)
+        .map_err(|e| e.to_string())?;
+    let servers = (0..servers)
+        .map(|id| {
+            ServerTls::load(&tls_dir, id, ClientCerts::Optional)
+                .map(Arc::new)
+                .map_err(|e| e.to_string())
+        })
+        .collect::<Result<_, _>>()?;
+    let client = ClientTls::load(&tls_dir.join("ca.pem"), None).map_err(|e| e.to_string())?;
+    Ok(Tls { servers, client })
 }
 
 /// Appends 64 bytes and fdatasyncs in a loop for about a second, on
@@ -126,8 +156,15 @@ fn process_cpu() -> Duration {
 /// Runs numbered so that no run reuses another's logs.
 static RUNS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
-fn run_one(args: &Args, dir: &Path, clients: usize, record: bool) -> Result<Result_, String> {
+fn run_one(
+    args: &Args,
+    dir: &Path,
+    clients: usize,
+    tls: Option<&Tls>,
+    record: bool,
+) -> Result<Result_, String> {
     let run = RUNS.fetch_add(1, Relaxed);
+    let transport = if tls.is_some() { "tls" } else { "plain" };
     let n = args.servers as usize;
     let port = |_| cli::free_port().map_err(|e| format!("no free port: {e}"));
     let client_ports: Vec<u16> = (0..n).map(port).collect::<Result<_, _>>()?;
@@ -150,12 +187,14 @@ fn run_one(args: &Args, dir: &Path, clients: usize, record: bool) -> Result<Resu
             peer_listen: peers[id],
             client_listen: addrs[id],
             timeout_ms: 300,
-            data_dir: dir.join(format!("c{clients}-run{run}-server-{id}")),
+            data_dir: dir.join(format!("c{clients}-{transport}-run{run}-server-{id}")),
             compact_bytes: 256 << 20,
             retain_slots: server::RETAIN_SLOTS,
             batch_max: args.batch_max,
             seed: id as u64,
-            record: record.then(|| dir.join(format!("c{clients}-run{run}-server-{id}.rec"))),
+            record: record
+                .then(|| dir.join(format!("c{clients}-{transport}-run{run}-server-{id}.rec"))),
+            tls: tls.map(|t| t.servers[id].clone()),
         };
         let (stop, counters) = (stop.clone(), counters[id].clone());
         threads.push(std::thread::spawn(move || {
@@ -181,9 +220,11 @@ fn run_one(args: &Args, dir: &Path, clients: usize, record: bool) -> Result<Resu
     let warmup = Duration::from_secs(args.warmup);
     let measure = Duration::from_secs(args.seconds);
     let spread = args.target == "spread";
+    let client_tls = tls.map(|t| t.client.clone());
     let result = rt.block_on(async {
         // Wait for a leader: one put must succeed.
-        let mut probe = Session::new(u64::MAX, 1, addrs.clone(), SessionOptions::default());
+        let mut probe = Session::new(u64::MAX, 1, addrs.clone(), SessionOptions::default())
+            .with_tls(client_tls.clone());
         probe
             .put("warm")
             .await
@@ -199,7 +240,8 @@ fn run_one(args: &Args, dir: &Path, clients: usize, record: bool) -> Result<Resu
         for c in 0..clients {
             let mut session =
                 Session::new(c as u64 + 1, 1, addrs.clone(), SessionOptions::default())
-                    .follow_leader(!spread);
+                    .follow_leader(!spread)
+                    .with_tls(client_tls.clone());
             let first = if spread { c % n } else { leader };
             for _ in 0..first {
                 session.rotate_server();
@@ -296,6 +338,17 @@ fn main() -> ExitCode {
     if args.target != "spread" && args.target != "leader" {
         return cli::usage("chatroom-bench", "--target must be `spread` or `leader`");
     }
+    let transports: &[bool] = match args.transport.as_str() {
+        "both" => &[false, true],
+        "tls" => &[true],
+        "plain" => &[false],
+        _ => {
+            return cli::usage(
+                "chatroom-bench",
+                "--transport must be `both`, `tls` or `plain`",
+            )
+        }
+    };
     let base = args.data_dir.clone().unwrap_or_else(|| PathBuf::from("."));
     let dir = match tempfile::Builder::new()
         .prefix("chatroom-bench-")
@@ -331,66 +384,88 @@ fn main() -> ExitCode {
         args.warmup,
         args.target
     );
+    let tls = match make_tls(dir.path(), args.servers) {
+        Ok(t) => t,
+        Err(e) => return cli::fail("chatroom-bench", format!("cannot make certificates: {e}")),
+    };
     paxos_tcp::say!(
-        "clients   puts/s   p50_us   p99_us  fsyncs/s(leader)  puts/fsync  vs_fsync_floor  cpu_us/put{}",
+        "clients transport   puts/s   p50_us   p99_us  fsyncs/s(leader)  puts/fsync  vs_fsync_floor  cpu_us/put{}",
         if args.record { "  recorder" } else { "" }
     );
+    let mut costs = Vec::new();
     for &clients in &args.clients {
-        let modes: &[bool] = if args.record {
-            &[false, true, false]
-        } else {
-            &[false]
-        };
-        let mut results = Vec::new();
-        for &record in modes {
-            match run_one(&args, dir.path(), clients, record) {
-                Ok(r) => {
-                    let note = if args.record && record {
-                        format!(
-                            "  on ({:.1} % of the CPU time in the recorders)",
-                            r.recorder_share * 100.0
-                        )
-                    } else if args.record {
-                        "  off".to_string()
-                    } else {
-                        String::new()
-                    };
-                    paxos_tcp::say!(
-                        "{:>7} {:>8.0} {:>8} {:>8} {:>17.0} {:>11.1} {:>14.2}x {:>11.1}{note}",
-                        r.clients,
-                        r.puts_per_s,
-                        r.p50_us,
-                        r.p99_us,
-                        r.fsyncs_per_s,
-                        r.puts_per_s / r.fsyncs_per_s.max(1.0),
-                        r.puts_per_s / floor,
-                        r.cpu_us_per_put
-                    );
-                    results.push((record, r.puts_per_s, r.cpu_us_per_put));
-                }
-                Err(e) => return cli::fail("chatroom-bench", e),
+        let mut rates = Vec::new();
+        for &with_tls in transports {
+            let transport = if with_tls { "tls" } else { "plain" };
+            let modes: &[bool] = if args.record {
+                &[false, true, false]
+            } else {
+                &[false]
+            };
+            let mut results = Vec::new();
+            for &record in modes {
+                let r = match run_one(&args, dir.path(), clients, with_tls.then_some(&tls), record)
+                {
+                    Ok(r) => r,
+                    Err(e) => return cli::fail("chatroom-bench", e),
+                };
+                let note = if args.record && record {
+                    format!(
+                        "  on ({:.1} % of the CPU time in the recorders)",
+                        r.recorder_share * 100.0
+                    )
+                } else if args.record {
+                    "  off".to_string()
+                } else {
+                    String::new()
+                };
+                paxos_tcp::say!(
+                    "{:>7} {:>9} {:>8.0} {:>8} {:>8} {:>17.0} {:>11.1} {:>14.2}x {:>11.1}{note}",
+                    r.clients,
+                    transport,
+                    r.puts_per_s,
+                    r.p50_us,
+                    r.p99_us,
+                    r.fsyncs_per_s,
+                    r.puts_per_s / r.fsyncs_per_s.max(1.0),
+                    r.puts_per_s / floor,
+                    r.cpu_us_per_put
+                );
+                results.push((record, r.puts_per_s, r.cpu_us_per_put));
             }
-        }
-        if args.record {
+            // The runs without the recorder: one, or the two around the
+            // run with it.
             let mean = |f: fn(&(bool, f64, f64)) -> f64| {
                 let off: Vec<f64> = results.iter().filter(|r| !r.0).map(f).collect();
                 off.iter().sum::<f64>() / off.len().max(1) as f64
             };
-            let on = results
-                .iter()
-                .find(|r| r.0)
-                .copied()
-                .unwrap_or((true, 0.0, 0.0));
             let (base, base_cpu) = (mean(|r| r.1), mean(|r| r.2));
-            paxos_tcp::say!(
-                "{clients:>7} recorder: {:.0} puts/s on, {base:.0} off (mean of the runs before and after): {:+.1} %; \
-                 CPU per put {:.1} us on, {base_cpu:.1} off: {:+.1} %",
-                on.1,
-                (on.1 / base.max(1.0) - 1.0) * 100.0,
-                on.2,
-                (on.2 / base_cpu.max(1e-9) - 1.0) * 100.0
-            );
+            if args.record {
+                let on = results
+                    .iter()
+                    .find(|r| r.0)
+                    .copied()
+                    .unwrap_or((true, 0.0, 0.0));
+                paxos_tcp::say!(
+                    "{clients:>7} {transport:>9} recorder: {:.0} puts/s on, {base:.0} off (mean of the runs before and after): {:+.1} %; \
+                     CPU per put {:.1} us on, {base_cpu:.1} off: {:+.1} %",
+                    on.1,
+                    (on.1 / base.max(1.0) - 1.0) * 100.0,
+                    on.2,
+                    (on.2 / base_cpu.max(1e-9) - 1.0) * 100.0
+                );
+            }
+            rates.push(base);
         }
+        if let [plain, tls] = rates[..] {
+            costs.push((clients, plain, tls));
+        }
+    }
+    for (clients, plain, tls) in costs {
+        paxos_tcp::say!(
+            "TLS at {clients} clients: {tls:.0} puts/s vs {plain:.0} on plain TCP, a cost of {:.1} %",
+            100.0 * (1.0 - tls / plain.max(1.0))
+        );
     }
     ExitCode::SUCCESS
 }

@@ -5,6 +5,7 @@
 use clap::{Parser, Subcommand};
 use paxos_tcp::cli;
 use paxos_tcp::client::{random_client_id, SeqFile, Session, SessionOptions};
+use paxos_tcp::tls::ClientTls;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -15,6 +16,10 @@ use std::time::Duration;
 /// Every request is retried under the same session and sequence number until
 /// it is answered, moving between the --server addresses as needed, so a put
 /// is applied exactly once and acknowledged once it is committed.
+///
+/// The servers speak TLS: --ca names the cluster CA, and the client talks only
+/// to servers whose certificate it signed. --insecure talks plain TCP to
+/// servers started with --insecure.
 #[derive(Parser, Debug)]
 #[command(name = "chatroom-client", version, about, long_about)]
 struct Args {
@@ -38,6 +43,20 @@ struct Args {
     /// [default: $HOME/.local/state/paxos-tcp, else ./chatroom-data/clients].
     #[arg(long)]
     state_dir: Option<PathBuf>,
+    /// The cluster CA certificate (ca.pem of the servers' --tls-dir): talk
+    /// TLS and only to servers it vouches for.
+    #[arg(long, value_name = "FILE", conflicts_with = "insecure")]
+    ca: Option<PathBuf>,
+    /// A client certificate to show the servers (with --key).
+    #[arg(long, value_name = "FILE", requires_all = ["ca", "key"])]
+    cert: Option<PathBuf>,
+    /// The client certificate's private key.
+    #[arg(long, value_name = "FILE", requires = "cert")]
+    key: Option<PathBuf>,
+    /// Plain TCP, for servers started with --insecure: nothing proves that
+    /// the other end is a server of the room.
+    #[arg(long)]
+    insecure: bool,
     /// Log verbosity on stderr.
     #[arg(short = 'v', long = "verbose", action = clap::ArgAction::Count)]
     verbose: u8,
@@ -72,6 +91,23 @@ fn main() -> ExitCode {
         deadline: Duration::from_millis(args.deadline.max(1)),
         ..SessionOptions::default()
     };
+    let tls = match (&args.ca, args.insecure) {
+        (Some(ca), _) => {
+            let identity = args.cert.as_deref().zip(args.key.as_deref());
+            match ClientTls::load(ca, identity) {
+                Ok(t) => Some(t),
+                Err(e) => return cli::fail("chatroom-client", e),
+            }
+        }
+        (None, true) => None,
+        (None, false) => {
+            return cli::usage(
+                "chatroom-client",
+                "choose --ca FILE (the cluster CA, ca.pem of the servers' --tls-dir) \
+                 or --insecure (plain TCP, for servers started with --insecure)",
+            )
+        }
+    };
     let (client, first_seq, seq_file) = match args.id {
         None => (random_client_id(), 1, None),
         Some(id) => {
@@ -91,14 +127,16 @@ fn main() -> ExitCode {
         args.server.clone()
     };
     let interactive = args.command.is_none();
-    let mut session = Session::new(client, first_seq, servers, opts).with_notices(move |text| {
-        // The REPL shows it in its own dialect; a script sees it on stderr.
-        if interactive {
-            paxos_tcp::say!("[NOTICE]: {text}");
-        } else {
-            eprintln!("chatroom-client: {text}");
-        }
-    });
+    let mut session = Session::new(client, first_seq, servers, opts)
+        .with_tls(tls)
+        .with_notices(move |text| {
+            // The REPL shows it in its own dialect; a script sees it on stderr.
+            if interactive {
+                paxos_tcp::say!("[NOTICE]: {text}");
+            } else {
+                eprintln!("chatroom-client: {text}");
+            }
+        });
     if let Some(file) = seq_file {
         session = session.with_seq_file(file);
     }

@@ -1,10 +1,12 @@
 //! `chatroom-demo`: a three-server chat room in one process, and a prompt to
 //! chat with it. No setup: data goes to a fresh temporary directory (or
-//! --data-dir), and Ctrl-C or end of input stops everything.
+//! --data-dir), with a development CA and certificates made for the run, and
+//! every connection is TLS. Ctrl-C or end of input stops everything.
 
 use clap::Parser;
 use paxos_tcp::client::{random_client_id, Session, SessionOptions};
 use paxos_tcp::server::{self, Counters, ServerOptions};
+use paxos_tcp::tls::{ClientCerts, ClientTls, DevPki, ServerTls};
 use paxos_tcp::{cli, repl};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
@@ -19,8 +21,10 @@ use tokio::task::JoinHandle;
 /// Starts servers 0, 1 and 2 (clients on ports 10000-10002, peers on
 /// 20000-20002 by default) and connects a client to all three. Type `put
 /// <message>`, `get`, or `stop <id>` / `start <id>` to take a server down and
-/// bring it back: the room keeps working while two of three are up. Other
-/// terminals can join with `chatroom-client --server 127.0.0.1:10000`.
+/// bring it back: the room keeps working while two of three are up. The
+/// servers talk mutual TLS with certificates made at start (in the data
+/// directory's tls/), and the prompt prints the `chatroom-client` command
+/// with which other terminals can join.
 #[derive(Parser, Debug)]
 #[command(name = "chatroom-demo", version, about, long_about)]
 struct Args {
@@ -153,6 +157,28 @@ fn main() -> ExitCode {
     let clients: Vec<SocketAddr> = (0..SERVERS)
         .map(|i| SocketAddr::from((Ipv4Addr::LOCALHOST, args.port + i)))
         .collect();
+    // Certificates: kept from an earlier run of the same --data-dir (so that
+    // a client given its CA keeps working), made fresh otherwise.
+    let tls_dir = data_dir.join("tls");
+    if !tls_dir.join("ca.pem").exists() {
+        let made = DevPki::new("chatroom-demo CA")
+            .and_then(|pki| pki.write_cluster(&tls_dir, u32::from(SERVERS)));
+        if let Err(e) = made {
+            return cli::fail("chatroom-demo", e);
+        }
+    }
+    let mut server_tls = Vec::new();
+    for i in 0..SERVERS {
+        match ServerTls::load(&tls_dir, u32::from(i), ClientCerts::Optional) {
+            Ok(t) => server_tls.push(Arc::new(t)),
+            Err(e) => return cli::fail("chatroom-demo", e),
+        }
+    }
+    let ca = tls_dir.join("ca.pem");
+    let client_tls = match ClientTls::load(&ca, None) {
+        Ok(t) => t,
+        Err(e) => return cli::fail("chatroom-demo", e),
+    };
     let options = (0..SERVERS)
         .map(|i| ServerOptions {
             id: u32::from(i),
@@ -169,6 +195,7 @@ fn main() -> ExitCode {
                 .record
                 .as_ref()
                 .map(|d| d.join(format!("server-{i}.rec"))),
+            tls: Some(server_tls[usize::from(i)].clone()),
         })
         .collect();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -215,10 +242,16 @@ fn main() -> ExitCode {
             }
         }
         paxos_tcp::say!(
-            "chat room up: servers 0-2 on {}..{}, data in {}",
+            "chat room up: servers 0-2 on {}..{}, TLS, data in {}",
             clients[0],
             clients[2].port(),
             data_dir.display()
+        );
+        let list: Vec<String> = clients.iter().map(|a| a.to_string()).collect();
+        paxos_tcp::say!(
+            "join from another terminal: chatroom-client --ca {} --server {}",
+            ca.display(),
+            list.join(",")
         );
         paxos_tcp::say!(
             "type `put <message>`, `get`, `stop <id>`, `start <id>`, `help`; Ctrl-C quits"
@@ -232,6 +265,7 @@ fn main() -> ExitCode {
                 ..SessionOptions::default()
             },
         )
+        .with_tls(Some(client_tls.clone()))
         .with_notices(|text| paxos_tcp::say!("[NOTICE]: {text}"));
         tokio::select! {
             () = prompt(&mut demo, session, stdin_lines()) => {}

@@ -1,9 +1,12 @@
 //! `chatroom-server`: one replica of the chat room. Same flags as the program
-//! it replaces (`-i -p -c -t -v`), plus `--data-dir`, `--peers` and `--listen`.
+//! it replaces (`-i -p -c -t -v`), plus `--data-dir`, `--peers` and `--listen`,
+//! and either `--tls-dir DIR` (mutual TLS between servers, TLS for clients) or
+//! an explicit `--insecure` (plain TCP, as the old program spoke).
 
 use clap::Parser;
 use paxos_tcp::cli;
 use paxos_tcp::server::{self, Counters, ServerOptions};
+use paxos_tcp::tls::{ClientCerts, ServerTls};
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -14,6 +17,13 @@ use std::sync::Arc;
 /// Servers `0..count` form a cluster; it keeps working while a majority is up
 /// and never loses an acknowledged message. State lives in a write-ahead log
 /// under --data-dir. SIGINT or SIGTERM stops it cleanly and prints counters.
+///
+/// Servers talk mutual TLS: with --tls-dir DIR a server reads DIR/ca.pem (the
+/// cluster CA), DIR/server-<id>.pem and DIR/server-<id>.key (its certificate,
+/// naming paxos-server-<id>, and key); `chatroom-certs` makes them. A peer is
+/// believed only if its certificate chains to the CA and names the id it
+/// claims. --insecure runs plain TCP instead, which anyone who can reach the
+/// ports can speak.
 #[derive(Parser, Debug)]
 #[command(name = "chatroom-server", version, about, long_about)]
 struct Args {
@@ -59,6 +69,18 @@ struct Args {
     /// slots are in flight, so smaller batches pipeline more.
     #[arg(long, default_value_t = server::BATCH_MAX as u64, value_parser = clap::value_parser!(u64).range(1..=65536))]
     batch_max: u64,
+    /// Directory with ca.pem, server-<id>.pem and server-<id>.key: TLS on
+    /// both ports (see chatroom-certs).
+    #[arg(long, value_name = "DIR", conflicts_with = "insecure")]
+    tls_dir: Option<PathBuf>,
+    /// Refuse clients that do not show a certificate from the cluster CA
+    /// (by default one is asked for and checked if offered, not required).
+    #[arg(long, requires = "tls_dir")]
+    require_client_cert: bool,
+    /// Plain TCP on both ports, no authentication at all: anyone who can
+    /// reach the peer port can speak Paxos to this server. Local experiments only.
+    #[arg(long)]
+    insecure: bool,
     /// Runtime worker threads for network I/O and the driver loop (the log
     /// has its own thread). One is enough up to tens of thousands of puts/s;
     /// more help only with many client connections and spare cores.
@@ -99,6 +121,33 @@ fn main() -> ExitCode {
             ),
         );
     }
+    let tls = match (&args.tls_dir, args.insecure) {
+        (Some(dir), _) => {
+            let client_certs = if args.require_client_cert {
+                ClientCerts::Required
+            } else {
+                ClientCerts::Optional
+            };
+            match ServerTls::load(dir, args.id, client_certs) {
+                Ok(t) => Some(Arc::new(t)),
+                Err(e) => return cli::fail("chatroom-server", e),
+            }
+        }
+        (None, true) => {
+            tracing::warn!(
+                "--insecure: plain TCP on both ports; anyone who can reach {} can speak Paxos to this server",
+                peers[args.id as usize]
+            );
+            None
+        }
+        (None, false) => {
+            return cli::usage(
+                "chatroom-server",
+                "choose --tls-dir DIR (the cluster CA and this server's certificate; \
+                 `chatroom-certs --dir DIR --servers N` makes them) or --insecure (plain TCP, no authentication)",
+            )
+        }
+    };
     let data_dir = args
         .data_dir
         .clone()
@@ -135,6 +184,7 @@ fn main() -> ExitCode {
         batch_max: args.batch_max as usize,
         seed: paxos_tcp::client::random_client_id(),
         record: args.record.clone(),
+        tls,
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(args.threads.into())

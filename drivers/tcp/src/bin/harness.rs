@@ -13,7 +13,8 @@ use std::time::Duration;
 ///
 /// Reads the old scenario JSON (an array of "type"-tagged actions: Start,
 /// Connect, Disconnect, Put, Get, Crash, Sleep; unknown keys ignored), starts
-/// servers in a fresh temporary data directory, runs the steps with a timeout
+/// servers in a fresh temporary data directory (with TLS certificates made
+/// for the run, unless --insecure), runs the steps with a timeout
 /// on each, and checks: every two Gets are prefixes of one another; every
 /// acknowledged Put is in every Get issued after its acknowledgement; no
 /// message appears twice or without having been put; real-time order holds;
@@ -44,6 +45,11 @@ struct Args {
     /// Keep the data directory (and server logs) of a failed scenario.
     #[arg(long)]
     keep_failed: bool,
+    /// Start the servers with --insecure and talk plain TCP to them. By
+    /// default every run makes a CA and certificates in its temporary
+    /// directory and everything is TLS.
+    #[arg(long)]
+    insecure: bool,
 }
 
 fn main() -> ExitCode {
@@ -72,6 +78,7 @@ fn main() -> ExitCode {
         request_deadline: Duration::from_millis(args.request_deadline.max(1)),
         settle: Duration::from_secs(10),
         keep_failed: args.keep_failed,
+        insecure: args.insecure,
     };
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()

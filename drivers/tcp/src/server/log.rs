@@ -133,6 +133,7 @@ mod tests {
             wal_len_bytes: AtomicU64::new(0),
             wal_base_bytes: AtomicU64::new(0),
             compacting: AtomicBool::new(false),
+            tls: None,
         })
     }
 

@@ -16,6 +16,7 @@ mod log;
 mod net;
 
 use crate::chat::Chat;
+use crate::tls::ServerTls;
 use crate::wal::{self, Wal, WalEntry, WalError};
 use bytes::Bytes;
 use driver::{Driver, DriverInput};
@@ -69,6 +70,8 @@ pub struct ServerOptions {
     pub seed: u64,
     /// Flight recorder: append every input of the core to this file.
     pub record: Option<PathBuf>,
+    /// TLS on both ports; `None` is plain TCP (`--insecure`).
+    pub tls: Option<Arc<ServerTls>>,
 }
 
 /// Default of [`ServerOptions::batch_max`].
@@ -206,6 +209,16 @@ pub struct Counters {
     /// Set once both listeners are bound: a server that never got there
     /// has no counters worth printing.
     pub listening: AtomicBool,
+    /// Connections to a TLS port that failed the handshake: not TLS at all
+    /// (plain TCP), a certificate from another CA or none where one is
+    /// required, or a handshake that did not finish in time.
+    pub tls_refused: AtomicU64,
+    /// Peers refused after the handshake because their certificate does not
+    /// name the server id their hello claims.
+    pub peer_id_refused: AtomicU64,
+    /// Outbound peer links whose handshake failed (the peer's certificate
+    /// is not from our CA or does not name the peer we dialled, or it refused ours).
+    pub link_tls_failed: AtomicU64,
 }
 
 impl Counters {
@@ -220,7 +233,8 @@ impl Counters {
         format!(
             "sent={} received={} dropped={} decided={} executed={} requests={} responses={} \
              malformed={} refused={} ignored={} records={} fsyncs={} compactions={} snapshots_sent={} snapshots_installed={} \
-             refused_connections={} recorded_steps={}",
+             refused_connections={} tls_refused={} peer_id_refused={} link_tls_failed={} \
+             recorded_steps={}",
             g(&self.peer_sent),
             g(&self.peer_received),
             g(&self.peer_dropped) + g(&self.responses_dropped),
@@ -237,6 +251,9 @@ impl Counters {
             g(&self.snapshots_sent),
             g(&self.snapshots_installed),
             g(&self.refused_connections),
+            g(&self.tls_refused),
+            g(&self.peer_id_refused),
+            g(&self.link_tls_failed),
             g(&self.recorded_steps),
         )
     }
@@ -266,6 +283,8 @@ struct Shared {
     wal_len_bytes: AtomicU64,
     wal_base_bytes: AtomicU64,
     compacting: AtomicBool,
+    /// TLS on both ports, or plain TCP.
+    tls: Option<Arc<ServerTls>>,
 }
 
 /// Runs one server until `shutdown` resolves or the log fails.
@@ -369,10 +388,15 @@ pub async fn run(
     // With port 0 the system picks the port: log the one bound.
     let bound = |l: &TcpListener, asked: SocketAddr| l.local_addr().unwrap_or(asked);
     info!(
-        "server {} listening: clients on {}, peers on {}, log {}",
+        "server {} listening: clients on {}, peers on {}, {}, log {}",
         opts.id,
         bound(&client_listener, opts.client_listen),
         bound(&peer_listener, opts.peer_listen),
+        if opts.tls.is_some() {
+            "TLS"
+        } else {
+            "plain TCP"
+        },
         log_path.display()
     );
     counters.listening.store(true, Relaxed);
@@ -388,6 +412,7 @@ pub async fn run(
         wal_len_bytes: AtomicU64::new(log.len_bytes()),
         wal_base_bytes: AtomicU64::new(log.len_bytes()),
         compacting: AtomicBool::new(false),
+        tls: opts.tls.clone(),
     });
 
     let mut tasks = tokio::task::JoinSet::new();
@@ -413,7 +438,7 @@ pub async fn run(
         client_listener,
         "client",
         CLIENT_CONNECTIONS_MAX,
-        |shared, stream, _, n| net::client_conn(shared, stream, n),
+        net::client_conn,
     ));
 
     let (batch_tx, batch_rx) = std_mpsc::channel();

@@ -1,11 +1,14 @@
 //! The network tasks: one outbound link per peer that reconnects with
 //! back-off, an accept loop per listener, a reader per inbound peer link that
 //! checks the hello and hands frames to the driver, and a task per client
-//! connection that routes its sessions' responses back to it.
+//! connection that routes its sessions' responses back to it. With TLS, every
+//! connection first completes its handshake ([`crate::tls`]), and an inbound
+//! peer is believed only if its certificate names the id its hello claims.
 
 use super::driver::DriverInput;
 use super::{Route, Routes, Shared};
 use crate::chat::{ChatOp, MESSAGE_MAX_BYTES};
+use crate::tls::{self, Stream, TLS_HANDSHAKE_BYTE};
 use crate::wire::{self, Outcome, PeerFrame, Request, Response};
 use bytes::Bytes;
 use futures::{SinkExt, StreamExt};
@@ -38,6 +41,7 @@ pub(super) async fn peer_link(
     mut rx: mpsc::Receiver<Bytes>,
 ) {
     let mut backoff_ms = RECONNECT_MIN_MS;
+    let mut last_tls_error = String::new();
     loop {
         // Frames queued while the link was down are stale; the core resends.
         while rx.try_recv().is_ok() {
@@ -51,6 +55,30 @@ pub(super) async fn peer_link(
             }
         };
         let _ = stream.set_nodelay(true);
+        let stream = match &shared.tls {
+            None => Stream::Plain(stream),
+            Some(tls) => {
+                match tokio::time::timeout(HELLO_TIMEOUT, tls.connect_peer(stream, to.0)).await {
+                    Ok(Ok(s)) => s,
+                    failed => {
+                        let why = match failed {
+                            Ok(Err(e)) => e.to_string(),
+                            _ => "the handshake timed out".to_string(),
+                        };
+                        shared.counters.link_tls_failed.fetch_add(1, Relaxed);
+                        // Say it once per kind of failure, not on every retry.
+                        if why != last_tls_error {
+                            warn!("TLS to peer {to} at {addr} failed: {why}");
+                            last_tls_error = why;
+                        }
+                        tokio::time::sleep(Duration::from_millis(backoff_ms)).await;
+                        backoff_ms = (backoff_ms * 2).min(RECONNECT_MAX_MS);
+                        continue;
+                    }
+                }
+            }
+        };
+        last_tls_error.clear();
         let mut framed = Framed::new(stream, wire::peer_codec());
         let hello = PeerFrame::Hello {
             version: wire::PROTOCOL_VERSION,
@@ -147,9 +175,79 @@ pub(super) async fn accept_loop<F, Fut>(
     }
 }
 
+/// Whether a read error only says that the other end went away: over TLS,
+/// a close without the TLS close_notify (a process that exits or is killed
+/// does not send one) reads as an unexpected end of file. Plain TCP reports
+/// the same close as the end of the stream; neither is a malformed frame.
+fn closed(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::UnexpectedEof
+            | std::io::ErrorKind::ConnectionReset
+            | std::io::ErrorKind::ConnectionAborted
+            | std::io::ErrorKind::BrokenPipe
+    )
+}
+
+/// Which listener a connection came in on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Port {
+    Peer,
+    Client,
+}
+
+/// Completes the TLS handshake of an inbound connection (or passes a plain
+/// one through without TLS). A connection closed or silent before its first
+/// byte (a port probe) is dropped quietly; one that is not TLS, or whose
+/// handshake fails or stalls, is counted in `tls_refused` and closed.
+async fn handshake(
+    shared: &Shared,
+    stream: TcpStream,
+    addr: SocketAddr,
+    port: Port,
+) -> Option<Stream> {
+    let Some(tls) = &shared.tls else {
+        return Some(Stream::Plain(stream));
+    };
+    let mut first = [0u8; 1];
+    match tokio::time::timeout(HELLO_TIMEOUT, stream.peek(&mut first)).await {
+        Ok(Ok(1..)) => {}
+        _ => return None,
+    }
+    let why = if first[0] != TLS_HANDSHAKE_BYTE {
+        "it does not speak TLS (a plain-TCP client or server? give it the CA, or run every server with --insecure)".to_string()
+    } else {
+        let accept = async {
+            match port {
+                Port::Peer => tls.accept_peer(stream).await,
+                Port::Client => tls.accept_client(stream).await,
+            }
+        };
+        match tokio::time::timeout(HELLO_TIMEOUT, accept).await {
+            Ok(Ok(s)) => return Some(s),
+            // The caller went away mid-handshake (a process stopping): not a refusal.
+            Ok(Err(e)) if closed(&e) => {
+                debug!("{addr} closed the connection during the TLS handshake: {e}");
+                return None;
+            }
+            Ok(Err(e)) => format!("TLS handshake failed: {e}"),
+            Err(_) => "the TLS handshake did not finish in time".to_string(),
+        }
+    };
+    shared.counters.tls_refused.fetch_add(1, Relaxed);
+    match port {
+        Port::Peer => warn!("refusing peer connection from {addr}: {why}"),
+        Port::Client => debug!("refusing client connection from {addr}: {why}"),
+    }
+    None
+}
+
 /// Reads one inbound peer connection: a hello, then frames for the driver.
 pub(super) async fn peer_reader(shared: Arc<Shared>, stream: TcpStream, addr: SocketAddr) {
     let c = &shared.counters;
+    let Some(stream) = handshake(&shared, stream, addr, Port::Peer).await else {
+        return;
+    };
     // Strangers may not make us reserve a large frame buffer: the hello is small.
     let mut framed = Framed::new(stream, wire::hello_codec());
     let from = match tokio::time::timeout(HELLO_TIMEOUT, framed.next()).await {
@@ -181,12 +279,28 @@ pub(super) async fn peer_reader(shared: Arc<Shared>, stream: TcpStream, addr: So
                 return;
             }
         },
-        Ok(Some(Err(_))) => {
+        Ok(Some(Err(e))) if !closed(&e) => {
             c.malformed.fetch_add(1, Relaxed);
             return;
         }
         _ => return, // closed or silent
     };
+    // With TLS the hello is a claim to check: the certificate, which chains to
+    // the cluster CA, must name the server the caller says it is.
+    if shared.tls.is_some() {
+        let named = framed
+            .get_ref()
+            .peer_certificate()
+            .is_some_and(|cert| tls::cert_names_server(cert, from.0));
+        if !named {
+            warn!(
+                "refusing peer {addr}: it says it is {from} but its certificate does not name {}",
+                tls::server_name(from.0)
+            );
+            c.peer_id_refused.fetch_add(1, Relaxed);
+            return;
+        }
+    }
     if let Some(wake) = shared.link_wake.get(from.0 as usize) {
         wake.notify_one();
     }
@@ -194,6 +308,9 @@ pub(super) async fn peer_reader(shared: Arc<Shared>, stream: TcpStream, addr: So
         .codec_mut()
         .set_max_frame_length(wire::PEER_FRAME_MAX_BYTES);
     while let Some(frame) = framed.next().await {
+        if frame.as_ref().is_err_and(closed) {
+            return;
+        }
         let frame = match frame
             .map_err(|e| e.to_string())
             .and_then(|b| wire::decode::<PeerFrame>(&b).map_err(|e| e.to_string()))
@@ -219,8 +336,16 @@ pub(super) async fn peer_reader(shared: Arc<Shared>, stream: TcpStream, addr: So
 
 /// Serves one client connection: requests in, responses out. A connection
 /// may carry several sessions; each one's route points at its newest connection.
-pub(super) async fn client_conn(shared: Arc<Shared>, stream: TcpStream, conn: u64) {
+pub(super) async fn client_conn(
+    shared: Arc<Shared>,
+    stream: TcpStream,
+    addr: SocketAddr,
+    conn: u64,
+) {
     let c = &shared.counters;
+    let Some(stream) = handshake(&shared, stream, addr, Port::Client).await else {
+        return;
+    };
     let (mut sink, mut frames) = Framed::new(stream, wire::client_codec()).split();
     let (tx, mut rx) = mpsc::channel::<Bytes>(CLIENT_QUEUE_FRAMES);
     let writer = tokio::spawn(async move {
@@ -240,6 +365,9 @@ pub(super) async fn client_conn(shared: Arc<Shared>, stream: TcpStream, conn: u6
     });
     let mut sessions = HashSet::new();
     while let Some(frame) = frames.next().await {
+        if frame.as_ref().is_err_and(closed) {
+            break;
+        }
         let request = match frame
             .map_err(|e| e.to_string())
             .and_then(|b| wire::decode::<Request>(&b).map_err(|e| e.to_string()))

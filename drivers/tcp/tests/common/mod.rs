@@ -1,7 +1,10 @@
 //! Real server processes on loopback for integration tests: free ports, a
-//! temporary data directory, SIGKILL and restart, SIGTERM with counters.
+//! temporary data directory, TLS certificates made for the run (or plain TCP
+//! with [`Cluster::insecure`]), SIGKILL and restart, SIGTERM with counters.
 #![allow(dead_code)]
 
+use paxos_tcp::client::{Session, SessionOptions};
+use paxos_tcp::tls::{ClientTls, DevPki};
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -28,10 +31,27 @@ pub struct Cluster {
     /// With it, server `id` records to `<dir>/server-<id>.rec` (`--record`).
     pub record: bool,
     pub children: Vec<Option<Child>>,
+    /// The run's CA, unless the cluster runs plain TCP.
+    pub pki: Option<DevPki>,
+    /// Each server's --tls-dir (all the same unless a test gives one server
+    /// another).
+    pub tls_dirs: Vec<PathBuf>,
 }
 
 impl Cluster {
+    /// A cluster whose servers talk TLS, with certificates for every id.
     pub fn new(count: usize, timeout_ms: u64) -> Self {
+        let mut c = Cluster::insecure(count, timeout_ms);
+        let pki = DevPki::new("test CA").expect("a CA");
+        let dir = c.dir.path().join("tls");
+        pki.write_cluster(&dir, count as u32).expect("certificates");
+        c.tls_dirs = vec![dir; count];
+        c.pki = Some(pki);
+        c
+    }
+
+    /// A cluster of `--insecure` servers: plain TCP.
+    pub fn insecure(count: usize, timeout_ms: u64) -> Self {
         Cluster {
             dir: tempfile::Builder::new()
                 .prefix("paxos-tcp-test-")
@@ -43,7 +63,35 @@ impl Cluster {
             extra_args: Vec::new(),
             record: false,
             children: (0..count).map(|_| None).collect(),
+            pki: None,
+            tls_dirs: Vec::new(),
         }
+    }
+
+    /// The cluster CA file, if it runs TLS.
+    pub fn ca_file(&self) -> Option<PathBuf> {
+        self.pki
+            .as_ref()
+            .map(|_| self.dir.path().join("tls/ca.pem"))
+    }
+
+    /// What clients need to talk to this cluster.
+    pub fn client_tls(&self) -> Option<ClientTls> {
+        self.ca_file()
+            .map(|ca| ClientTls::load(&ca, None).expect("client TLS"))
+    }
+
+    /// `chatroom-client` arguments that reach this cluster: `--ca FILE` or `--insecure`.
+    pub fn client_args(&self) -> Vec<String> {
+        match self.ca_file() {
+            Some(ca) => vec!["--ca".into(), ca.display().to_string()],
+            None => vec!["--insecure".into()],
+        }
+    }
+
+    /// A session to every server, over TLS if the cluster runs it.
+    pub fn session(&self, client: u64, opts: SessionOptions) -> Session {
+        Session::new(client, 1, self.client_addrs(), opts).with_tls(self.client_tls())
     }
 
     pub fn count(&self) -> usize {
@@ -112,6 +160,10 @@ impl Cluster {
             .arg(peers.join(","))
             .arg("--data-dir")
             .arg(self.data_dir(id))
+            .args(match self.tls_dirs.get(id) {
+                Some(dir) => vec!["--tls-dir".into(), dir.clone().into_os_string()],
+                None => vec!["--insecure".into()],
+            })
             .args(&self.extra_args)
             .stdin(Stdio::null())
             .stdout(out)
@@ -194,6 +246,19 @@ impl Cluster {
 
     pub fn output(&self, id: usize) -> String {
         std::fs::read_to_string(self.log_path(id)).unwrap_or_default()
+    }
+
+    /// Waits until server `id` has logged a line containing `text`.
+    pub fn wait_for_output(&self, id: usize, text: &str) {
+        let deadline = Instant::now() + READY_TIMEOUT;
+        while !self.output(id).contains(text) {
+            assert!(
+                Instant::now() < deadline,
+                "server {id} never logged {text:?}: {}",
+                self.output(id)
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
 }
 
