@@ -11,7 +11,10 @@ use serde::{Deserialize, Serialize};
 ///
 /// `P` is the snapshot type of a [`crate::Server`] (a [`crate::Snapshot`] of
 /// its state machine); the roles that keep no snapshot leave it `()`.
-#[derive(Clone, Debug, PartialEq, Eq)]
+///
+/// Serialisable so that a driver can record what it feeds a machine (a
+/// flight recorder) and a tool can feed it again.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Input<C, P = ()> {
     /// One period of logical time has passed. Drivers tick on a fixed period
     /// (for example every 10 ms); every timeout in [`crate::Config`] counts ticks.
@@ -198,7 +201,10 @@ pub enum Event {
 /// **The log** is what the barriers wrote, in order. On restart, the latest
 /// snapshot in it is the replica's base, and every record in it is replayed
 /// on top, in order (see [`crate::Server::restore`]).
-#[derive(Clone, Debug, PartialEq, Eq)]
+///
+/// Serialisable so that a recording can carry a digest of what each step
+/// produced, and a replay can compare.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub enum Action<C, O = (), P = ()> {
     /// Append this record to the durable log; a barrier.
     Persist(Record<C>),

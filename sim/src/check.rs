@@ -81,6 +81,45 @@ impl fmt::Display for Failure {
 /// Result of one check.
 pub type Check = Result<(), Failure>;
 
+/// A value as a person reads it: `a no-op`, `request 3/4` (client 3's
+/// request 4), or `a batch of 3 requests: 3/4, 5/1, 6/2` (the first eight).
+#[derive(Clone, Copy, Debug)]
+pub struct ValueText<'a, C>(pub &'a Value<C>);
+
+impl<C> fmt::Display for ValueText<'_, C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let cmds = self.0.commands();
+        match cmds {
+            [] => f.write_str("a no-op"),
+            [c] => write!(f, "request {}/{}", c.client, c.seq),
+            _ => {
+                write!(f, "a batch of {} requests: ", cmds.len())?;
+                for (i, c) in cmds.iter().take(8).enumerate() {
+                    let sep = if i == 0 { "" } else { ", " };
+                    write!(f, "{sep}{}/{}", c.client, c.seq)?;
+                }
+                if cmds.len() > 8 {
+                    f.write_str(", …")?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// An optional value as a person reads it (`nothing` when absent).
+fn maybe_value<C>(v: Option<&Value<C>>) -> String {
+    v.map_or_else(|| "nothing".to_string(), |v| ValueText(v).to_string())
+}
+
+/// Requests as `client/seq` pairs, comma-separated.
+fn request_list(list: &[(ClientId, u64)]) -> String {
+    list.iter()
+        .map(|(c, s)| format!("{c}/{s}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 struct Tally<C> {
     value: Value<C>,
     voters: u64,
@@ -144,8 +183,9 @@ impl<C: Clone + PartialEq + fmt::Debug> Oracle<C> {
             return Err(Failure::new(
                 Invariant::Agreement,
                 format!(
-                    "slot {slot}: ballot {ballot} carried two values: {:?} and {value:?}",
-                    tally.value
+                    "slot {slot}: ballot {ballot} carried two values: {} and {}",
+                    ValueText(&tally.value),
+                    ValueText(value)
                 ),
             ));
         }
@@ -164,7 +204,9 @@ impl<C: Clone + PartialEq + fmt::Debug> Oracle<C> {
             Some((b, v)) if v != value => Err(Failure::new(
                 Invariant::Agreement,
                 format!(
-                    "slot {slot}: {v:?} was chosen in ballot {b}, then {value:?} in ballot {ballot}"
+                    "slot {slot}: {} was chosen in ballot {b}, then {} in ballot {ballot}",
+                    ValueText(v),
+                    ValueText(value)
                 ),
             )),
             Some(_) => Ok(false),
@@ -191,16 +233,17 @@ impl<C: Clone + PartialEq + fmt::Debug> Oracle<C> {
                     return Err(Failure::new(
                         Invariant::Validity,
                         format!(
-                        "slot {slot}: request ({}, {}) was proposed as {op:?} but chosen as {:?}",
-                        cmd.client, cmd.seq, cmd.op
-                    ),
+                            "slot {slot}: request {}/{} was chosen with another operation than \
+                             its client proposed ({:?} instead of {op:?})",
+                            cmd.client, cmd.seq, cmd.op
+                        ),
                     ))
                 }
                 None => {
                     return Err(Failure::new(
                         Invariant::Validity,
                         format!(
-                            "slot {slot}: chosen request ({}, {}) was never proposed",
+                            "slot {slot}: request {}/{} was chosen but never proposed",
                             cmd.client, cmd.seq
                         ),
                     ))
@@ -269,7 +312,11 @@ impl DeliveryChecker {
             (Some(chosen), Some(v)) if chosen == v => Ok(()),
             (chosen, v) => Err(Failure::new(
                 Invariant::Agreement,
-                format!("node {node} delivered {v:?} in slot {slot}, but the chosen value is {chosen:?}"),
+                format!(
+                    "node {node} delivered {} in slot {slot}, but the chosen value there is {}",
+                    maybe_value(v),
+                    maybe_value(chosen)
+                ),
             )),
         }
     }
@@ -327,7 +374,7 @@ impl ExecutionChecker {
             return Err(Failure::new(
                 Invariant::AtMostOnce,
                 format!(
-                    "node {node} executed request ({client}, {seq}) after it had executed ({client}, {last})"
+                    "node {node} executed request {client}/{seq} after it had executed {client}/{last}"
                 ),
             ));
         }
@@ -350,8 +397,9 @@ impl ExecutionChecker {
                 return Err(Failure::new(
                     Invariant::AtMostOnce,
                     format!(
-                        "node {node}'s execution #{i} was request {:?}, but the decided log executes {:?} there",
-                        journal[i], reference[i]
+                        "node {node}'s execution #{i} was request {}, but the decided log executes {} there",
+                        request_list(&journal[i..=i]),
+                        request_list(&reference[i..=i])
                     ),
                 ));
             }
@@ -558,7 +606,7 @@ pub fn check_linearizability<C: fmt::Debug, O: PartialEq + fmt::Debug>(
             return Err(Failure::new(
                 Invariant::Linearizability,
                 format!(
-                    "request ({}, {}) was acknowledged (slot {}) but the decided log never executes it",
+                    "request {}/{} was acknowledged (slot {}) but the decided log never executes it",
                     r.client, r.seq, done.slot
                 ),
             ));
@@ -567,8 +615,13 @@ pub fn check_linearizability<C: fmt::Debug, O: PartialEq + fmt::Debug>(
             return Err(Failure::new(
                 Invariant::Linearizability,
                 format!(
-                    "request ({}, {}) was answered with slot {} output {:?}, but the decided log executes it in slot {} with output {:?}",
-                    r.client, r.seq, done.slot, done.output, exec.slot, exec.output
+                    "request {}/{} was answered with slot {}{}, but the decided log executes it in slot {} with output {:?}",
+                    r.client,
+                    r.seq,
+                    done.slot,
+                    done.output.as_ref().map_or(String::new(), |o| format!(" and output {o:?}")),
+                    exec.slot,
+                    exec.output
                 ),
             ));
         }
@@ -607,7 +660,7 @@ pub fn check_linearizability<C: fmt::Debug, O: PartialEq + fmt::Debug>(
             return Err(Failure::new(
                 Invariant::Linearizability,
                 format!(
-                    "request ({}, {}) completed in slot {slot_a} before request ({}, {}) was invoked, yet the latter executed in slot {}",
+                    "request {}/{} completed in slot {slot_a} before request {}/{} was invoked, yet the latter executed in slot {}",
                     ra.client, ra.seq, rb.client, rb.seq, exec_b.slot
                 ),
             ));
@@ -763,9 +816,10 @@ pub fn check_liveness<C: fmt::Debug, O>(
     Err(Failure::new(
         Invariant::Liveness,
         format!(
-            "{} request(s) still pending at t={deadline}, first {:?}",
+            "{} request(s) still pending at t={deadline} (tick {}), the first: {}",
             pending.len(),
-            &pending[..pending.len().min(5)]
+            deadline / crate::TICK_UNITS,
+            request_list(&pending[..pending.len().min(5)])
         ),
     ))
 }
@@ -1063,7 +1117,7 @@ mod tests {
         let reqs = [request(1, 1, 0, Some((10, 0, 1))), request(2, 1, 5, None)];
         let err = check_liveness(&reqs, 1_000, 1_000).unwrap_err();
         assert_eq!(err.invariant, Invariant::Liveness);
-        assert!(err.detail.contains("(2, 1)"));
+        assert!(err.detail.contains("the first: 2/1"), "{}", err.detail);
         assert!(check_liveness(&reqs[..1], 1_000, 1_000).is_ok());
     }
 

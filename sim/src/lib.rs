@@ -1,9 +1,10 @@
 //! # paxos-sim: a deterministic simulator for paxos-core
 //!
 //! Runs a cluster of [`paxos_core::Server`]s on a simulated network, disk and
-//! clock, injects seeded faults, and checks the seven invariants of the design
-//! (agreement, validity, order, at-most-once, durability, linearizability,
-//! liveness after heal) while it runs. One seed drives every random choice, so
+//! clock, injects seeded faults, and checks seven invariants (agreement,
+//! validity, order, at-most-once, durability, linearizability, liveness
+//! after heal; sim/README.md explains them and how the checkers reason)
+//! while it runs. One seed drives every random choice, so
 //! a run repeats bit for bit, and a failing seed is a complete bug report.
 //!
 //! ```
@@ -27,6 +28,7 @@ pub mod faults;
 pub mod model;
 pub mod netem;
 pub mod options;
+pub mod replay_node;
 pub mod rng;
 pub mod roles;
 pub mod runner;

@@ -5,9 +5,10 @@ use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use paxos_sim::cli::RunArgs;
 use paxos_sim::options::Bug;
+use paxos_sim::replay_node::{self, Sketch};
 use paxos_sim::runner::{run_seeds, Batch, Shard};
 use paxos_sim::shrink::shrink;
-use paxos_sim::trace::{draw_html, write_json_lines};
+use paxos_sim::trace::{draw, write_json_lines};
 use paxos_sim::{run, HashChain, Options, OptionsError, Outcome, SimError};
 use std::io::Write;
 use std::path::PathBuf;
@@ -16,7 +17,14 @@ use std::process::ExitCode;
 /// Deterministic simulator for paxos-core: seeded faults, invariant checks,
 /// replay and drawing of any run.
 #[derive(Parser, Debug)]
-#[command(name = "paxos-sim", version)]
+#[command(
+    name = "paxos-sim",
+    version,
+    after_help = "The run options (--nodes, --clients, --faults, --rate, --layout, the Config knobs, …) \
+are shared by run, replay and draw: `paxos-sim run --help` lists them all.\n\
+Exit status: 0 no violation (replay-node: identical actions), 1 a violation \
+(replay-node: a step differs), 2 bad input."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -62,7 +70,18 @@ enum Command {
         #[command(flatten)]
         run: RunArgs,
     },
-    /// Run one seed and draw it as a self-contained HTML space-time diagram.
+    /// Feed a production node's flight recording (`chatroom-server
+    /// --record FILE`, `abcast <role> <id> --record FILE`) to the same core
+    /// and check that every step gives exactly the recorded actions.
+    ReplayNode {
+        /// The recording.
+        file: PathBuf,
+        /// Also draw what the node received and sent as an HTML diagram.
+        #[arg(long, value_name = "HTML")]
+        draw: Option<PathBuf>,
+    },
+    /// Run one seed and draw it as a self-contained HTML space-time diagram
+    /// (exit status 1 if the run violates an invariant, as replay).
     Draw {
         /// The seed.
         #[arg(long)]
@@ -89,6 +108,16 @@ enum CliError {
     Write {
         path: PathBuf,
         source: std::io::Error,
+    },
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {source}")]
+    Recording {
+        path: PathBuf,
+        source: paxos_record::ReplayError,
     },
 }
 
@@ -148,9 +177,15 @@ fn execute(command: Command) -> Result<ExitCode, CliError> {
             };
             let bar = ProgressBar::new(seeds.div_ceil(shard.count));
             if let Ok(style) =
-                ProgressStyle::with_template("{bar:40} {pos}/{len} seeds {per_sec} eta {eta}")
+                ProgressStyle::with_template("{bar:40} {pos}/{len} seeds {rate} seeds/s eta {eta}")
             {
-                bar.set_style(style);
+                // indicatif's {per_sec} prints four decimals; whole seeds will do.
+                bar.set_style(style.with_key(
+                    "rate",
+                    |state: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                        let _ = write!(w, "{:.0}", state.per_sec());
+                    },
+                ));
             }
             let options = |seed| args.options(seed);
             let summary = run_seeds::<HashChain>(batch, &options, &|done| {
@@ -243,18 +278,81 @@ fn execute(command: Command) -> Result<ExitCode, CliError> {
             opts.record = true;
             let outcome = run::<HashChain>(opts.clone())?;
             let title = format!("paxos-sim replay {}", opts.replay_args());
-            let html = draw_html(&outcome.events, &outcome.lanes, &title);
+            let (html, drawn) = draw(&outcome.events, &outcome.lanes, &title);
             std::fs::write(&output, html).map_err(|source| CliError::Write {
                 path: output.clone(),
                 source,
             })?;
             println!(
-                "drew {} events to {}",
-                outcome.events.len(),
+                "drew {} events ({} lanes, {} arrows, {} lost) to {}",
+                drawn.events,
+                drawn.lanes,
+                drawn.arrows,
+                drawn.lost,
                 output.display()
             );
             report_failure(&opts, &outcome, false);
-            Ok(ExitCode::SUCCESS)
+            Ok(if outcome.violation.is_none() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
+        Command::ReplayNode { file, draw: html } => {
+            let bytes = std::fs::read(&file).map_err(|source| CliError::Read {
+                path: file.clone(),
+                source,
+            })?;
+            let meta = paxos_record::meta(&bytes).map_err(|e| CliError::Recording {
+                path: file.clone(),
+                source: e.into(),
+            })?;
+            let mut sketch = Sketch::new(format!("{} {}", meta.kind, meta.id));
+            let result = replay_node::replay(&bytes, &mut sketch);
+            if let Some(path) = &html {
+                let title = format!("paxos-sim replay-node {}", file.display());
+                let (page, drawn) = draw(&sketch.events, &sketch.lanes, &title);
+                std::fs::write(path, page).map_err(|source| CliError::Write {
+                    path: path.clone(),
+                    source,
+                })?;
+                println!(
+                    "drew {} events ({} lanes, {} arrows) to {}",
+                    drawn.events,
+                    drawn.lanes,
+                    drawn.arrows,
+                    path.display()
+                );
+            }
+            match result {
+                Ok(sessions) => {
+                    for (i, s) in sessions.iter().enumerate() {
+                        println!(
+                            "session {i} (pid {}, byte {}): {} steps, {} actions: identical{}",
+                            s.pid,
+                            s.offset,
+                            s.steps,
+                            s.actions,
+                            s.torn.as_ref().map_or(String::new(), |t| format!(
+                                "; the recording ends early: {t}"
+                            ))
+                        );
+                    }
+                    println!(
+                        "{} {}: {} sessions, {} steps replayed to identical actions",
+                        meta.kind,
+                        meta.id,
+                        sessions.len(),
+                        sessions.iter().map(|s| s.steps).sum::<usize>()
+                    );
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(paxos_record::ReplayError::Mismatch(m)) => {
+                    println!("DIFFERENT {m}");
+                    Ok(ExitCode::FAILURE)
+                }
+                Err(source) => Err(CliError::Recording { path: file, source }),
+            }
         }
     }
 }

@@ -244,7 +244,10 @@ impl Rates {
             text: text.to_string(),
         };
         let (name, value) = text.split_once('=').ok_or_else(bad)?;
-        let fault = Fault::parse(name.trim())?;
+        let fault = Fault::parse(name.trim()).map_err(|_| OptionsError::UnknownRateFault {
+            text: text.to_string(),
+            name: name.trim().to_string(),
+        })?;
         let rate: f64 = value.trim().parse().map_err(|_| bad())?;
         if !(0.0..=1.0).contains(&rate) {
             return Err(OptionsError::Rate {
@@ -564,6 +567,14 @@ pub enum OptionsError {
     #[error("unknown fault `{name}`; expected `all`, `none` or a comma list of: {}", Fault::ALL.map(Fault::name).join(", "))]
     UnknownFault {
         /// What was given.
+        name: String,
+    },
+    /// A `--rate` naming a fault that is not one.
+    #[error("--rate {text}: unknown fault `{name}`; NAME is one of: {}", Fault::ALL.map(Fault::name).join(", "))]
+    UnknownRateFault {
+        /// The whole argument.
+        text: String,
+        /// The name in it.
         name: String,
     },
     /// A `--rate` that is not `NAME=RATE`.

@@ -2,6 +2,7 @@
 //! runs repeat bit for bit) and, when asked, the full event list, which exports
 //! as JSON lines and draws as a self-contained SVG/HTML space-time diagram.
 
+use crate::options::TICK_UNITS;
 use serde::Serialize;
 use std::fmt::Write as _;
 use std::io::{self, Write};
@@ -102,11 +103,55 @@ fn escape(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
+/// Splits `text` into lines of at most `width` characters at spaces (a
+/// word longer than that gets a line of its own). Nothing is cut.
+pub fn wrap(text: &str, width: usize) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut line = String::new();
+    for word in text.split_whitespace() {
+        if !line.is_empty() && line.chars().count() + 1 + word.chars().count() > width {
+            lines.push(std::mem::take(&mut line));
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(word);
+    }
+    if !line.is_empty() {
+        lines.push(line);
+    }
+    lines
+}
+
+/// What a drawing holds, for a caller to report (and a test to check).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Drawn {
+    /// Lanes (processes, plus one for the clients).
+    pub lanes: usize,
+    /// Arrows: delivered messages.
+    pub arrows: usize,
+    /// Lost messages.
+    pub lost: usize,
+    /// Events drawn in all.
+    pub events: usize,
+}
+
 /// Draws a space-time diagram: one vertical lane per node (plus one for the
-/// clients), time flowing down, an arrow per delivered message, a cross per
-/// lost one, and marks for crashes, restarts, pauses, chosen slots and client
-/// requests. Hovering any mark shows its label. Ticks and syncs are left out.
+/// clients), time flowing down along an axis in ticks, an arrow per
+/// delivered message labelled with its kind, a cross per lost one, and
+/// marks for crashes, restarts, pauses, chosen slots and client requests; a
+/// legend on top and any violation written out in full. Hovering any mark
+/// shows its details. Ticks and syncs are left out.
+///
+/// Lanes carry `class="lane"` and arrows `class="arrow"`; once the page
+/// has loaded, an inline script writes how many it drew into the element
+/// `#rendered` (a check that a browser really rendered it).
 pub fn draw_html(events: &[TraceEvent], lanes: &[String], title: &str) -> String {
+    draw(events, lanes, title).0
+}
+
+/// [`draw_html`], with counts of what it drew.
+pub fn draw(events: &[TraceEvent], lanes: &[String], title: &str) -> (String, Drawn) {
     let nodes = lanes.len();
     let shown: Vec<&TraceEvent> = events
         .iter()
@@ -119,31 +164,66 @@ pub fn draw_html(events: &[TraceEvent], lanes: &[String], title: &str) -> String
         .map(|e| e.sent_at.unwrap_or(e.t))
         .min()
         .unwrap_or(0);
-    let lane_gap = 160.0;
-    let left = 80.0;
+    let lane_gap = 170.0;
+    let left = 110.0;
     let top = 60.0;
-    // About 3 px per message keeps arrows apart without a huge page.
-    let height = (shown.len() as f64 * 3.0).clamp(400.0, 60_000.0);
+    // About 6 px per event keeps arrows and their labels apart.
+    let height = (shown.len() as f64 * 6.0).clamp(400.0, 120_000.0);
     let span = (t_end - t_start).max(1) as f64;
     let y = |t: u64| top + (t.saturating_sub(t_start)) as f64 / span * height;
     let x = |lane: usize| left + lane as f64 * lane_gap;
     let client_lane = nodes;
-    let width = x(nodes) + 120.0;
+    let width = x(nodes) + 140.0;
+    let mut drawn = Drawn {
+        lanes: nodes + 1,
+        events: shown.len(),
+        ..Drawn::default()
+    };
 
     let mut svg = String::new();
     let _ = write!(
         svg,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{}" font-family="monospace" font-size="11">"#,
+        r#"<svg id="diagram" xmlns="http://www.w3.org/2000/svg" width="{width}" height="{}" font-family="monospace" font-size="11">"#,
         height + top + 40.0
     );
     svg += r##"<defs><marker id="a" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="6" markerHeight="6" orient="auto"><path d="M0,0L10,5L0,10z" fill="#456"/></marker></defs>"##;
+    // The time axis: a label and a faint line every `step` ticks, with
+    // `step` chosen so that labels stand at least 40 px apart.
+    let ticks_span = span / TICK_UNITS as f64;
+    let px_per_tick = height / ticks_span.max(1e-9);
+    let step = [
+        1u64, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10_000,
+    ]
+    .into_iter()
+    .find(|s| *s as f64 * px_per_tick >= 40.0)
+    .unwrap_or(20_000);
+    let first_tick = t_start.div_ceil(TICK_UNITS);
+    let _ = write!(
+        svg,
+        r##"<g class="axis"><text x="8" y="{:.1}" font-weight="bold">time (ticks)</text>"##,
+        top - 20.0
+    );
+    let mut tick = first_tick.div_ceil(step) * step;
+    while tick * TICK_UNITS <= t_end {
+        let ty = y(tick * TICK_UNITS);
+        let _ = write!(
+            svg,
+            r##"<line x1="{:.1}" y1="{ty:.1}" x2="{:.1}" y2="{ty:.1}" stroke="#eee"/><text x="8" y="{:.1}" fill="#666">tick {tick}</text>"##,
+            left - 40.0,
+            x(nodes) + 40.0,
+            ty + 4.0
+        );
+        tick += step;
+    }
+    svg += "</g>";
     for lane in 0..=nodes {
         let name = lanes.get(lane).map_or("clients", String::as_str);
         let _ = write!(
             svg,
-            r##"<text x="{}" y="{}" text-anchor="middle" font-weight="bold">{name}</text><line x1="{0}" y1="{}" x2="{0}" y2="{}" stroke="#bbb"/>"##,
+            r##"<g class="lane"><text x="{}" y="{}" text-anchor="middle" font-weight="bold">{}</text><line x1="{0}" y1="{}" x2="{0}" y2="{}" stroke="#bbb"/></g>"##,
             x(lane),
             top - 20.0,
+            escape(name),
             top,
             top + height
         );
@@ -157,16 +237,22 @@ pub fn draw_html(events: &[TraceEvent], lanes: &[String], title: &str) -> String
                     continue;
                 };
                 let (x1, y1, x2, y2) = (x(peer), y(sent), x(node), y(e.t));
+                let kind = escape(e.label.split_whitespace().next().unwrap_or(""));
                 if e.kind == EventKind::Recv {
+                    drawn.arrows += 1;
+                    // The kind at a third of the way, on the sender's side,
+                    // where arrows from one send fan out.
+                    let (lx, ly) = (x1 + (x2 - x1) / 3.0, y1 + (y2 - y1) / 3.0 - 2.0);
                     let _ = write!(
                         svg,
-                        r##"<line x1="{x1:.1}" y1="{y1:.1}" x2="{x2:.1}" y2="{y2:.1}" stroke="#456" stroke-width="0.7" marker-end="url(#a)"><title>{label}</title></line>"##
+                        r##"<g class="arrow"><title>{label}</title><line x1="{x1:.1}" y1="{y1:.1}" x2="{x2:.1}" y2="{y2:.1}" stroke="#456" stroke-width="0.7" marker-end="url(#a)"/><text x="{lx:.1}" y="{ly:.1}" font-size="9" fill="#345" text-anchor="middle">{kind}</text></g>"##
                     );
                 } else {
+                    drawn.lost += 1;
                     let (mx, my) = ((x1 + x2) / 2.0, (y1 + y2) / 2.0);
                     let _ = write!(
                         svg,
-                        r##"<g><title>{label}</title><line x1="{x1:.1}" y1="{y1:.1}" x2="{mx:.1}" y2="{my:.1}" stroke="#c66" stroke-width="0.7" stroke-dasharray="3,2"/><text x="{mx:.1}" y="{:.1}" fill="#c00" text-anchor="middle">x</text></g>"##,
+                        r##"<g class="lost"><title>{label}</title><line x1="{x1:.1}" y1="{y1:.1}" x2="{mx:.1}" y2="{my:.1}" stroke="#c66" stroke-width="0.7" stroke-dasharray="3,2"/><text x="{mx:.1}" y="{:.1}" fill="#c00" text-anchor="middle">x {kind}</text></g>"##,
                         my + 4.0
                     );
                 }
@@ -211,16 +297,26 @@ pub fn draw_html(events: &[TraceEvent], lanes: &[String], title: &str) -> String
                     EventKind::Heal => "#0a0",
                     _ => "#c90",
                 };
+                let ly = y(e.t);
                 let _ = write!(
                     svg,
-                    r#"<g><title>{label}</title><line x1="{}" y1="{:.1}" x2="{:.1}" y2="{1:.1}" stroke="{colour}" stroke-width="2" stroke-dasharray="6,3"/><text x="{}" y="{:.1}" fill="{colour}">{}</text></g>"#,
-                    left - 60.0,
-                    y(e.t),
+                    r#"<g><title>{label}</title><line x1="{:.1}" y1="{ly:.1}" x2="{:.1}" y2="{ly:.1}" stroke="{colour}" stroke-width="2" stroke-dasharray="6,3"/><text x="{:.1}" y="{:.1}" fill="{colour}">"#,
+                    left - 40.0,
                     x(nodes) + 40.0,
-                    left - 60.0,
-                    y(e.t) - 3.0,
-                    escape(&e.label.chars().take(60).collect::<String>())
+                    left - 30.0,
+                    ly - 3.0 - 12.0 * (wrap(&e.label, 110).len().saturating_sub(1)) as f64,
                 );
+                // The whole text, wrapped at spaces: never cut.
+                for (i, line) in wrap(&e.label, 110).iter().enumerate() {
+                    let _ = write!(
+                        svg,
+                        r#"<tspan x="{:.1}" dy="{}">{}</tspan>"#,
+                        left - 30.0,
+                        if i == 0 { 0 } else { 12 },
+                        escape(line)
+                    );
+                }
+                svg += "</text></g>";
             }
             EventKind::Tick | EventKind::Sync => {}
         }
@@ -235,14 +331,43 @@ pub fn draw_html(events: &[TraceEvent], lanes: &[String], title: &str) -> String
     } else {
         String::new()
     };
-    format!(
+    let violations: String = shown
+        .iter()
+        .filter(|e| e.kind == EventKind::Violation)
+        .map(|e| {
+            format!(
+                "<p class=\"violation\"><b>Violation.</b> {}</p>",
+                escape(&e.label)
+            )
+        })
+        .collect();
+    let legend = r##"<svg class="legend" xmlns="http://www.w3.org/2000/svg" width="980" height="44" font-family="sans-serif" font-size="12">
+<defs><marker id="la" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="6" markerHeight="6" orient="auto"><path d="M0,0L10,5L0,10z" fill="#456"/></marker></defs>
+<line x1="5" y1="12" x2="45" y2="12" stroke="#456" marker-end="url(#la)"/><text x="50" y="16">message delivered (its kind on the arrow)</text>
+<line x1="300" y1="12" x2="330" y2="12" stroke="#c66" stroke-dasharray="3,2"/><text x="334" y="16" fill="#c00">x message lost</text>
+<rect x="440" y="8" width="16" height="8" fill="#d00"/><text x="460" y="16">crash</text>
+<rect x="510" y="8" width="16" height="8" fill="#0a0"/><text x="530" y="16">restart</text>
+<rect x="590" y="8" width="16" height="8" fill="#d80"/><text x="610" y="16">pause</text>
+<circle cx="675" cy="12" r="4" fill="#06c"/><text x="684" y="16">slot chosen</text>
+<circle cx="775" cy="12" r="3" fill="#888"/><text x="782" y="16">client request</text>
+<circle cx="885" cy="12" r="3" fill="#093"/><text x="892" y="16">reply</text>
+<line x1="5" y1="34" x2="45" y2="34" stroke="#c90" stroke-width="2" stroke-dasharray="6,3"/><text x="50" y="38">network fault starts</text>
+<line x1="200" y1="34" x2="240" y2="34" stroke="#0a0" stroke-width="2" stroke-dasharray="6,3"/><text x="245" y="38">every fault healed</text>
+<line x1="390" y1="34" x2="430" y2="34" stroke="#f00" stroke-width="2" stroke-dasharray="6,3"/><text x="435" y="38">invariant violated (full text above the diagram)</text>
+</svg>"##;
+    let html = format!(
         "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{t}</title>\
-         <style>body{{font-family:sans-serif;margin:16px}}</style></head><body>\
-         <h1>{t}</h1><p>Time flows down. Arrows: delivered messages; dashed red with x: lost; \
-         red/green/orange boxes: crash/restart/pause; blue dots: slots chosen; grey/green dots: \
-         client invoke/complete. Hover for details.</p>{truncated}{svg}</body></html>\n",
+         <style>body{{font-family:sans-serif;margin:16px}} .violation{{color:#b00;max-width:70em}}</style></head><body>\
+         <h1>{t}</h1><p>Time flows down, in ticks of the simulated clock (left). \
+         Hover any mark for its details.</p>{legend}{violations}{truncated}\
+         <p id=\"rendered\"></p>{svg}\
+         <script>window.addEventListener('load',function(){{var s=document.getElementById('diagram');\
+         var b=s.getBBox();document.getElementById('rendered').textContent='rendered: lanes='+\
+         s.querySelectorAll('.lane').length+' arrows='+s.querySelectorAll('.arrow').length+\
+         ' width='+Math.round(b.width)+' height='+Math.round(b.height);}});</script></body></html>\n",
         t = escape(title)
-    )
+    );
+    (html, drawn)
 }
 
 /// A one-line description of a message, for traces and diagrams.
@@ -353,6 +478,33 @@ mod tests {
         assert!(html.contains("<svg"));
         assert!(html.contains("accept &lt;3.1&gt;"));
         assert!(!html.contains("<script src"), "no external resources");
-        assert_eq!(html.matches("marker-end").count(), 1, "one arrow");
+        assert_eq!(html.matches("class=\"arrow\"").count(), 1, "one arrow");
+        assert_eq!(
+            html.matches("class=\"lane\"").count(),
+            4,
+            "three nodes and the clients"
+        );
+        assert!(html.contains(">accept</text>"), "the kind is on the arrow");
+        assert!(html.contains("time (ticks)"), "a time axis");
+    }
+
+    #[test]
+    fn a_violation_is_drawn_in_full_and_wrapped_at_spaces() {
+        let text =
+            "agreement violated at step 805 (t=80241): node 0 delivered request 3/4 in slot 2, \
+                    but the chosen value there is a batch of 2 requests: 1/1, 2/7";
+        let mut v = event(EventKind::Violation, 30);
+        v.label = text.into();
+        let html = draw_html(&[v], &["node 0".to_string()], "seed 1");
+        assert!(
+            html.contains(&escape(text)),
+            "the whole text, above the diagram"
+        );
+        let lines = wrap(text, 40);
+        assert!(lines.iter().all(|l| l.chars().count() <= 40));
+        assert_eq!(
+            lines.join(" "),
+            text.split_whitespace().collect::<Vec<_>>().join(" ")
+        );
     }
 }

@@ -19,7 +19,11 @@ fn sim(args: &[&str]) -> (i32, String, String) {
 fn help_lists_the_subcommands() {
     let (code, out, _) = sim(&["--help"]);
     assert_eq!(code, 0);
-    for sub in ["run", "replay", "draw"] {
+    assert!(
+        out.contains("paxos-sim run --help"),
+        "says where the run options are: {out}"
+    );
+    for sub in ["run", "replay", "draw", "replay-node"] {
         assert!(out.contains(sub), "{out}");
     }
 }
@@ -33,6 +37,10 @@ fn bad_input_is_a_clear_error_not_a_panic() {
         ),
         (&["run", "--nodes", "0"][..], "--nodes must be between"),
         (&["run", "--rate", "drop=7"][..], "between 0 and 1"),
+        (
+            &["run", "--rate", "nope=0.1"][..],
+            "--rate nope=0.1: unknown fault `nope`",
+        ),
         (&["replay"][..], "--seed"),
     ] {
         let (code, _, err) = sim(args);
@@ -95,6 +103,31 @@ fn a_failing_run_prints_the_invariant_and_a_replay_command_that_reproduces_it() 
         again.contains(first),
         "the replay fails the same way:\n{again}"
     );
+    // Drawing the same run fails the same way, with the whole text drawn.
+    let dir = std::env::temp_dir().join(format!("paxos-sim-bad-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let html = dir.join("bad.html");
+    let mut draw_args = args.clone();
+    draw_args[0] = "draw";
+    draw_args.extend(["-o", html.to_str().unwrap()]);
+    let (code, drew, _) = sim(&draw_args);
+    assert_eq!(code, 1, "draw of a violating run: {drew}");
+    let page = std::fs::read_to_string(&html).unwrap();
+    let detail = first.trim_start_matches("VIOLATION ");
+    assert!(
+        page.contains(
+            &detail
+                .replace('&', "&amp;")
+                .replace('<', "&lt;")
+                .replace('>', "&gt;")
+        ),
+        "the full violation text is on the page"
+    );
+    assert!(
+        !detail.contains("Some(") && !detail.contains("Tagged"),
+        "written for humans: {detail}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]

@@ -18,6 +18,7 @@
 pub mod auth;
 pub mod conf;
 pub mod net;
+pub mod record;
 pub mod roles;
 pub mod wal;
 pub mod wire;

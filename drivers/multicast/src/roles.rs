@@ -8,8 +8,9 @@ use crate::wal::{Wal, WalError};
 use crate::wire::Sender;
 use paxos_core::{
     Acceptor, Action, Client, ClientId, Command, Config, Input, LearnerReplica, NodeId, Proposer,
-    ProposerState, Role, StateMachine,
+    ProposerState, Record, Role, StateMachine,
 };
+use paxos_record::{BootRef, Kind, Meta, Recorder};
 use std::cell::RefCell;
 use std::io::{self, BufRead, Write};
 use std::path::PathBuf;
@@ -45,6 +46,8 @@ pub const VALUE_BYTES_MAX: usize = COMMAND_BYTES_MAX;
 const LEARNER_RETAIN_SLOTS: u64 = 1 << 16;
 /// Slots per catch-up request (the reply is split into datagrams).
 const CATCHUP_CHUNK: usize = 64;
+/// A client with values waiting warns after this long without a delivery.
+const NO_ANSWER_WARNING: std::time::Duration = std::time::Duration::from_secs(5);
 /// A log is compacted to a checkpoint once it is this large.
 const WAL_COMPACT_BYTES: u64 = 32 << 20;
 
@@ -65,9 +68,81 @@ pub struct Options {
     pub drop_rate: f64,
     /// Client: bytes of values per command.
     pub batch_bytes: usize,
+    /// Client: give up (exit 1) when values wait and nothing was delivered
+    /// for this long.
+    pub deadline: Option<std::time::Duration>,
+    /// Flight recorder: append every input of the core to this file.
+    pub record: Option<PathBuf>,
     /// The cluster's key: sign every datagram and accept only signed, fresh
     /// ones. `None` keeps the unauthenticated format.
     pub key: Option<Key>,
+}
+
+/// The flight recorder of one role, if `--record` asked for it.
+struct Rec(Option<Recorder>);
+
+impl Rec {
+    fn start(
+        opts: &Options,
+        config: &Config,
+        records: &[Record<String>],
+        client: Option<u64>,
+    ) -> Result<Rec, RunError> {
+        let Some(path) = &opts.record else {
+            return Ok(Rec(None));
+        };
+        let kind = match opts.role {
+            Role::Acceptor => Kind::AbcastAcceptor,
+            Role::Proposer => Kind::AbcastProposer,
+            Role::Learner => Kind::AbcastLearner,
+            Role::Client => Kind::AbcastClient,
+        };
+        let boot = BootRef::<String, ()> {
+            config,
+            snapshot: None,
+            records,
+            client,
+        };
+        let recorder = Recorder::start(path, &Meta::now(kind, opts.id), &boot)
+            .map_err(|e| RunError::Record(format!("{}: {e}", path.display())))?;
+        tracing::info!(file = %path.display(), "recording every input of the core");
+        Ok(Rec(Some(recorder)))
+    }
+
+    /// Steps `input` through `step`, on record.
+    fn step(
+        &mut self,
+        input: Input<String>,
+        out: &mut Vec<Action<String>>,
+        step: impl FnOnce(Input<String>, &mut Vec<Action<String>>),
+    ) {
+        match &mut self.0 {
+            None => step(input, out),
+            Some(r) => {
+                r.input(&input);
+                let first = out.len();
+                step(input, out);
+                r.actions(&out[first..]);
+            }
+        }
+    }
+
+    /// Writes this turn's steps, before their actions are performed. A
+    /// recorder that cannot write is dropped with a warning.
+    fn flush(&mut self) {
+        if let Some(r) = &mut self.0 {
+            if let Err(e) = r.flush() {
+                tracing::warn!(steps = r.steps(), "the flight recorder stopped: {e}");
+                self.0 = None;
+            }
+        }
+    }
+
+    fn summary(&self) -> String {
+        self.0
+            .as_ref()
+            .map_or(String::new(), |r| format!(" recorded_steps={}", r.steps()))
+    }
 }
 
 /// A role failed in a way it cannot go on from.
@@ -82,6 +157,9 @@ pub enum RunError {
     /// The core refused the configuration or the recovered records.
     #[error("{0}")]
     Core(String),
+    /// The flight recording could not be started.
+    #[error("cannot record to {0}")]
+    Record(String),
     /// The datagram counter's epoch could not be read or recorded.
     #[error("{path}: {source}")]
     Epoch {
@@ -168,6 +246,7 @@ async fn run_acceptor(opts: Options) -> Result<i32, RunError> {
     let config = opts.core_config();
     let (mut wal, records) = Wal::open(&opts.wal_path())?;
     let recovered = records.len();
+    let mut rec = Rec::start(&opts, &config, &records, None)?;
     let mut acceptor = Acceptor::recover(&config, records)
         .map_err(|e| RunError::Core(format!("{}: {e}", opts.wal_path().display())))?;
     tracing::info!(records = recovered, promised = %acceptor.promised(), "acceptor started");
@@ -177,20 +256,27 @@ async fn run_acceptor(opts: Options) -> Result<i32, RunError> {
         match node.wake().await {
             Wake::Shutdown => break,
             Wake::Tick => continue, // acceptors have no timers
-            Wake::Messages => node.drain_inbox(|i| acceptor.step_into(i, &mut actions)),
+            Wake::Messages => {
+                node.drain_inbox(|i| rec.step(i, &mut actions, |i, out| acceptor.step_into(i, out)))
+            }
         }
+        rec.flush();
         node.perform(&mut actions, Some(&mut wal), |_| {}).await?;
         if wal.bytes() > WAL_COMPACT_BYTES {
-            acceptor.step_into(Input::Checkpoint, &mut actions);
+            rec.step(Input::Checkpoint, &mut actions, |i, out| {
+                acceptor.step_into(i, out)
+            });
+            rec.flush();
             node.perform(&mut actions, Some(&mut wal), |_| {}).await?;
         }
     }
     node.counters.ignored += acceptor.ignored();
     let extra = format!(
-        " promised={} trimmed_below={} log_bytes={}",
+        " promised={} trimmed_below={} log_bytes={}{}",
         acceptor.promised(),
         acceptor.trimmed_below(),
-        wal.bytes()
+        wal.bytes(),
+        rec.summary()
     );
     opts.banner(&node.counters, &extra);
     Ok(0)
@@ -199,6 +285,7 @@ async fn run_acceptor(opts: Options) -> Result<i32, RunError> {
 async fn run_proposer(opts: Options) -> Result<i32, RunError> {
     let config = opts.core_config();
     let (mut wal, records) = Wal::open(&opts.wal_path())?;
+    let mut rec = Rec::start(&opts, &config, &records, None)?;
     let mut proposer =
         Proposer::<String>::recover(&config, records).map_err(|e| RunError::Core(e.to_string()))?;
     tracing::info!("proposer started");
@@ -209,9 +296,14 @@ async fn run_proposer(opts: Options) -> Result<i32, RunError> {
     loop {
         match node.wake().await {
             Wake::Shutdown => break,
-            Wake::Tick => proposer.step_into(Input::Tick, &mut actions),
-            Wake::Messages => node.drain_inbox(|i| proposer.step_into(i, &mut actions)),
+            Wake::Tick => rec.step(Input::Tick, &mut actions, |i, out| {
+                proposer.step_into(i, out)
+            }),
+            Wake::Messages => {
+                node.drain_inbox(|i| rec.step(i, &mut actions, |i, out| proposer.step_into(i, out)))
+            }
         }
+        rec.flush();
         node.perform(&mut actions, Some(&mut wal), |_| {}).await?;
         if proposer.state() != state {
             state = proposer.state();
@@ -221,15 +313,19 @@ async fn run_proposer(opts: Options) -> Result<i32, RunError> {
             tracing::info!(?state, ballot = %proposer.ballot(), "proposer state changed");
         }
         if wal.records_since_compaction() > 1024 {
-            proposer.step_into(Input::Checkpoint, &mut actions);
+            rec.step(Input::Checkpoint, &mut actions, |i, out| {
+                proposer.step_into(i, out)
+            });
+            rec.flush();
             node.perform(&mut actions, Some(&mut wal), |_| {}).await?;
         }
     }
     node.counters.ignored += proposer.ignored();
     let extra = format!(
-        " state={:?} ballot={} terms_led={terms_led}",
+        " state={:?} ballot={} terms_led={terms_led}{}",
         proposer.state(),
-        proposer.ballot()
+        proposer.ballot(),
+        rec.summary()
     );
     opts.banner(&node.counters, &extra);
     Ok(0)
@@ -267,6 +363,7 @@ async fn run_learner(opts: Options) -> Result<i32, RunError> {
     };
     let mut learner =
         LearnerReplica::new(&config, printer).map_err(|e| RunError::Core(e.to_string()))?;
+    let mut rec = Rec::start(&opts, &config, &[], None)?;
     let mut node = opts.node(false)?;
     let mut actions = Vec::new();
     let mut stdout = io::stdout().lock();
@@ -274,9 +371,14 @@ async fn run_learner(opts: Options) -> Result<i32, RunError> {
     loop {
         match node.wake().await {
             Wake::Shutdown => break,
-            Wake::Tick => learner.step_into(Input::Tick, &mut actions),
-            Wake::Messages => node.drain_inbox(|i| learner.step_into(i, &mut actions)),
+            Wake::Tick => rec.step(Input::Tick, &mut actions, |i, out| {
+                learner.step_into(i, out)
+            }),
+            Wake::Messages => {
+                node.drain_inbox(|i| rec.step(i, &mut actions, |i, out| learner.step_into(i, out)))
+            }
         }
+        rec.flush();
         // Replies go nowhere: the client learns for itself.
         node.perform(&mut actions, None, |_| {}).await?;
         let mut out = printed.borrow_mut();
@@ -291,10 +393,11 @@ async fn run_learner(opts: Options) -> Result<i32, RunError> {
     }
     node.counters.ignored += learner.ignored();
     let extra = format!(
-        " delivered_slots={} delivered_values={} executed_commands={}",
+        " delivered_slots={} delivered_values={} executed_commands={}{}",
         learner.next_slot(),
         learner.state().values,
-        learner.executed()
+        learner.executed(),
+        rec.summary()
     );
     opts.banner(&node.counters, &extra);
     Ok(status)
@@ -363,8 +466,9 @@ fn session_id(id: u32) -> ClientId {
 
 async fn run_client(opts: Options) -> Result<i32, RunError> {
     let config = opts.core_config();
-    let mut client =
-        Client::new(&config, session_id(opts.id)).map_err(|e| RunError::Core(e.to_string()))?;
+    let id = session_id(opts.id);
+    let mut rec = Rec::start(&opts, &config, &[], Some(id))?;
+    let mut client = Client::new(&config, id).map_err(|e| RunError::Core(e.to_string()))?;
     let mut node = opts.node(false)?;
     let (tx, mut rx) = tokio::sync::mpsc::channel(4096);
     spawn_reader(tx);
@@ -376,13 +480,20 @@ async fn run_client(opts: Options) -> Result<i32, RunError> {
     let mut in_flight_values = 0u64;
     let mut actions = Vec::new();
     let mut shutdown = false;
+    let mut gave_up = false;
+    // When a value was last delivered (or the client started): how long
+    // nobody has answered, for the warning and --deadline.
+    let mut progress = std::time::Instant::now();
+    let mut warned_at: Option<std::time::Instant> = None;
     loop {
         // Count what finished before submitting more, so that a reply is
         // credited to the command it answers.
+        rec.flush();
         node.perform(&mut actions, None, |a| {
             if let Action::Reply { .. } = a {
                 delivered_values += in_flight_values;
                 in_flight_values = 0;
+                progress = std::time::Instant::now();
             }
         })
         .await?;
@@ -414,12 +525,48 @@ async fn run_client(opts: Options) -> Result<i32, RunError> {
                 seq: 0, // the client's session numbers it
                 op,
             };
-            client.step_into(Input::Propose(command), &mut actions);
+            rec.step(Input::Propose(command), &mut actions, |i, out| {
+                client.step_into(i, out)
+            });
             commands += 1;
             submitted_values += n;
             in_flight_values = n;
         }
+        rec.flush();
         node.perform(&mut actions, None, |_| {}).await?;
+        let waiting = client.is_busy() || !pending.is_empty();
+        if !waiting {
+            progress = std::time::Instant::now();
+            warned_at = None;
+        }
+        let silent = progress.elapsed();
+        if waiting
+            && silent >= NO_ANSWER_WARNING
+            && warned_at.is_none_or(|w| w.elapsed() >= NO_ANSWER_WARNING)
+        {
+            warned_at = Some(std::time::Instant::now());
+            tracing::warn!(
+                "nothing delivered for {} s with {} values waiting: no proposer seems to be running on {} \
+                 (or no quorum of acceptors); still retrying{}",
+                silent.as_secs(),
+                submitted_values - delivered_values + pending.len() as u64,
+                opts.groups.proposers,
+                match opts.deadline {
+                    Some(d) => format!(" until --deadline {} s", d.as_secs()),
+                    None => "; --deadline SECS gives up after SECS without progress".into(),
+                }
+            );
+        }
+        if opts.deadline.is_some_and(|d| waiting && silent >= d) {
+            eprintln!(
+                "abcast client {}: giving up: nothing delivered for {} s (--deadline); {} values were not confirmed",
+                opts.id,
+                silent.as_secs(),
+                submitted_values - delivered_values + pending.len() as u64
+            );
+            gave_up = true;
+            break;
+        }
         if shutdown || (end.is_some() && pending.is_empty() && !client.is_busy()) {
             break;
         }
@@ -427,8 +574,10 @@ async fn run_client(opts: Options) -> Result<i32, RunError> {
         tokio::select! {
             wake = node.wake() => match wake {
                 Wake::Shutdown => shutdown = true,
-                Wake::Tick => client.step_into(Input::Tick, &mut actions),
-                Wake::Messages => node.drain_inbox(|i| client.step_into(i, &mut actions)),
+                Wake::Tick => rec.step(Input::Tick, &mut actions, |i, out| client.step_into(i, out)),
+                Wake::Messages => node.drain_inbox(|i| {
+                    rec.step(i, &mut actions, |i, out| client.step_into(i, out))
+                }),
             },
             line = rx.recv(), if want_line => match line {
                 Some(Line::Value(v)) => {
@@ -443,11 +592,16 @@ async fn run_client(opts: Options) -> Result<i32, RunError> {
     let (blank, refused) = end.unwrap_or_default();
     let extra = format!(
         " submitted_values={submitted_values} delivered_values={delivered_values} commands={commands} \
-         retries={} blank_lines={blank} refused_lines={refused}",
-        client.retries()
+         retries={} blank_lines={blank} refused_lines={refused}{}",
+        client.retries(),
+        rec.summary()
     );
     opts.banner(&node.counters, &extra);
-    Ok(if refused > 0 || shutdown { 1 } else { 0 })
+    Ok(if refused > 0 || shutdown || gave_up {
+        1
+    } else {
+        0
+    })
 }
 
 #[cfg(test)]
@@ -470,6 +624,8 @@ mod tests {
             data_dir: PathBuf::from("unused"),
             drop_rate: 0.0,
             batch_bytes: DEFAULT_BATCH_BYTES,
+            deadline: None,
+            record: None,
             key: None,
         }
     }

@@ -1,6 +1,6 @@
 //! Bits every binary shares: logging set-up, defaults, error exits, signals.
 
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{Ipv4Addr, SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -41,6 +41,34 @@ pub fn default_peers(count: u32) -> Vec<SocketAddr> {
     (0..count)
         .map(|i| SocketAddr::from((Ipv4Addr::LOCALHOST, PEER_PORT_BASE.saturating_add(i as u16))))
         .collect()
+}
+
+/// Resolves `HOST:PORT` (an IP address or a host name such as `localhost`)
+/// to one socket address, preferring IPv4 as the servers listen on
+/// 127.0.0.1 by default. For clap's `value_parser` and the REPL.
+pub fn resolve(text: &str) -> Result<SocketAddr, String> {
+    if let Ok(addr) = text.parse::<SocketAddr>() {
+        return Ok(addr);
+    }
+    let Some((host, port)) = text.rsplit_once(':') else {
+        return Err(format!("`{text}` is not HOST:PORT"));
+    };
+    if host.is_empty() {
+        return Err(format!("`{text}` has no host before the port"));
+    }
+    if port.parse::<u16>().is_err() {
+        return Err(format!("`{port}` in `{text}` is not a port (0-65535)"));
+    }
+    let addrs: Vec<SocketAddr> = (host, port.parse::<u16>().unwrap_or(0))
+        .to_socket_addrs()
+        .map_err(|e| format!("cannot resolve host `{host}`: {e}"))?
+        .collect();
+    addrs
+        .iter()
+        .find(|a| a.is_ipv4())
+        .or_else(|| addrs.first())
+        .copied()
+        .ok_or_else(|| format!("host `{host}` has no address"))
 }
 
 /// `./chatroom-data/server-<id>-port-<port>`: distinct per server and per

@@ -60,11 +60,22 @@ pub enum CallError {
     },
     /// Every attempt was refused before it was proposed, until the
     /// deadline: it was not applied and never will be.
-    #[error("refused: {0}")]
+    #[error("refused (not applied): {0}")]
     Refused(String),
     /// The server refused the request for good (too large, or superseded).
     #[error("rejected: {0}")]
     Rejected(String),
+    /// Fewer than a majority of the servers could be reached, so no leader
+    /// can be elected; `outcome` says whether the request may still apply.
+    #[error("no quorum: only {reachable} of {total} servers reachable ({outcome})")]
+    NoQuorum {
+        /// Servers this client could connect to.
+        reachable: usize,
+        /// Servers it knows.
+        total: usize,
+        /// "not applied" or "outcome unknown: it may still be applied".
+        outcome: &'static str,
+    },
     /// There is no server to talk to.
     #[error("not connected to a server")]
     NotConnected,
@@ -159,6 +170,21 @@ pub struct Page {
     pub messages: Vec<String>,
 }
 
+/// Where a session tells its user something while a request is pending.
+type NoticeFn = Box<dyn FnMut(&str) + Send>;
+
+struct Notices(Option<NoticeFn>);
+
+impl std::fmt::Debug for Notices {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "Notices(on)"
+        } else {
+            "Notices(off)"
+        })
+    }
+}
+
 /// One client session over TCP: the core's [`paxos_core::Session`] decides
 /// every retry, redirect and back-off; this only connects, sends and reads.
 #[derive(Debug)]
@@ -167,10 +193,13 @@ pub struct Session {
     seq_file: Option<SeqFile>,
     /// Client addresses of the servers, by server id.
     servers: Vec<SocketAddr>,
+    /// Whether the last attempt to reach each server connected.
+    reachable: Vec<Option<bool>>,
     /// The open connection and the server it goes to.
     conn: Option<(NodeId, Framed<Stream, LengthDelimitedCodec>)>,
     opts: SessionOptions,
     follow_leader: bool,
+    notices: Notices,
     /// TLS to the servers, or plain TCP.
     tls: Option<ClientTls>,
 }
@@ -211,12 +240,42 @@ impl Session {
         Session {
             core,
             seq_file: None,
+            reachable: vec![None; servers.len()],
             servers,
             conn: None,
             opts,
             follow_leader: true,
+            notices: Notices(None),
             tls: None,
         }
+    }
+
+    /// Calls `notice` with news about a pending request that the user may
+    /// act on at once (today: no quorum reachable), instead of leaving them
+    /// waiting for the deadline.
+    pub fn with_notices(mut self, notice: impl FnMut(&str) + Send + 'static) -> Self {
+        self.notices = Notices(Some(Box::new(notice)));
+        self
+    }
+
+    /// Records whether server `id` could be reached. Returns how many of
+    /// the servers are known reachable when every server's state is known
+    /// and they are not a majority (`None` otherwise, or with one server,
+    /// where the client cannot tell).
+    fn reached(&mut self, id: NodeId, ok: bool) -> Option<usize> {
+        if let Some(r) = self.reachable.get_mut(id.0 as usize) {
+            *r = Some(ok);
+        }
+        self.no_quorum()
+    }
+
+    fn no_quorum(&self) -> Option<usize> {
+        let total = self.reachable.len();
+        if total < 2 || self.reachable.iter().any(Option::is_none) {
+            return None;
+        }
+        let up = self.reachable.iter().filter(|r| **r == Some(true)).count();
+        (up * 2 <= total).then_some(up)
     }
 
     /// Talks TLS to the servers (checking their certificates against the
@@ -228,19 +287,27 @@ impl Session {
     }
 
     /// Connects to `addr` (and completes the TLS handshake), within the
-    /// attempt timeout.
-    async fn open(&self, addr: SocketAddr) -> std::io::Result<Stream> {
-        let connect = async {
-            let tcp = TcpStream::connect(addr).await?;
-            let _ = tcp.set_nodelay(true);
-            match &self.tls {
-                None => Ok(Stream::Plain(tcp)),
-                Some(tls) => tls.connect(tcp).await,
-            }
-        };
-        tokio::time::timeout(self.opts.attempt_timeout, connect)
-            .await
-            .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out"))?
+    /// attempt timeout. The future holds no borrow of the session (whose
+    /// notice callback need not be `Sync`), so a session can be moved into
+    /// a spawned task.
+    fn open(
+        &self,
+        addr: SocketAddr,
+    ) -> impl std::future::Future<Output = std::io::Result<Stream>> + Send + 'static {
+        let (tls, timeout) = (self.tls.clone(), self.opts.attempt_timeout);
+        async move {
+            let connect = async {
+                let tcp = TcpStream::connect(addr).await?;
+                let _ = tcp.set_nodelay(true);
+                match &tls {
+                    None => Ok(Stream::Plain(tcp)),
+                    Some(tls) => tls.connect(tcp).await,
+                }
+            };
+            tokio::time::timeout(timeout, connect).await.map_err(|_| {
+                std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out")
+            })?
+        }
     }
 
     /// Whether to move to the server that answers name as leader (default
@@ -295,6 +362,7 @@ impl Session {
     /// Talks to `addr` only from now on, connecting at once.
     pub async fn connect(&mut self, addr: SocketAddr) -> std::io::Result<()> {
         self.servers = vec![addr];
+        self.reachable = vec![None];
         self.conn = None;
         self.rebuild(0);
         let stream = self.open(addr).await?;
@@ -312,6 +380,7 @@ impl Session {
     /// Forgets every server.
     pub fn disconnect(&mut self) {
         self.servers.clear();
+        self.reachable.clear();
         self.conn = None;
         self.rebuild(0);
     }
@@ -379,12 +448,15 @@ impl Session {
         let started = Instant::now();
         let attempts_before = self.core.attempts();
         let mut last = String::from("no answer yet");
+        let mut told_no_quorum = false;
         let mut actions = self.core.step(SessionInput::Submit(op));
         let mut tick = tokio::time::interval(Duration::from_millis(TICK_MS));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         tick.tick().await;
         loop {
-            for action in std::mem::take(&mut actions) {
+            // An unreachable server's follow-up (the next server) lands in
+            // `actions` again: perform everything before waiting.
+            while let Some(action) = (!actions.is_empty()).then(|| actions.remove(0)) {
                 match action {
                     SessionAction::Send { to, command } => {
                         let to = to.unwrap_or(NodeId(0));
@@ -393,7 +465,20 @@ impl Session {
                             seq: command.seq,
                             op: command.op,
                         };
-                        if let Err((e, sent)) = self.send(to, &request).await {
+                        let result = self.send(to, &request).await;
+                        // Connected (whatever happened next) or not.
+                        let connected = !matches!(result, Err((_, false)));
+                        if let Some(up) = self.reached(to, connected) {
+                            if !told_no_quorum {
+                                told_no_quorum = true;
+                                let total = self.servers.len();
+                                self.notice(&format!(
+                                    "no quorum: only {up} of {total} servers reachable; \
+                                     the request waits for a majority until its deadline"
+                                ));
+                            }
+                        }
+                        if let Err((e, sent)) = result {
                             last = e;
                             actions.extend(self.core.step(SessionInput::Unreachable { seq, sent }));
                         }
@@ -401,7 +486,22 @@ impl Session {
                     SessionAction::Done { slot, output, .. } => return Ok((slot, output)),
                     SessionAction::Failed { failure, .. } => {
                         let attempts = self.core.attempts() - attempts_before;
-                        return Err(failed(failure, attempts, started, last));
+                        let error = failed(failure, attempts, started, last);
+                        return Err(match (self.no_quorum(), &error) {
+                            (
+                                Some(reachable),
+                                CallError::Refused(_) | CallError::Unknown { .. },
+                            ) => CallError::NoQuorum {
+                                reachable,
+                                total: self.servers.len(),
+                                outcome: if matches!(error, CallError::Refused(_)) {
+                                    "not applied"
+                                } else {
+                                    "outcome unknown: it may still be applied"
+                                },
+                            },
+                            _ => error,
+                        });
                     }
                 }
             }
@@ -429,7 +529,13 @@ impl Session {
                     }
                 },
             };
-            actions = self.core.step(input);
+            actions.extend(self.core.step(input));
+        }
+    }
+
+    fn notice(&mut self, text: &str) {
+        if let Some(f) = &mut self.notices.0 {
+            f(text);
         }
     }
 

@@ -81,13 +81,29 @@ pub struct ScenarioError {
     pub message: String,
 }
 
-/// Parses a scenario file's text.
+/// Parses a scenario file's text. An empty list is an error: a scenario
+/// that does nothing would pass without testing anything.
 pub fn parse(text: &str) -> Result<Vec<Action>, ScenarioError> {
-    serde_json::from_str(text).map_err(|e| ScenarioError {
+    let actions: Vec<Action> = serde_json::from_str(text).map_err(|e| ScenarioError {
         line: e.line(),
         column: e.column(),
         message: e.to_string(),
-    })
+    })?;
+    if actions.is_empty() {
+        return Err(ScenarioError {
+            line: 1,
+            column: 1,
+            message: "the scenario has no steps".into(),
+        });
+    }
+    Ok(actions)
+}
+
+/// Reads and parses a scenario file; the error names the file.
+pub fn load(file: &Path) -> Result<Vec<Action>, String> {
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+    parse(&text).map_err(|e| format!("{}: not a scenario: {e}", file.display()))
 }
 
 /// Why a scenario step could not be carried out.
@@ -111,6 +127,28 @@ pub enum StepError {
         path: PathBuf,
         /// Why.
         source: std::io::Error,
+    },
+    /// Without `--free-ports`, a port the scenario's server needs is taken,
+    /// typically by servers started by hand: the harness would otherwise
+    /// talk to them instead of its own.
+    #[error("Start {id}: {what} port {port} is already in use (another chatroom-server?); the harness's own server could not start. Stop what listens there, or run with --free-ports")]
+    PortInUse {
+        /// The server.
+        id: usize,
+        /// "client" or "peer".
+        what: &'static str,
+        /// The port.
+        port: u16,
+    },
+    /// A server the harness started exited instead of serving.
+    #[error("server {id} exited ({status}) before accepting clients; its output:\n{output}")]
+    ServerExited {
+        /// The server.
+        id: usize,
+        /// How it exited.
+        status: String,
+        /// The end of what it printed.
+        output: String,
     },
     /// The server binary could not be started.
     #[error("cannot start {path}: {source}")]
@@ -201,6 +239,10 @@ pub struct HarnessOptions {
 pub struct Outcome {
     /// Violations and errors; empty means passed.
     pub failures: Vec<String>,
+    /// The harness could not run the scenario as written (its own servers
+    /// did not start, or the file is not a scenario): a usage problem, not
+    /// a verdict on the servers.
+    pub setup_failed: bool,
     /// Puts acknowledged / sent.
     pub acked: usize,
     /// Puts sent.
@@ -263,6 +305,14 @@ impl Harness<'_> {
         self.crash(id).await;
         self.count = self.count.max(count);
         let port = self.client_port(port)?;
+        if !self.opts.free_ports {
+            let peer_port = crate::cli::PEER_PORT_BASE.saturating_add(id as u16);
+            for (what, p) in [("client", port), ("peer", peer_port)] {
+                if std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, p)).is_err() {
+                    return Err(StepError::PortInUse { id, what, port: p });
+                }
+            }
+        }
         let mut cmd = Command::new(&self.opts.server);
         if self.opts.verbose > 0 {
             cmd.arg(format!("-{}", "v".repeat(self.opts.verbose.into())));
@@ -347,10 +397,15 @@ impl Harness<'_> {
         self.sessions += 1;
         let mut session = Session::new(self.session_base + self.sessions, 1, vec![addr], opts)
             .with_tls(self.client_tls());
-        // The server may still be starting: retry until it accepts.
+        // The server may still be starting: retry until it accepts, unless
+        // it exited (then whatever answers on its port is not ours).
         loop {
+            self.check_alive(id)?;
             match session.connect(addr).await {
-                Ok(()) => break,
+                Ok(()) => {
+                    self.check_alive(id)?;
+                    break;
+                }
                 Err(source) if Instant::now() >= deadline => {
                     return Err(StepError::Unreachable { id, addr, source });
                 }
@@ -363,6 +418,26 @@ impl Harness<'_> {
             .push(tokio::spawn(connection(id, session, rx, history)));
         self.conns.insert(id, tx);
         Ok(())
+    }
+
+    /// Fails if server `id`, started by us, has exited.
+    fn check_alive(&mut self, id: usize) -> Result<(), StepError> {
+        let Some(child) = self.children.get_mut(&id) else {
+            return Ok(());
+        };
+        let Ok(Some(status)) = child.try_wait() else {
+            return Ok(());
+        };
+        self.children.remove(&id);
+        let log = std::fs::read_to_string(self.data.join(format!("server-{id}.log")))
+            .unwrap_or_else(|_| "(its output went to the terminal)".into());
+        let tail: Vec<&str> = log.lines().rev().take(5).collect();
+        let output = tail.into_iter().rev().collect::<Vec<_>>().join("\n");
+        Err(StepError::ServerExited {
+            id,
+            status: status.to_string(),
+            output,
+        })
     }
 
     fn conn(
@@ -526,18 +601,15 @@ async fn connection(
 pub async fn run_file(opts: &HarnessOptions, file: &Path) -> Outcome {
     let fail = |msg: String| Outcome {
         failures: vec![msg],
+        setup_failed: true,
         acked: 0,
         sent: 0,
         gets: 0,
         kept: None,
     };
-    let text = match std::fs::read_to_string(file) {
-        Ok(t) => t,
-        Err(e) => return fail(format!("cannot read {}: {e}", file.display())),
-    };
-    let actions = match parse(&text) {
+    let actions = match load(file) {
         Ok(a) => a,
-        Err(e) => return fail(format!("{}: not a scenario: {e}", file.display())),
+        Err(e) => return fail(e),
     };
     let data = match tempfile::Builder::new().prefix("harness-").tempdir() {
         Ok(d) => d,
@@ -573,9 +645,18 @@ pub async fn run_file(opts: &HarnessOptions, file: &Path) -> Outcome {
         tls,
     };
     let mut failures = Vec::new();
+    let mut setup_failed = false;
     for (n, action) in actions.iter().enumerate() {
         crate::say!("Executing command {action:?}");
         if let Err(e) = h.step(action).await {
+            setup_failed = matches!(
+                e,
+                StepError::PortInUse { .. }
+                    | StepError::ServerExited { .. }
+                    | StepError::Spawn { .. }
+                    | StepError::FreePort(_)
+                    | StepError::ServerLog { .. }
+            );
             failures.push(format!("step {} ({action:?}): {e}", n + 1));
             break;
         }
@@ -611,6 +692,7 @@ pub async fn run_file(opts: &HarnessOptions, file: &Path) -> Outcome {
     };
     Outcome {
         failures,
+        setup_failed,
         acked: history.puts.iter().filter(|p| p.acked.is_some()).count(),
         sent: history.puts.iter().filter(|p| p.invoked.is_some()).count(),
         gets: history.gets.len(),
@@ -656,6 +738,8 @@ mod tests {
             r#"[{"type":"Sleep","ms":-5}]"#,
             r#"{"type":"Sleep","ms":5}"#,
             "not json",
+            "[]",
+            " [ ] ",
         ] {
             let err = parse(bad).unwrap_err().to_string();
             assert!(err.contains("line"), "{err}");

@@ -14,6 +14,7 @@ pub mod check;
 pub mod cli;
 pub mod client;
 pub mod harness;
+pub mod record;
 pub mod repl;
 pub mod server;
 pub mod tls;

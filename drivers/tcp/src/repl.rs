@@ -2,15 +2,15 @@
 //! `get`, `put`, `help`, each with a one-letter form) and the old
 //! `[RESPONSE]: … / [ERROR]: …` lines, plus acknowledgements for puts.
 
-use crate::client::Session;
+use crate::client::{CallError, Session};
 use std::net::{Ipv4Addr, SocketAddr};
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncWrite, AsyncWriteExt};
 
 /// The usage block `help` prints.
 pub const USAGE: &str = "\
 commands:
-  connect, c <PORT|HOST:PORT>  connect to the server at 127.0.0.1:PORT (or HOST:PORT)
-  disconnect, d                drop the connection
+  connect, c <PORT|HOST:PORT>  connect to the server at 127.0.0.1:PORT (or HOST:PORT; HOST may be a name)
+  disconnect, d                drop the connection (and forget the servers)
   get, g                       print the whole chat log
   put, p <MESSAGE>             append MESSAGE (the rest of the line) and wait for its acknowledgement
   help, h                      print this list";
@@ -39,6 +39,8 @@ pub enum Target {
     Port(u64),
     /// A full address.
     Addr(SocketAddr),
+    /// `HOST:PORT` with a host name, resolved when connecting.
+    Host(String),
 }
 
 /// Parses one line as the old client did: trim, split at the first space
@@ -57,8 +59,15 @@ pub fn parse(line: &str) -> Option<Verb> {
             let arg = rest.trim();
             if let Ok(port) = arg.parse::<u64>() {
                 Some(Verb::Connect(Target::Port(port)))
+            } else if let Ok(addr) = arg.parse() {
+                Some(Verb::Connect(Target::Addr(addr)))
             } else {
-                arg.parse().ok().map(|a| Verb::Connect(Target::Addr(a)))
+                // host:port with a name; resolved when connecting.
+                let (host, port) = arg.rsplit_once(':')?;
+                (!host.is_empty()
+                    && !host.contains(char::is_whitespace)
+                    && port.parse::<u16>().is_ok())
+                .then(|| Verb::Connect(Target::Host(arg.to_string())))
             }
         }
         "disconnect" | "d" => Some(Verb::Disconnect),
@@ -98,10 +107,16 @@ pub async fn execute(session: &mut Session, verb: Verb) -> String {
     match verb {
         Verb::Empty => String::new(),
         Verb::Help => format!("{USAGE}\n"),
-        Verb::Disconnect => {
-            session.disconnect();
-            String::new()
-        }
+        Verb::Disconnect => match session.server() {
+            Some(addr) => {
+                session.disconnect();
+                format!("[RESPONSE]: disconnected from {addr}\n")
+            }
+            None => {
+                session.disconnect();
+                "[RESPONSE]: not connected\n".into()
+            }
+        },
         Verb::Connect(target) => {
             let (addr, name) = match target {
                 Target::Port(p) => match u16::try_from(p) {
@@ -112,6 +127,21 @@ pub async fn execute(session: &mut Session, verb: Verb) -> String {
                     Err(_) => return format!("[ERROR]: invalid port {p}\n"),
                 },
                 Target::Addr(a) => (a, a.to_string()),
+                Target::Host(text) => {
+                    let found = tokio::net::lookup_host(text.as_str()).await.map(|addrs| {
+                        let addrs: Vec<SocketAddr> = addrs.collect();
+                        addrs
+                            .iter()
+                            .find(|a| a.is_ipv4())
+                            .or(addrs.first())
+                            .copied()
+                    });
+                    match found {
+                        Ok(Some(a)) => (a, text),
+                        Ok(None) => return format!("[ERROR]: {text} has no address\n"),
+                        Err(e) => return format!("[ERROR]: cannot resolve {text}: {e}\n"),
+                    }
+                }
             };
             match session.connect(addr).await {
                 Ok(()) => format!("[RESPONSE]: connected to server at {name}\n"),
@@ -126,7 +156,7 @@ pub async fn execute(session: &mut Session, verb: Verb) -> String {
                 Ok((slot, index)) => format!(
                     "[RESPONSE]: successfully sent message\n[RESPONSE]: acknowledged: message #{index} committed in slot {slot}\n"
                 ),
-                Err(e) => format!("[ERROR]: failed to send message ({e})\n"),
+                Err(e) => format!("[ERROR]: {}\n", put_error(&e)),
             }
         }
         Verb::Get => {
@@ -139,6 +169,22 @@ pub async fn execute(session: &mut Session, verb: Verb) -> String {
                 }
                 Err(e) => format!("[ERROR]: failed to send GET request ({e})\n"),
             }
+        }
+    }
+}
+
+/// What to tell the user about a put that did not complete: whether it
+/// may still be applied is the one thing they need to know.
+pub fn put_error(e: &CallError) -> String {
+    match e {
+        // "outcome unknown: it may still be applied (...)", "refused (not
+        // applied): ...", "no quorum: ... (not applied)": each says it.
+        CallError::Unknown { .. } | CallError::Refused(_) | CallError::NoQuorum { .. } => {
+            e.to_string()
+        }
+        CallError::Rejected(_) => format!("{e} (not applied)"),
+        CallError::NotConnected | CallError::SeqFile { .. } => {
+            format!("failed to send message ({e})")
         }
     }
 }
@@ -163,6 +209,11 @@ mod tests {
         );
         assert_eq!(parse("connect"), None);
         assert_eq!(parse("connect abc"), None);
+        assert_eq!(
+            parse("c localhost:10000"),
+            Some(Verb::Connect(Target::Host("localhost:10000".into())))
+        );
+        assert_eq!(parse("c localhost:99999"), None);
         assert_eq!(parse("GET"), None, "verbs are case-sensitive");
         assert_eq!(parse("   "), Some(Verb::Empty));
         assert_eq!(parse("d"), Some(Verb::Disconnect));

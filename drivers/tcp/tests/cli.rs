@@ -169,7 +169,8 @@ fn repl_speaks_the_old_dialect_and_exits_cleanly_at_eof() {
          [RESPONSE]: [\"hello  there\"]\n\
          > [ERROR]: invalid port 70000\n\
          > [ERROR]: could not parse command\n\
-         > > [ERROR]: not connected to a server\n\
+         > [RESPONSE]: disconnected from 127.0.0.1:{port}\n\
+         > [ERROR]: not connected to a server\n\
          > \n"
     );
     assert_eq!(stdout, expected);

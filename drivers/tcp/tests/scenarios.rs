@@ -83,11 +83,41 @@ fn old_scenarios_still_pass_on_plain_tcp_with_insecure() {
 }
 
 #[test]
-fn a_bad_scenario_is_reported_as_a_failure_not_a_panic() {
+fn files_that_are_not_scenarios_stop_the_harness_before_it_runs_anything() {
     let dir = tempfile::tempdir().unwrap();
     let cases = [
         ("not-json.json", "this is not json"),
         ("missing-field.json", r#"[{"type":"Start","id":0}]"#),
+        ("empty.json", "[]"),
+    ];
+    let mut files: Vec<PathBuf> = cases
+        .iter()
+        .map(|(name, text)| {
+            let p = dir.path().join(name);
+            std::fs::write(&p, text).unwrap();
+            p
+        })
+        .collect();
+    files.push(dir.path().join("missing.json"));
+    let out = harness(&files);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("line 1 column"),
+        "parse errors carry a position: {stderr}"
+    );
+    assert!(stderr.contains("empty.json: not a scenario"), "{stderr}");
+    assert!(stderr.contains("has no steps"), "{stderr}");
+    assert!(stderr.contains("cannot read"), "{stderr}");
+    assert!(stderr.contains("missing.json"), "{stderr}");
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("PASS"));
+    assert!(!stderr.contains("panicked"));
+}
+
+#[test]
+fn a_scenario_that_breaks_at_run_time_is_reported_as_a_failure_not_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
         (
             "put-without-connect.json",
             r#"[{"type":"Start","id":0,"port":1,"count":1},{"type":"Put","id":0,"message":"x"}]"#,
@@ -109,14 +139,37 @@ fn a_bad_scenario_is_reported_as_a_failure_not_a_panic() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{stdout}");
     assert!(
-        stdout.lines().any(|l| l == "0 passed, 4 failed"),
+        stdout.lines().any(|l| l == "0 passed, 2 failed"),
         "{stdout}"
-    );
-    assert!(
-        stdout.contains("line 1 column"),
-        "parse errors carry a position: {stdout}"
     );
     assert!(stdout.contains("connection 0 is not open"), "{stdout}");
     assert!(stdout.contains("never started"), "{stdout}");
     assert!(!String::from_utf8_lossy(&out.stderr).contains("panicked"));
+}
+
+#[test]
+fn without_free_ports_a_taken_port_stops_the_harness_instead_of_testing_a_stranger() {
+    // Something (say, servers started by hand) already listens on the
+    // scenario's client port: the harness's own server cannot start there.
+    let taken = std::net::TcpListener::bind(("127.0.0.1", 0)).unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("one.json");
+    std::fs::write(
+        &file,
+        format!(
+            r#"[{{"type":"Start","id":0,"port":{port},"count":1}},{{"type":"Connect","id":0}},{{"type":"Put","id":0,"message":"x"}}]"#
+        ),
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_harness"))
+        .args(["-s", env!("CARGO_BIN_EXE_chatroom-server"), "-f"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(2), "{stdout}");
+    assert!(stdout.contains("already in use"), "{stdout}");
+    assert!(stdout.contains("--free-ports"), "{stdout}");
+    drop(taken);
 }

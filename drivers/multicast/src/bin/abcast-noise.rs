@@ -2,8 +2,8 @@
 //! `paxos.conf` — random bytes, truncated and bit-flipped real messages, other
 //! protocols' traffic — to show that no role crashes or believes any of it.
 //!
-//! `abcast-noise <paxos.conf> <seconds> [MODES]`, MODES a comma-separated
-//! list of:
+//! `abcast-noise <paxos.conf> <seconds> [MODES] [--force]`, MODES a
+//! comma-separated list of:
 //! * `garbage` (the default): the above;
 //! * `forge`: well-formed authenticated datagrams posing as every role, with
 //!   counters small and huge, signed with a key of the tool's own;
@@ -12,7 +12,11 @@
 //! * `replay`: datagrams captured on the groups sent again unchanged, at once
 //!   and again once they are old.
 //!
-//! It joins the groups to capture, and does not hear its own datagrams.
+//! It joins the groups to capture, and does not hear its own datagrams. It
+//! floods multicast groups, so it refuses to run outside a network namespace
+//! made with `ip netns add` unless `--force`.
+
+use clap::Parser;
 use paxos_core::{Ballot, Command, Destination, Message, NodeId, PValue, Role, Roles, Value};
 use paxos_multicast::auth::{Key, KEY_BYTES};
 use paxos_multicast::conf::Groups;
@@ -20,7 +24,7 @@ use paxos_multicast::net::{listen_socket_std, send_socket};
 use paxos_multicast::wire::{encode, encode_as, sign, Framing, Msg, Sender};
 use std::collections::VecDeque;
 use std::net::{SocketAddrV4, UdpSocket};
-use std::path::Path;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -165,6 +169,58 @@ fn garbage(rng: &mut Rng, real: &[Vec<u8>]) -> Vec<u8> {
     }
 }
 
+/// Test tool: sends random, truncated and bit-flipped datagrams to every
+/// group of a paxos.conf for SECONDS — and, in its other modes, forged,
+/// tampered and replayed authenticated ones — to show that no abcast role
+/// crashes or believes any of it.
+///
+/// It floods multicast groups, so it refuses to run in the machine's own
+/// network namespace (run it under `ip netns exec NAME`) unless --force.
+#[derive(Debug, Parser)]
+#[command(name = "abcast-noise", version)]
+struct Cli {
+    /// The configuration file naming the groups.
+    config: PathBuf,
+    /// How long to send, in seconds (0 to 3600).
+    #[arg(value_parser = seconds)]
+    seconds: f64,
+    /// What to send, a comma-separated list: garbage (random, truncated and
+    /// bit-flipped datagrams), forge (authenticated datagrams signed with a
+    /// key of the tool's own), flip (captured datagrams with one bit
+    /// flipped), replay (captured datagrams again, at once and long after).
+    #[arg(value_parser = parse_modes, default_value = "garbage")]
+    modes: Modes,
+    /// Run even outside a network namespace of its own.
+    #[arg(long)]
+    force: bool,
+}
+
+fn seconds(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(s) if (0.0..=3600.0).contains(&s) => Ok(s),
+        Ok(s) => Err(format!("{s} is not from 0 to 3600 seconds")),
+        Err(_) => Err(format!("'{text}' is not a number of seconds")),
+    }
+}
+
+/// Whether this process runs in a named network namespace (one that `ip
+/// netns add` made, as the tests and scripts do): its namespace is one of
+/// those under /run/netns. The machine's own namespace is not there.
+fn in_named_namespace() -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(mine) = std::fs::metadata("/proc/self/ns/net") else {
+        return false;
+    };
+    ["/run/netns", "/var/run/netns"].iter().any(|dir| {
+        std::fs::read_dir(dir).is_ok_and(|entries| {
+            entries.flatten().any(|e| {
+                std::fs::metadata(e.path())
+                    .is_ok_and(|m| (m.dev(), m.ino()) == (mine.dev(), mine.ino()))
+            })
+        })
+    })
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Mode {
     Garbage,
@@ -173,7 +229,11 @@ enum Mode {
     Replay,
 }
 
-fn parse_modes(text: &str) -> Result<Vec<Mode>, String> {
+/// The modes asked for (a newtype, so that clap takes the list as one value).
+#[derive(Clone, Debug)]
+struct Modes(Vec<Mode>);
+
+fn parse_modes(text: &str) -> Result<Modes, String> {
     text.split(',')
         .map(|m| match m {
             "garbage" => Ok(Mode::Garbage),
@@ -184,7 +244,8 @@ fn parse_modes(text: &str) -> Result<Vec<Mode>, String> {
                 "unknown mode '{other}' (garbage, forge, flip, replay)"
             )),
         })
-        .collect()
+        .collect::<Result<_, _>>()
+        .map(Modes)
 }
 
 /// Authenticated datagrams signed with a key that is not the cluster's.
@@ -230,33 +291,23 @@ impl Tap {
 }
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let (config, seconds, modes) = match &args[..] {
-        [config, seconds] => (config, seconds, "garbage"),
-        [config, seconds, modes] => (config, seconds, modes.as_str()),
-        _ => {
-            eprintln!("usage: abcast-noise <paxos.conf> <seconds> [garbage,forge,flip,replay]");
-            return ExitCode::from(2);
-        }
-    };
-    let modes = match parse_modes(modes) {
-        Ok(m) => m,
-        Err(e) => {
-            eprintln!("abcast-noise: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    let groups = match Groups::load(Path::new(config)) {
+    let cli = Cli::parse();
+    if !cli.force && !in_named_namespace() {
+        eprintln!(
+            "abcast-noise: error: not inside a network namespace made for a test; run it as \
+                 `ip netns exec NAME abcast-noise ...` so the noise stays there, or pass --force"
+        );
+        return ExitCode::from(2);
+    }
+    let modes = cli.modes.0;
+    let groups = match Groups::load(&cli.config) {
         Ok(g) => g,
         Err(e) => {
-            eprintln!("abcast-noise: {e}");
+            eprintln!("abcast-noise: error: {e}");
             return ExitCode::from(2);
         }
     };
-    let Ok(seconds) = seconds.parse::<f64>() else {
-        eprintln!("abcast-noise: '{seconds}' is not a number of seconds");
-        return ExitCode::from(2);
-    };
+    let seconds = cli.seconds;
     let socket = match send_socket().and_then(|s| s.set_multicast_loop_v4(false).map(|()| s)) {
         Ok(s) => s,
         Err(e) => {
@@ -292,7 +343,7 @@ fn main() -> ExitCode {
         })
         .collect();
     let mut rng = Rng(0x2545_F491_4F6C_DD1D ^ u64::from(std::process::id()));
-    let deadline = Instant::now() + Duration::from_secs_f64(seconds.clamp(0.0, 3600.0));
+    let deadline = Instant::now() + Duration::from_secs_f64(seconds);
     let mut buf = vec![0u8; 65_536];
     let (mut garbage_sent, mut forged_sent, mut flipped_sent, mut replayed_sent) = (0u64, 0, 0, 0);
     let send = |bytes: &[u8], target: SocketAddrV4, n: &mut u64| {

@@ -42,9 +42,20 @@ struct Cli {
     /// Testing only: drop each received datagram with this probability.
     #[arg(long, value_name = "P", default_value_t = 0.0)]
     drop_rate: f64,
-    /// Client: bytes of values packed into one command (at most 8000).
+    /// Client: bytes of values packed into one command (at most 2800, so
+    /// that a promise holding such commands fits in one datagram).
     #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_BATCH_BYTES)]
     batch_bytes: usize,
+    /// Client: give up (exit 1) once values have waited this many seconds
+    /// without any being delivered (default: keep trying; a warning is
+    /// logged every 5 s without progress).
+    #[arg(long, value_name = "SECS")]
+    deadline: Option<f64>,
+    /// Flight recorder: append every input of this role's core (with its
+    /// configuration, recovered log and a digest of each step's actions) to
+    /// FILE, for `paxos-sim replay-node FILE`.
+    #[arg(long, value_name = "FILE")]
+    record: Option<PathBuf>,
     /// Key file (64 hex digits): authenticate every datagram; overrides the
     /// config's `key` line. Every process of the cluster needs the same key.
     #[arg(long, value_name = "FILE")]
@@ -115,6 +126,17 @@ fn options(cli: Cli) -> Result<Options, String> {
             cli.batch_bytes
         ));
     }
+    let deadline = match cli.deadline {
+        None => None,
+        Some(d) if d.is_finite() && d > 0.0 && d <= 1e9 => {
+            Some(std::time::Duration::from_secs_f64(d))
+        }
+        Some(d) => {
+            return Err(format!(
+                "--deadline must be a positive number of seconds, not {d}"
+            ))
+        }
+    };
     Ok(Options {
         groups,
         role,
@@ -123,6 +145,8 @@ fn options(cli: Cli) -> Result<Options, String> {
         data_dir: cli.data_dir,
         drop_rate: cli.drop_rate,
         batch_bytes: cli.batch_bytes,
+        deadline,
+        record: cli.record,
         key,
     })
 }

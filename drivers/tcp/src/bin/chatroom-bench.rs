@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 /// and once with TLS everywhere (mutual TLS between servers, TLS to the
 /// clients), one after the other, and the cost of TLS is printed.
 #[derive(Parser, Debug)]
-#[command(version, about, long_about)]
+#[command(name = "chatroom-bench", version, about, long_about)]
 struct Args {
     /// Client counts to run, comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "1,16,64")]
@@ -54,6 +54,12 @@ struct Args {
     /// The servers' --batch-max.
     #[arg(long, default_value_t = server::BATCH_MAX)]
     batch_max: usize,
+    /// Also run every client count with the flight recorder on
+    /// (`chatroom-server --record`), between two runs without it, and print
+    /// its throughput against the mean of those two (so that a drift in the
+    /// machine's load during the three runs does not favour either side).
+    #[arg(long)]
+    record: bool,
     /// Transports to measure: "both" (plain TCP, then TLS, for each count),
     /// "tls" or "plain".
     #[arg(long, default_value = "both")]
@@ -126,9 +132,39 @@ struct Result_ {
     p50_us: u128,
     p99_us: u128,
     fsyncs_per_s: f64,
+    /// CPU time of this whole process (servers and clients) per put.
+    cpu_us_per_put: f64,
+    /// Time the servers' flight recorders took, as a share of that CPU time.
+    recorder_share: f64,
 }
 
-fn run_one(args: &Args, dir: &Path, clients: usize, tls: Option<&Tls>) -> Result<Result_, String> {
+/// CPU time this process used so far (user + system), from /proc (Linux
+/// reports it in units of 1/100 s there); zero where it cannot be read.
+fn process_cpu() -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name, which is in parentheses.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let fields: Vec<u64> = rest
+        .split_whitespace()
+        .map(|f| f.parse().unwrap_or(0))
+        .collect();
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 here.
+    let ticks = fields.get(11).copied().unwrap_or(0) + fields.get(12).copied().unwrap_or(0);
+    Duration::from_millis(ticks * 10)
+}
+
+/// Runs numbered so that no run reuses another's logs.
+static RUNS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+fn run_one(
+    args: &Args,
+    dir: &Path,
+    clients: usize,
+    tls: Option<&Tls>,
+    record: bool,
+) -> Result<Result_, String> {
+    let run = RUNS.fetch_add(1, Relaxed);
+    let transport = if tls.is_some() { "tls" } else { "plain" };
     let n = args.servers as usize;
     let port = |_| cli::free_port().map_err(|e| format!("no free port: {e}"));
     let client_ports: Vec<u16> = (0..n).map(port).collect::<Result<_, _>>()?;
@@ -151,14 +187,13 @@ fn run_one(args: &Args, dir: &Path, clients: usize, tls: Option<&Tls>) -> Result
             peer_listen: peers[id],
             client_listen: addrs[id],
             timeout_ms: 300,
-            data_dir: dir.join(format!(
-                "c{clients}-{}-server-{id}",
-                if tls.is_some() { "tls" } else { "plain" }
-            )),
+            data_dir: dir.join(format!("c{clients}-{transport}-run{run}-server-{id}")),
             compact_bytes: 256 << 20,
             retain_slots: server::RETAIN_SLOTS,
             batch_max: args.batch_max,
             seed: id as u64,
+            record: record
+                .then(|| dir.join(format!("c{clients}-{transport}-run{run}-server-{id}.rec"))),
             tls: tls.map(|t| t.servers[id].clone()),
         };
         let (stop, counters) = (stop.clone(), counters[id].clone());
@@ -231,6 +266,12 @@ fn run_one(args: &Args, dir: &Path, clients: usize, tls: Option<&Tls>) -> Result
                 Ok::<_, String>(latencies)
             }));
         }
+        let recorder_busy = || -> u64 {
+            counters
+                .iter()
+                .map(|c| c.recorder_busy_ns.load(Relaxed))
+                .sum()
+        };
         let fsyncs_before = {
             tokio::time::sleep_until(measure_from.into()).await;
             counters
@@ -239,7 +280,12 @@ fn run_one(args: &Args, dir: &Path, clients: usize, tls: Option<&Tls>) -> Result
                 .max()
                 .unwrap_or(0)
         };
+        let (cpu_before, busy_before) = (process_cpu(), recorder_busy());
         tokio::time::sleep_until(measure_to.into()).await;
+        let (cpu, busy) = (
+            process_cpu().saturating_sub(cpu_before),
+            recorder_busy().saturating_sub(busy_before),
+        );
         let fsyncs_after = counters
             .iter()
             .map(|c| c.fsyncs.load(Relaxed))
@@ -261,6 +307,8 @@ fn run_one(args: &Args, dir: &Path, clients: usize, tls: Option<&Tls>) -> Result
             p50_us: pct(0.50),
             p99_us: pct(0.99),
             fsyncs_per_s: (fsyncs_after - fsyncs_before) as f64 / measure.as_secs_f64(),
+            cpu_us_per_put: cpu.as_secs_f64() * 1e6 / all.len().max(1) as f64,
+            recorder_share: busy as f64 / (cpu.as_nanos().max(1) as f64),
         })
     });
     stop.store(true, Relaxed);
@@ -282,7 +330,7 @@ fn main() -> ExitCode {
         || args.servers == 0
         || args.seconds == 0
     {
-        return cli::fail(
+        return cli::usage(
             "chatroom-bench",
             "--clients, --servers and --seconds must be positive",
         );
@@ -341,29 +389,73 @@ fn main() -> ExitCode {
         Err(e) => return cli::fail("chatroom-bench", format!("cannot make certificates: {e}")),
     };
     paxos_tcp::say!(
-        "clients transport   puts/s   p50_us   p99_us  fsyncs/s(leader)  puts/fsync  vs_fsync_floor"
+        "clients transport   puts/s   p50_us   p99_us  fsyncs/s(leader)  puts/fsync  vs_fsync_floor  cpu_us/put{}",
+        if args.record { "  recorder" } else { "" }
     );
     let mut costs = Vec::new();
     for &clients in &args.clients {
         let mut rates = Vec::new();
         for &with_tls in transports {
-            match run_one(&args, dir.path(), clients, with_tls.then_some(&tls)) {
-                Ok(r) => {
-                    paxos_tcp::say!(
-                        "{:>7} {:>9} {:>8.0} {:>8} {:>8} {:>17.0} {:>11.1} {:>14.2}x",
-                        r.clients,
-                        if with_tls { "tls" } else { "plain" },
-                        r.puts_per_s,
-                        r.p50_us,
-                        r.p99_us,
-                        r.fsyncs_per_s,
-                        r.puts_per_s / r.fsyncs_per_s.max(1.0),
-                        r.puts_per_s / floor
-                    );
-                    rates.push(r.puts_per_s);
-                }
-                Err(e) => return cli::fail("chatroom-bench", e),
+            let transport = if with_tls { "tls" } else { "plain" };
+            let modes: &[bool] = if args.record {
+                &[false, true, false]
+            } else {
+                &[false]
+            };
+            let mut results = Vec::new();
+            for &record in modes {
+                let r = match run_one(&args, dir.path(), clients, with_tls.then_some(&tls), record)
+                {
+                    Ok(r) => r,
+                    Err(e) => return cli::fail("chatroom-bench", e),
+                };
+                let note = if args.record && record {
+                    format!(
+                        "  on ({:.1} % of the CPU time in the recorders)",
+                        r.recorder_share * 100.0
+                    )
+                } else if args.record {
+                    "  off".to_string()
+                } else {
+                    String::new()
+                };
+                paxos_tcp::say!(
+                    "{:>7} {:>9} {:>8.0} {:>8} {:>8} {:>17.0} {:>11.1} {:>14.2}x {:>11.1}{note}",
+                    r.clients,
+                    transport,
+                    r.puts_per_s,
+                    r.p50_us,
+                    r.p99_us,
+                    r.fsyncs_per_s,
+                    r.puts_per_s / r.fsyncs_per_s.max(1.0),
+                    r.puts_per_s / floor,
+                    r.cpu_us_per_put
+                );
+                results.push((record, r.puts_per_s, r.cpu_us_per_put));
             }
+            // The runs without the recorder: one, or the two around the
+            // run with it.
+            let mean = |f: fn(&(bool, f64, f64)) -> f64| {
+                let off: Vec<f64> = results.iter().filter(|r| !r.0).map(f).collect();
+                off.iter().sum::<f64>() / off.len().max(1) as f64
+            };
+            let (base, base_cpu) = (mean(|r| r.1), mean(|r| r.2));
+            if args.record {
+                let on = results
+                    .iter()
+                    .find(|r| r.0)
+                    .copied()
+                    .unwrap_or((true, 0.0, 0.0));
+                paxos_tcp::say!(
+                    "{clients:>7} {transport:>9} recorder: {:.0} puts/s on, {base:.0} off (mean of the runs before and after): {:+.1} %; \
+                     CPU per put {:.1} us on, {base_cpu:.1} off: {:+.1} %",
+                    on.1,
+                    (on.1 / base.max(1.0) - 1.0) * 100.0,
+                    on.2,
+                    (on.2 / base_cpu.max(1e-9) - 1.0) * 100.0
+                );
+            }
+            rates.push(base);
         }
         if let [plain, tls] = rates[..] {
             costs.push((clients, plain, tls));

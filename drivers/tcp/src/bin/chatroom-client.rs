@@ -21,16 +21,17 @@ use std::time::Duration;
 /// to servers whose certificate it signed. --insecure talks plain TCP to
 /// servers started with --insecure.
 #[derive(Parser, Debug)]
-#[command(version, about, long_about)]
+#[command(name = "chatroom-client", version, about, long_about)]
 struct Args {
     /// Session id. Without it every launch uses a fresh random id. With it the
     /// next sequence number is kept in --state-dir, so a restarted client
     /// continues the session instead of repeating (and losing) numbers.
     #[arg(short = 'i', long = "id")]
     id: Option<u64>,
-    /// Servers' client addresses in server-id order, comma-separated (the REPL
-    /// connects at start if given; `put`/`get` default to 127.0.0.1:10000-10002).
-    #[arg(long, value_delimiter = ',')]
+    /// Servers' client addresses in server-id order, comma-separated, each
+    /// HOST:PORT with an IP address or a host name (the REPL connects at
+    /// start if given; `put`/`get` default to 127.0.0.1:10000-10002).
+    #[arg(long, value_delimiter = ',', value_parser = cli::resolve)]
     server: Vec<SocketAddr>,
     /// How long one attempt waits for an answer, in ms.
     #[arg(long, default_value_t = 1000)]
@@ -125,7 +126,17 @@ fn main() -> ExitCode {
     } else {
         args.server.clone()
     };
-    let mut session = Session::new(client, first_seq, servers, opts).with_tls(tls);
+    let interactive = args.command.is_none();
+    let mut session = Session::new(client, first_seq, servers, opts)
+        .with_tls(tls)
+        .with_notices(move |text| {
+            // The REPL shows it in its own dialect; a script sees it on stderr.
+            if interactive {
+                paxos_tcp::say!("[NOTICE]: {text}");
+            } else {
+                eprintln!("chatroom-client: {text}");
+            }
+        });
     if let Some(file) = seq_file {
         session = session.with_seq_file(file);
     }
@@ -146,7 +157,7 @@ fn main() -> ExitCode {
                     ExitCode::SUCCESS
                 }
                 Err(e) => {
-                    paxos_tcp::say!("[ERROR]: failed to send message ({e})");
+                    paxos_tcp::say!("[ERROR]: {}", paxos_tcp::repl::put_error(&e));
                     ExitCode::FAILURE
                 }
             },

@@ -13,8 +13,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 /// A local three-server chat room with a prompt.
@@ -27,7 +26,7 @@ use tokio::task::JoinHandle;
 /// directory's tls/), and the prompt prints the `chatroom-client` command
 /// with which other terminals can join.
 #[derive(Parser, Debug)]
-#[command(version, about, long_about)]
+#[command(name = "chatroom-demo", version, about, long_about)]
 struct Args {
     /// Keep the logs here instead of in a temporary directory removed at exit.
     #[arg(long)]
@@ -44,11 +43,21 @@ struct Args {
     /// Log verbosity on stderr.
     #[arg(short = 'v', long = "verbose", action = clap::ArgAction::Count)]
     verbose: u8,
+    /// Flight recorder: each server records its core's inputs to
+    /// DIR/server-<id>.rec (see `paxos-sim replay-node`).
+    #[arg(long, value_name = "DIR")]
+    record: Option<PathBuf>,
 }
 
 const SERVERS: u16 = 3;
 /// How long the servers may take to accept clients.
 const READY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What `help` prints: the client's verbs and the demo's own.
+const DEMO_USAGE: &str = "\
+  stop <ID>                    take server ID (0-2) down
+  start <ID>                   bring server ID back up (it recovers from its log)
+  Ctrl-C, Ctrl-D               stop every server, print their counters and exit";
 
 struct Running {
     stop: watch::Sender<bool>,
@@ -92,6 +101,36 @@ impl Demo {
 fn main() -> ExitCode {
     let args = Args::parse();
     cli::init_logging(args.verbose);
+    for (flag, first) in [("--port", args.port), ("--peer-port", args.peer_port)] {
+        if first == 0 || first.checked_add(SERVERS - 1).is_none() {
+            return cli::usage(
+                "chatroom-demo",
+                format!(
+                    "{flag} {first}: the servers use it and the next {} ports, so it must be from 1 to {}",
+                    SERVERS - 1,
+                    u16::MAX - (SERVERS - 1)
+                ),
+            );
+        }
+    }
+    let (client_ports, peer_ports) = (
+        args.port..args.port + SERVERS,
+        args.peer_port..args.peer_port + SERVERS,
+    );
+    if client_ports.clone().any(|p| peer_ports.contains(&p)) {
+        return cli::usage(
+            "chatroom-demo",
+            "--port and --peer-port ranges overlap: clients and peers need a port each",
+        );
+    }
+    if let Some(dir) = &args.data_dir {
+        if dir.exists() && !dir.is_dir() {
+            return cli::usage(
+                "chatroom-demo",
+                format!("--data-dir {} is a file, not a directory", dir.display()),
+            );
+        }
+    }
     let (data_dir, _temp) = match &args.data_dir {
         Some(d) => (d.clone(), None),
         None => match tempfile::Builder::new().prefix("chatroom-demo-").tempdir() {
@@ -104,12 +143,14 @@ fn main() -> ExitCode {
             }
         },
     };
-    let (Some(_), Some(_)) = (
-        args.port.checked_add(SERVERS - 1),
-        args.peer_port.checked_add(SERVERS - 1),
-    ) else {
-        return cli::fail("chatroom-demo", "ports out of range");
-    };
+    if let Some(dir) = &args.record {
+        if let Err(e) = std::fs::create_dir_all(dir) {
+            return cli::fail(
+                "chatroom-demo",
+                format!("cannot create {}: {e}", dir.display()),
+            );
+        }
+    }
     let peers: Vec<SocketAddr> = (0..SERVERS)
         .map(|i| SocketAddr::from((Ipv4Addr::LOCALHOST, args.peer_port + i)))
         .collect();
@@ -150,6 +191,10 @@ fn main() -> ExitCode {
             retain_slots: server::RETAIN_SLOTS,
             batch_max: server::BATCH_MAX,
             seed: random_client_id(),
+            record: args
+                .record
+                .as_ref()
+                .map(|d| d.join(format!("server-{i}.rec"))),
             tls: Some(server_tls[usize::from(i)].clone()),
         })
         .collect();
@@ -211,7 +256,7 @@ fn main() -> ExitCode {
         paxos_tcp::say!(
             "type `put <message>`, `get`, `stop <id>`, `start <id>`, `help`; Ctrl-C quits"
         );
-        let mut session = Session::new(
+        let session = Session::new(
             random_client_id(),
             1,
             clients.clone(),
@@ -220,16 +265,10 @@ fn main() -> ExitCode {
                 ..SessionOptions::default()
             },
         )
-        .with_tls(Some(client_tls.clone()));
+        .with_tls(Some(client_tls.clone()))
+        .with_notices(|text| paxos_tcp::say!("[NOTICE]: {text}"));
         tokio::select! {
-            r = prompt(&mut demo, &mut session) => {
-                // A closed stdout (`| head`) just ends the prompt.
-                if let Err(e) = r {
-                    if e.kind() != std::io::ErrorKind::BrokenPipe {
-                        eprintln!("chatroom-demo: terminal: {e}");
-                    }
-                }
-            }
+            () = prompt(&mut demo, session, stdin_lines()) => {}
             () = cli::stop_signal() => paxos_tcp::say!(),
         }
         let mut code = ExitCode::SUCCESS;
@@ -238,46 +277,151 @@ fn main() -> ExitCode {
                 eprintln!("chatroom-demo: {err}");
                 code = ExitCode::FAILURE;
             }
-            paxos_tcp::say!("[{id}] counters: {}", demo.counters[id].summary());
+            if demo.counters[id].started() {
+                paxos_tcp::say!("[{id}] counters: {}", demo.counters[id].summary());
+            }
         }
         code
     });
+    // The stdin thread may still sit in a read: it is not waited for.
+    runtime.shutdown_background();
     if let Some(t) = _temp {
         let _ = t.close();
     }
     code
 }
 
-async fn prompt(demo: &mut Demo, session: &mut Session) -> std::io::Result<()> {
-    let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
-    let mut out = tokio::io::stdout();
+/// Lines of stdin, read on a thread of its own. A read blocks, so nothing
+/// waits for this thread: Ctrl-C or SIGTERM end the process with stdin open.
+fn stdin_lines() -> mpsc::UnboundedReceiver<String> {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let spawned = std::thread::Builder::new()
+        .name("stdin".into())
+        .spawn(move || {
+            for line in std::io::stdin().lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+    if let Err(e) = spawned {
+        eprintln!("chatroom-demo: cannot read the terminal: {e}");
+    }
+    rx
+}
+
+/// A put or get running while the prompt takes more commands; it hands the
+/// session back with what to print.
+type Pending = JoinHandle<(Session, String)>;
+
+async fn prompt(demo: &mut Demo, session: Session, mut lines: mpsc::UnboundedReceiver<String>) {
+    let mut session = Some(session);
+    let mut pending: Option<Pending> = None;
+    let mut input_open = true;
+    show("> ");
     loop {
-        out.write_all(b"> ").await?;
-        out.flush().await?;
-        let Some(line) = lines.next_line().await? else {
-            return Ok(());
-        };
-        let words: Vec<&str> = line.split_whitespace().collect();
-        let text = match words.as_slice() {
-            ["stop", id] | ["start", id] => match id.parse::<usize>() {
-                Ok(i) if i < usize::from(SERVERS) => {
-                    if words[0] == "stop" {
-                        match demo.stop(i).await {
-                            Some(err) => format!("[ERROR]: {err}\n"),
-                            None => format!("[RESPONSE]: server {i} stopped\n"),
-                        }
-                    } else {
-                        demo.start(i);
-                        format!("[RESPONSE]: server {i} started\n")
+        tokio::select! {
+            done = async { pending.as_mut().expect("guarded").await }, if pending.is_some() => {
+                pending = None;
+                match done {
+                    Ok((s, text)) => {
+                        session = Some(s);
+                        show(&text);
+                    }
+                    Err(e) => {
+                        show(&format!("[ERROR]: the request failed: {e}\n"));
+                        return;
                     }
                 }
-                _ => format!("[ERROR]: no server {id}; ids are 0-{}\n", SERVERS - 1),
-            },
-            _ => match repl::parse(&line) {
-                Some(verb) => repl::execute(session, verb).await,
-                None => "[ERROR]: could not parse command\n".into(),
-            },
-        };
-        out.write_all(text.as_bytes()).await?;
+                if !input_open {
+                    return;
+                }
+                show("> ");
+            }
+            line = lines.recv(), if input_open => {
+                let Some(line) = line else {
+                    // End of input: let a pending request finish first.
+                    input_open = false;
+                    if pending.is_none() {
+                        show("\n");
+                        return;
+                    }
+                    continue;
+                };
+                let text = command(demo, &mut session, &mut pending, &line).await;
+                show(&text);
+                show("> ");
+            }
+        }
     }
+}
+
+/// Performs one line; a put or get goes to the background.
+async fn command(
+    demo: &mut Demo,
+    session: &mut Option<Session>,
+    pending: &mut Option<Pending>,
+    line: &str,
+) -> String {
+    let words: Vec<&str> = line.split_whitespace().collect();
+    match words.as_slice() {
+        ["stop", id] | ["start", id] => match id.parse::<usize>() {
+            Ok(i) if i < usize::from(SERVERS) => {
+                if words[0] == "stop" {
+                    if demo.running[i].is_none() {
+                        return format!("[RESPONSE]: server {i} is already stopped\n");
+                    }
+                    match demo.stop(i).await {
+                        Some(err) => format!("[ERROR]: {err}\n"),
+                        None => format!("[RESPONSE]: server {i} stopped\n"),
+                    }
+                } else if demo.running[i].is_some() {
+                    format!("[RESPONSE]: server {i} is already running\n")
+                } else {
+                    demo.start(i);
+                    format!("[RESPONSE]: server {i} started\n")
+                }
+            }
+            _ => format!("[ERROR]: no server {id}; ids are 0-{}\n", SERVERS - 1),
+        },
+        ["stop"] | ["start"] => format!(
+            "[ERROR]: {} needs a server id (0-{})\n",
+            words[0],
+            SERVERS - 1
+        ),
+        _ => match repl::parse(line) {
+            None => "[ERROR]: could not parse command\n".into(),
+            Some(repl::Verb::Help) => format!("{}\n{DEMO_USAGE}\n", repl::USAGE),
+            Some(repl::Verb::Empty) => String::new(),
+            Some(verb) => {
+                let Some(mut s) = session.take() else {
+                    return "[ERROR]: the last request is still pending; its answer comes \
+                            first (`stop`/`start` work meanwhile)\n"
+                        .into();
+                };
+                match verb {
+                    repl::Verb::Put(_) | repl::Verb::Get => {
+                        *pending = Some(tokio::spawn(async move {
+                            let text = repl::execute(&mut s, verb).await;
+                            (s, text)
+                        }));
+                        String::new()
+                    }
+                    verb => {
+                        let text = repl::execute(&mut s, verb).await;
+                        *session = Some(s);
+                        text
+                    }
+                }
+            }
+        },
+    }
+}
+
+fn show(text: &str) {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes());
+    let _ = out.flush();
 }

@@ -25,7 +25,7 @@ use std::sync::Arc;
 /// claims. --insecure runs plain TCP instead, which anyone who can reach the
 /// ports can speak.
 #[derive(Parser, Debug)]
-#[command(version, about, long_about)]
+#[command(name = "chatroom-server", version, about, long_about)]
 struct Args {
     /// This server's id, 0..count-1.
     #[arg(short = 'i', long = "id")]
@@ -49,9 +49,10 @@ struct Args {
     /// [default: ./chatroom-data/server-<id>-port-<port>].
     #[arg(long)]
     data_dir: Option<PathBuf>,
-    /// Peer address of every server, in id order, comma-separated
+    /// Peer address of every server, in id order, comma-separated, each
+    /// HOST:PORT with an IP address or a host name
     /// [default: 127.0.0.1:20000+id for each id].
-    #[arg(long, value_delimiter = ',')]
+    #[arg(long, value_delimiter = ',', value_parser = cli::resolve)]
     peers: Vec<SocketAddr>,
     /// IP address to bind both listeners on (clients on --port, peers on this
     /// server's port from --peers).
@@ -80,9 +81,16 @@ struct Args {
     /// reach the peer port can speak Paxos to this server. Local experiments only.
     #[arg(long)]
     insecure: bool,
-    /// Runtime worker threads for network I/O (the log has its own thread).
+    /// Runtime worker threads for network I/O and the driver loop (the log
+    /// has its own thread). One is enough up to tens of thousands of puts/s;
+    /// more help only with many client connections and spare cores.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
     threads: u16,
+    /// Flight recorder: append every input the core receives (with the
+    /// configuration, the recovered log and a digest of the actions of each
+    /// step) to FILE, for `paxos-sim replay-node FILE`.
+    #[arg(long, value_name = "FILE")]
+    record: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -144,9 +152,29 @@ fn main() -> ExitCode {
         .data_dir
         .clone()
         .unwrap_or_else(|| cli::default_data_dir(args.id, args.port));
+    if data_dir.exists() && !data_dir.is_dir() {
+        return cli::usage(
+            "chatroom-server",
+            format!(
+                "the data directory {} is a file, not a directory; give --data-dir a directory",
+                data_dir.display()
+            ),
+        );
+    }
+    let peer_port = peers[args.id as usize].port();
+    if args.port != 0 && args.port == peer_port {
+        return cli::usage(
+            "chatroom-server",
+            format!(
+                "--port {} is also this server's peer port (from --peers, or 20000+id by default); \
+                 clients and peers need a port each",
+                args.port
+            ),
+        );
+    }
     let opts = ServerOptions {
         id: args.id,
-        peer_listen: SocketAddr::new(args.listen, peers[args.id as usize].port()),
+        peer_listen: SocketAddr::new(args.listen, peer_port),
         client_listen: SocketAddr::new(args.listen, args.port),
         peers,
         timeout_ms: args.timeout,
@@ -155,6 +183,7 @@ fn main() -> ExitCode {
         retain_slots: args.retain_slots,
         batch_max: args.batch_max as usize,
         seed: paxos_tcp::client::random_client_id(),
+        record: args.record.clone(),
         tls,
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -167,9 +196,13 @@ fn main() -> ExitCode {
     };
     let counters = Arc::new(Counters::default());
     let result = runtime.block_on(server::run(opts, cli::stop_signal(), counters.clone()));
-    paxos_tcp::say!("[{}] counters: {}", args.id, counters.summary());
-    match result {
+    let code = match &result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => cli::fail("chatroom-server", e.to_string()),
+        Err(e) => cli::fail("chatroom-server", e),
+    };
+    // A server that never started has nothing to count.
+    if counters.started() {
+        paxos_tcp::say!("[{}] counters: {}", args.id, counters.summary());
     }
+    code
 }

@@ -1,5 +1,6 @@
 //! `harness`: runs scenario files against real `chatroom-server` processes and
-//! checks the histories. Prints `N passed, N failed`; exits 1 if any failed.
+//! checks the histories. Prints `N passed, N failed`; exits 1 if any failed,
+//! 2 if the harness could not run them (bad files, or its servers could not start).
 
 use clap::Parser;
 use paxos_tcp::cli;
@@ -19,7 +20,7 @@ use std::time::Duration;
 /// message appears twice or without having been put; real-time order holds;
 /// servers alive at the end agree.
 #[derive(Parser, Debug)]
-#[command(version, about, long_about)]
+#[command(name = "harness", version, about, long_about)]
 struct Args {
     /// The chatroom-server binary to launch.
     #[arg(short = 's', long = "server")]
@@ -31,6 +32,8 @@ struct Args {
     #[arg(short = 'v', long = "verbose", action = clap::ArgAction::Count)]
     verbose: u8,
     /// Move every client and peer port to a free one, so runs can overlap.
+    /// Without it the scenario's client ports and peer ports 20000+id are
+    /// used, and the harness stops (exit 2) if any is taken.
     #[arg(long)]
     free_ports: bool,
     /// The servers' -t timeout, in ms.
@@ -57,6 +60,16 @@ fn main() -> ExitCode {
             format!("server binary {} does not exist", args.server.display()),
         );
     }
+    // Every file is read and parsed before anything runs: a typo in the
+    // third file should not cost the time of the first two.
+    let problems: Vec<String> = args
+        .file
+        .iter()
+        .filter_map(|f| harness::load(f).err())
+        .collect();
+    if !problems.is_empty() {
+        return cli::usage("harness", problems.join("\n"));
+    }
     let opts = HarnessOptions {
         server: args.server,
         verbose: args.verbose,
@@ -74,7 +87,7 @@ fn main() -> ExitCode {
         Ok(r) => r,
         Err(e) => return cli::fail("harness", format!("cannot start the runtime: {e}")),
     };
-    let (mut passed, mut failed) = (0, 0);
+    let (mut passed, mut failed, mut setup) = (0, 0, false);
     for file in &args.file {
         paxos_tcp::say!("=== scenario {}", file.display());
         let outcome = runtime.block_on(harness::run_file(&opts, file));
@@ -89,6 +102,7 @@ fn main() -> ExitCode {
             );
         } else {
             failed += 1;
+            setup |= outcome.setup_failed;
             paxos_tcp::say!("FAIL {}:", file.display());
             for f in &outcome.failures {
                 paxos_tcp::say!("  - {f}");
@@ -99,7 +113,12 @@ fn main() -> ExitCode {
         }
     }
     paxos_tcp::say!("{passed} passed, {failed} failed");
-    if failed == 0 {
+    if setup {
+        eprintln!(
+            "harness: error: the harness could not run every scenario as written (see above)"
+        );
+        ExitCode::from(2)
+    } else if failed == 0 {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE

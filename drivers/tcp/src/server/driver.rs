@@ -17,7 +17,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{mpsc as std_mpsc, Arc};
 use std::time::Duration;
 use tokio::sync::mpsc;
-use tracing::{debug, info};
+use tracing::{debug, info, warn};
 
 /// Inputs the driver takes before stepping them and handing the actions over.
 const DRIVER_BATCH_MAX: usize = 4096;
@@ -58,6 +58,8 @@ pub(super) struct Driver {
     pub(super) meta: WalEntry,
     pub(super) compact_bytes: u64,
     pub(super) actions: Vec<ServerAction<Chat>>,
+    /// The flight recorder (`--record`), if on.
+    pub(super) recorder: Option<paxos_record::Recorder>,
 }
 
 impl Driver {
@@ -86,6 +88,8 @@ impl Driver {
                 }
             }
             self.maybe_compact();
+            // The turn's steps are on record before any of their effects.
+            self.flush_recording();
             if !self.flush() {
                 break; // the log thread stopped: nothing may go out any more
             }
@@ -94,7 +98,32 @@ impl Driver {
     }
 
     fn step(&mut self, input: paxos_core::ServerInput<Chat>) {
-        self.server.step_into(input, &mut self.actions);
+        match &mut self.recorder {
+            None => self.server.step_into(input, &mut self.actions),
+            Some(recorder) => {
+                recorder.input(&input);
+                let first = self.actions.len();
+                self.server.step_into(input, &mut self.actions);
+                recorder.actions(&self.actions[first..]);
+            }
+        }
+    }
+
+    /// Writes the recorded steps of this turn. A recorder that cannot
+    /// write is dropped with a warning: the server goes on without it.
+    fn flush_recording(&mut self) {
+        let Some(recorder) = &mut self.recorder else {
+            return;
+        };
+        let steps = recorder.steps();
+        if let Err(e) = recorder.flush() {
+            warn!("the flight recorder stopped after {steps} steps: {e}");
+            self.recorder = None;
+            return;
+        }
+        self.shared.counters.recorded_steps.store(steps, Relaxed);
+        let busy = u64::try_from(recorder.busy().as_nanos()).unwrap_or(u64::MAX);
+        self.shared.counters.recorder_busy_ns.store(busy, Relaxed);
     }
 
     fn input(&mut self, input: DriverInput) {

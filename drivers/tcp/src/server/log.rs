@@ -129,6 +129,7 @@ mod tests {
             counters: Arc::new(Counters::default()),
             routes: Arc::new(Mutex::new(HashMap::new())),
             input,
+            link_wake: Vec::new(),
             wal_len_bytes: AtomicU64::new(0),
             wal_base_bytes: AtomicU64::new(0),
             compacting: AtomicBool::new(false),

@@ -68,6 +68,8 @@ pub struct ServerOptions {
     pub batch_max: usize,
     /// Seed for the core's randomised election timeouts.
     pub seed: u64,
+    /// Flight recorder: append every input of the core to this file.
+    pub record: Option<PathBuf>,
     /// TLS on both ports; `None` is plain TCP (`--insecure`).
     pub tls: Option<Arc<ServerTls>>,
 }
@@ -143,6 +145,14 @@ pub enum ServerError {
         /// What the core found.
         source: paxos_core::RecoverError,
     },
+    /// The flight recording could not be started.
+    #[error("cannot record to {path}: {source}")]
+    Record {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
     /// A listener could not be bound.
     #[error("cannot listen for {what} on {addr}: {source}")]
     Bind {
@@ -192,6 +202,13 @@ pub struct Counters {
     pub snapshots_installed: AtomicU64,
     /// Connections closed at once because too many were open.
     pub refused_connections: AtomicU64,
+    /// Steps written to the flight recorder (`--record`).
+    pub recorded_steps: AtomicU64,
+    /// Nanoseconds the driver spent recording (not printed; for the bench).
+    pub recorder_busy_ns: AtomicU64,
+    /// Set once both listeners are bound: a server that never got there
+    /// has no counters worth printing.
+    pub listening: AtomicBool,
     /// Connections to a TLS port that failed the handshake: not TLS at all
     /// (plain TCP), a certificate from another CA or none where one is
     /// required, or a handshake that did not finish in time.
@@ -205,13 +222,19 @@ pub struct Counters {
 }
 
 impl Counters {
+    /// Whether the server got as far as listening.
+    pub fn started(&self) -> bool {
+        self.listening.load(Relaxed)
+    }
+
     /// One line for humans and scripts.
     pub fn summary(&self) -> String {
         let g = |c: &AtomicU64| c.load(Relaxed);
         format!(
             "sent={} received={} dropped={} decided={} executed={} requests={} responses={} \
              malformed={} refused={} ignored={} records={} fsyncs={} compactions={} snapshots_sent={} snapshots_installed={} \
-             refused_connections={} tls_refused={} peer_id_refused={} link_tls_failed={}",
+             refused_connections={} tls_refused={} peer_id_refused={} link_tls_failed={} \
+             recorded_steps={}",
             g(&self.peer_sent),
             g(&self.peer_received),
             g(&self.peer_dropped) + g(&self.responses_dropped),
@@ -231,6 +254,7 @@ impl Counters {
             g(&self.tls_refused),
             g(&self.peer_id_refused),
             g(&self.link_tls_failed),
+            g(&self.recorded_steps),
         )
     }
 }
@@ -252,6 +276,9 @@ struct Shared {
     counters: Arc<Counters>,
     routes: Routes,
     input: mpsc::Sender<DriverInput>,
+    /// One per peer id: wakes that peer's outbound link out of its
+    /// reconnect back-off (the peer just connected to us, so it is up).
+    link_wake: Vec<tokio::sync::Notify>,
     /// Log size now and right after the last compaction (for the trigger).
     wal_len_bytes: AtomicU64,
     wal_base_bytes: AtomicU64,
@@ -309,6 +336,26 @@ pub async fn run(
             log.sync()?;
         }
     }
+    let recorder = match &opts.record {
+        None => None,
+        Some(path) => {
+            let boot = paxos_record::BootRef {
+                config: &config,
+                snapshot: recovered.snapshot.as_ref(),
+                records: &recovered.records,
+                client: None,
+            };
+            let meta = paxos_record::Meta::now(paxos_record::Kind::ChatServer, opts.id);
+            let recorder = paxos_record::Recorder::start(path, &meta, &boot).map_err(|source| {
+                ServerError::Record {
+                    path: path.clone(),
+                    source,
+                }
+            })?;
+            info!("recording every input of the core to {}", path.display());
+            Some(recorder)
+        }
+    };
     let restored_at = recovered.snapshot.as_ref().map_or(0, |s| s.next_slot);
     let record_count = recovered.records.len();
     let server = match recovered.snapshot {
@@ -338,11 +385,13 @@ pub async fn run(
             addr: opts.client_listen,
             source,
         })?;
+    // With port 0 the system picks the port: log the one bound.
+    let bound = |l: &TcpListener, asked: SocketAddr| l.local_addr().unwrap_or(asked);
     info!(
         "server {} listening: clients on {}, peers on {}, {}, log {}",
         opts.id,
-        opts.client_listen,
-        opts.peer_listen,
+        bound(&client_listener, opts.client_listen),
+        bound(&peer_listener, opts.peer_listen),
         if opts.tls.is_some() {
             "TLS"
         } else {
@@ -350,6 +399,7 @@ pub async fn run(
         },
         log_path.display()
     );
+    counters.listening.store(true, Relaxed);
 
     let (input_tx, input_rx) = mpsc::channel(INPUT_QUEUE);
     let shared = Arc::new(Shared {
@@ -358,6 +408,7 @@ pub async fn run(
         counters: counters.clone(),
         routes: Arc::new(Mutex::new(HashMap::new())),
         input: input_tx,
+        link_wake: (0..count).map(|_| tokio::sync::Notify::new()).collect(),
         wal_len_bytes: AtomicU64::new(log.len_bytes()),
         wal_base_bytes: AtomicU64::new(log.len_bytes()),
         compacting: AtomicBool::new(false),
@@ -406,6 +457,7 @@ pub async fn run(
         meta,
         compact_bytes: opts.compact_bytes,
         actions: Vec::new(),
+        recorder,
     };
     driver.run(input_rx, shutdown).await;
     tasks.abort_all();

@@ -50,8 +50,7 @@ pub(super) async fn peer_link(
         let stream = match tokio::time::timeout(HELLO_TIMEOUT, TcpStream::connect(addr)).await {
             Ok(Ok(s)) => s,
             _ => {
-                tokio::time::sleep(Duration::from_millis(backoff_ms)).await;
-                backoff_ms = (backoff_ms * 2).min(RECONNECT_MAX_MS);
+                backoff_ms = reconnect_pause(&shared, to, backoff_ms).await;
                 continue;
             }
         };
@@ -116,6 +115,24 @@ pub(super) async fn peer_link(
             }
         }
         debug!("link to {to} at {addr} went down");
+    }
+}
+
+/// Waits `backoff_ms` before the next attempt to reach peer `to`, or less
+/// if `to` connects to us meanwhile (it is back up: a restarted peer then
+/// hears the leader's heartbeat at once, not after a long back-off).
+/// Returns the next back-off.
+async fn reconnect_pause(shared: &Shared, to: NodeId, backoff_ms: u64) -> u64 {
+    let sleep = tokio::time::sleep(Duration::from_millis(backoff_ms));
+    match shared.link_wake.get(to.0 as usize) {
+        Some(wake) => tokio::select! {
+            () = sleep => (backoff_ms * 2).min(RECONNECT_MAX_MS),
+            () = wake.notified() => RECONNECT_MIN_MS,
+        },
+        None => {
+            sleep.await;
+            (backoff_ms * 2).min(RECONNECT_MAX_MS)
+        }
     }
 }
 
@@ -283,6 +300,9 @@ pub(super) async fn peer_reader(shared: Arc<Shared>, stream: TcpStream, addr: So
             c.peer_id_refused.fetch_add(1, Relaxed);
             return;
         }
+    }
+    if let Some(wake) = shared.link_wake.get(from.0 as usize) {
+        wake.notify_one();
     }
     framed
         .codec_mut()

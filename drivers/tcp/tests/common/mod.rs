@@ -28,6 +28,8 @@ pub struct Cluster {
     pub peer_ports: Vec<u16>,
     pub timeout_ms: u64,
     pub extra_args: Vec<String>,
+    /// With it, server `id` records to `<dir>/server-<id>.rec` (`--record`).
+    pub record: bool,
     pub children: Vec<Option<Child>>,
     /// The run's CA, unless the cluster runs plain TCP.
     pub pki: Option<DevPki>,
@@ -59,6 +61,7 @@ impl Cluster {
             peer_ports: (0..count).map(|_| free_port()).collect(),
             timeout_ms,
             extra_args: Vec::new(),
+            record: false,
             children: (0..count).map(|_| None).collect(),
             pki: None,
             tls_dirs: Vec::new(),
@@ -110,6 +113,10 @@ impl Cluster {
         self.dir.path().join(format!("server-{id}"))
     }
 
+    pub fn record_path(&self, id: usize) -> PathBuf {
+        self.dir.path().join(format!("server-{id}.rec"))
+    }
+
     pub fn log_path(&self, id: usize) -> PathBuf {
         self.dir.path().join(format!("server-{id}.out"))
     }
@@ -132,7 +139,11 @@ impl Cluster {
             .open(self.log_path(id))
             .expect("server log");
         let err = out.try_clone().expect("server log");
-        let child = Command::new(server_binary())
+        let mut cmd = Command::new(server_binary());
+        if self.record {
+            cmd.arg("--record").arg(self.record_path(id));
+        }
+        let child = cmd
             .args([
                 "-i",
                 &id.to_string(),
