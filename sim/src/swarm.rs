@@ -167,7 +167,9 @@ impl Pins {
             }
             if self.tuning.get(Knob::ClockDriftPercent).is_none() {
                 let drift = *pick(&mut rng, &[(1, 1), (1, 5), (1, 20)]);
-                o.tuning.set(Knob::ClockDriftPercent, Some(drift));
+                // At its default it is no override (one shape, one spelling).
+                let drift = (drift != Knob::ClockDriftPercent.default_value()).then_some(drift);
+                o.tuning.set(Knob::ClockDriftPercent, drift);
             }
         }
         o
