@@ -118,6 +118,8 @@ pub struct Node<S: SimMachine> {
     pub tick_units: u64,
     /// While `now < slow_until`, ticks come `slow_factor` times slower.
     pub slow_until: u64,
+    /// A tick fell due at this time while the process was paused.
+    pub tick_missed_since: Option<u64>,
     /// See `slow_until`.
     pub slow_factor: u64,
     /// Executions of this incarnation already checked.
@@ -150,6 +152,7 @@ impl<S: SimMachine> Node<S> {
             paused_until: 0,
             tick_units,
             slow_until: 0,
+            tick_missed_since: None,
             slow_factor: 1,
             journal_seen: 0,
             ticks: 0,
@@ -217,6 +220,9 @@ impl<S: SimMachine> Sim<S> {
         self.hash.add(i as u64);
         if node.paused_until > self.now {
             let at = node.paused_until;
+            // Due now, taken when the pause ends.
+            let due = self.now;
+            self.nodes[i].tick_missed_since.get_or_insert(due);
             self.schedule(
                 at,
                 Ev::Tick {
@@ -226,10 +232,21 @@ impl<S: SimMachine> Sim<S> {
             );
             return;
         }
-        let next = self.now + node.tick_period(self.now);
-        self.stats.ticks += 1;
-        self.step_node(i, Input::Tick);
-        self.maybe_compact(i);
+        let period = node.tick_period(self.now);
+        let next = self.now + period;
+        let missed_since = self.nodes[i].tick_missed_since.take();
+        // With leases, a paused process must not see time stand still: as
+        // a driver that honours the drift bound does, it takes every tick
+        // it missed before anything else.
+        let catch_up = match missed_since {
+            Some(due) if self.leases_within_drift() => (self.now - due) / period,
+            _ => 0,
+        };
+        for _ in 0..=catch_up {
+            self.stats.ticks += 1;
+            self.step_node(i, Input::Tick);
+            self.maybe_compact(i);
+        }
         self.schedule(
             next,
             Ev::Tick {

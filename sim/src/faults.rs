@@ -39,7 +39,7 @@ const STORM_MESSAGES: (u64, u64) = (20, 200);
 
 impl<S: SimMachine> Sim<S> {
     /// Leases are on and clocks must keep to their drift bound.
-    fn leases_within_drift(&self) -> bool {
+    pub(crate) fn leases_within_drift(&self) -> bool {
         self.opts.tuning.value(Knob::LeaseTicks) > 0 && !self.opts.lease_over_drift
     }
 
