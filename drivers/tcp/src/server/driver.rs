@@ -62,6 +62,34 @@ pub(super) struct Driver {
     pub(super) recorder: Option<paxos_record::Recorder>,
 }
 
+/// Ticks by the monotonic clock: one per [`TICK_MS`] since start, each
+/// handed out once, however late the loop gets to them.
+struct TickClock {
+    start: std::time::Instant,
+    fed: u64,
+}
+
+/// Most ticks handed out at once after a long stop; a lease or a timeout
+/// has long ended after that many, so the rest change nothing.
+const TICK_CATCH_UP_MAX: u64 = 10_000;
+
+impl TickClock {
+    fn new() -> Self {
+        TickClock {
+            start: std::time::Instant::now(),
+            fed: 0,
+        }
+    }
+
+    /// Ticks that fell due since the last call.
+    fn due(&mut self) -> u64 {
+        let now = self.start.elapsed().as_millis() as u64 / TICK_MS;
+        let due = now.saturating_sub(self.fed);
+        self.fed = now;
+        due.min(TICK_CATCH_UP_MAX)
+    }
+}
+
 impl Driver {
     /// Receive → step → hand actions over, until shutdown or a dead log thread.
     pub(super) async fn run(
@@ -73,14 +101,25 @@ impl Driver {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         tokio::pin!(shutdown);
         let mut inputs = Vec::with_capacity(DRIVER_BATCH_MAX);
+        let mut clock = TickClock::new();
         loop {
             tokio::select! {
                 biased;
                 () = &mut shutdown => break,
-                _ = tick.tick() => self.step(Input::Tick),
+                _ = tick.tick() => {
+                    for _ in 0..clock.due() {
+                        self.step(Input::Tick);
+                    }
+                }
                 n = input.recv_many(&mut inputs, DRIVER_BATCH_MAX) => {
                     if n == 0 {
                         break;
+                    }
+                    // Time first: a process that was stopped or starved
+                    // takes every tick it missed before any input, or its
+                    // clock would run slow and a lease outlive its grants.
+                    for _ in 0..clock.due() {
+                        self.step(Input::Tick);
                     }
                     for i in inputs.drain(..) {
                         self.input(i);
