@@ -82,6 +82,9 @@ pub struct Proposer<C> {
     /// Per member (by index), the highest heartbeat of this leader's ballot
     /// it acknowledged: what read-index leadership confirmation counts.
     beat_acked: Vec<u64>,
+    /// The leader this proposer gave way to as a candidate that could not
+    /// win (see `yield_to`).
+    yielded_to: Option<Ballot>,
     /// Every slot below is chosen *and* its value is held by a local learner.
     /// Phase 1 starts here: a slot merely reported chosen by a leader that
     /// may have crashed is re-proposed, which is safe (Paxos forces the same
@@ -147,6 +150,7 @@ impl<C: Clone> Proposer<C> {
             check_ticks: 0,
             beat: 0,
             beat_acked: alloc::vec![0; config.members.len()],
+            yielded_to: None,
             learned: 0,
             promises: 0,
             adopted: BTreeMap::new(),
@@ -772,9 +776,17 @@ impl<C: Clone> Proposer<C> {
 
     /// A leader's `Heartbeat` or `Accept`: follow it if it is the newest.
     pub(crate) fn observe_leader<O, P>(&mut self, ballot: Ballot, out: &mut Vec<Action<C, O, P>>) {
+        if self.yielded_to == Some(ballot) && self.state == ProposerState::Follower {
+            // The leader we gave way to (see `yield_to`), below our own
+            // failed ballot: keep following it while it lives.
+            self.leader_contact_ticks = 0;
+            self.timer_ticks = 0;
+            return;
+        }
         if ballot < self.highest_seen {
             return;
         }
+        self.yielded_to = None;
         if ballot == self.ballot && self.state != ProposerState::Follower {
             return; // our own
         }
@@ -788,6 +800,22 @@ impl<C: Clone> Proposer<C> {
         } else {
             self.become_follower(Some(ballot.node), out);
         }
+    }
+
+    /// A candidate that cannot win gives way to a working leader of a lower
+    /// ballot: its own acceptor still follows that leader (a lease it
+    /// granted refused the candidate's own `Prepare`), so the leader would
+    /// never hear of the higher ballot and the candidate would campaign
+    /// for ever. Its ballots stay above everything it has seen.
+    pub(crate) fn yield_to<O, P>(&mut self, leader: Ballot, out: &mut Vec<Action<C, O, P>>) {
+        if self.state != ProposerState::Candidate || leader >= self.ballot {
+            return;
+        }
+        self.candidate_grace = true;
+        self.leader_contact_ticks = 0;
+        self.leader_ballot = leader;
+        self.yielded_to = Some(leader);
+        self.become_follower(Some(leader.node), out);
     }
 
     /// Another candidate's `Prepare`: give it time to win instead of

@@ -670,6 +670,11 @@ impl<S: StateMachine + Clone> Server<S> {
                 if self.lease.grant_ticks > 0 && ballot >= self.acceptor.promised() {
                     // The acknowledgement below grants the sender a lease.
                     self.lease.granted_until = self.ticks + self.lease.grant_ticks;
+                    if self.acceptor.promised() < self.proposer.ballot() {
+                        // Our own acceptor refused our candidacy for this
+                        // leader's lease: follow the leader instead.
+                        self.proposer.yield_to(ballot, out);
+                    }
                 }
                 out.push(self.acceptor.heartbeat_answer(ballot, beat));
                 self.proposer.observe_leader(ballot, out);
