@@ -131,7 +131,7 @@ fn heavy_faults_still_make_progress_and_heal() {
 fn fault_set() -> impl Strategy<Value = FaultSet> {
     prop_oneof![
         Just(FaultSet::all()),
-        (0u16..1 << Fault::ALL.len()).prop_map(|bits| {
+        (0u32..1 << Fault::ALL.len()).prop_map(|bits| {
             Fault::ALL
                 .into_iter()
                 .enumerate()
