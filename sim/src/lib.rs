@@ -22,6 +22,7 @@ pub mod check;
 pub mod cli;
 pub mod cluster;
 pub mod engine;
+pub mod explore;
 pub mod faults;
 pub mod model;
 pub mod netem;
