@@ -24,6 +24,7 @@ pub mod cli;
 pub mod cluster;
 pub mod durable;
 pub mod engine;
+pub mod explore;
 pub mod faults;
 pub mod model;
 pub mod netem;

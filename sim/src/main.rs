@@ -4,6 +4,7 @@
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use paxos_sim::cli::RunArgs;
+use paxos_sim::explore::{explore_with, Bounds, Sabotage as ExploreSabotage};
 use paxos_sim::options::Bug;
 use paxos_sim::replay_node::{self, Sketch};
 use paxos_sim::runner::{run_seeds, Batch, Shard};
@@ -95,6 +96,29 @@ enum Command {
     /// List the deliberate bugs `--bug` can switch on (the bug zoo that
     /// shows the checkers have teeth).
     Bugs,
+    /// Visit every state a small cluster of the real paxos-core roles can
+    /// reach (breadth first), checking agreement and validity in each.
+    ///
+    /// Proposers, acceptors and learners are separate processes running
+    /// `paxos_core::{Proposer, Acceptor, Learner}`. The network is the set of
+    /// every message sent: any message may be delivered at any time, any
+    /// number of times (loss, duplication, reordering). Other moves: tick a
+    /// proposer or learner, submit a command to a proposer, crash and
+    /// restart a process (also between a step's sends and a later write).
+    /// A move that would pass a bound (ballot round, slot, catch-up
+    /// queries, tick moves) is not taken. The defaults: 3 acceptors, 2
+    /// proposers, no learner, 2 slots, round 1 (ballots 1.1 and 1.2), 2
+    /// commands (c1 to proposer 1, c2 to proposer 2), 4 tick moves, no
+    /// crash; larger bounds grow past memory (see sim/README.md). Prints
+    /// states, transitions, depth and states/s; on a violation, exits 1
+    /// with a path to it; exits 2 if --max-states stops it.
+    Explore {
+        #[command(flatten)]
+        bounds: Bounds,
+        /// Plant a bug in the harness (not the core) to see it caught.
+        #[arg(long, value_enum, default_value = "none")]
+        sabotage: ExploreSabotage,
+    },
 }
 
 /// Why a command could not do its work (exit status 2).
@@ -104,6 +128,8 @@ enum CliError {
     Options(#[from] OptionsError),
     #[error(transparent)]
     Sim(#[from] SimError),
+    #[error("{0}")]
+    Explore(String),
     #[error("cannot write {path}: {source}")]
     Write {
         path: PathBuf,
@@ -156,6 +182,38 @@ fn execute(command: Command) -> Result<ExitCode, CliError> {
                 println!("{:<30} {}", bug.name(), bug.describe());
             }
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Explore { bounds, sabotage } => {
+            println!("{}", bounds.describe());
+            if sabotage != ExploreSabotage::None {
+                println!("sabotage: {sabotage:?}");
+            }
+            let report = explore_with(&bounds, sabotage, &mut |r| {
+                eprint!(
+                    "\rdepth {} states {} transitions {} ({:.0} states/s)   ",
+                    r.depth,
+                    r.states,
+                    r.transitions,
+                    r.states_per_second()
+                );
+            })
+            .map_err(CliError::Explore)?;
+            eprintln!();
+            if let Some(c) = &report.violation {
+                println!("VIOLATION {}: {}", c.invariant, c.detail);
+                println!("counterexample ({} moves):", c.steps.len());
+                for (i, step) in c.steps.iter().enumerate() {
+                    println!("{:4}. {step}", i + 1);
+                }
+            }
+            println!("{report}");
+            Ok(if report.violation.is_some() {
+                ExitCode::FAILURE
+            } else if !report.complete {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            })
         }
         Command::Run {
             seeds,
