@@ -195,6 +195,7 @@ fn run_one(
             record: record
                 .then(|| dir.join(format!("c{clients}-{transport}-run{run}-server-{id}.rec"))),
             tls: tls.map(|t| t.servers[id].clone()),
+            reads: server::ReadMode::default(),
         };
         let (stop, counters) = (stop.clone(), counters[id].clone());
         threads.push(std::thread::spawn(move || {
