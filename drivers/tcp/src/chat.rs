@@ -65,28 +65,42 @@ impl StateMachine for Chat {
                     index: self.messages.len() as u64 - 1,
                 }
             }
-            ChatOp::Get { offset } => {
-                let total = self.messages.len() as u64;
-                let start = (*offset).min(total) as usize;
-                let mut bytes = 0;
-                let messages = self.messages[start..]
-                    .iter()
-                    .take(PAGE_MAX_MESSAGES)
-                    .take_while(|m| {
-                        // Always return at least one message, or a huge entry
-                        // could never be read.
-                        let fits = bytes == 0 || bytes + m.len() <= PAGE_MAX_BYTES;
-                        bytes += m.len();
-                        fits
-                    })
-                    .cloned()
-                    .collect();
-                ChatOutput::Page {
-                    offset: start as u64,
-                    total,
-                    messages,
-                }
-            }
+            ChatOp::Get { offset } => self.page(*offset),
+        }
+    }
+
+    /// A `get` changes nothing, so it can be served without a log slot
+    /// (read-index or lease): the same page `apply` would return.
+    fn read(&self, query: &ChatOp) -> Option<ChatOutput> {
+        match query {
+            ChatOp::Get { offset } => Some(self.page(*offset)),
+            ChatOp::Put(_) => None,
+        }
+    }
+}
+
+impl Chat {
+    /// The page of messages from `offset` on, as a `get` returns it.
+    fn page(&self, offset: u64) -> ChatOutput {
+        let total = self.messages.len() as u64;
+        let start = offset.min(total) as usize;
+        let mut bytes = 0;
+        let messages = self.messages[start..]
+            .iter()
+            .take(PAGE_MAX_MESSAGES)
+            .take_while(|m| {
+                // Always return at least one message, or a huge entry
+                // could never be read.
+                let fits = bytes == 0 || bytes + m.len() <= PAGE_MAX_BYTES;
+                bytes += m.len();
+                fits
+            })
+            .cloned()
+            .collect();
+        ChatOutput::Page {
+            offset: start as u64,
+            total,
+            messages,
         }
     }
 }
@@ -136,6 +150,18 @@ mod tests {
             read.extend(messages);
         }
         assert_eq!(read, chat.messages);
+    }
+
+    #[test]
+    fn read_answers_gets_like_apply_and_refuses_puts() {
+        let mut chat = Chat::default();
+        chat.apply(&ChatOp::Put("a".into()));
+        let before = chat.clone();
+        let get = ChatOp::Get { offset: 0 };
+        let read = chat.read(&get);
+        assert_eq!(chat, before, "a read changes nothing");
+        assert_eq!(read, Some(chat.apply(&get)));
+        assert_eq!(chat.read(&ChatOp::Put("b".into())), None);
     }
 
     #[test]

@@ -232,6 +232,8 @@ pub struct HarnessOptions {
     /// Start the servers with `--insecure` and talk plain TCP, instead of TLS
     /// with certificates made for the run.
     pub insecure: bool,
+    /// `--reads` passed to the servers: how they serve gets.
+    pub reads: crate::server::ReadMode,
 }
 
 /// A scenario's result.
@@ -326,6 +328,7 @@ impl Harness<'_> {
             &count.to_string(),
         ])
         .args(["-t", &self.opts.server_timeout_ms.to_string()])
+        .args(["--reads", self.opts.reads.name()])
         .arg("--data-dir")
         .arg(self.data.join(format!("server-{id}")));
         match &self.tls {

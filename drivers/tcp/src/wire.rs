@@ -28,7 +28,8 @@ pub const HELLO_FRAME_MAX_BYTES: usize = 256;
 /// snapshot transfer, so `PeerFrame` lost its `SnapshotWanted` request.
 /// 3: snapshots travel as core messages, so `PeerFrame` lost `Snapshot`.
 /// 4: heartbeats carry a beat number and acceptors acknowledge them.
-pub const PROTOCOL_VERSION: u32 = 4;
+/// 5: core messages gained `ReadIndex`/`ReadIndexReply` (reads without a slot).
+pub const PROTOCOL_VERSION: u32 = 5;
 
 /// The core message type as the chat room instantiates it (snapshots are
 /// one of its kinds).

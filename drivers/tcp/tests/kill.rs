@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 
 const TIMEOUT_MS: u64 = 200;
 const CLIENTS: u64 = 4;
+const READERS: u64 = 2;
 const DEFAULT_ROUNDS: u64 = 4;
 /// Workload time between kills, and downtime of a killed server (ms ranges).
 const UP_MS: (u64, u64) = (150, 500);
@@ -35,12 +36,13 @@ fn between(rng: &mut ChaCha8Rng, (lo, hi): (u64, u64)) -> u64 {
     lo + rng.next_u64() % (hi - lo + 1)
 }
 
-fn kill_and_restart(servers: usize) {
+fn kill_and_restart(servers: usize, reads: &str) {
     let rounds = env_u64("KILL_ROUNDS").unwrap_or(DEFAULT_ROUNDS);
     let seed = env_u64("KILL_SEED").unwrap_or_else(paxos_tcp::client::random_client_id);
-    println!("kill test: {servers} servers, {rounds} rounds, KILL_SEED={seed}");
+    println!("kill test: {servers} servers, --reads {reads}, {rounds} rounds, KILL_SEED={seed}");
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut cluster = Cluster::new(servers, TIMEOUT_MS);
+    cluster.extra_args = vec!["--reads".into(), reads.into()];
     cluster.start_all();
     let rt = runtime();
     let history = Arc::new(Mutex::new(History::default()));
@@ -85,6 +87,33 @@ fn kill_and_restart(servers: usize) {
             })
         })
         .collect();
+    // Readers: gets all the time, through every server, checked against
+    // the puts acknowledged before each began.
+    let readers: Vec<_> = (0..READERS)
+        .map(|r| {
+            let (history, stop) = (history.clone(), stop.clone());
+            let mut session = cluster.session(2000 + r, opts).follow_leader(r % 2 == 0);
+            for _ in 0..r % servers as u64 {
+                session = rotate(session);
+            }
+            rt.spawn(async move {
+                while !stop.load(Ordering::Relaxed) {
+                    let invoked = Instant::now();
+                    match session.get_all().await {
+                        Ok((_, log)) => history.lock().unwrap().gets.push(check::GetRecord {
+                            via: format!("reader {r}"),
+                            invoked,
+                            completed: Instant::now(),
+                            log,
+                        }),
+                        Err(e) => panic!("reader {r}: a get failed for good: {e}"),
+                    }
+                    // Pacing, not synchronisation: leave the writers room.
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            })
+        })
+        .collect();
 
     for round in 0..rounds {
         std::thread::sleep(Duration::from_millis(between(&mut rng, UP_MS)));
@@ -107,6 +136,9 @@ fn kill_and_restart(servers: usize) {
     stop.store(true, Ordering::Relaxed);
     for w in writers {
         rt.block_on(w).expect("a writer panicked");
+    }
+    for r in readers {
+        rt.block_on(r).expect("a reader panicked");
     }
 
     // Every server's own replica, read through itself, until they agree.
@@ -162,10 +194,14 @@ fn rotate(session: Session) -> Session {
 
 #[test]
 fn three_servers_survive_repeated_sigkill_and_restart() {
-    kill_and_restart(3);
+    for reads in ["log", "index", "lease"] {
+        kill_and_restart(3, reads);
+    }
 }
 
 #[test]
 fn five_servers_survive_repeated_sigkill_and_restart() {
-    kill_and_restart(5);
+    for reads in ["log", "index", "lease"] {
+        kill_and_restart(5, reads);
+    }
 }

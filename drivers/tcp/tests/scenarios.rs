@@ -63,6 +63,23 @@ fn every_shipped_scenario_passes_the_harness_checks() {
     );
 }
 
+/// The default (`--reads index`) runs above; the other read methods must
+/// pass the same checks: every get sees every put acknowledged before it.
+#[test]
+fn every_shipped_scenario_passes_with_gets_through_the_log_and_on_leases() {
+    let files = scenario_files();
+    for reads in ["log", "lease"] {
+        let out = harness_with(&files, &["--reads", reads]);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let summary = format!("{} passed, 0 failed", files.len());
+        assert!(
+            out.status.success() && stdout.lines().any(|l| l == summary),
+            "harness failed with --reads {reads}:\n{stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
 #[test]
 fn old_scenarios_still_pass_on_plain_tcp_with_insecure() {
     let files: Vec<PathBuf> = scenario_files()

@@ -6,7 +6,7 @@
 use clap::Parser;
 use paxos_tcp::cli;
 use paxos_tcp::client::{Session, SessionOptions};
-use paxos_tcp::server::{self, Counters, ServerOptions};
+use paxos_tcp::server::{self, Counters, ReadMode, ServerOptions};
 use paxos_tcp::tls::{ClientCerts, ClientTls, DevPki, ServerTls};
 use std::io::Write;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -64,6 +64,14 @@ struct Args {
     /// "tls" or "plain".
     #[arg(long, default_value = "both")]
     transport: String,
+    /// Fraction of operations that are gets (0.0 to 1.0); the rest are puts.
+    /// A get asks for the messages after the last one the client has seen,
+    /// as a polling chat client would. Above 0, every client count and
+    /// transport runs once per read method (--reads log, index and lease,
+    /// each on a fresh cluster) and prints puts/s, gets/s and get latency
+    /// per method, and index and lease gets/s against log's.
+    #[arg(long, default_value_t = 0.0)]
+    read_ratio: f64,
 }
 
 /// TLS material for one run: each server's, and the clients'.
@@ -129,6 +137,9 @@ fn fsync_rate(dir: &Path, threads: usize) -> std::io::Result<f64> {
 struct Result_ {
     clients: usize,
     puts_per_s: f64,
+    gets_per_s: f64,
+    get_p50_us: u128,
+    get_p99_us: u128,
     p50_us: u128,
     p99_us: u128,
     fsyncs_per_s: f64,
@@ -162,6 +173,7 @@ fn run_one(
     clients: usize,
     tls: Option<&Tls>,
     record: bool,
+    reads: ReadMode,
 ) -> Result<Result_, String> {
     let run = RUNS.fetch_add(1, Relaxed);
     let transport = if tls.is_some() { "tls" } else { "plain" };
@@ -195,6 +207,7 @@ fn run_one(
             record: record
                 .then(|| dir.join(format!("c{clients}-{transport}-run{run}-server-{id}.rec"))),
             tls: tls.map(|t| t.servers[id].clone()),
+            reads,
         };
         let (stop, counters) = (stop.clone(), counters[id].clone());
         threads.push(std::thread::spawn(move || {
@@ -221,6 +234,8 @@ fn run_one(
     let measure = Duration::from_secs(args.seconds);
     let spread = args.target == "spread";
     let client_tls = tls.map(|t| t.client.clone());
+    // Gets per million operations, drawn per client from a fixed sequence.
+    let gets_per_million = (args.read_ratio * 1e6) as u64;
     let result = rt.block_on(async {
         // Wait for a leader: one put must succeed.
         let mut probe = Session::new(u64::MAX, 1, addrs.clone(), SessionOptions::default())
@@ -247,23 +262,42 @@ fn run_one(
                 session.rotate_server();
             }
             tasks.push(tokio::spawn(async move {
-                let mut latencies = Vec::new();
-                let mut i = 0u64;
+                let (mut latencies, mut get_latencies) = (Vec::new(), Vec::new());
+                let (mut i, mut seen) = (0u64, 0u64);
+                let mut draw = c as u64 ^ 0x9e37_79b9_7f4a_7c15;
                 loop {
                     let t = Instant::now();
                     if t >= measure_to {
                         break;
                     }
-                    session
-                        .put(&format!("b{c}-{i}"))
-                        .await
-                        .map_err(|e| format!("client {c}: {e}"))?;
+                    // xorshift: the same operation mix on every run.
+                    draw ^= draw << 13;
+                    draw ^= draw >> 7;
+                    draw ^= draw << 17;
+                    let get = draw % 1_000_000 < gets_per_million;
+                    if get {
+                        let page = session
+                            .get_page(seen)
+                            .await
+                            .map_err(|e| format!("client {c}: {e}"))?;
+                        seen = page.offset + page.messages.len() as u64;
+                    } else {
+                        session
+                            .put(&format!("b{c}-{i}"))
+                            .await
+                            .map_err(|e| format!("client {c}: {e}"))?;
+                    }
                     i += 1;
                     if t >= measure_from && t < measure_to {
-                        latencies.push(t.elapsed().as_micros());
+                        let took = t.elapsed().as_micros();
+                        if get {
+                            get_latencies.push(took);
+                        } else {
+                            latencies.push(took);
+                        }
                     }
                 }
-                Ok::<_, String>(latencies)
+                Ok::<_, String>((latencies, get_latencies))
             }));
         }
         let recorder_busy = || -> u64 {
@@ -291,23 +325,30 @@ fn run_one(
             .map(|c| c.fsyncs.load(Relaxed))
             .max()
             .unwrap_or(0);
-        let mut all = Vec::new();
+        let (mut all, mut gets) = (Vec::new(), Vec::new());
         for t in tasks {
-            all.extend(t.await.map_err(|e| e.to_string())??);
+            let (puts, got) = t.await.map_err(|e| e.to_string())??;
+            all.extend(puts);
+            gets.extend(got);
         }
         all.sort_unstable();
-        let pct = |p: f64| {
-            all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1)))
+        gets.sort_unstable();
+        let at = |v: &[u128], p: f64| {
+            v.get(((v.len() as f64 * p) as usize).min(v.len().saturating_sub(1)))
                 .copied()
                 .unwrap_or(0)
         };
+        let pct = |p: f64| at(&all, p);
         Ok::<_, String>(Result_ {
             clients,
             puts_per_s: all.len() as f64 / measure.as_secs_f64(),
+            gets_per_s: gets.len() as f64 / measure.as_secs_f64(),
+            get_p50_us: at(&gets, 0.50),
+            get_p99_us: at(&gets, 0.99),
             p50_us: pct(0.50),
             p99_us: pct(0.99),
             fsyncs_per_s: (fsyncs_after - fsyncs_before) as f64 / measure.as_secs_f64(),
-            cpu_us_per_put: cpu.as_secs_f64() * 1e6 / all.len().max(1) as f64,
+            cpu_us_per_put: cpu.as_secs_f64() * 1e6 / (all.len() + gets.len()).max(1) as f64,
             recorder_share: busy as f64 / (cpu.as_nanos().max(1) as f64),
         })
     });
@@ -334,6 +375,9 @@ fn main() -> ExitCode {
             "chatroom-bench",
             "--clients, --servers and --seconds must be positive",
         );
+    }
+    if !(0.0..=1.0).contains(&args.read_ratio) {
+        return cli::usage("chatroom-bench", "--read-ratio must be between 0.0 and 1.0");
     }
     if args.target != "spread" && args.target != "leader" {
         return cli::usage("chatroom-bench", "--target must be `spread` or `leader`");
@@ -392,6 +436,9 @@ fn main() -> ExitCode {
         "clients transport   puts/s   p50_us   p99_us  fsyncs/s(leader)  puts/fsync  vs_fsync_floor  cpu_us/put{}",
         if args.record { "  recorder" } else { "" }
     );
+    if args.read_ratio > 0.0 {
+        return read_methods(&args, dir.path(), transports, &tls);
+    }
     let mut costs = Vec::new();
     for &clients in &args.clients {
         let mut rates = Vec::new();
@@ -404,8 +451,14 @@ fn main() -> ExitCode {
             };
             let mut results = Vec::new();
             for &record in modes {
-                let r = match run_one(&args, dir.path(), clients, with_tls.then_some(&tls), record)
-                {
+                let r = match run_one(
+                    &args,
+                    dir.path(),
+                    clients,
+                    with_tls.then_some(&tls),
+                    record,
+                    ReadMode::Log,
+                ) {
                     Ok(r) => r,
                     Err(e) => return cli::fail("chatroom-bench", e),
                 };
@@ -465,6 +518,53 @@ fn main() -> ExitCode {
         paxos_tcp::say!(
             "TLS at {clients} clients: {tls:.0} puts/s vs {plain:.0} on plain TCP, a cost of {:.1} %",
             100.0 * (1.0 - tls / plain.max(1.0))
+        );
+    }
+    ExitCode::SUCCESS
+}
+
+/// `--read-ratio` above 0: every client count and transport once per read
+/// method, each on a fresh cluster, and each method's gets/s against log's.
+fn read_methods(args: &Args, dir: &Path, transports: &[bool], tls: &Tls) -> ExitCode {
+    paxos_tcp::say!(
+        "read ratio {:.2}: clients transport  reads   puts/s   gets/s  get_p50_us  get_p99_us  put_p50_us  put_p99_us",
+        args.read_ratio
+    );
+    let mut ratios = Vec::new();
+    for &clients in &args.clients {
+        for &with_tls in transports {
+            let transport = if with_tls { "tls" } else { "plain" };
+            let mut log_gets = 0.0;
+            for reads in ReadMode::ALL {
+                let tls = with_tls.then_some(tls);
+                let r = match run_one(args, dir, clients, tls, false, reads) {
+                    Ok(r) => r,
+                    Err(e) => return cli::fail("chatroom-bench", e),
+                };
+                paxos_tcp::say!(
+                    "{:>24} {:>9} {:>6} {:>8.0} {:>8.0} {:>11} {:>11} {:>11} {:>11}",
+                    r.clients,
+                    transport,
+                    reads.name(),
+                    r.puts_per_s,
+                    r.gets_per_s,
+                    r.get_p50_us,
+                    r.get_p99_us,
+                    r.p50_us,
+                    r.p99_us
+                );
+                if reads == ReadMode::Log {
+                    log_gets = r.gets_per_s;
+                } else {
+                    ratios.push((clients, transport, reads, r.gets_per_s / log_gets.max(1.0)));
+                }
+            }
+        }
+    }
+    for (clients, transport, reads, ratio) in ratios {
+        paxos_tcp::say!(
+            "{clients} clients, {transport}: --reads {} serves {ratio:.1}x the gets/s of --reads log",
+            reads.name()
         );
     }
     ExitCode::SUCCESS

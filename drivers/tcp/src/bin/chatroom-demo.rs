@@ -196,6 +196,7 @@ fn main() -> ExitCode {
                 .as_ref()
                 .map(|d| d.join(format!("server-{i}.rec"))),
             tls: Some(server_tls[usize::from(i)].clone()),
+            reads: server::ReadMode::default(),
         })
         .collect();
     let runtime = match tokio::runtime::Builder::new_multi_thread()

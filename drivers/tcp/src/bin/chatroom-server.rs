@@ -5,7 +5,7 @@
 
 use clap::Parser;
 use paxos_tcp::cli;
-use paxos_tcp::server::{self, Counters, ServerOptions};
+use paxos_tcp::server::{self, Counters, ReadMode, ServerOptions};
 use paxos_tcp::tls::{ClientCerts, ServerTls};
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
@@ -91,6 +91,17 @@ struct Args {
     /// step) to FILE, for `paxos-sim replay-node FILE`.
     #[arg(long, value_name = "FILE")]
     record: Option<PathBuf>,
+    /// How gets are served. `log`: through the log like a put (one slot
+    /// each). `index`: no slot (read-index): the leader confirms it still
+    /// leads with one heartbeat round, and the server the client asked
+    /// answers once it has applied everything chosen before the get.
+    /// `lease`: as index, but the leader skips that round while it holds a
+    /// lease of (timeout/10 ms - 2) ticks granted by a majority; this assumes
+    /// no server's clock runs more than 5 % fast or slow (a stalled process
+    /// counts as a slow clock), or a deposed leader may answer a stale get.
+    /// Puts always go through the log.
+    #[arg(long, value_enum, default_value_t = ReadMode::Index)]
+    reads: ReadMode,
 }
 
 fn main() -> ExitCode {
@@ -185,6 +196,7 @@ fn main() -> ExitCode {
         seed: paxos_tcp::client::random_client_id(),
         record: args.record.clone(),
         tls,
+        reads: args.reads,
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(args.threads.into())

@@ -5,6 +5,7 @@
 use clap::Parser;
 use paxos_tcp::cli;
 use paxos_tcp::harness::{self, HarnessOptions};
+use paxos_tcp::server::ReadMode;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -50,6 +51,9 @@ struct Args {
     /// directory and everything is TLS.
     #[arg(long)]
     insecure: bool,
+    /// The servers' --reads: how they serve gets (log, index or lease).
+    #[arg(long, value_enum, default_value_t = ReadMode::Index)]
+    reads: ReadMode,
 }
 
 fn main() -> ExitCode {
@@ -79,6 +83,7 @@ fn main() -> ExitCode {
         settle: Duration::from_secs(10),
         keep_failed: args.keep_failed,
         insecure: args.insecure,
+        reads: args.reads,
     };
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()

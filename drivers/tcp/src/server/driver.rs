@@ -3,15 +3,16 @@
 //! never waits for the disk and holds no protocol logic: every action means
 //! what the core says, with no special case by record or message kind.
 
-use super::{Shared, TICK_MS};
+use super::{ReadMode, Shared, TICK_MS};
 use crate::chat::{Chat, ChatOp};
 use crate::wal::{self, WalEntry};
 use crate::wire::{self, Outcome, PeerFrame, Response};
 use bytes::Bytes;
 use paxos_core::{
-    Action, ClientId, Command, Destination, Event, Input, Message, NodeId, Process, Server,
-    ServerAction,
+    Action, ClientId, Command, Destination, DropReason, Event, Input, Message, NodeId, Process,
+    ReadRefusal, Server, ServerAction,
 };
+use std::collections::HashMap;
 use std::future::Future;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{mpsc as std_mpsc, Arc};
@@ -60,6 +61,14 @@ pub(super) struct Driver {
     pub(super) actions: Vec<ServerAction<Chat>>,
     /// The flight recorder (`--record`), if on.
     pub(super) recorder: Option<paxos_record::Recorder>,
+    /// How gets are served: `Log` proposes them, the others read.
+    pub(super) reads: ReadMode,
+    /// Reads handed to the core, by `(client, read id)`: the request's seq,
+    /// to answer under. The core answers or refuses every read it takes.
+    pub(super) pending_reads: HashMap<(ClientId, u64), u64>,
+    /// The next read id; never repeats within a run, and starts past any
+    /// earlier run's (see `read_id_base`).
+    pub(super) next_read_id: u64,
 }
 
 /// Ticks by the monotonic clock: one per [`TICK_MS`] since start, each
@@ -167,6 +176,16 @@ impl Driver {
 
     fn input(&mut self, input: DriverInput) {
         match input {
+            DriverInput::Client(Command {
+                client,
+                seq,
+                op: query @ ChatOp::Get { .. },
+            }) if self.reads != ReadMode::Log => {
+                let id = self.next_read_id;
+                self.next_read_id += 1;
+                self.pending_reads.insert((client, id), seq);
+                self.step(Input::Read { client, id, query });
+            }
             DriverInput::Client(cmd) => self.step(Input::Propose(cmd)),
             DriverInput::Peer {
                 from,
@@ -253,9 +272,45 @@ impl Driver {
                     c.decided.fetch_add(1, Relaxed);
                     continue;
                 }
-                // This driver does not submit `Input::Read` (yet): gets go
-                // through the log.
-                Action::ReadReply { .. } | Action::Event(Event::ReadRefused { .. }) => continue,
+                Action::ReadReply {
+                    client,
+                    id,
+                    slot,
+                    output,
+                } => {
+                    // Replies to reads another server asked for go to no
+                    // one here (they were never pending here).
+                    let Some(seq) = self.pending_reads.remove(&(client, id)) else {
+                        continue;
+                    };
+                    if !routes.contains_key(&client) {
+                        continue;
+                    }
+                    response(client, seq, Outcome::Done { slot, output }, leader)
+                }
+                Action::Event(Event::ReadRefused { client, id, reason }) => {
+                    let Some(seq) = self.pending_reads.remove(&(client, id)) else {
+                        continue;
+                    };
+                    c.refused.fetch_add(1, Relaxed);
+                    if !routes.contains_key(&client) {
+                        continue;
+                    }
+                    // The client retries a refused command; a refused read
+                    // is refused the same way so it retries that too.
+                    let result = match reason {
+                        ReadRefusal::NotLeader { leader } => Outcome::Refused {
+                            reason: DropReason::NotLeader { leader },
+                        },
+                        ReadRefusal::TimedOut => Outcome::Refused {
+                            reason: DropReason::Overloaded,
+                        },
+                        ReadRefusal::NotReadOnly => Outcome::Rejected {
+                            reason: "this operation cannot be served as a read".into(),
+                        },
+                    };
+                    response(client, seq, result, leader)
+                }
                 Action::Event(Event::SnapshotInstalled { from, next_slot }) => {
                     c.snapshots_installed.fetch_add(1, Relaxed);
                     info!(

@@ -72,6 +72,45 @@ pub struct ServerOptions {
     pub record: Option<PathBuf>,
     /// TLS on both ports; `None` is plain TCP (`--insecure`).
     pub tls: Option<Arc<ServerTls>>,
+    /// How `get`s are served (`--reads`).
+    pub reads: ReadMode,
+}
+
+/// How a server serves the chat room's `get`s.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReadMode {
+    /// Through the log, like a put: one slot per get.
+    Log,
+    /// Without a slot (read-index): the leader confirms it still leads with
+    /// one heartbeat round, then the answering server serves the get once it
+    /// has applied everything chosen before it arrived.
+    #[default]
+    Index,
+    /// As `index`, but the leader skips the heartbeat round while it holds a
+    /// lease ([`lease_ticks`] ticks, assuming clocks drift by at most
+    /// 5 % from real time; a pause counts as drift).
+    Lease,
+}
+
+impl ReadMode {
+    /// Every mode, in the order the bench and tests run them.
+    pub const ALL: [ReadMode; 3] = [ReadMode::Log, ReadMode::Index, ReadMode::Lease];
+
+    /// Its name on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            ReadMode::Log => "log",
+            ReadMode::Index => "index",
+            ReadMode::Lease => "lease",
+        }
+    }
+}
+
+/// The lease `--reads lease` asks of the acceptors, in ticks: two ticks
+/// below the election timeout, so a lease always ends before a follower may
+/// campaign (the core further shrinks it by the drift bound).
+pub fn lease_ticks(election_timeout_ticks: u32) -> u32 {
+    election_timeout_ticks.saturating_sub(2).max(1)
 }
 
 /// Default of [`ServerOptions::batch_max`].
@@ -305,6 +344,9 @@ pub async fn run(
     let mut config = core_config(opts.id, count, opts.timeout_ms, opts.seed);
     config.retain_slots = opts.retain_slots.max(1);
     config.batch_max = opts.batch_max.max(1);
+    if opts.reads == ReadMode::Lease {
+        config.lease_ticks = lease_ticks(config.election_timeout_ticks);
+    }
     config.validate()?;
     let (mut log, recovered) = Wal::open(&opts.data_dir)?;
     let log_path = log.path().to_path_buf();
@@ -458,6 +500,9 @@ pub async fn run(
         compact_bytes: opts.compact_bytes,
         actions: Vec::new(),
         recorder,
+        reads: opts.reads,
+        pending_reads: HashMap::new(),
+        next_read_id: read_id_base(),
     };
     driver.run(input_rx, shutdown).await;
     tasks.abort_all();
@@ -469,6 +514,15 @@ pub async fn run(
         Ok(r) => r,
         Err(_) => Err(ServerError::LogThread("panicked")),
     }
+}
+
+/// Where this process starts numbering reads: the wall clock in
+/// microseconds, so a restarted server (whose clients keep their ids) never
+/// reuses a `(client, id)` an earlier run handed the core.
+fn read_id_base() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(1, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX / 2))
 }
 
 #[cfg(test)]
