@@ -450,9 +450,12 @@ impl Session {
         let mut last = String::from("no answer yet");
         let mut told_no_quorum = false;
         let mut actions = self.core.step(SessionInput::Submit(op));
-        let mut tick = tokio::time::interval(Duration::from_millis(TICK_MS));
+        // The first tick one period from now. (A plain `interval` ticks at
+        // once, and awaiting that tick waits for the timer driver's next
+        // turn: about a millisecond added to every request.)
+        let period = Duration::from_millis(TICK_MS);
+        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        tick.tick().await;
         loop {
             // An unreachable server's follow-up (the next server) lands in
             // `actions` again: perform everything before waiting.
