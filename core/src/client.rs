@@ -54,10 +54,15 @@ impl<C: Clone> Client<C> {
     /// A client with session id `id`. `config.members` are the acceptors (its
     /// learner counts their votes); a command is sent again after
     /// `2 * config.retransmit_ticks` ticks without seeing it chosen, with
-    /// no deadline.
+    /// no deadline. After a refusal it backs off for at most one election
+    /// timeout: longer never helps (a leader is elected or the queue drains
+    /// within that), and an overloaded leader keeps a refused client's
+    /// place in line only for a few election timeouts.
     pub fn new(config: &Config, id: ClientId) -> Result<Self, ConfigError> {
         let mut session = SessionConfig::new(id, Vec::new());
         session.attempt_ticks = config.retransmit_ticks.saturating_mul(2);
+        session.backoff_max_ticks = config.election_timeout_ticks.max(1);
+        session.backoff_min_ticks = session.backoff_min_ticks.min(session.backoff_max_ticks);
         session.seed = config.seed ^ id;
         Client::with_session(config, session)
     }
@@ -348,6 +353,38 @@ mod tests {
         assert!(forwards(&out).is_empty());
         c.step(heartbeat(0));
         assert!(c.is_ready());
+    }
+
+    #[test]
+    fn a_client_refused_again_and_again_never_pauses_longer_than_an_election_timeout() {
+        let mut c = ready_client(0);
+        let mut out = Vec::new();
+        c.step_into(propose(5), &mut out);
+        let leader = crate::address::Process::only(crate::address::Role::Proposer, NodeId(1));
+        let longest = config().election_timeout_ticks;
+        for refusal in 0..20 {
+            out.clear();
+            c.step_into(
+                Input::Receive {
+                    from: leader,
+                    msg: Message::Refused {
+                        client: CLIENT,
+                        seq: 1,
+                        reason: DropReason::Overloaded,
+                    },
+                },
+                &mut out,
+            );
+            let mut waited = 0;
+            while forwards(&out).is_empty() {
+                c.step_into(Input::Tick, &mut out);
+                waited += 1;
+                assert!(
+                    waited <= longest,
+                    "refusal {refusal}: still waiting after {waited} ticks"
+                );
+            }
+        }
     }
 
     #[test]

@@ -36,6 +36,17 @@ struct InFlight<C> {
     tickets_end: u64,
 }
 
+/// How long, in election timeouts, a client refused as overloaded keeps
+/// its place in the waiting room without retrying. Longer than a client's
+/// longest back-off in every configuration we ship, short enough that a
+/// client that gave up does not hold room for long.
+pub(crate) const WAIT_ROOM_TIMEOUTS: u64 = 4;
+
+/// Places in the waiting room when `pending_max` is smaller: a few ids
+/// cost little, and a room only as large as a tiny queue lets the clients
+/// that retry fastest take every place.
+const WAIT_ROOM_MIN: usize = 64;
+
 /// One proposer. A cluster may run several; randomised election timeouts and
 /// back-off make one of them leader, and the rest follow it.
 ///
@@ -114,6 +125,14 @@ pub struct Proposer<C> {
     duplicates: u64,
     stepped_down: u64,
     heartbeat_timer_ticks: u32,
+    /// Clients refused as overloaded, oldest first, with the ticks since
+    /// their latest refusal: the waiting room of a full queue. While a client
+    /// waits, room that frees up goes to it before any newcomer, so a
+    /// client that retries after a pause is not starved by clients that
+    /// resubmit the moment they are answered. At most `pending_max` (or
+    /// [`WAIT_ROOM_MIN`]) clients; one that has not retried for [`WAIT_ROOM_TIMEOUTS`]
+    /// election timeouts loses its place.
+    waiting: VecDeque<(ClientId, u64)>,
     /// When set, chosen values are kept here for a co-located learner.
     report_chosen: bool,
     pub(crate) chosen: Vec<(Slot, Value<C>)>,
@@ -161,6 +180,7 @@ impl<C: Clone> Proposer<C> {
             inflight: SlotWindow::new(0),
             queue: VecDeque::new(),
             unsettled: BTreeMap::new(),
+            waiting: VecDeque::new(),
             tickets: 0,
             dequeued: 0,
             settled: 0,
@@ -321,6 +341,13 @@ impl<C: Clone> Proposer<C> {
 
     /// One tick: election and heartbeat timers, retransmission.
     pub(crate) fn tick<O, P>(&mut self, out: &mut Vec<Action<C, O, P>>) {
+        if !self.waiting.is_empty() {
+            let horizon = u64::from(self.config.election_timeout_ticks) * WAIT_ROOM_TIMEOUTS;
+            self.waiting.retain_mut(|(_, age)| {
+                *age += 1;
+                *age <= horizon
+            });
+        }
         match self.state {
             ProposerState::Follower => {
                 self.timer_ticks += 1;
@@ -389,7 +416,7 @@ impl<C: Clone> Proposer<C> {
         } else if self.holds(&cmd) {
             self.duplicates += 1;
             return;
-        } else if self.queue.len() >= self.config.pending_max {
+        } else if !self.admit(cmd.client) {
             DropReason::Overloaded
         } else {
             self.note_queued(&cmd);
@@ -402,6 +429,33 @@ impl<C: Clone> Proposer<C> {
             seq: cmd.seq,
             reason,
         }));
+    }
+
+    /// Whether the queue takes a command of `client` now. The queue has
+    /// `free` places; clients refused earlier wait for them in order, so
+    /// a client in the waiting room is admitted when it is among the first
+    /// `free` there, and a newcomer only when places are left after every
+    /// waiting client. A client refused joins the end of the room (while
+    /// it has space); a client admitted leaves it.
+    fn admit(&mut self, client: ClientId) -> bool {
+        let free = self.config.pending_max.saturating_sub(self.queue.len());
+        match self.waiting.iter().position(|&(c, _)| c == client) {
+            Some(place) if place < free => {
+                self.waiting.remove(place);
+                true
+            }
+            Some(place) => {
+                self.waiting[place].1 = 0;
+                false
+            }
+            None if free > self.waiting.len() => true,
+            None => {
+                if self.waiting.len() < self.config.pending_max.max(WAIT_ROOM_MIN) {
+                    self.waiting.push_back((client, 0));
+                }
+                false
+            }
+        }
     }
 
     /// Commands `from` forwarded. A leader that refuses one (overloaded)
@@ -672,6 +726,7 @@ impl<C: Clone> Proposer<C> {
     /// fill holes with no-ops, then serve new commands.
     fn become_leader<O, P>(&mut self, out: &mut Vec<Action<C, O, P>>) {
         self.state = ProposerState::Leader;
+        self.waiting.clear();
         self.heard = self.promises;
         self.beat_acked.iter_mut().for_each(|b| *b = 0);
         self.check_ticks = 0;
@@ -944,6 +999,14 @@ mod tests {
             seq,
             op: seq,
         }
+    }
+
+    fn one_of(client: ClientId) -> Value<u64> {
+        Value::One(Command {
+            client,
+            seq: 1,
+            op: client,
+        })
     }
 
     fn one(seq: u64) -> Value<u64> {
@@ -1270,6 +1333,79 @@ mod tests {
         let slots: Vec<Slot> = accepts(&out).iter().map(|(s, _)| *s).collect();
         assert_eq!(slots, [0, 1], "window of {}", p.config.pipeline_window);
         assert!(p.pending() > 0);
+    }
+
+    #[test]
+    fn a_refused_client_gets_the_next_free_place_before_any_newcomer() {
+        let mut config = config();
+        (config.batch_max, config.pipeline_window, config.pending_max) = (1, 1, 1);
+        let mut p = Proposer::new(&config).unwrap();
+        let mut out: Vec<A> = Vec::new();
+        let b = campaign(&mut p, &mut out);
+        p.step_into(promise(1, b, vec![]), &mut out);
+        p.step_into(promise(2, b, vec![]), &mut out);
+        let from = |client: ClientId| Command {
+            client,
+            seq: 1,
+            op: client,
+        };
+        let refused = |out: &[A]| -> Vec<ClientId> {
+            out.iter()
+                .filter_map(|a| match a {
+                    Action::Event(Event::Dropped {
+                        client,
+                        reason: DropReason::Overloaded,
+                        ..
+                    }) => Some(*client),
+                    _ => None,
+                })
+                .collect()
+        };
+        let propose = |p: &mut Proposer<u64>, client| {
+            let mut out: Vec<A> = Vec::new();
+            p.step_into(Input::Propose(from(client)), &mut out);
+            refused(&out)
+        };
+        // Client 1 in slot 0, client 2 queued: the queue is full.
+        assert_eq!(propose(&mut p, 1), []);
+        assert_eq!(propose(&mut p, 2), []);
+        assert_eq!(propose(&mut p, 3), [3], "no room: 3 waits in line");
+        // Slot 0 chosen: client 2 moves into slot 1 and a place frees up.
+        out.clear();
+        ack(&mut p, b, 0, &[1, 2], &mut out);
+        assert_eq!(accepts(&out), [(1, one_of(2))]);
+        assert_eq!(propose(&mut p, 4), [4], "the free place is 3's");
+        assert_eq!(propose(&mut p, 3), [], "3 takes its place");
+        // 4 waits now; if it never comes back, it loses its place after
+        // WAIT_ROOM_TIMEOUTS election timeouts and newcomers get in again.
+        out.clear();
+        ack(&mut p, b, 1, &[1, 2], &mut out);
+        assert_eq!(accepts(&out), [(2, one_of(3))]);
+        out.clear();
+        ack(&mut p, b, 2, &[1, 2], &mut out);
+        assert_eq!(propose(&mut p, 5), [5], "4 still holds the place");
+        let horizon = u64::from(config.election_timeout_ticks) * WAIT_ROOM_TIMEOUTS;
+        for _ in 0..=horizon {
+            p.step_into(Input::Tick, &mut out);
+            // Keep the leader's quorum: answer every heartbeat.
+            let beats: Vec<_> = out
+                .drain(..)
+                .filter_map(|a| match a {
+                    Action::Send {
+                        msg: Message::Heartbeat { beat, .. },
+                        ..
+                    } => Some(beat),
+                    _ => None,
+                })
+                .collect();
+            for beat in beats {
+                for f in [1, 2] {
+                    p.step_into(recv(f, Message::HeartbeatAck { ballot: b, beat }), &mut out);
+                }
+            }
+        }
+        assert!(p.is_leader());
+        assert_eq!(propose(&mut p, 6), [], "4 gave up: a newcomer gets in");
     }
 
     #[test]
