@@ -74,6 +74,10 @@ pub struct Proposer<C> {
     highest_seen: Ballot,
     leader: Option<NodeId>,
     timer_ticks: u32,
+    /// Whether any message from another process arrived since the last
+    /// campaign. A candidate that heard nothing at all keeps its ballot
+    /// when its timeout runs out: a higher one would meet the same silence.
+    heard_since_campaign: bool,
     timeout_ticks: u32,
     /// A follower gives a rival candidate one election timeout to win, once
     /// per leader it heard: a node that only hears candidates (everyone else
@@ -160,6 +164,7 @@ impl<C: Clone> Proposer<C> {
             highest_seen: Ballot::ZERO,
             leader: None,
             timer_ticks: 0,
+            heard_since_campaign: false,
             timeout_ticks: 0,
             candidate_grace: true,
             leader_contact_ticks: u32::MAX,
@@ -296,6 +301,7 @@ impl<C: Clone> Proposer<C> {
         msg: Message<C, P>,
         out: &mut Vec<Action<C, O, P>>,
     ) {
+        self.heard_from_peer();
         let authentic = match &msg {
             Message::Promise { .. }
             | Message::Nack { .. }
@@ -358,7 +364,16 @@ impl<C: Clone> Proposer<C> {
             }
             ProposerState::Candidate => {
                 self.timer_ticks += 1;
-                if self.timer_ticks >= self.timeout_ticks {
+                if self.timer_ticks >= self.timeout_ticks && !self.heard_since_campaign {
+                    // Not one answer, refusal or heartbeat since the campaign
+                    // (the network is silent, or this process is taking a
+                    // backlog of ticks after a stall): a new ballot would
+                    // gain nothing and cost a durable write. Ask again with
+                    // this one.
+                    self.timer_ticks = 0;
+                    self.timeout_ticks = self.random_timeout();
+                    self.send_prepare(out);
+                } else if self.timer_ticks >= self.timeout_ticks {
                     // No quorum in time: back off randomly by campaigning again
                     // only after a fresh random timeout has run.
                     self.campaign(out);
@@ -656,6 +671,12 @@ impl<C: Clone> Proposer<C> {
         });
     }
 
+    /// A message from another process arrived (the owner of a co-located
+    /// proposer calls this for every well-formed message from a peer).
+    pub(crate) fn heard_from_peer(&mut self) {
+        self.heard_since_campaign = true;
+    }
+
     fn campaign<O, P>(&mut self, out: &mut Vec<Action<C, O, P>>) {
         let round = self.highest_seen.round.max(self.ballot.round) + 1;
         self.step_down_quietly(out);
@@ -670,6 +691,7 @@ impl<C: Clone> Proposer<C> {
         self.trimmed_max = 0;
         self.timer_ticks = 0;
         self.timeout_ticks = self.random_timeout();
+        self.heard_since_campaign = false;
         if !bug!(self.bug, CampaignNotPersisted) {
             out.push(Action::Persist(Record::Campaign(self.ballot)));
         }
@@ -1552,7 +1574,7 @@ mod tests {
     }
 
     #[test]
-    fn candidate_retransmits_its_prepare_then_campaigns_higher_when_it_times_out() {
+    fn candidate_retransmits_its_prepare_and_campaigns_higher_only_once_it_hears_back() {
         let mut p = Proposer::<u64>::new(&config()).unwrap();
         let mut out: Vec<A> = Vec::new();
         let first = campaign(&mut p, &mut out);
@@ -1576,6 +1598,18 @@ mod tests {
             [first],
             "retransmitted under the same ballot"
         );
+        // Silence: however many timeouts run out (a lost network, or a
+        // backlog of ticks after a stall), no new ballot and no new write.
+        out.clear();
+        for _ in 0..10 * p.config.election_timeout_ticks {
+            p.step_into(Input::Tick, &mut out);
+        }
+        let later = prepares(&out);
+        assert!(!later.is_empty() && later.iter().all(|&b| b == first));
+        assert!(!out.iter().any(|a| matches!(a, Action::Persist(_))));
+        // One promise (no quorum yet) is an answer: at the next timeout
+        // the candidate campaigns higher.
+        p.step_into(promise(1, first, vec![]), &mut out);
         out.clear();
         for _ in 0..2 * p.config.election_timeout_ticks {
             p.step_into(Input::Tick, &mut out);

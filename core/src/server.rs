@@ -353,6 +353,7 @@ impl<S: StateMachine + Clone> Server<S> {
             },
             Input::Receive { from, msg } => {
                 if self.is_peer(&from) && msg.is_well_formed() {
+                    self.proposer.heard_from_peer();
                     self.dispatch(from, msg, &mut scratch);
                 } else {
                     self.ignore(msg.kind(), &mut scratch);
