@@ -354,6 +354,23 @@ impl<C: Clone> Learner<C> {
         self.horizon = self.horizon.max(slot + 1);
     }
 
+    /// `slot` is known to be chosen with `value` by this node's own
+    /// proposer: a quorum accepted it in the proposer's ballot. Unlike a
+    /// value from a peer it is taken however far past the window it lies:
+    /// the proposer held it in its own window of open slots until now, so
+    /// keeping it costs no more memory than the node already spent, while
+    /// dropping it would leave the slot to catch-up, one chunk per round
+    /// trip, although this node knows its value. (A leader elected while
+    /// its learner lags re-proposes every open slot at once; without this
+    /// it could not apply a new command before fetching them all again.)
+    pub(crate) fn chosen_here(&mut self, slot: Slot, value: Value<C>) {
+        if slot < self.next {
+            return; // already delivered
+        }
+        *self.pending.entry(slot) = Some(Pending::Chosen(value));
+        self.horizon = self.horizon.max(slot + 1);
+    }
+
     fn in_window<O, P>(&mut self, slot: Slot, out: &mut Vec<Action<C, O, P>>) -> bool {
         if slot < self.next {
             return false; // already delivered: a duplicate, harmless

@@ -809,7 +809,7 @@ impl<S: StateMachine + Clone> Server<S> {
     /// to the learner, applies what became deliverable, and trims the acceptor.
     fn learned(&mut self, out: &mut Vec<ServerAction<S>>) {
         for (slot, value) in self.proposer.chosen.drain(..) {
-            self.learner.chosen(slot, value, out);
+            self.learner.chosen_here(slot, value);
         }
         if self.proposer.is_leader() {
             // Tells a leader that won before catching up which slots to fetch.
@@ -851,13 +851,28 @@ impl<S: StateMachine + Clone> Server<S> {
                     self.local.push_back(msg)
                 }
                 Action::Send {
+                    to,
+                    msg: msg @ Message::CatchUp { .. },
+                } => {
+                    // Our learner's query, to the leader or to every peer.
+                    // Our own acceptor answers it too: its votes count
+                    // toward the majority the learner needs to settle a
+                    // slot no learner has (dispatch answers with them when
+                    // the query starts at or above our learner's next
+                    // slot, as our own always does). Without them, two
+                    // lagging learners that reach only each other never
+                    // settle such a slot, as each hears one answer of two.
+                    self.local.push_back(msg.clone());
+                    out.push(Action::Send { to, msg });
+                }
+                Action::Send {
                     to: to @ Destination::Group(roles),
                     msg,
                 } if roles.intersects(Roles::SERVER) => {
-                    // Our own heartbeat or catch-up request would teach us
-                    // nothing (dispatch feeds the leader's commit point to its
-                    // learner directly), so only real work is delivered locally.
-                    if !matches!(msg, Message::Heartbeat { .. } | Message::CatchUp { .. }) {
+                    // Our own heartbeat would teach us nothing (dispatch
+                    // feeds the leader's commit point to its learner
+                    // directly), so only real work is delivered locally.
+                    if !matches!(msg, Message::Heartbeat { .. }) {
                         self.local.push_back(msg.clone());
                     }
                     out.push(Action::Send { to, msg });
@@ -1367,5 +1382,129 @@ mod tests {
                 }
             })]
         );
+    }
+
+    /// The catch-up queries among `out`: (query, from_slot, to_slot).
+    fn queries(out: &[A]) -> Vec<(u64, Slot, Slot)> {
+        out.iter()
+            .filter_map(|a| match a {
+                Action::Send {
+                    msg:
+                        Message::CatchUp {
+                            from_slot,
+                            to_slot,
+                            query,
+                        },
+                    ..
+                } => Some((*query, *from_slot, *to_slot)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_lagging_learner_counts_its_own_acceptors_votes_toward_the_majority_it_asks() {
+        // Server 1's acceptor voted for slot 0 in leader 3's ballot; leader
+        // 2 got the slot chosen in a later ballot whose Accept never came.
+        let mut s = Server::new(config(1), Sum::default()).unwrap();
+        let old = Ballot::new(1, NodeId(3));
+        let accept = Message::Accept {
+            ballot: old,
+            slot: 0,
+            value: value(0),
+            commit: 0,
+        };
+        receive(&mut s, 3, accept);
+        let new = Ballot::new(2, NodeId(2));
+        let beat = Message::Heartbeat {
+            ballot: new,
+            commit: 1,
+            beat: 1,
+        };
+        receive(&mut s, 2, beat);
+        assert_eq!(s.applied_up_to(), 0, "one vote in another ballot");
+        // Leader 2 is out of reach: the first query (to it) goes
+        // unanswered, the second goes to every peer. Server 3, whose
+        // learner lags as well, answers with its acceptor's vote.
+        let mut out = Vec::new();
+        for _ in 0..100 {
+            if queries(&out).len() == 2 {
+                break;
+            }
+            out.extend(s.step(Input::Tick));
+        }
+        let asked = queries(&out);
+        assert_eq!(asked.len(), 2, "{asked:?}");
+        let (query, from_slot, _) = asked[1];
+        assert_eq!(from_slot, 0);
+        assert_eq!(s.applied_up_to(), 0);
+        let votes = Message::Votes {
+            first_slot: 0,
+            query,
+            votes: vec![Some((old, value(0)))],
+        };
+        receive(&mut s, 3, votes);
+        // Two answers of three acceptors, server 1's own among them: a
+        // majority, so the slot is settled with their highest-ballot vote.
+        // Without its own answer, two lagging servers that reach only each
+        // other would ask each other for ever.
+        assert_eq!(s.applied_up_to(), 1);
+        assert_eq!(s.state(), &Sum(1));
+    }
+
+    #[test]
+    fn a_leader_elected_while_its_learner_lags_delivers_every_slot_it_gets_chosen() {
+        let mut c = Config::new(NodeId(1), vec![NodeId(1), NodeId(2), NodeId(3)]);
+        c.pipeline_window = 1;
+        c.catchup_chunk = 1;
+        let mut s = Server::new(c, Sum::default()).unwrap();
+        // Nobody leads, so server 1 campaigns from slot 0.
+        let mut out = Vec::new();
+        for _ in 0..100 {
+            out.extend(s.step(Input::Tick));
+            if s.ballot() != Ballot::ZERO {
+                break;
+            }
+        }
+        let ballot = s.ballot();
+        assert!(
+            sent(&out)
+                .iter()
+                .any(|(_, m)| matches!(m, Message::Prepare { ballot: b, .. } if *b == ballot)),
+            "server 1 campaigned: {out:?}"
+        );
+        // Server 2 voted for slots 0..40 under an older leader, far past
+        // the learner's window of a few slots.
+        let slots: Slot = 40;
+        let old = Ballot::new(ballot.round - 1, NodeId(3));
+        let accepted = (0..slots)
+            .map(|slot| crate::types::PValue {
+                slot,
+                ballot: old,
+                value: value(slot),
+            })
+            .collect();
+        let promise = Message::Promise {
+            ballot,
+            trimmed_below: 0,
+            accepted,
+        };
+        receive(&mut s, 2, promise);
+        assert!(s.is_leader());
+        // Server 2's acks come back last slot first: all but the last few
+        // slots are chosen while they lie past the learner's window.
+        for slot in (0..slots).rev() {
+            let vote = Message::Accepted {
+                ballot,
+                slot,
+                value: None,
+            };
+            receive(&mut s, 2, vote);
+        }
+        // Its proposer saw every slot chosen: its learner takes them all,
+        // not only those in its window, so the leader applies at once
+        // instead of fetching each slot again from peers.
+        assert_eq!(s.applied_up_to(), slots);
+        assert_eq!(s.state(), &Sum(slots * (slots + 1) / 2));
     }
 }

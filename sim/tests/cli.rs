@@ -192,3 +192,23 @@ fn leases_past_the_drift_bound_serve_stale_reads_and_the_checker_reports_them() 
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("VIOLATION linearizability"), "{out}");
 }
+
+/// Three seeds of the sweep in which the constrained-election scenario cut
+/// off a leader whose two followers both lagged far behind it, with
+/// `--catchup-chunk 1`: the new leader must apply what it re-proposes
+/// although it lies past its learner's window, and two lagging learners
+/// that reach only each other must count their own acceptors' votes.
+#[test]
+fn constrained_elections_of_lagging_followers_regain_service() {
+    for args in [
+        "--seed 34205 --defaults --nodes 3 --clients 5 --heal-tick 313 --rate drop=0.019734427181921695 --rate dup=0.02079631996685868 --rate reorder=0.050050185368163636 --rate partition=0.004364369206558964 --rate oneway=0.01001881746920009 --rate crash=0.0067821797245347995 --rate slow=0.004738295440783539 --rate skew=0.15319707165922034 --rate isolate=0.001670458292713488 --rate storm=0.0029730644776845318 --rate pause=0.0018541651212867793 --rate disk=0.37734237618682953 --rate burst=0.004259478634141387 --rate restart=0.0009404452350923895 --rate quorum-loss=0.15007455906408948 --rate constrained=1 --rate chained=0.17372289248031947 --catchup-ticks 7 --snapshot-resend-ticks 27 --pipeline-window 2 --batch-max 1 --pending-max 4 --catchup-chunk 1",
+        "--seed 81876 --defaults --nodes 3 --clients 7 --heal-tick 155 --rate drop=0.10182994629409975 --rate dup=0.01548406739538605 --rate reorder=0.057500436505878764 --rate partition=0.003246465338498853 --rate oneway=0.014383337815772184 --rate crash=0.01635949342825203 --rate slow=0.006690363369826694 --rate skew=0.15585494062719105 --rate isolate=0.0031389050789806926 --rate storm=0.0010122185330201146 --rate pause=0.0014663004505099178 --rate disk=0.37431451598046783 --rate burst=0.002996139452563231 --rate restart=0.0005303819931997625 --rate quorum-loss=0.12396476786573266 --rate constrained=1 --rate chained=0.7103122605263928 --retransmit-ticks 1 --catchup-ticks 9 --snapshot-resend-ticks 13 --pipeline-window 1 --batch-max 15 --catchup-chunk 1",
+        "--seed 175448 --defaults --nodes 3 --clients 8 --heal-tick 350 --rate drop=0.023683749866108692 --rate dup=0.008962513795491048 --rate reorder=0.0316691948202474 --rate partition=0.012416023203739817 --rate oneway=0.004011047393952418 --rate crash=0.0201774166264154 --rate slow=0.0057515598997612055 --rate skew=0.19205447448453994 --rate isolate=0.001067755713376436 --rate storm=0.008724652323001595 --rate pause=0.0010167766252701192 --rate disk=0.21589998893697207 --rate burst=0.001263672757384079 --rate restart=0.002048720257172204 --rate quorum-loss=0.2582674117571072 --rate constrained=0.3541156126217626 --rate chained=0.28853768936607016 --heartbeat-ticks 5 --retransmit-ticks 1 --snapshot-resend-ticks 4 --pipeline-window 21 --batch-max 1 --catchup-chunk 1",
+    ] {
+        let mut argv = vec!["replay"];
+        argv.extend(args.split_whitespace());
+        let (code, out, err) = sim(&argv);
+        assert_eq!(code, 0, "{args}\n{out}{err}");
+        assert!(out.contains("violations 0"), "{args}\n{out}");
+    }
+}
