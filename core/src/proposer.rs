@@ -447,15 +447,18 @@ impl<C: Clone> Proposer<C> {
     }
 
     /// Whether the queue takes a command of `client` now. The queue has
-    /// `free` places; clients refused earlier wait for them in order, so
-    /// a client in the waiting room is admitted when it is among the first
-    /// `free` there, and a newcomer only when places are left after every
-    /// waiting client. A client refused joins the end of the room (while
-    /// it has space); a client admitted leaves it.
+    /// `free` places. A client in the waiting room gets one whenever there
+    /// is one; a newcomer only when places are left over for every waiting
+    /// client. A client refused joins the end of the room (while it has
+    /// space); a client admitted leaves it. So a client served comes back
+    /// as a newcomer and waits behind those it overtook, and no place is
+    /// held empty for a waiting client that is slow to retry (a strict
+    /// queue did that, and each slot then waited for one client's
+    /// back-off).
     fn admit(&mut self, client: ClientId) -> bool {
         let free = self.config.pending_max.saturating_sub(self.queue.len());
         match self.waiting.iter().position(|&(c, _)| c == client) {
-            Some(place) if place < free => {
+            Some(place) if free > 0 => {
                 self.waiting.remove(place);
                 true
             }
