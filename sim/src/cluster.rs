@@ -234,19 +234,10 @@ impl<S: SimMachine> Sim<S> {
         }
         let period = node.tick_period(self.now);
         let next = self.now + period;
-        let missed_since = self.nodes[i].tick_missed_since.take();
-        // With leases, a paused process must not see time stand still: as
-        // a driver that honours the drift bound does, it takes every tick
-        // it missed before anything else.
-        let catch_up = match missed_since {
-            Some(due) if self.leases_within_drift() => (self.now - due) / period,
-            _ => 0,
-        };
-        for _ in 0..=catch_up {
-            self.stats.ticks += 1;
-            self.step_node(i, Input::Tick);
-            self.maybe_compact(i);
-        }
+        self.take_missed_ticks(i);
+        self.stats.ticks += 1;
+        self.step_node(i, Input::Tick);
+        self.maybe_compact(i);
         self.schedule(
             next,
             Ev::Tick {
@@ -254,6 +245,26 @@ impl<S: SimMachine> Sim<S> {
                 incarnation,
             },
         );
+    }
+
+    /// With leases, a paused process must not see time stand still: as a
+    /// driver that honours the drift bound does, it takes every tick it
+    /// missed before any other input, including inputs that were held
+    /// during the pause and arrive at the instant it ends, before its own
+    /// tick event. Without leases the missed ticks are simply lost.
+    fn take_missed_ticks(&mut self, i: usize) {
+        let Some(due) = self.nodes[i].tick_missed_since.take() else {
+            return;
+        };
+        if !self.leases_within_drift() {
+            return;
+        }
+        let period = self.nodes[i].tick_period(self.now);
+        for _ in 0..(self.now - due) / period {
+            self.stats.ticks += 1;
+            self.step_node(i, Input::Tick);
+            self.maybe_compact(i);
+        }
     }
 
     /// Periodic compaction (`--snapshot-ticks`): the process is asked for a
@@ -270,6 +281,9 @@ impl<S: SimMachine> Sim<S> {
     }
 
     pub(crate) fn step_node(&mut self, i: usize, input: In<S>) {
+        if !matches!(input, Input::Tick) {
+            self.take_missed_ticks(i);
+        }
         let mut out = std::mem::take(&mut self.buf);
         let Some(server) = self.nodes[i].server.as_mut() else {
             return;
@@ -617,6 +631,7 @@ impl<S: SimMachine> Sim<S> {
         node.held.clear();
         node.sync_pending = false;
         node.paused_until = 0;
+        node.tick_missed_since = None;
         node.slow_until = 0;
         let lost = std::mem::take(&mut node.disk.unsynced);
         let incarnation = node.incarnation;

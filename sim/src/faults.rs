@@ -177,8 +177,12 @@ impl<S: SimMachine> Sim<S> {
                 Fault::Pause => {
                     let node = &mut self.nodes[victim];
                     if node.is_up() {
-                        node.paused_until =
+                        // A pause of a paused node extends it, never cuts
+                        // it short: its held inputs and its next tick are
+                        // scheduled for the end it had.
+                        let until =
                             now + self.fault_rng.between(PAUSE_TICKS.0, PAUSE_TICKS.1) * TICK_UNITS;
+                        node.paused_until = node.paused_until.max(until);
                         let u = node.paused_until;
                         self.record(EventKind::Pause, Some(victim), || {
                             format!("node {victim} paused until t={u}")

@@ -6,7 +6,16 @@
 use paxos_sim::options::Bug;
 use paxos_sim::runner::{run_seeds, Batch, Shard};
 use paxos_sim::swarm::Pins;
-use paxos_sim::{HashChain, Options};
+use paxos_sim::{FaultSet, HashChain, Options};
+
+/// What `paxos-sim run --faults all` pins: every fault kind in every seed
+/// (the rest of each seed's shape is drawn).
+fn all_faults() -> Pins {
+    Pins {
+        faults: Some(FaultSet::all()),
+        ..Pins::default()
+    }
+}
 
 /// Seeds each bug may take. The slowest, `fixed-election-timeout`, needed
 /// 4 627 when this was written; the rest at most a few hundred.
@@ -14,7 +23,7 @@ const SEEDS_MAX: u64 = 6_000;
 
 #[test]
 fn the_plain_sweep_catches_every_bug_in_the_zoo() {
-    let pins = Pins::default();
+    let pins = all_faults();
     let mut missed = Vec::new();
     for bug in Bug::ALL {
         let base = Options {
@@ -48,7 +57,7 @@ fn the_plain_sweep_catches_every_bug_in_the_zoo() {
 
 #[test]
 fn without_a_bug_the_same_seeds_pass() {
-    let pins = Pins::default();
+    let pins = all_faults();
     let options = |seed| Ok(pins.options(seed, &Options::default()));
     let batch = Batch {
         first: 0,
