@@ -356,6 +356,38 @@ mod tests {
     }
 
     #[test]
+    fn only_a_proposers_refusal_of_this_clients_command_makes_it_retry_early() {
+        let mut c = ready_client(0);
+        let mut out = Vec::new();
+        c.step_into(propose(5), &mut out);
+        let refused = |from: Process, client| Input::Receive {
+            from,
+            msg: Message::Refused {
+                client,
+                seq: 1,
+                reason: DropReason::Overloaded,
+            },
+        };
+        let proposer = Process::only(Role::Proposer, NodeId(1));
+        let acceptor = Process::only(Role::Acceptor, NodeId(1));
+        out.clear();
+        c.step_into(refused(proposer, CLIENT + 1), &mut out);
+        c.step_into(refused(acceptor, CLIENT), &mut out);
+        for _ in 0..3 {
+            c.step_into(Input::Tick, &mut out);
+        }
+        assert!(
+            forwards(&out).is_empty(),
+            "another client's refusal, or one from a non-proposer, changes nothing"
+        );
+        c.step_into(refused(proposer, CLIENT), &mut out);
+        for _ in 0..3 {
+            c.step_into(Input::Tick, &mut out);
+        }
+        assert_eq!(forwards(&out), [(1, 5)], "sent again after a short pause");
+    }
+
+    #[test]
     fn a_client_refused_again_and_again_never_pauses_longer_than_an_election_timeout() {
         let mut c = ready_client(0);
         let mut out = Vec::new();
