@@ -126,3 +126,37 @@ impl<C> Reads<C> {
         expired
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(id: u64) -> LocalRead<u64> {
+        LocalRead {
+            client: 1,
+            id,
+            query: id,
+        }
+    }
+
+    #[test]
+    fn a_waiting_read_expires_after_exactly_limit_ticks_and_not_before() {
+        const LIMIT: u32 = 3;
+        let mut reads = Reads::<u64>::default();
+        assert!(reads.is_idle());
+        reads.asked.insert((1, 1), (read(1), 0));
+        reads.ready.push((5, read(2), 0));
+        assert!(!reads.is_idle());
+        for tick in 1..=LIMIT {
+            assert!(
+                reads.tick(LIMIT).is_empty(),
+                "expired early, at tick {tick}"
+            );
+        }
+        assert_eq!(reads.asked[&(1, 1)].1, LIMIT, "aged one per tick");
+        assert_eq!(reads.ready[0].2, LIMIT, "aged one per tick");
+        let expired: Vec<u64> = reads.tick(LIMIT).iter().map(|r| r.id).collect();
+        assert_eq!(expired, [1, 2], "both expire on the tick after the limit");
+        assert!(reads.is_idle());
+    }
+}
