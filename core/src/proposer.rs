@@ -47,6 +47,11 @@ pub(crate) const WAIT_ROOM_TIMEOUTS: u64 = 4;
 /// that retry fastest take every place.
 const WAIT_ROOM_MIN: usize = 64;
 
+/// Most places in the waiting room whatever `pending_max` is: `admit`
+/// looks a client up by a linear scan on every command while the room is
+/// occupied, so the room must stay small even when the queue is large.
+const WAIT_ROOM_MAX: usize = 1024;
+
 /// One proposer. A cluster may run several; randomised election timeouts and
 /// back-off make one of them leader, and the rest follow it.
 ///
@@ -133,8 +138,9 @@ pub struct Proposer<C> {
     /// their latest refusal: the waiting room of a full queue. While a client
     /// waits, room that frees up goes to it before any newcomer, so a
     /// client that retries after a pause is not starved by clients that
-    /// resubmit the moment they are answered. At most `pending_max` (or
-    /// [`WAIT_ROOM_MIN`]) clients; one that has not retried for [`WAIT_ROOM_TIMEOUTS`]
+    /// resubmit the moment they are answered. At most `pending_max` clients,
+    /// but no fewer than [`WAIT_ROOM_MIN`] and no more than
+    /// [`WAIT_ROOM_MAX`]; one that has not retried for [`WAIT_ROOM_TIMEOUTS`]
     /// election timeouts loses its place.
     waiting: VecDeque<(ClientId, u64)>,
     /// When set, chosen values are kept here for a co-located learner.
@@ -468,7 +474,8 @@ impl<C: Clone> Proposer<C> {
             }
             None if free > self.waiting.len() => true,
             None => {
-                if self.waiting.len() < self.config.pending_max.max(WAIT_ROOM_MIN) {
+                let places = self.config.pending_max.clamp(WAIT_ROOM_MIN, WAIT_ROOM_MAX);
+                if self.waiting.len() < places {
                     self.waiting.push_back((client, 0));
                 }
                 false
