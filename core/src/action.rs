@@ -198,6 +198,19 @@ pub enum Event {
 /// performs every action the same way; there are no special cases by record
 /// kind.
 ///
+/// **The leader's fsync overlaps its followers'.** A leader emits each
+/// `Accept` *before* the `Persist` of its own vote in the same step, so a
+/// driver that performs the actions before the first barrier at once (and
+/// then syncs) has the followers writing their votes while it writes its
+/// own. Its own vote counts toward the decision in memory, but everything
+/// that follows from the decision (the reply, the commit point) comes after
+/// that `Persist` and so waits for it. Sends of *later* steps may not jump
+/// ahead of an earlier step's barrier, `Accept`s included: an `Accept`
+/// carries the leader's commit point, which may rest on a vote of its own
+/// not yet durable, and a follower that learned a slot was chosen from a
+/// vote the leader then lost in a crash could deliver a value another
+/// leader later replaces.
+///
 /// **The log** is what the barriers wrote, in order. On restart, the latest
 /// snapshot in it is the replica's base, and every record in it is replayed
 /// on top, in order (see [`crate::Server::restore`]).

@@ -1319,6 +1319,70 @@ mod tests {
         assert!(matches!(sent(&out)[..], [(_, Message::Promise { .. })]));
     }
 
+    /// The leader's own vote must not delay its followers' votes: the
+    /// `Accept` leaves before the barrier that makes the leader's vote
+    /// durable, so a driver syncs the leader's disk while the followers
+    /// sync theirs. What the vote decides waits for that barrier.
+    #[test]
+    fn a_leader_sends_its_accept_before_persisting_its_own_vote() {
+        let mut s = Server::new(config(1), Sum::default()).unwrap();
+        let ballot = (0..=2 * config(1).election_timeout_ticks)
+            .find_map(|_| {
+                s.step(Input::Tick).iter().find_map(|a| match a {
+                    Action::Send {
+                        msg: Message::Prepare { ballot, .. },
+                        ..
+                    } => Some(*ballot),
+                    _ => None,
+                })
+            })
+            .expect("a campaign within two election timeouts");
+        let promise = Message::Promise {
+            ballot,
+            trimmed_below: 0,
+            accepted: Vec::new(),
+        };
+        receive(&mut s, 2, promise);
+        assert!(s.is_leader());
+        let cmd = Command {
+            client: 7,
+            seq: 1,
+            op: 5,
+        };
+        let out = s.step(Input::Propose(cmd.clone()));
+        let accept = out.iter().position(|a| {
+            matches!(a, Action::Send { to, msg: Message::Accept { value, .. } }
+                if to.reaches(&server(2)) && *value == Value::One(cmd.clone()))
+        });
+        let vote = out.iter().position(
+            |a| matches!(a, Action::Persist(Record::Accepted(pv)) if pv.ballot == ballot),
+        );
+        let (Some(accept), Some(vote)) = (accept, vote) else {
+            panic!("an accept to the followers and a persisted vote: {out:?}")
+        };
+        assert!(accept < vote, "the accept waits for no fsync: {out:?}");
+        let out = receive(
+            &mut s,
+            2,
+            Message::Accepted {
+                ballot,
+                slot: 0,
+                value: None,
+            },
+        );
+        assert!(
+            out.iter().any(|a| matches!(
+                a,
+                Action::Reply {
+                    seq: 1,
+                    output: 5,
+                    ..
+                }
+            )),
+            "a majority voted: the leader's own vote and node 2's"
+        );
+    }
+
     #[test]
     fn a_stale_leaders_heartbeat_is_answered_with_a_refusal() {
         let mut s = Server::new(config(1), Sum::default()).unwrap();
