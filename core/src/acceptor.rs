@@ -214,7 +214,7 @@ impl<C: Clone> Acceptor<C> {
                 })));
                 return;
             }
-            Input::Tick | Input::Propose(_) | Input::Read { .. } => return,
+            Input::Tick | Input::Propose(_) | Input::Read { .. } | Input::Transfer { .. } => return,
         };
         let from_leader = |ballot: &crate::types::Ballot| owns_ballot(&from, *ballot);
         let authentic = match &msg {

@@ -50,6 +50,17 @@ pub enum Input<C, P = ()> {
         /// What to read.
         query: C,
     },
+    /// An operator asks the leader to hand the lead to server `to`, for a
+    /// planned restart of the leader. A [`crate::Server`] that leads
+    /// answers [`Event::HandingOff`] and sends [`Message::Handoff`]; `to`
+    /// then campaigns at once and the others promise it although they
+    /// hear a working leader, so the lead moves in one round trip and a
+    /// fsync. Otherwise the answer is [`Event::TransferRefused`]. Machines
+    /// that do not lead a server cluster ignore it.
+    Transfer {
+        /// The server to lead next.
+        to: NodeId,
+    },
 }
 
 /// A record the core needs back after a crash.
@@ -108,6 +119,20 @@ pub enum ReadRefusal {
     /// The state machine cannot answer this query without writing
     /// ([`crate::StateMachine::read`] returned `None`): submit it as a command.
     NotReadOnly,
+}
+
+/// Why a leader transfer ([`Input::Transfer`]) was not started.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TransferRefusal {
+    /// This server does not lead; `leader` is who it believes does.
+    NotLeader {
+        /// The believed leader, if any.
+        leader: Option<NodeId>,
+    },
+    /// The named server is not a member of the cluster.
+    NotAMember,
+    /// The named server already leads.
+    AlreadyLeader,
 }
 
 /// How a client request ended without a result (see [`crate::Session`]).
@@ -175,6 +200,23 @@ pub enum Event {
         from: NodeId,
         /// The first slot it does not cover.
         next_slot: Slot,
+    },
+    /// The leader started handing the lead to `to` ([`Input::Transfer`]):
+    /// it sent [`Message::Handoff`] in `ballot`. The transfer is done when
+    /// `to` leads in a higher ballot; if `to` cannot (it is down, or cut
+    /// off), this leader goes on leading.
+    HandingOff {
+        /// The server to lead next.
+        to: NodeId,
+        /// The ballot handed off.
+        ballot: Ballot,
+    },
+    /// A leader transfer was not started; see [`TransferRefusal`].
+    TransferRefused {
+        /// The server named.
+        to: NodeId,
+        /// Why.
+        reason: TransferRefusal,
     },
     /// A read ([`Input::Read`]) was not served; the client may try again
     /// (at the leader, if one is named).

@@ -212,7 +212,8 @@ impl<C: Clone> Learner<C> {
         match input {
             Input::Tick => self.tick(out),
             // A learner keeps nothing durable: there is nothing to compact.
-            Input::Propose(_) | Input::Read { .. } | Input::Checkpoint => {}
+            Input::Propose(_) | Input::Read { .. } | Input::Checkpoint | Input::Transfer { .. } => {
+            }
             Input::Receive { from, msg } => self.receive(from, msg, out),
         }
     }

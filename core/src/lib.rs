@@ -140,7 +140,9 @@ mod window;
 pub mod zoo;
 
 pub use acceptor::Acceptor;
-pub use action::{Action, Checkpoint, DropReason, Event, Failure, Input, ReadRefusal, Record};
+pub use action::{
+    Action, Checkpoint, DropReason, Event, Failure, Input, ReadRefusal, Record, TransferRefusal,
+};
 pub use address::{Addr, Destination, Process, Role, Roles};
 pub use client::Client;
 pub use config::{Config, MEMBERS_MAX};

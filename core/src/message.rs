@@ -157,6 +157,18 @@ pub enum Message<C, P = ()> {
         /// The leader the sender believes in, when it is not.
         leader: Option<crate::types::NodeId>,
     },
+    /// The leader of `ballot` hands the lead to `to` (a planned transfer,
+    /// [`crate::Input::Transfer`]): it serves no more reads on its lease,
+    /// and asks every server to let `to` depose it at once. A server that
+    /// granted this ballot a lease releases it, and for an election timeout
+    /// promises `to`'s candidacy although it hears a working leader; `to`
+    /// campaigns as soon as it hears this.
+    Handoff {
+        /// The handing-off leader's ballot.
+        ballot: Ballot,
+        /// The server that is to lead next.
+        to: crate::types::NodeId,
+    },
 }
 
 /// Slots and ballot rounds at or above this are malformed. No real log or
@@ -208,6 +220,7 @@ impl<C, P> Message<C, P> {
             }
             // The server that installs a snapshot checks its slot itself.
             Message::ReadIndexReply { index, .. } => index.is_none_or(ok),
+            Message::Handoff { ballot, .. } => ballot_ok(ballot),
             Message::Forward { .. }
             | Message::Snapshot(_)
             | Message::Refused { .. }
@@ -233,6 +246,7 @@ impl<C, P> Message<C, P> {
             Message::Refused { .. } => "refused",
             Message::ReadIndex { .. } => "read-index",
             Message::ReadIndexReply { .. } => "read-index-reply",
+            Message::Handoff { .. } => "handoff",
         }
     }
 }

@@ -288,8 +288,10 @@ impl<C: Clone> Proposer<C> {
         match input {
             Input::Tick => self.tick(out),
             Input::Propose(cmd) => self.propose(cmd, out),
-            // Reads are served by a `Server`, which has a replica.
-            Input::Read { .. } => {}
+            // Reads are served, and the lead handed over, by a `Server`
+            // (a transfer lifts the leases and the leader stickiness that
+            // only servers keep).
+            Input::Read { .. } | Input::Transfer { .. } => {}
             Input::Receive { from, msg } => self.receive(from, msg, out),
             Input::Checkpoint => out.push(Action::Compact(alloc::boxed::Box::new(Checkpoint {
                 snapshot: None,
@@ -347,7 +349,8 @@ impl<C: Clone> Proposer<C> {
             | Message::Snapshot(_)
             | Message::Refused { .. }
             | Message::ReadIndex { .. }
-            | Message::ReadIndexReply { .. } => {}
+            | Message::ReadIndexReply { .. }
+            | Message::Handoff { .. } => {}
         }
     }
 
@@ -683,6 +686,19 @@ impl<C: Clone> Proposer<C> {
 
     /// A message from another process arrived (the owner of a co-located
     /// proposer calls this for every well-formed message from a peer).
+    /// The leader handed this proposer the lead: campaign now, without
+    /// waiting for an election timeout (a leader already leads).
+    pub(crate) fn take_over<O, P>(&mut self, out: &mut Vec<Action<C, O, P>>) {
+        if self.state != ProposerState::Leader {
+            self.campaign(out);
+        }
+    }
+
+    /// The configured election timeout, in ticks.
+    pub(crate) fn election_timeout_ticks(&self) -> u32 {
+        self.config.election_timeout_ticks
+    }
+
     pub(crate) fn heard_from_peer(&mut self) {
         self.heard_since_campaign = true;
     }
@@ -1053,9 +1069,10 @@ mod tests {
             | Message::Accepted { .. }
             | Message::Votes { .. }
             | Message::HeartbeatAck { .. } => Role::Acceptor,
-            Message::Prepare { .. } | Message::Accept { .. } | Message::Heartbeat { .. } => {
-                Role::Proposer
-            }
+            Message::Prepare { .. }
+            | Message::Accept { .. }
+            | Message::Heartbeat { .. }
+            | Message::Handoff { .. } => Role::Proposer,
             Message::CatchUp { .. } | Message::Decided { .. } => Role::Learner,
             Message::Forward { .. }
             | Message::Snapshot(_)

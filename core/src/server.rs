@@ -3,7 +3,9 @@
 //! compaction and snapshot transfer for the driver.
 
 use crate::acceptor::{owns_ballot, Acceptor};
-use crate::action::{Action, Checkpoint, DropReason, Event, Input, ReadRefusal, Record};
+use crate::action::{
+    Action, Checkpoint, DropReason, Event, Input, ReadRefusal, Record, TransferRefusal,
+};
 use crate::address::{Destination, Process, Role, Roles};
 use crate::config::Config;
 use crate::error::{ConfigError, RecoverError};
@@ -64,6 +66,10 @@ pub struct ServerStats {
     pub lease_reads: u64,
     /// Candidates refused because this node granted a leader a lease.
     pub lease_refusals: u64,
+    /// Leader transfers this node started as leader ([`Input::Transfer`]).
+    pub transfers_started: u64,
+    /// Campaigns this node started because a leader handed it the lead.
+    pub handoffs_taken: u64,
 }
 
 /// A Multi-Paxos node: acceptor, proposer, learner and replica together.
@@ -100,6 +106,22 @@ pub struct Server<S: StateMachine> {
     /// Ticks a read may wait on others before it is refused as timed out.
     read_wait_ticks: u32,
     lease: Lease,
+    /// The latest leader transfer this node heard of ([`Message::Handoff`]).
+    handoff: Option<Handoff>,
+    transfers_started: u64,
+    handoffs_taken: u64,
+}
+
+/// A leader transfer under way, as a server that heard of it sees it.
+#[derive(Clone, Copy, Debug)]
+struct Handoff {
+    /// The ballot handed off: no lease is granted to it any more (and its
+    /// leader serves no lease reads).
+    ballot: Ballot,
+    /// Whose candidacy is promised despite a working leader...
+    to: NodeId,
+    /// ...before this tick.
+    until: u64,
 }
 
 /// Leader leases ([`Config::lease_ticks`]), both sides.
@@ -111,6 +133,9 @@ struct Lease {
     hold_ticks: u64,
     /// This node promises no candidate anything before this tick.
     granted_until: u64,
+    /// The ballot of the heartbeat that set `granted_until` (zero for the
+    /// lease it assumes it granted before a restart).
+    granted_to: Ballot,
     /// (beat, tick): the last heartbeat this node's proposer sent at each
     /// tick it sent any, oldest first, a bounded window.
     beats: VecDeque<(u64, u64)>,
@@ -165,10 +190,14 @@ impl<S: StateMachine + Clone> Server<S> {
                 hold_ticks: u64::from(config.leader_lease_ticks()),
                 // It may have granted a lease just before a crash.
                 granted_until: u64::from(config.lease_ticks),
+                granted_to: Ballot::ZERO,
                 beats: VecDeque::new(),
                 reads: 0,
                 refusals: 0,
             },
+            handoff: None,
+            transfers_started: 0,
+            handoffs_taken: 0,
         })
     }
 
@@ -305,6 +334,8 @@ impl<S: StateMachine + Clone> Server<S> {
             reads_refused: self.reads.refused,
             lease_reads: self.lease.reads,
             lease_refusals: self.lease.refusals,
+            transfers_started: self.transfers_started,
+            handoffs_taken: self.handoffs_taken,
         }
     }
 
@@ -338,6 +369,15 @@ impl<S: StateMachine + Clone> Server<S> {
             Input::Read { client, id, query } => {
                 self.read(LocalRead { client, id, query }, &mut scratch)
             }
+            Input::Propose(cmd) if self.successor().is_some() => {
+                scratch.push(Action::Event(Event::Dropped {
+                    client: cmd.client,
+                    seq: cmd.seq,
+                    reason: DropReason::NotLeader {
+                        leader: self.successor(),
+                    },
+                }));
+            }
             Input::Propose(cmd) => match self.proposer.leader() {
                 // A leader knows itself as leader, so this is a follower that knows one.
                 Some(leader) if leader != self.id => {
@@ -360,6 +400,7 @@ impl<S: StateMachine + Clone> Server<S> {
                 }
             }
             Input::Checkpoint => scratch.push(Action::Compact(Box::new(self.checkpoint()))),
+            Input::Transfer { to } => self.transfer(to, &mut scratch),
         }
         self.route_all(&mut scratch, out);
         if !self.reads.is_idle() {
@@ -392,6 +433,11 @@ impl<S: StateMachine + Clone> Server<S> {
         if self.lease.hold_ticks == 0 || self.acceptor.promised() > self.proposer.ballot() {
             return false;
         }
+        if self.handed_off(self.proposer.ballot()) {
+            // It gave the lead away: the servers may promise its successor
+            // before any lease it was granted runs out.
+            return false;
+        }
         let confirmed = self.proposer.confirmed_beat();
         if confirmed == 0 {
             return false;
@@ -401,6 +447,74 @@ impl<S: StateMachine + Clone> Server<S> {
         match self.lease.beats.iter().find(|&&(b, _)| b >= confirmed) {
             Some(&(_, sent)) => self.ticks < sent + self.lease.hold_ticks,
             None => false,
+        }
+    }
+
+    /// While this leader hands off its lead (for an election timeout at
+    /// most, in case its successor cannot take it): the successor. New
+    /// commands are refused with it as the hint, so that none is proposed
+    /// in a ballot about to end, to wait there for a timeout.
+    fn successor(&self) -> Option<NodeId> {
+        self.handoff
+            .filter(|h| {
+                self.proposer.is_leader()
+                    && h.ballot == self.proposer.ballot()
+                    && self.ticks < h.until
+            })
+            .map(|h| h.to)
+    }
+
+    /// Was `ballot` handed off to another server?
+    fn handed_off(&self, ballot: Ballot) -> bool {
+        self.handoff.is_some_and(|h| h.ballot == ballot)
+    }
+
+    /// An operator asks this node, if it leads, to hand the lead to `to`.
+    fn transfer(&mut self, to: NodeId, out: &mut Vec<ServerAction<S>>) {
+        let reason = if !self.proposer.is_leader() {
+            Some(TransferRefusal::NotLeader {
+                leader: self.proposer.leader(),
+            })
+        } else if to == self.id {
+            Some(TransferRefusal::AlreadyLeader)
+        } else if !self.members.contains(&to) {
+            Some(TransferRefusal::NotAMember)
+        } else {
+            None
+        };
+        if let Some(reason) = reason {
+            out.push(Action::Event(Event::TransferRefused { to, reason }));
+            return;
+        }
+        let ballot = self.proposer.ballot();
+        self.transfers_started += 1;
+        out.push(Action::Event(Event::HandingOff { to, ballot }));
+        // Every server, this one included (routed to itself): from here on
+        // this leader serves no lease reads, so the others may drop theirs.
+        out.push(Action::Send {
+            to: Destination::Group(Roles::SERVER),
+            msg: Message::Handoff { ballot, to },
+        });
+    }
+
+    /// The leader of `ballot` hands the lead to `to`.
+    fn on_handoff(&mut self, ballot: Ballot, to: NodeId, out: &mut Vec<ServerAction<S>>) {
+        if ballot < self.acceptor.promised() || !self.members.contains(&to) {
+            // A stale transfer, from a leader already deposed here.
+            return self.ignore("handoff", out);
+        }
+        if self.lease.granted_to == ballot {
+            // Its leader stopped serving reads on it before it sent this.
+            self.lease.granted_until = self.lease.granted_until.min(self.ticks);
+        }
+        self.handoff = Some(Handoff {
+            ballot,
+            to,
+            until: self.ticks + u64::from(self.proposer.election_timeout_ticks()),
+        });
+        if to == self.id && !self.proposer.is_leader() {
+            self.handoffs_taken += 1;
+            self.proposer.take_over(out);
         }
     }
 
@@ -602,6 +716,9 @@ impl<S: StateMachine + Clone> Server<S> {
                 if !owns_ballot(&from, ballot) {
                     return self.ignore("prepare", out);
                 }
+                let handed_to = self
+                    .handoff
+                    .is_some_and(|h| h.to == ballot.node && self.ticks < h.until);
                 if ballot > self.acceptor.promised() {
                     if self.ticks < self.lease.granted_until {
                         // A lease this node granted still holds: whoever
@@ -616,7 +733,11 @@ impl<S: StateMachine + Clone> Server<S> {
                         });
                         return;
                     }
-                    if let Some(leader) = self.proposer.live_leader(ballot.node) {
+                    if let Some(leader) = self
+                        .proposer
+                        .live_leader(ballot.node)
+                        .filter(|_| !handed_to)
+                    {
                         // Leader stickiness: this node hears a working leader,
                         // so it does not help depose it. The refusal names
                         // that leader (a `promised` below the candidate's
@@ -668,9 +789,13 @@ impl<S: StateMachine + Clone> Server<S> {
                 if !owns_ballot(&from, ballot) {
                     return self.ignore("heartbeat", out);
                 }
-                if self.lease.grant_ticks > 0 && ballot >= self.acceptor.promised() {
+                if self.lease.grant_ticks > 0
+                    && ballot >= self.acceptor.promised()
+                    && !self.handed_off(ballot)
+                {
                     // The acknowledgement below grants the sender a lease.
                     self.lease.granted_until = self.ticks + self.lease.grant_ticks;
+                    self.lease.granted_to = ballot;
                     if self.acceptor.promised() < self.proposer.ballot() {
                         // Our own acceptor refused our candidacy for this
                         // leader's lease: follow the leader instead.
@@ -685,13 +810,14 @@ impl<S: StateMachine + Clone> Server<S> {
                 self.proposer.on_heartbeat_ack(from.id, ballot, beat, out)
             }
             Message::Forward { commands } => {
-                if self.proposer.is_leader() {
+                let successor = self.successor();
+                if self.proposer.is_leader() && successor.is_none() {
                     self.proposer.propose_forwarded(from, commands, out);
                 } else {
                     // Forward at most once, so a stale hint cannot make a
                     // loop: the server that forwarded tells its client,
                     // whose retry follows the hint.
-                    let leader = self.proposer.leader();
+                    let leader = successor.or(self.proposer.leader());
                     for cmd in commands {
                         out.push(Action::Send {
                             to: Destination::To(from.addr()),
@@ -779,6 +905,12 @@ impl<S: StateMachine + Clone> Server<S> {
                         None => self.refuse_read(read, ReadRefusal::NotLeader { leader }, out),
                     }
                 }
+            }
+            Message::Handoff { ballot, to } => {
+                if !owns_ballot(&from, ballot) {
+                    return self.ignore("handoff", out);
+                }
+                self.on_handoff(ballot, to, out);
             }
         }
         self.learned(out);
@@ -925,6 +1057,10 @@ mod tests {
         fn apply(&mut self, n: &u64) -> u64 {
             self.0 += n;
             self.0
+        }
+        /// Adding 0 writes nothing: the total, read.
+        fn read(&self, n: &u64) -> Option<u64> {
+            (*n == 0).then_some(self.0)
         }
     }
 
@@ -1381,6 +1517,204 @@ mod tests {
             )),
             "a majority voted: the leader's own vote and node 2's"
         );
+    }
+
+    /// Three servers and the messages in flight between them.
+    struct Trio {
+        nodes: Vec<Server<Sum>>,
+        wire: VecDeque<(u32, Destination, ServerMessage<Sum>)>,
+        events: Vec<(u32, Event)>,
+        lease_reads: u64,
+    }
+
+    impl Trio {
+        fn new(lease_ticks: u32) -> Self {
+            let nodes = (1..=3)
+                .map(|id| {
+                    let mut c = config(id).with_seed(u64::from(id));
+                    c.lease_ticks = lease_ticks;
+                    Server::new(c, Sum::default()).unwrap()
+                })
+                .collect();
+            Trio {
+                nodes,
+                wire: VecDeque::new(),
+                events: Vec::new(),
+                lease_reads: 0,
+            }
+        }
+
+        fn step(&mut self, id: u32, input: ServerInput<Sum>) {
+            for a in self.nodes[id as usize - 1].step(input) {
+                match a {
+                    Action::Send { to, msg } => self.wire.push_back((id, to, msg)),
+                    Action::Event(e) => self.events.push((id, e)),
+                    Action::ReadReply { .. } => self.lease_reads += 1,
+                    _ => {}
+                }
+            }
+        }
+
+        /// Delivers every message, and every message that causes, without
+        /// a tick: whatever happens here takes no timeout.
+        fn settle(&mut self) {
+            while let Some((from, to, msg)) = self.wire.pop_front() {
+                for id in 1..=3u32 {
+                    if id != from && to.reaches(&server(id)) {
+                        let from = server(from);
+                        self.step(
+                            id,
+                            Input::Receive {
+                                from,
+                                msg: msg.clone(),
+                            },
+                        );
+                    }
+                }
+            }
+        }
+
+        fn tick_all(&mut self) {
+            for id in 1..=3 {
+                self.step(id, Input::Tick);
+            }
+            self.settle();
+        }
+
+        fn leaders(&self) -> Vec<u32> {
+            (1..=3u32)
+                .filter(|&id| self.nodes[id as usize - 1].is_leader())
+                .collect()
+        }
+
+        /// Ticks until one leader is elected, and then until it holds a
+        /// lease if leases are on; returns its id.
+        fn elect(&mut self) -> u32 {
+            for _ in 0..100 {
+                self.tick_all();
+                if let [leader] = self.leaders()[..] {
+                    return leader;
+                }
+            }
+            panic!("no leader elected");
+        }
+    }
+
+    #[test]
+    fn a_transfer_moves_the_lead_without_waiting_for_a_timeout_or_a_lease() {
+        // Leases long enough that nothing here could wait for them to end.
+        let mut t = Trio::new(8);
+        let old = t.elect();
+        for _ in 0..3 {
+            t.tick_all(); // heartbeats acknowledged: every follower granted a lease
+        }
+        let read = |id: u64| Input::Read {
+            client: 9,
+            id,
+            query: 0,
+        };
+        t.step(old, read(1));
+        assert_eq!(t.lease_reads, 1, "the leader serves a read on its lease");
+        let to = old % 3 + 1;
+        let ballot = t.nodes[old as usize - 1].ballot();
+        t.step(old, Input::Transfer { to: NodeId(to) });
+        assert_eq!(
+            t.events.last(),
+            Some(&(
+                old,
+                Event::HandingOff {
+                    to: NodeId(to),
+                    ballot
+                }
+            ))
+        );
+        // Still leading until deposed, but no longer on its lease.
+        t.step(old, read(2));
+        assert_eq!(t.lease_reads, 1, "no lease read after handing off");
+        // Nor does it take new commands, which would wait out a ballot
+        // about to end: it points their clients at its successor.
+        let early = Command {
+            client: 8,
+            seq: 1,
+            op: 1,
+        };
+        t.step(old, Input::Propose(early));
+        assert_eq!(
+            t.events.last(),
+            Some(&(
+                old,
+                Event::Dropped {
+                    client: 8,
+                    seq: 1,
+                    reason: DropReason::NotLeader {
+                        leader: Some(NodeId(to))
+                    }
+                }
+            ))
+        );
+        t.settle();
+        assert_eq!(t.leaders(), [to], "the named server leads, with no tick");
+        assert!(t.nodes[to as usize - 1].ballot() > ballot);
+        assert_eq!(t.nodes[to as usize - 1].stats().handoffs_taken, 1);
+        assert_eq!(t.nodes[old as usize - 1].stats().transfers_started, 1);
+        // The cluster goes on: a command is chosen under the new leader.
+        let cmd = Command {
+            client: 7,
+            seq: 1,
+            op: 4,
+        };
+        t.step(to, Input::Propose(cmd));
+        t.settle();
+        assert!(t.nodes.iter().all(|n| n.state().0 == 4));
+    }
+
+    #[test]
+    fn a_transfer_is_refused_by_a_follower_to_itself_and_to_a_stranger() {
+        let mut t = Trio::new(0);
+        let leader = t.elect();
+        let follower = leader % 3 + 1;
+        let refused = |t: &mut Trio, id: u32, to: u32| {
+            t.step(id, Input::Transfer { to: NodeId(to) });
+            match t.events.last() {
+                Some(&(_, Event::TransferRefused { reason, .. })) => reason,
+                other => panic!("not refused: {other:?}"),
+            }
+        };
+        assert_eq!(
+            refused(&mut t, follower, leader),
+            TransferRefusal::NotLeader {
+                leader: Some(NodeId(leader))
+            }
+        );
+        assert_eq!(
+            refused(&mut t, leader, leader),
+            TransferRefusal::AlreadyLeader
+        );
+        assert_eq!(refused(&mut t, leader, 9), TransferRefusal::NotAMember);
+        assert!(t.wire.is_empty(), "nothing sent");
+        assert_eq!(t.leaders(), [leader]);
+    }
+
+    #[test]
+    fn a_handoff_from_a_deposed_leader_changes_nothing() {
+        let mut s = Server::new(config(1), Sum::default()).unwrap();
+        let newer = Ballot::new(5, NodeId(3));
+        receive(
+            &mut s,
+            3,
+            Message::Prepare {
+                ballot: newer,
+                from_slot: 0,
+            },
+        );
+        let stale = Message::Handoff {
+            ballot: Ballot::new(4, NodeId(2)),
+            to: NodeId(1),
+        };
+        let out = receive(&mut s, 2, stale);
+        assert!(sent(&out).is_empty(), "no campaign: {out:?}");
+        assert_eq!(s.stats().handoffs_taken, 0);
+        assert_eq!(s.stats().ignored, 1);
     }
 
     #[test]

@@ -28,6 +28,7 @@ enum Op {
     Propose { client: u8, seq: u8, op: u8 },
     Read { client: u8, id: u8, query: u8 },
     CrashAndRecover,
+    Transfer { to: u8 },
 }
 
 #[derive(Arbitrary, Debug, Clone, Copy)]
@@ -146,6 +147,10 @@ enum ArbMessage {
         index: Option<u8>,
         leader: Option<u8>,
     },
+    Handoff {
+        ballot: ArbBallot,
+        to: u8,
+    },
 }
 
 /// The sender of a delivered message. Mostly the process that sends that
@@ -160,7 +165,8 @@ fn sender(from: u8, msg: &Msg) -> Process {
     match msg {
         Message::Prepare { ballot, .. }
         | Message::Accept { ballot, .. }
-        | Message::Heartbeat { ballot, .. } => Process::only(Role::Proposer, ballot.node),
+        | Message::Heartbeat { ballot, .. }
+        | Message::Handoff { ballot, .. } => Process::only(Role::Proposer, ballot.node),
         Message::Promise { .. }
         | Message::Nack { .. }
         | Message::Accepted { .. }
@@ -265,6 +271,10 @@ impl ArbMessage {
                         leader: Some(NodeId(u32::from(reason % 5))),
                     },
                 },
+            },
+            ArbMessage::Handoff { ballot, to } => Message::Handoff {
+                ballot: ballot.get(),
+                to: NodeId(u32::from(to % 5)),
             },
             ArbMessage::ReadIndex { client, id } => Message::ReadIndex {
                 client: u64::from(client % 4),
@@ -585,6 +595,9 @@ pub fn run(data: &[u8]) {
                 client: u64::from(client % 4),
                 id: u64::from(*id),
                 query: query % 2,
+            }],
+            Op::Transfer { to } => vec![Input::Transfer {
+                to: NodeId(u32::from(to % 5)),
             }],
             Op::CrashAndRecover => {
                 acceptor.crash_and_recover();

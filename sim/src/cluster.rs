@@ -294,6 +294,7 @@ impl<S: SimMachine> Sim<S> {
             self.perform(i, action);
         }
         self.buf = out;
+        self.check_transfer(i);
         self.check_node(i);
         for (seq, slot) in done {
             self.on_seen_chosen(i, seq, slot);
@@ -311,6 +312,12 @@ impl<S: SimMachine> Sim<S> {
             Action::Persist(record) => self.write(i, Write::Append(record)),
             Action::PersistSnapshot(p) => self.write(i, Write::Snapshot(p)),
             Action::Compact(c) => self.write(i, Write::Compact(c)),
+            Action::Event(Event::HandingOff { to, ballot }) => {
+                self.stats.transfers += 1;
+                if let Some(j) = self.topo.entry_index(to) {
+                    self.transfer = Some((j, ballot, self.now));
+                }
+            }
             Action::Event(Event::SnapshotInstalled { next_slot, .. }) => {
                 // The replica (and its journal of executions) and the
                 // learner jumped: the checkers start over for this node, as
@@ -570,6 +577,23 @@ impl<S: SimMachine> Sim<S> {
 
     /// Cheap per-step checks of node `i`: promises, executions, and (once its
     /// writes are durable, so that what it did may be seen) its deliveries.
+    /// Node `i` just stepped: if it is the one a transfer named and it now
+    /// leads in a higher ballot, the transfer is done.
+    fn check_transfer(&mut self, i: usize) {
+        let Some((to, handed, at)) = self.transfer else {
+            return;
+        };
+        let Some(p) = self.nodes[i].server.as_ref() else {
+            return;
+        };
+        if i == to && p.is_leader() && p.ballot().is_some_and(|b| b > handed) {
+            self.transfer = None;
+            self.stats.transfers_done += 1;
+            let took = self.now - at;
+            self.stats.transfer_units_max = self.stats.transfer_units_max.max(took);
+        }
+    }
+
     pub(crate) fn check_node(&mut self, i: usize) {
         if let Err(f) = self.check_node_inner(i) {
             self.fail(f);

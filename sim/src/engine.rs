@@ -99,6 +99,13 @@ pub struct Stats {
     pub regain_millitimeouts_max: u64,
     /// Reads served without a slot (read-index) and answered to clients.
     pub reads: u64,
+    /// Leader transfers started (`Event::HandingOff`).
+    pub transfers: u64,
+    /// Of those, the ones whose named node then led in a higher ballot.
+    pub transfers_done: u64,
+    /// Longest time, over a batch, from a transfer's start until its named
+    /// node led, in time units (`TICK_UNITS` to a tick).
+    pub transfer_units_max: u64,
 }
 
 impl Stats {
@@ -128,6 +135,9 @@ impl Stats {
             .regain_millitimeouts_max
             .max(o.regain_millitimeouts_max);
         self.reads += o.reads;
+        self.transfers += o.transfers;
+        self.transfers_done += o.transfers_done;
+        self.transfer_units_max = self.transfer_units_max.max(o.transfer_units_max);
     }
 }
 
@@ -310,6 +320,9 @@ pub struct Sim<S: SimMachine> {
     /// the last one began.
     pub(crate) campaigns_after_heal: u64,
     pub(crate) last_campaign_at: u64,
+    /// The leader transfer under way: the node named, the ballot handed
+    /// off, and when.
+    pub(crate) transfer: Option<(usize, paxos_core::Ballot, u64)>,
     /// The partial-connectivity scenario this run ends with, if any.
     pub(crate) scenario: Option<Scenario>,
     pub(crate) finished: bool,
@@ -398,6 +411,7 @@ impl<S: SimMachine> Sim<S> {
             healed: false,
             campaigns_after_heal: 0,
             last_campaign_at: 0,
+            transfer: None,
             scenario: Scenario::draw(&opts),
             finished: false,
             violation: None,

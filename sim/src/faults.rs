@@ -17,6 +17,7 @@ use crate::options::{Fault, Knob, Options, TICK_UNITS};
 use crate::rng::{SimRng, Stream};
 use crate::roles::Layout;
 use crate::trace::EventKind;
+use paxos_core::{Input, NodeId};
 
 /// How long a scenario lasts, in liveness bounds.
 pub const SCENARIO_BOUNDS: u64 = 3;
@@ -186,6 +187,39 @@ impl<S: SimMachine> Sim<S> {
                         let u = node.paused_until;
                         self.record(EventKind::Pause, Some(victim), || {
                             format!("node {victim} paused until t={u}")
+                        });
+                    }
+                }
+                Fault::Transfer => {
+                    // The leader of the highest ballot (a deposed one may
+                    // not know it yet), if it is up to hear the operator.
+                    let Some(leader) = (0..n)
+                        .filter(|&i| {
+                            let node = &self.nodes[i];
+                            node.is_up()
+                                && node.paused_until <= now
+                                && node.server.as_ref().is_some_and(|s| s.is_leader())
+                        })
+                        .max_by_key(|&i| self.nodes[i].server.as_ref().and_then(|s| s.ballot()))
+                    else {
+                        continue;
+                    };
+                    self.record(EventKind::Fault, Some(leader), || {
+                        format!("operator: leader node {leader} asked to hand the lead to node {victim}")
+                    });
+                    // Node i is NodeId(i + 1) among the servers.
+                    let to = NodeId(victim as u32 + 1);
+                    self.step_node(leader, Input::Transfer { to });
+                    if faults.contains(Fault::Isolate) && self.fault_rng.chance(0.5) {
+                        // Its handoff is on the way, and then the old
+                        // leader is cut off before it hears of its
+                        // successor: it must not go on serving reads as if
+                        // it still led.
+                        let until = now
+                            + self.fault_rng.between(ISOLATE_TICKS.0, ISOLATE_TICKS.1) * TICK_UNITS;
+                        self.net.cut_groups(1 << leader, true, until);
+                        self.record(EventKind::Fault, Some(leader), || {
+                            format!("old leader node {leader} isolated until t={until}")
                         });
                     }
                 }

@@ -58,11 +58,14 @@ pub enum Fault {
     /// each reaches only its neighbours (with seven, two groups that reach
     /// each other only through one middle node).
     Chained,
+    /// An operator asks the leader to hand the lead to a random node
+    /// (`Input::Transfer`), as before a planned restart.
+    Transfer,
 }
 
 impl Fault {
     /// Every fault, in a fixed order.
-    pub const ALL: [Fault; 17] = [
+    pub const ALL: [Fault; 18] = [
         Fault::Drop,
         Fault::Duplicate,
         Fault::Reorder,
@@ -80,6 +83,7 @@ impl Fault {
         Fault::QuorumLoss,
         Fault::Constrained,
         Fault::Chained,
+        Fault::Transfer,
     ];
 
     /// The partial-connectivity scenarios, which run after heal rather than
@@ -111,6 +115,7 @@ impl Fault {
             Fault::QuorumLoss => "quorum-loss",
             Fault::Constrained => "constrained",
             Fault::Chained => "chained",
+            Fault::Transfer => "transfer",
         }
     }
 
@@ -134,7 +139,7 @@ impl Fault {
             Fault::Duplicate => 0.02,
             Fault::Reorder => 0.10,
             Fault::Partition | Fault::OneWay | Fault::Crash => 0.01,
-            Fault::Slow | Fault::Isolate | Fault::Storm | Fault::Pause => 0.005,
+            Fault::Slow | Fault::Isolate | Fault::Storm | Fault::Pause | Fault::Transfer => 0.005,
             Fault::Skew => 0.3,
             Fault::Disk => 0.5,
             Fault::Burst => 0.003,

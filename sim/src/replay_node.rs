@@ -120,6 +120,12 @@ impl Observer for Sketch {
                 None,
                 format!("read {id} of client {client}"),
             ),
+            Input::Transfer { to } => self.push(
+                EventKind::Fault,
+                None,
+                None,
+                format!("transfer: hand the lead to {to}"),
+            ),
         }
         for action in actions {
             match action {

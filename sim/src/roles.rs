@@ -439,6 +439,15 @@ impl<S: SimMachine> Proc<S> {
         }
     }
 
+    /// Its proposer's ballot, if it hosts one.
+    pub fn ballot(&self) -> Option<Ballot> {
+        match self {
+            Proc::Server(s) => Some(s.ballot()),
+            Proc::Proposer(p) => Some(p.ballot()),
+            _ => None,
+        }
+    }
+
     /// Is it the leader?
     pub fn is_leader(&self) -> bool {
         match self {

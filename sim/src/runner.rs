@@ -100,8 +100,18 @@ impl Summary {
         } else {
             String::new()
         };
+        let leaders = if self.stats.transfers > 0 {
+            format!(
+                "; leader transfers {} ({} led by the node named, slowest {:.2} ticks)",
+                self.stats.transfers,
+                self.stats.transfers_done,
+                self.stats.transfer_units_max as f64 / crate::options::TICK_UNITS as f64
+            )
+        } else {
+            String::new()
+        };
         format!(
-            "seeds {} steps {} messages delivered {} messages/s {:.0} violations {} ({:.1} s; requests {}/{} completed; reads {}; slowest settle after heal {} ticks{}; compactions {}{}{})",
+            "seeds {} steps {} messages delivered {} messages/s {:.0} violations {} ({:.1} s; requests {}/{} completed; reads {}; slowest settle after heal {} ticks{}; compactions {}{}{}{})",
             self.seeds,
             self.stats.steps,
             self.stats.delivered,
@@ -115,6 +125,7 @@ impl Summary {
             elections,
             self.stats.snapshots,
             transfers,
+            leaders,
             scenarios
         )
     }

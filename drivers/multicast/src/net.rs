@@ -343,7 +343,10 @@ impl Node {
                     Event::Ignored { .. } => self.counters.ignored += 1,
                     // Only a paxos_core::Server installs snapshots and
                     // serves reads; learners here deliver the whole log.
-                    Event::SnapshotInstalled { .. } | Event::ReadRefused { .. } => {}
+                    Event::SnapshotInstalled { .. }
+                    | Event::ReadRefused { .. }
+                    | Event::HandingOff { .. }
+                    | Event::TransferRefused { .. } => {}
                     e @ Event::Failed { .. } => other(Action::Event(e)),
                 },
                 a @ (Action::Deliver { .. } | Action::Reply { .. }) => other(a),
