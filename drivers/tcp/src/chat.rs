@@ -25,6 +25,13 @@ pub enum ChatOp {
         /// Index of the first message wanted.
         offset: u64,
     },
+    /// Operator: the leader hands the lead to server `to`
+    /// (`paxos_core::Input::Transfer`). Servers take it before the core
+    /// and never propose it, so the room never sees it.
+    Transfer {
+        /// The server to lead next.
+        to: u32,
+    },
 }
 
 /// What an operation returns.
@@ -34,6 +41,12 @@ pub enum ChatOutput {
     Appended {
         /// Its position, counted from 0.
         index: u64,
+    },
+    /// The leader started handing the lead to server `to` (the answer to
+    /// [`ChatOp::Transfer`]).
+    HandingOff {
+        /// The server named.
+        to: u32,
     },
     /// A page of the log as it stood when the `Get` was executed.
     Page {
@@ -66,6 +79,9 @@ impl StateMachine for Chat {
                 }
             }
             ChatOp::Get { offset } => self.page(*offset),
+            // Never proposed (servers answer it themselves); a no-op if it
+            // were.
+            ChatOp::Transfer { to } => ChatOutput::HandingOff { to: *to },
         }
     }
 
@@ -74,7 +90,7 @@ impl StateMachine for Chat {
     fn read(&self, query: &ChatOp) -> Option<ChatOutput> {
         match query {
             ChatOp::Get { offset } => Some(self.page(*offset)),
-            ChatOp::Put(_) => None,
+            ChatOp::Put(_) | ChatOp::Transfer { .. } => None,
         }
     }
 }

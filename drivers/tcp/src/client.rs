@@ -394,6 +394,19 @@ impl Session {
         }
     }
 
+    /// Asks the leader to hand the lead to server `to` (a planned restart
+    /// of the leader); returns once it has started. The session finds the
+    /// leader as for any request. The lead has moved when `to` answers as
+    /// leader, normally within one heartbeat round.
+    pub async fn transfer(&mut self, to: u32) -> Result<u32, CallError> {
+        match self.call(ChatOp::Transfer { to }).await? {
+            (_, ChatOutput::HandingOff { to }) => Ok(to),
+            (_, other) => Err(CallError::Rejected(format!(
+                "unexpected answer to a transfer: {other:?}"
+            ))),
+        }
+    }
+
     /// Reads one page of the log from `offset`.
     pub async fn get_page(&mut self, offset: u64) -> Result<Page, CallError> {
         match self.call(ChatOp::Get { offset }).await? {

@@ -13,6 +13,7 @@ commands:
   disconnect, d                drop the connection (and forget the servers)
   get, g                       print the whole chat log
   put, p <MESSAGE>             append MESSAGE (the rest of the line) and wait for its acknowledgement
+  transfer, t <ID>             ask the leader to hand the lead to server ID (before restarting the leader)
   help, h                      print this list";
 
 /// One parsed line.
@@ -26,6 +27,8 @@ pub enum Verb {
     Get,
     /// `put` and its message.
     Put(String),
+    /// `transfer` and the server to lead next.
+    Transfer(u32),
     /// `help`.
     Help,
     /// Nothing on the line.
@@ -73,6 +76,7 @@ pub fn parse(line: &str) -> Option<Verb> {
         "disconnect" | "d" => Some(Verb::Disconnect),
         "get" | "g" => Some(Verb::Get),
         "put" | "p" if !rest.is_empty() => Some(Verb::Put(rest.to_string())),
+        "transfer" | "t" => rest.trim().parse().ok().map(Verb::Transfer),
         "help" | "h" => Some(Verb::Help),
         _ => None,
     }
@@ -159,6 +163,15 @@ pub async fn execute(session: &mut Session, verb: Verb) -> String {
                 Err(e) => format!("[ERROR]: {}\n", put_error(&e)),
             }
         }
+        Verb::Transfer(to) => {
+            if session.server().is_none() {
+                return "[ERROR]: not connected to a server\n".into();
+            }
+            match session.transfer(to).await {
+                Ok(to) => format!("[RESPONSE]: the leader is handing the lead to server {to}\n"),
+                Err(e) => format!("[ERROR]: transfer to server {to} failed ({e})\n"),
+            }
+        }
         Verb::Get => {
             if session.server().is_none() {
                 return "[ERROR]: not connected to a server\n".into();
@@ -218,5 +231,9 @@ mod tests {
         assert_eq!(parse("   "), Some(Verb::Empty));
         assert_eq!(parse("d"), Some(Verb::Disconnect));
         assert_eq!(parse("h"), Some(Verb::Help));
+        assert_eq!(parse("transfer 2"), Some(Verb::Transfer(2)));
+        assert_eq!(parse("t 0"), Some(Verb::Transfer(0)));
+        assert_eq!(parse("transfer"), None, "transfer needs a server id");
+        assert_eq!(parse("t two"), None);
     }
 }

@@ -29,7 +29,9 @@ pub const HELLO_FRAME_MAX_BYTES: usize = 256;
 /// 3: snapshots travel as core messages, so `PeerFrame` lost `Snapshot`.
 /// 4: heartbeats carry a beat number and acceptors acknowledge them.
 /// 5: core messages gained `ReadIndex`/`ReadIndexReply` (reads without a slot).
-pub const PROTOCOL_VERSION: u32 = 5;
+/// 6: core messages gained `Handoff`, chat operations `Transfer` (leader
+/// transfer).
+pub const PROTOCOL_VERSION: u32 = 6;
 
 /// The core message type as the chat room instantiates it (snapshots are
 /// one of its kinds).

@@ -450,3 +450,45 @@ fn a_restarted_follower_knows_the_leader_at_once() {
         one.retries()
     );
 }
+
+/// `transfer` moves the lead to the server named, found through any
+/// server; a transfer to a stranger or to the leader itself is refused.
+#[test]
+fn a_transfer_hands_the_lead_to_the_server_named() {
+    let mut cluster = Cluster::new(3, 200);
+    cluster.start_all();
+    let rt = runtime();
+    let opts = SessionOptions {
+        attempt_timeout: Duration::from_millis(1000),
+        deadline: Duration::from_secs(30),
+        retry_pause: Duration::from_millis(20),
+    };
+    let addrs = cluster.client_addrs();
+    let mut s = Session::new(11, 1, addrs.clone(), opts).with_tls(cluster.client_tls());
+    rt.block_on(s.put("before")).unwrap();
+    let leader = addrs.iter().position(|&a| Some(a) == s.server()).unwrap();
+    let to = (leader + 1) % 3;
+    // Asked through a follower: the session follows the hint to the leader.
+    let mut admin =
+        Session::new(12, 1, vec![addrs[to], addrs[leader]], opts).with_tls(cluster.client_tls());
+    assert_eq!(rt.block_on(admin.transfer(to as u32)).unwrap(), to as u32);
+    // The old leader steps down as soon as the new one campaigns: a put
+    // that reached it first may still be answered there, the next one is
+    // sent on to the new leader.
+    let mut puts = 0;
+    while s.server() != Some(addrs[to]) {
+        assert!(puts < 3, "the lead did not move to server {to}");
+        let t = std::time::Instant::now();
+        rt.block_on(s.put("after")).unwrap();
+        println!("put {puts}: {:?}, retries {}", t.elapsed(), s.retries());
+        puts += 1;
+    }
+    assert!(
+        rt.block_on(admin.transfer(to as u32)).is_err(),
+        "the new leader already leads"
+    );
+    assert!(rt.block_on(admin.transfer(7)).is_err(), "no server 7");
+    let (_, log) = rt.block_on(s.get_all()).unwrap();
+    assert_eq!(log.len(), 1 + puts, "{log:?}");
+    assert!(log[1..].iter().all(|m| m == "after"), "{log:?}");
+}

@@ -74,6 +74,12 @@ enum Command {
     },
     /// Print the whole log and exit.
     Get,
+    /// Ask the leader to hand the lead to server ID (for a planned restart
+    /// of the leader), and exit once it has started.
+    Transfer {
+        /// The server to lead next (its --id).
+        id: u32,
+    },
 }
 
 fn state_dir(explicit: Option<PathBuf>) -> PathBuf {
@@ -158,6 +164,16 @@ fn main() -> ExitCode {
                 }
                 Err(e) => {
                     paxos_tcp::say!("[ERROR]: {}", paxos_tcp::repl::put_error(&e));
+                    ExitCode::FAILURE
+                }
+            },
+            Some(Command::Transfer { id }) => match session.transfer(id).await {
+                Ok(to) => {
+                    paxos_tcp::say!("[RESPONSE]: the leader is handing the lead to server {to}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    paxos_tcp::say!("[ERROR]: transfer to server {id} failed ({e})");
                     ExitCode::FAILURE
                 }
             },

@@ -4,13 +4,13 @@
 //! what the core says, with no special case by record or message kind.
 
 use super::{ReadMode, Shared, TICK_MS};
-use crate::chat::{Chat, ChatOp};
+use crate::chat::{Chat, ChatOp, ChatOutput};
 use crate::wal::{self, WalEntry};
 use crate::wire::{self, Outcome, PeerFrame, Response};
 use bytes::Bytes;
 use paxos_core::{
     Action, ClientId, Command, Destination, DropReason, Event, Input, Message, NodeId, Process,
-    ReadRefusal, Server, ServerAction,
+    ReadRefusal, Server, ServerAction, TransferRefusal,
 };
 use std::collections::HashMap;
 use std::future::Future;
@@ -66,6 +66,9 @@ pub(super) struct Driver {
     /// Reads handed to the core, by `(client, read id)`: the request's seq,
     /// to answer under. The core answers or refuses every read it takes.
     pub(super) pending_reads: HashMap<(ClientId, u64), u64>,
+    /// The transfer request being stepped, answered from the event the
+    /// step emits.
+    pub(super) pending_transfer: Option<(ClientId, u64)>,
     /// The next read id; never repeats within a run, and starts past any
     /// earlier run's (see `read_id_base`).
     pub(super) next_read_id: u64,
@@ -185,6 +188,15 @@ impl Driver {
                 self.next_read_id += 1;
                 self.pending_reads.insert((client, id), seq);
                 self.step(Input::Read { client, id, query });
+            }
+            DriverInput::Client(Command {
+                client,
+                seq,
+                op: ChatOp::Transfer { to },
+            }) => {
+                // Answered from the event this step emits (see `flush`).
+                self.pending_transfer = Some((client, seq));
+                self.step(Input::Transfer { to: NodeId(to) });
             }
             DriverInput::Client(cmd) => self.step(Input::Propose(cmd)),
             DriverInput::Peer {
@@ -318,6 +330,39 @@ impl Driver {
                         from.0
                     );
                     continue;
+                }
+                Action::Event(Event::HandingOff { to, ballot }) => {
+                    info!("handing the lead to server {} (ballot {ballot})", to.0);
+                    let Some((client, seq)) = self.pending_transfer.take() else {
+                        continue;
+                    };
+                    if !routes.contains_key(&client) {
+                        continue;
+                    }
+                    let output = ChatOutput::HandingOff { to: to.0 };
+                    let slot = self.server.applied_up_to();
+                    response(client, seq, Outcome::Done { slot, output }, leader)
+                }
+                Action::Event(Event::TransferRefused { to, reason }) => {
+                    let Some((client, seq)) = self.pending_transfer.take() else {
+                        continue;
+                    };
+                    if !routes.contains_key(&client) {
+                        continue;
+                    }
+                    let result = match reason {
+                        // The client's session retries at the leader.
+                        TransferRefusal::NotLeader { leader } => Outcome::Refused {
+                            reason: DropReason::NotLeader { leader },
+                        },
+                        TransferRefusal::NotAMember => Outcome::Rejected {
+                            reason: format!("server {} is not a member of the cluster", to.0),
+                        },
+                        TransferRefusal::AlreadyLeader => Outcome::Rejected {
+                            reason: format!("server {} already leads", to.0),
+                        },
+                    };
+                    response(client, seq, result, leader)
                 }
                 Action::Event(Event::Ignored { kind }) => {
                     // Counted by the core; published from its stats at exit.

@@ -502,6 +502,7 @@ pub async fn run(
         recorder,
         reads: opts.reads,
         pending_reads: HashMap::new(),
+        pending_transfer: None,
         next_read_id: read_id_base(),
     };
     driver.run(input_rx, shutdown).await;
