@@ -52,15 +52,23 @@ pub struct Client<C> {
 
 impl<C: Clone> Client<C> {
     /// A client with session id `id`. `config.members` are the acceptors (its
-    /// learner counts their votes); a command is sent again after
-    /// `2 * config.retransmit_ticks` ticks without seeing it chosen, with
-    /// no deadline. After a refusal it backs off for at most one election
+    /// learner counts their votes); a command is sent again every
+    /// `config.retransmit_ticks` ticks until an acceptor's vote shows that a
+    /// leader proposed it, with no deadline. Until then a copy costs little
+    /// (a leader ignores copies of a command it holds) and is what repairs
+    /// a lost submission, so the client retries as often as a leader
+    /// retransmits. Once it was seen proposed, the client waits an election
+    /// timeout from then instead: that leader retransmits it until it is
+    /// chosen and the client's learner catches up on the slot, so a copy
+    /// sent meanwhile would only be decided a second time in a slot of its
+    /// own; only a leader that fails before it is chosen needs the copy. After a refusal it backs off for at most one election
     /// timeout: longer never helps (a leader is elected or the queue drains
     /// within that), and an overloaded leader keeps a refused client's
     /// place in line only for a few election timeouts.
     pub fn new(config: &Config, id: ClientId) -> Result<Self, ConfigError> {
         let mut session = SessionConfig::new(id, Vec::new());
-        session.attempt_ticks = config.retransmit_ticks.saturating_mul(2);
+        session.attempt_ticks = config.retransmit_ticks;
+        session.proposed_ticks = config.election_timeout_ticks.max(session.attempt_ticks);
         session.backoff_max_ticks = config.election_timeout_ticks.max(1);
         session.backoff_min_ticks = session.backoff_min_ticks.min(session.backoff_max_ticks);
         session.seed = config.seed ^ id;
@@ -175,6 +183,7 @@ impl<C: Clone> Client<C> {
                 }
             }
             Input::Receive { from, msg } => {
+                self.notice_proposal(from, &msg, out);
                 if self.learner.is_none() {
                     let Message::Heartbeat { commit, .. } = &msg else {
                         return;
@@ -192,6 +201,34 @@ impl<C: Clone> Client<C> {
                 self.feed(Input::Receive { from, msg }, out);
             }
             Input::Checkpoint => {} // nothing durable
+        }
+    }
+
+    /// An acceptor's vote carrying the outstanding command shows that a
+    /// leader proposed it: the session stops sending copies for a while.
+    fn notice_proposal<P>(
+        &mut self,
+        from: crate::address::Process,
+        msg: &Message<C, P>,
+        out: &mut Vec<Action<C, (), P>>,
+    ) {
+        let Message::Accepted {
+            value: Some(value), ..
+        } = msg
+        else {
+            return;
+        };
+        let Some(seq) = self.session.outstanding() else {
+            return;
+        };
+        let client = self.id();
+        if from.hosts(crate::address::Role::Acceptor)
+            && value
+                .commands()
+                .iter()
+                .any(|c| c.client == client && c.seq == seq)
+        {
+            self.session_step(SessionInput::Proposed { seq }, out);
         }
     }
 
@@ -424,7 +461,7 @@ mod tests {
         let mut c = ready_client(0);
         let mut out = Vec::new();
         c.step_into(propose(5), &mut out);
-        let retry_ticks = config().retransmit_ticks * 2;
+        let retry_ticks = config().retransmit_ticks;
         for _ in 0..retry_ticks * 3 {
             c.step_into(Input::Tick, &mut out);
         }
@@ -442,6 +479,43 @@ mod tests {
             })],
             "one command at a time"
         );
+    }
+
+    #[test]
+    fn a_command_seen_in_a_vote_is_not_sent_again_before_an_election_timeout() {
+        let mut c = ready_client(3);
+        let mut out = Vec::new();
+        c.step_into(propose(5), &mut out);
+        let attempt = config().retransmit_ticks;
+        let patience = config().election_timeout_ticks;
+        assert!(patience > attempt + 1);
+        c.step_into(Input::Tick, &mut out);
+        // A vote from a non-acceptor, or for another command, shows nothing.
+        let forged = Input::Receive {
+            from: Process::only(Role::Learner, NodeId(1)),
+            msg: Message::Accepted {
+                ballot: Ballot::new(1, NodeId(1)),
+                slot: 3,
+                value: Some(mine(1, 5)),
+            },
+        };
+        c.step_into(forged, &mut out);
+        c.step_into(accepted(1, 4, mine(2, 5)), &mut out);
+        out.clear();
+        for _ in 1..attempt {
+            c.step_into(Input::Tick, &mut out);
+        }
+        assert_eq!(forwards(&out), [(1, 5)], "retried after attempt_ticks");
+        // Seen proposed: one vote of the leader's proposal is enough.
+        c.step_into(accepted(1, 3, mine(1, 5)), &mut out);
+        out.clear();
+        for _ in 1..patience {
+            c.step_into(Input::Tick, &mut out);
+        }
+        assert!(forwards(&out).is_empty(), "{out:?}");
+        c.step_into(Input::Tick, &mut out);
+        assert_eq!(forwards(&out), [(1, 5)], "the leader may have failed");
+        assert_eq!(replies(&out), []);
     }
 
     #[test]

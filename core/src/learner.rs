@@ -88,6 +88,9 @@ pub struct Learner<C> {
     recovery: Option<Recovery<C>>,
     /// Ask the leader (node of the newest commit ballot) rather than every learner.
     ask_leader: bool,
+    /// A leader's commit point arrived in this step (see
+    /// [`Learner::resume_catch_up`]).
+    commit_heard: bool,
     window_max: u64,
     ignored: u64,
     #[cfg(feature = "bug-zoo")]
@@ -118,6 +121,7 @@ impl<C: Clone> Learner<C> {
             query: 0,
             recovery: None,
             ask_leader: false,
+            commit_heard: false,
             window_max: (config.pipeline_window as u64)
                 .saturating_mul(8)
                 .saturating_add(config.catchup_chunk as u64 * 2),
@@ -243,7 +247,10 @@ impl<C: Clone> Learner<C> {
                 slot,
                 value: Some(value),
             } => self.vote(from.id, ballot, slot, value, out),
-            Message::Heartbeat { ballot, commit, .. } => self.commit(ballot, commit),
+            Message::Heartbeat { ballot, commit, .. } => {
+                self.commit(ballot, commit);
+                self.commit_heard = true;
+            }
             Message::CatchUp {
                 from_slot, to_slot, ..
             } => self.serve(from, from_slot, to_slot, out),
@@ -418,7 +425,24 @@ impl<C: Clone> Learner<C> {
     /// gap is left, ask for the next chunk now instead of a timeout later,
     /// so that catching up runs at a chunk per round trip, not per
     /// `catchup_ticks`.
+    ///
+    /// With learners apart, also ask at once when a leader's commit point
+    /// just arrived and covers the next slot while its value is missing.
+    /// The leader announces a slot chosen only after a quorum's votes
+    /// reached it, and each acceptor sends its vote to the learners before
+    /// it answers the leader, so a vote the learner lacks by then was lost:
+    /// nothing but catch-up will bring the value, and waiting
+    /// `catchup_ticks` first only delays every later slot. Once per slot;
+    /// the stall timer repeats the request if it goes unanswered.
     pub(crate) fn resume_catch_up<O, P>(&mut self, out: &mut Vec<Action<C, O, P>>) {
+        if core::mem::take(&mut self.commit_heard)
+            && self.config.learners_apart
+            && self.next < self.committed_below
+            && self.asked_from != Some(self.next)
+        {
+            self.ask(out);
+            return;
+        }
         let Some(from) = self.asked_from else {
             return;
         };
@@ -822,6 +846,49 @@ mod tests {
             2,
             "slot 3 is beyond the commit point"
         );
+    }
+
+    #[test]
+    fn apart_a_commit_point_over_a_missing_value_makes_the_learner_ask_at_once() {
+        let members: Vec<NodeId> = QUORUM_MEMBERS.iter().map(|&m| NodeId(m)).collect();
+        let mut config = Config::new(NodeId(9), members);
+        config.learners_apart = true;
+        let mut l = Learner::<u64>::new(&config).unwrap();
+        let mut out: Vec<A> = Vec::new();
+        l.step_into(accepted(1, 1, 0, 7), &mut out);
+        l.step_into(heartbeat(1, 1), &mut out);
+        assert_eq!(delivered(&out), [(0, 7)]);
+        assert!(
+            !out.iter().any(|a| matches!(a, Action::Send { .. })),
+            "nothing is missing"
+        );
+        // Slot 1 is chosen and no vote for it arrived: ask now, no tick.
+        out.clear();
+        l.step_into(heartbeat(1, 3), &mut out);
+        let ask = |to| Action::Send {
+            to,
+            msg: Message::CatchUp {
+                from_slot: 1,
+                to_slot: 3,
+                query: 1,
+            },
+        };
+        assert_eq!(
+            out,
+            [
+                ask(Destination::Group(Roles::LEARNER)),
+                ask(Destination::Group(Roles::ACCEPTOR))
+            ]
+        );
+        // The same gap is asked for once; the stall timer repeats it.
+        out.clear();
+        l.step_into(heartbeat(1, 3), &mut out);
+        l.step_into(accepted(2, 1, 4, 9), &mut out);
+        assert!(out.is_empty(), "{out:?}");
+        // Learners in servers wait for catchup_ticks, as before.
+        let mut l = learner(9);
+        l.step_into(heartbeat(1, 2), &mut out);
+        assert!(out.is_empty(), "{out:?}");
     }
 
     #[test]

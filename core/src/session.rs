@@ -46,6 +46,11 @@ pub struct SessionConfig {
     /// How long an attempt waits for an answer before it is sent again, to
     /// the next server.
     pub attempt_ticks: u32,
+    /// How long an attempt waits instead once the embedding saw a leader
+    /// propose it ([`SessionInput::Proposed`]): sending it again then only
+    /// helps if that leader fails, since a leader retransmits what it
+    /// proposed until it is chosen.
+    pub proposed_ticks: u32,
     /// How long a request may take in all, retries included; `None` waits
     /// for ever.
     pub deadline_ticks: Option<u64>,
@@ -64,14 +69,16 @@ pub struct SessionConfig {
 }
 
 impl SessionConfig {
-    /// Defaults for a 10 ms tick: an attempt waits 1 s, back-off runs from
-    /// 20 ms to 1 s, no deadline, leader hints followed.
+    /// Defaults for a 10 ms tick: an attempt waits 1 s (also once seen
+    /// proposed), back-off runs from 20 ms to 1 s, no deadline, leader hints
+    /// followed.
     pub fn new(client: ClientId, servers: Vec<NodeId>) -> Self {
         SessionConfig {
             client,
             first_seq: 1,
             servers,
             attempt_ticks: 100,
+            proposed_ticks: 100,
             deadline_ticks: None,
             backoff_min_ticks: 2,
             backoff_max_ticks: 100,
@@ -84,6 +91,7 @@ impl SessionConfig {
     pub fn validate(&self) -> Result<(), ConfigError> {
         let ticks = [
             ("attempt_ticks", self.attempt_ticks),
+            ("proposed_ticks", self.proposed_ticks),
             ("backoff_min_ticks", self.backoff_min_ticks),
             ("backoff_max_ticks", self.backoff_max_ticks),
         ];
@@ -140,6 +148,16 @@ pub enum SessionInput<C, O> {
         /// Whether the attempt may have been delivered.
         sent: bool,
     },
+    /// A leader proposed request `seq` in a slot (a client that learns for
+    /// itself saw an acceptor vote for it). The current attempt then waits
+    /// [`SessionConfig::proposed_ticks`] from now before it is sent again,
+    /// instead of `attempt_ticks`: the leader retransmits its proposal
+    /// until it is chosen, so a copy would only be proposed again in a
+    /// slot of its own. Only the first notice per attempt counts.
+    Proposed {
+        /// The request.
+        seq: u64,
+    },
     /// The embedding gives up on request `seq` now (a server rejected it
     /// for a reason of its own, or the user lost patience). It ends with
     /// [`Failure::Cancelled`] if no attempt can have reached a leader, and
@@ -185,8 +203,13 @@ struct Outstanding<C> {
     op: C,
     /// Ticks since it was submitted (for the deadline).
     age_ticks: u64,
-    /// Ticks since the current attempt was sent.
+    /// Ticks since the current attempt was sent (or was seen proposed).
     waited_ticks: u32,
+    /// Ticks the current attempt waits: `attempt_ticks`, or
+    /// `proposed_ticks` once it was seen proposed.
+    patience: u32,
+    /// The current attempt was seen proposed.
+    seen_proposed: bool,
     /// Ticks left before the next attempt, while backing off.
     pause_ticks: Option<u32>,
     /// Some attempt may have reached a leader (it timed out or was lost
@@ -317,6 +340,19 @@ impl<C: Clone, O> Session<C, O> {
                 out.push(SessionAction::Done { seq, slot, output });
             }
             SessionInput::Refused { seq, reason } => self.refused(seq, reason, out),
+            SessionInput::Proposed { seq } => {
+                let proposed_ticks = self.config.proposed_ticks;
+                let Some(o) = self.request(seq) else {
+                    return;
+                };
+                if o.pause_ticks.is_some() || o.seen_proposed {
+                    return;
+                }
+                o.maybe_proposed = true;
+                o.seen_proposed = true;
+                o.waited_ticks = 0;
+                o.patience = proposed_ticks;
+            }
             SessionInput::Cancel { seq } => {
                 let Some(o) = self.request(seq) else {
                     return;
@@ -368,6 +404,8 @@ impl<C: Clone, O> Session<C, O> {
             op,
             age_ticks: 0,
             waited_ticks: 0,
+            patience: self.config.attempt_ticks,
+            seen_proposed: false,
             pause_ticks: None,
             maybe_proposed: false,
             last_refusal: None,
@@ -400,7 +438,7 @@ impl<C: Clone, O> Session<C, O> {
             return;
         }
         o.waited_ticks += 1;
-        if o.waited_ticks >= self.config.attempt_ticks {
+        if o.waited_ticks >= o.patience {
             // No answer: the attempt may have reached a leader. The server
             // may be down or cut off, so the next attempt goes elsewhere.
             o.maybe_proposed = true;
@@ -498,6 +536,8 @@ impl<C: Clone, O> Session<C, O> {
         o.sends = o.sends.saturating_add(1);
         self.attempts += 1;
         o.waited_ticks = 0;
+        o.patience = self.config.attempt_ticks;
+        o.seen_proposed = false;
         o.pause_ticks = None;
         out.push(SessionAction::Send {
             to,
@@ -580,6 +620,33 @@ mod tests {
         let out = ticks(&mut s, ATTEMPT_TICKS * 2);
         assert_eq!(sent_to(&out), [(Some(2), 1), (Some(1), 1)]);
         assert_eq!((s.attempts(), s.retries()), (3, 2));
+    }
+
+    #[test]
+    fn an_attempt_seen_proposed_waits_proposed_ticks_from_then_once_per_attempt() {
+        let mut s = session(&[]);
+        s.config.proposed_ticks = 3 * ATTEMPT_TICKS;
+        s.step(SessionInput::Submit("a"));
+        ticks(&mut s, ATTEMPT_TICKS - 1);
+        assert!(s.step(SessionInput::Proposed { seq: 2 }).is_empty());
+        assert!(s.step(SessionInput::Proposed { seq: 1 }).is_empty());
+        let before = ticks(&mut s, 3 * ATTEMPT_TICKS - 1);
+        assert!(sent_to(&before).is_empty(), "{before:?}");
+        // A second notice for the same attempt does not push it back.
+        s.step(SessionInput::Proposed { seq: 1 });
+        assert_eq!(sent_to(&ticks(&mut s, 1)), [(None, 1)]);
+        // The retry waits attempt_ticks again until it is seen proposed.
+        assert_eq!(sent_to(&ticks(&mut s, ATTEMPT_TICKS)), [(None, 1)]);
+        // Seen proposed, a deadline still reports it as possibly applied.
+        s.step(SessionInput::Proposed { seq: 1 });
+        let out = s.step(SessionInput::Cancel { seq: 1 });
+        assert_eq!(
+            out,
+            [SessionAction::Failed {
+                seq: 1,
+                failure: Failure::Unknown
+            }]
+        );
     }
 
     #[test]

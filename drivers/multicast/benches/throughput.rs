@@ -5,6 +5,15 @@
 //!
 //! `cargo bench -p paxos-multicast` (as root). Not a test: it asserts only
 //! that every value arrived exactly once, never anything about time.
+//!
+//! Environment:
+//! * `ABCAST_BENCH_LOSS=20,30`: only the keyless cases at these loss rates
+//!   (in percent).
+//! * `ABCAST_BENCH_BASELINE=PATH`: also run each case with the `abcast` at
+//!   PATH (another build, say of the main branch), right after this one,
+//!   and print the ratio of the two.
+//! * `ABCAST_BENCH_COUNTERS=1`: print every process's exit counters after
+//!   each case (and keep its working directory).
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -18,15 +27,16 @@ const OLD_VALUES_PER_S: f64 = 840.0;
 const CLIENTS: u32 = 2;
 const DEADLINE: Duration = Duration::from_secs(300);
 
-fn measure(loss: f64, values_per_client: usize, key: bool) -> f64 {
+fn measure(abcast: &str, baseline: bool, loss: f64, values_per_client: usize, key: bool) -> f64 {
     let tag = format!(
-        "bench{}{}",
+        "bench{}{}{}",
         (loss * 100.0) as u32,
-        if key { "k" } else { "" }
+        if key { "k" } else { "" },
+        if baseline { "b" } else { "" }
     );
-    let dir = WorkDir::new(&tag);
+    let mut dir = WorkDir::new(&tag);
     if key {
-        let out = std::process::Command::new(ABCAST)
+        let out = std::process::Command::new(abcast)
             .args(["keygen", "abcast.key"])
             .current_dir(&dir.path)
             .output()
@@ -56,7 +66,7 @@ fn measure(loss: f64, values_per_client: usize, key: bool) -> f64 {
         if key {
             args.extend(["--key", "abcast.key"]);
         }
-        Proc::spawn(ns, &dir.path, name, ABCAST, &args, stdin)
+        Proc::spawn(ns, &dir.path, name, abcast, &args, stdin)
     };
     let mut expected_bytes = 0u64;
     let mut submitted = Vec::new();
@@ -94,6 +104,14 @@ fn measure(loss: f64, values_per_client: usize, key: bool) -> f64 {
     for s in &mut servers {
         s.stop();
     }
+    if std::env::var_os("ABCAST_BENCH_COUNTERS").is_some() {
+        dir.keep();
+        for p in servers.iter().chain(&clients) {
+            if let Some(line) = p.log().lines().rev().find(|l| l.starts_with("abcast ")) {
+                println!("    {line}");
+            }
+        }
+    }
     let out1 = servers[5].output_lines();
     assert_eq!(out1, servers[6].output_lines(), "learners differ");
     let (mut a, mut b) = (out1, submitted);
@@ -110,6 +128,13 @@ fn main() {
     require_root();
     println!("abcast throughput: 3 acceptors, 2 proposers, 2 learners, 2 clients, one namespace per process");
     println!("baseline: the old program, about {OLD_VALUES_PER_S} values/s");
+    let only: Option<Vec<u32>> = std::env::var("ABCAST_BENCH_LOSS")
+        .ok()
+        .map(|v| v.split(',').filter_map(|p| p.trim().parse().ok()).collect());
+    let baseline = std::env::var("ABCAST_BENCH_BASELINE").ok();
+    if let Some(b) = &baseline {
+        println!("each case also runs {b} (\"baseline build\") right after this build");
+    }
     let mut unkeyed = None;
     let mut keyed = None;
     for (loss, values_per_client, key) in [
@@ -118,15 +143,29 @@ fn main() {
         (0.2, 100_000, false),
         (0.3, 100_000, false),
     ] {
-        let rate = measure(loss, values_per_client, key);
+        let percent = (loss * 100.0) as u32;
+        if only
+            .as_ref()
+            .is_some_and(|only| key || !only.contains(&percent))
+        {
+            continue;
+        }
+        let rate = measure(ABCAST, false, loss, values_per_client, key);
         println!(
             "loss {:>2} %{}: {:>7} values in both learners at {:>9.0} values/s = {:>6.0} x the old program",
-            (loss * 100.0) as u32,
+            percent,
             if key { ", HMAC" } else { "      " },
             2 * values_per_client,
             rate,
             rate / OLD_VALUES_PER_S
         );
+        if let Some(b) = &baseline {
+            let base = measure(b, true, loss, values_per_client, key);
+            println!(
+                "         baseline build: {base:>9.0} values/s; this build is {:.2} x the baseline build",
+                rate / base
+            );
+        }
         if loss == 0.0 {
             *(if key { &mut keyed } else { &mut unkeyed }) = Some(rate);
         }

@@ -15,8 +15,11 @@ use std::time::Duration;
 use tokio::net::UdpSocket;
 use tokio::signal::unix::{signal, Signal, SignalKind};
 
-/// Period of [`Input::Tick`]; the core's timeouts count these.
-pub const TICK: Duration = Duration::from_millis(10);
+/// Period of [`Input::Tick`]; the core's timeouts count these. One
+/// millisecond, about a round trip on a LAN: a timer can only fire on a
+/// tick, so a coarser tick would make every repair of a lost datagram wait
+/// for tens of round trips (see `RETRANSMIT_TICKS` in `roles.rs`).
+pub const TICK: Duration = Duration::from_millis(1);
 /// Most datagrams read in one go before the actions they cause are performed,
 /// so that one log sync covers many votes.
 const RECV_BATCH_MAX: usize = 256;

@@ -46,6 +46,32 @@ pub const VALUE_BYTES_MAX: usize = COMMAND_BYTES_MAX;
 const LEARNER_RETAIN_SLOTS: u64 = 1 << 16;
 /// Slots per catch-up request (the reply is split into datagrams).
 const CATCHUP_CHUNK: usize = 64;
+// Timers, in ticks of `net::TICK` (1 ms). A LAN's round trip is about a
+// millisecond, and loss is repaired only when a timer runs out: a value
+// whose `Accept`, vote or client `Forward` was lost waits for the leader's
+// retransmission, the learner's catch-up or the client's retry. These were
+// the core's defaults for a 10 ms tick (40, 40 and 80 ms); at 30 % loss per
+// receiver half of all slots need a repair, and the clients spent most of
+// their time waiting out those timers (`README.md`, "Benchmark"). A timer
+// fires on the tick its count is reached, so 3 ticks is 2-3 ms: about two
+// round trips with the acceptor's fsync. Without loss some votes take
+// longer than that under load, and their commands and `Accept`s are sent
+// again for nothing (a leader ignores copies of what it holds, an acceptor
+// acknowledges a repeated `Accept` without a write); the bench measured
+// that as noise next to what the shorter wait gains under loss.
+// Heartbeat and election timeouts keep their wall-clock lengths.
+
+/// Leader heartbeat period: 20 ms.
+const HEARTBEAT_TICKS: u32 = 20;
+/// A follower campaigns after 100–200 ms without a heartbeat.
+const ELECTION_TIMEOUT_TICKS: u32 = 100;
+/// An unanswered `Accept` or `Prepare` is sent again after 3 ms, and so is
+/// a client's command until a vote shows it proposed.
+const RETRANSMIT_TICKS: u32 = 3;
+/// A learner stuck behind a slot it knows chosen asks for it after 3 ms.
+const CATCHUP_TICKS: u32 = 3;
+/// Only a `Server` sends snapshots; kept at its default's 200 ms all the same.
+const SNAPSHOT_RESEND_TICKS: u32 = 200;
 /// A client with values waiting warns after this long without a delivery.
 const NO_ANSWER_WARNING: std::time::Duration = std::time::Duration::from_secs(5);
 /// A log is compacted to a checkpoint once it is this large.
@@ -193,6 +219,11 @@ impl Options {
         };
         c.learners_apart = true;
         c.vote_history_slots = ACCEPTOR_VOTE_HISTORY;
+        c.heartbeat_ticks = HEARTBEAT_TICKS;
+        c.election_timeout_ticks = ELECTION_TIMEOUT_TICKS;
+        c.retransmit_ticks = RETRANSMIT_TICKS;
+        c.catchup_ticks = CATCHUP_TICKS;
+        c.snapshot_resend_ticks = SNAPSHOT_RESEND_TICKS;
         c
     }
 
