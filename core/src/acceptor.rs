@@ -45,6 +45,10 @@ pub struct Acceptor<C> {
     /// ([`Config::learners_apart`]).
     notify_learners: bool,
     retain_slots: u64,
+    retain_commands: u64,
+    /// Weight ([`Config::retain_commands`]) of the votes at or above the
+    /// trim point.
+    weight: u64,
     accept_ahead_max: u64,
     catchup_chunk: usize,
     ignored: u64,
@@ -77,6 +81,8 @@ impl<C: Clone> Acceptor<C> {
             },
             notify_learners: config.learners_apart,
             retain_slots: config.retain_slots,
+            retain_commands: config.retain_commands,
+            weight: 0,
             accept_ahead_max: config
                 .retain_slots
                 .saturating_mul(2)
@@ -123,14 +129,18 @@ impl<C: Clone> Acceptor<C> {
                                 return Err(RecoverError::ConflictingAccepted { slot: pv.slot });
                             }
                         }
-                        (_, entry) => *entry = Some((pv.ballot, pv.value)),
+                        (_, entry) => {
+                            let added = pv.value.retained_weight();
+                            let old = entry.replace((pv.ballot, pv.value));
+                            if pv.slot >= self.trimmed {
+                                let old = old.map_or(0, |(_, v)| v.retained_weight());
+                                self.weight = self.weight - old + added;
+                            }
+                        }
                     }
                 }
             }
-            Record::Trimmed(s) => {
-                self.trimmed = self.trimmed.max(s);
-                self.log.advance_to(self.history_start());
-            }
+            Record::Trimmed(s) => self.trim_below(s),
             Record::Campaign(_) => {}
         }
         Ok(())
@@ -247,9 +257,18 @@ impl<C: Clone> Acceptor<C> {
             } => {
                 out.push(self.heartbeat_answer(ballot, beat));
                 // Apart from learners, an acceptor keeps `retain_slots` below the
-                // commit point so that learners can still catch up from peers.
-                let target = commit.saturating_sub(self.retain_slots);
-                if target >= self.trimmed.saturating_add(self.retain_slots.max(1)) {
+                // commit point so that learners can still catch up from
+                // peers, and trims in chunks of that many slots; or, if
+                // that comes first, of `retain_commands` commands.
+                let by_slots = commit.saturating_sub(self.retain_slots);
+                let by_slots = if by_slots >= self.trimmed.saturating_add(self.retain_slots.max(1))
+                {
+                    by_slots
+                } else {
+                    0
+                };
+                let target = by_slots.max(self.command_trim_point(commit));
+                if target > self.trimmed {
                     self.trim_below(target);
                     out.push(Action::Persist(Record::Trimmed(target)));
                 }
@@ -334,6 +353,7 @@ impl<C: Clone> Acceptor<C> {
             }
             // The `Accepted` record implies the promise, so one write covers both.
             self.promised = ballot;
+            let weight = &mut self.weight;
             let entry = self.log.entry(slot);
             let fresh = !matches!(entry, Some((b, _)) if *b == ballot);
             if fresh {
@@ -352,7 +372,11 @@ impl<C: Clone> Acceptor<C> {
                         },
                     });
                 }
-                *entry = Some((ballot, value));
+                let added = value.retained_weight();
+                if let Some((_, old)) = entry.replace((ballot, value)) {
+                    *weight -= old.retained_weight();
+                }
+                *weight += added;
             }
         }
         // Below the trim point the slot is chosen, and a ballot at or above our
@@ -401,15 +425,55 @@ impl<C: Clone> Acceptor<C> {
         ));
     }
 
+    /// Where a standalone acceptor may trim by [`Config::retain_commands`]
+    /// once its votes weigh twice that: past the oldest votes, never past
+    /// `commit`, as long as at least `retain_commands` stay and at least as
+    /// many go (trims come in chunks, as each is a write). The trim point
+    /// itself when it may not.
+    fn command_trim_point(&self, commit: Slot) -> Slot {
+        let keep = self.retain_commands.max(1);
+        if self.weight < keep.saturating_mul(2) {
+            return self.trimmed;
+        }
+        let mut left = self.weight;
+        let mut target = self.trimmed;
+        for (slot, (_, value)) in self.log.iter_from(self.trimmed) {
+            let weight = value.retained_weight();
+            if slot >= commit || left - weight < keep {
+                break;
+            }
+            left -= weight;
+            target = slot + 1;
+        }
+        if self.weight - left >= keep {
+            target
+        } else {
+            self.trimmed
+        }
+    }
+
     /// Discards records of slots below `slot`, which the caller knows are
     /// chosen and retrievable elsewhere. The caller makes the new trim point
     /// durable: a standalone acceptor with a [`Record::Trimmed`], a server
     /// with a compaction whose snapshot covers it.
     pub(crate) fn trim_below(&mut self, slot: Slot) {
         if slot > self.trimmed {
+            let gone: u64 = self
+                .log
+                .iter_from(self.trimmed)
+                .take_while(|(s, _)| *s < slot)
+                .map(|(_, (_, v))| v.retained_weight())
+                .sum();
+            self.weight -= gone;
             self.trimmed = slot;
             self.log.advance_to(self.history_start());
         }
+    }
+
+    /// Commands (no-ops counting one each) in the votes this acceptor holds
+    /// at or above its trim point.
+    pub fn retained_commands(&self) -> u64 {
+        self.weight
     }
 
     /// The answer to a leader's heartbeat: an ack if no higher ballot was
@@ -725,6 +789,65 @@ mod tests {
         assert_eq!(a.trimmed_below(), 8);
         assert_eq!(a.accepted(7), None);
         assert!(a.accepted(8).is_some());
+    }
+
+    fn batch(first: u64, n: u64) -> Value<u64> {
+        Value::from_commands(
+            (first..first + n)
+                .map(|op| Command {
+                    client: 1,
+                    seq: op + 1,
+                    op,
+                })
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn standalone_acceptor_trims_by_commands_when_slots_hold_batches() {
+        let mut c = config();
+        c.retain_slots = 1_000;
+        c.retain_commands = 10;
+        let mut a = Acceptor::new(&c).unwrap();
+        let mut records = Vec::new();
+        for slot in 0..12 {
+            let out: Vec<A> = a.step(accept(b(1, 2), slot, batch(slot * 5, 5)));
+            records.extend(out.into_iter().filter_map(|x| match x {
+                Action::Persist(r) => Some(r),
+                _ => None,
+            }));
+        }
+        assert_eq!(a.retained_commands(), 60);
+        let hb = |commit| {
+            recv(Message::Heartbeat {
+                ballot: b(1, 2),
+                commit,
+                beat: 1,
+            })
+        };
+        let trims = |out: &[A]| -> Vec<Slot> {
+            out.iter()
+                .filter_map(|x| match x {
+                    Action::Persist(Record::Trimmed(s)) => Some(*s),
+                    _ => None,
+                })
+                .collect()
+        };
+        let out: Vec<A> = a.step(hb(1));
+        assert_eq!(trims(&out), [], "less than a chunk below the commit point");
+        let out: Vec<A> = a.step(hb(4));
+        assert_eq!(trims(&out), [4], "up to the commit point, never past it");
+        assert_eq!(a.retained_commands(), 40);
+        let out: Vec<A> = a.step(hb(12));
+        assert_eq!(trims(&out), [10], "the newest 10 commands stay");
+        assert_eq!((a.trimmed_below(), a.retained_commands()), (10, 10));
+        assert_eq!(a.accepted(9), None);
+        let out: Vec<A> = a.step(hb(12));
+        assert_eq!(trims(&out), [], "what is left is no chunk");
+        // A restart from the records weighs the same votes.
+        records.extend([Record::Trimmed(4), Record::Trimmed(10)]);
+        let r = Acceptor::recover(&c, records).unwrap();
+        assert_eq!((r.trimmed_below(), r.retained_commands()), (10, 10));
     }
 
     #[test]

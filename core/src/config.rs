@@ -55,6 +55,31 @@ pub struct Config {
     /// at most about `2 * retain_slots + 4 * pipeline_window` votes, and that
     /// bounds the size of one phase 1 promise (the simulator checks it).
     pub retain_slots: u64,
+    /// The same bound counted in commands, for when slots carry batches:
+    /// a learner keeps chosen values while they hold at most
+    /// `retain_commands` commands (a no-op counts as one), and a
+    /// [`crate::Server`] trims its acceptor, and snapshots, once that many
+    /// more commands have gone out of its learner's reach. Whichever of
+    /// `retain_slots` and `retain_commands` is hit first decides, so with
+    /// slots of up to `batch_max` commands the chosen values a node keeps
+    /// stay near `2 * retain_commands` commands however full the batches
+    /// are, and the slot bounds above still hold as well. The newest chosen
+    /// value is always kept, even if it alone holds more.
+    ///
+    /// A peer that lags by more than the retained values is sent a
+    /// snapshot instead of the values ([`Config::snapshot_resend_ticks`]),
+    /// so a smaller bound trades memory for more snapshots.
+    ///
+    /// ```
+    /// use paxos_core::{Config, NodeId};
+    /// let mut config = Config::new(NodeId(1), vec![NodeId(1), NodeId(2), NodeId(3)]);
+    /// // Slots of 100 commands: 65 536 slots would hold 6.5 M commands;
+    /// // this keeps about 10 000 commands (100 slots) instead.
+    /// config.retain_commands = 10_000;
+    /// assert_eq!(config.validate(), Ok(()));
+    /// ```
+    #[serde(default = "default_retain_commands")]
+    pub retain_commands: u64,
     /// Learners run as processes of their own (the multicast layout): an
     /// acceptor then also sends every vote, value included, to the learners
     /// group, and answers their catch-up requests from its votes. A
@@ -91,6 +116,13 @@ pub struct Config {
     pub seed: u64,
 }
 
+/// Default of [`Config::retain_commands`]: as many commands as the default
+/// `retain_slots` has slots, so that a cluster of single-command slots
+/// keeps what it kept before the bound existed.
+fn default_retain_commands() -> u64 {
+    1 << 16
+}
+
 impl Config {
     /// Defaults suited to a 10 ms tick, for the process `id` among `members`.
     pub fn new(id: NodeId, members: Vec<NodeId>) -> Self {
@@ -107,6 +139,7 @@ impl Config {
             pending_max: 16_384,
             catchup_chunk: 512,
             retain_slots: 1 << 16,
+            retain_commands: default_retain_commands(),
             learners_apart: false,
             vote_history_slots: 4096,
             lease_ticks: 0,

@@ -69,6 +69,14 @@ pub struct Learner<C> {
     pending: SlotWindow<Pending<C>>,
     /// Delivered values of slots `next - retained.len() .. next`, for catch-up.
     retained: VecDeque<Value<C>>,
+    /// Their weight against [`Config::retain_commands`].
+    retained_weight: u64,
+    /// Total weight of the values dropped from `retained` by its bounds
+    /// since this learner was made.
+    dropped_weight: u64,
+    /// Every slot below this was dropped from `retained` by its bounds (or
+    /// was never held); 0 until the first drop.
+    dropped_below: Slot,
     commit_ballot: Ballot,
     commit_upto: Slot,
     /// A value is known to exist for some slot below this (a slot past a
@@ -112,6 +120,9 @@ impl<C: Clone> Learner<C> {
             next: 0,
             pending: SlotWindow::new(0),
             retained: VecDeque::new(),
+            retained_weight: 0,
+            dropped_weight: 0,
+            dropped_below: 0,
             commit_ballot: Ballot::ZERO,
             commit_upto: 0,
             horizon: 0,
@@ -169,10 +180,30 @@ impl<C: Clone> Learner<C> {
 
     /// The lowest slot whose value this learner still holds to serve catch-up
     /// (equal to [`Learner::next_slot`] when it holds none): slots below were
-    /// dropped past `retain_slots`, or never seen because the learner started
-    /// from a snapshot.
+    /// dropped past `retain_slots` or `retain_commands`, or never seen
+    /// because the learner started from a snapshot.
     pub fn first_retained(&self) -> Slot {
         self.next - self.retained.len() as Slot
+    }
+
+    /// Commands (no-ops counting one each) in the retained values: at most
+    /// [`Config::retain_commands`] unless the newest value alone holds more.
+    pub fn retained_commands(&self) -> u64 {
+        self.retained_weight
+    }
+
+    /// Total weight of the values dropped from the retained ones because a
+    /// bound was reached, since this learner was made: a server trims its
+    /// acceptor once this has grown by `retain_commands`.
+    pub(crate) fn dropped_weight(&self) -> u64 {
+        self.dropped_weight
+    }
+
+    /// The highest slot below which the retained values' bounds (not a
+    /// snapshot) dropped every value: the server's acceptor may trim its
+    /// votes up to here.
+    pub(crate) fn dropped_below(&self) -> Slot {
+        self.dropped_below
     }
 
     /// Continues at `slot`, every slot below having been applied from a
@@ -187,6 +218,7 @@ impl<C: Clone> Learner<C> {
         self.horizon = self.horizon.max(slot);
         self.pending.advance_to(slot);
         self.retained.clear();
+        self.retained_weight = 0;
         self.stalled_ticks = 0;
     }
 
@@ -399,10 +431,29 @@ impl<C: Clone> Learner<C> {
             f(self.next, &value);
             self.next += 1;
             self.stalled_ticks = 0;
-            if self.retained.len() as u64 >= self.config.retain_slots {
-                self.retained.pop_front();
-            }
-            self.retained.push_back(value);
+            self.retain(value);
+        }
+    }
+
+    /// Keeps the value just delivered for catch-up, dropping the oldest
+    /// values while either bound, slots or commands, is exceeded; the newest
+    /// is always kept.
+    fn retain(&mut self, value: Value<C>) {
+        self.retained_weight += value.retained_weight();
+        self.retained.push_back(value);
+        let mut dropped = false;
+        while self.retained.len() > 1
+            && (self.retained.len() as u64 > self.config.retain_slots
+                || self.retained_weight > self.config.retain_commands)
+        {
+            let old = self.retained.pop_front().expect("more than one retained");
+            let weight = old.retained_weight();
+            self.retained_weight -= weight;
+            self.dropped_weight += weight;
+            dropped = true;
+        }
+        if dropped {
+            self.dropped_below = self.first_retained();
         }
     }
 
@@ -1040,6 +1091,73 @@ mod tests {
                 }
             }]
         );
+    }
+
+    /// A batch of `n` commands whose ops start at `first`.
+    fn batch(first: u64, n: u64) -> Value<u64> {
+        Value::from_commands(
+            (first..first + n)
+                .map(|op| Command {
+                    client: 1,
+                    seq: op + 1,
+                    op,
+                })
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn retained_values_are_bounded_by_commands_as_well_as_slots() {
+        let members = QUORUM_MEMBERS.iter().map(|&m| NodeId(m)).collect();
+        let mut config = Config::new(NodeId(9), members);
+        config.retain_slots = 1_000;
+        config.retain_commands = 25;
+        let mut l = Learner::new(&config).unwrap();
+        let mut out: Vec<A> = Vec::new();
+        let decided = |l: &mut Learner<u64>, slot, value, out: &mut Vec<A>| {
+            l.step_into(
+                Input::Receive {
+                    from: asker(),
+                    msg: Message::Decided {
+                        first_slot: slot,
+                        values: vec![value],
+                    },
+                },
+                out,
+            )
+        };
+        for slot in 0..100 {
+            decided(&mut l, slot, batch(slot * 10, 10), &mut out);
+            assert!(l.retained_commands() <= 25, "slot {slot}");
+        }
+        assert_eq!(l.next_slot(), 100);
+        assert_eq!(
+            (l.first_retained(), l.retained_commands()),
+            (98, 20),
+            "a third batch would pass 25 commands"
+        );
+        assert_eq!(l.decided(97), None);
+        assert_eq!(l.decided(99), Some(&batch(990, 10)));
+        // A no-op counts as one command; a batch larger than the bound is
+        // still kept, alone, as the newest value.
+        decided(&mut l, 100, Value::Noop, &mut out);
+        assert_eq!((l.first_retained(), l.retained_commands()), (98, 21));
+        decided(&mut l, 101, batch(2000, 40), &mut out);
+        assert_eq!((l.first_retained(), l.retained_commands()), (101, 40));
+        // Catch-up is served from what is left, and only from it.
+        out.clear();
+        l.step_into(
+            Input::Receive {
+                from: asker(),
+                msg: Message::CatchUp {
+                    from_slot: 100,
+                    to_slot: 102,
+                    query: 0,
+                },
+            },
+            &mut out,
+        );
+        assert!(out.is_empty(), "slot 100 was dropped");
     }
 
     #[test]

@@ -88,6 +88,10 @@ pub struct Server<S: StateMachine> {
     learner: Learner<Cmd<S>>,
     replica: Replica<S>,
     retain_slots: Slot,
+    retain_commands: u64,
+    /// The learner's [`Learner::dropped_weight`] at the last trim: once it
+    /// grew by `retain_commands`, the acceptor trims again.
+    trimmed_weight: u64,
     /// Ticks since this server started: the clock of the snapshot rate limit.
     ticks: u64,
     snapshot_resend_ticks: u64,
@@ -171,6 +175,8 @@ impl<S: StateMachine + Clone> Server<S> {
             learner,
             replica,
             retain_slots: config.retain_slots,
+            retain_commands: config.retain_commands,
+            trimmed_weight: 0,
             ticks: 0,
             snapshot_resend_ticks: u64::from(config.snapshot_resend_ticks),
             snapshot_sent_at: BTreeMap::new(),
@@ -954,9 +960,20 @@ impl<S: StateMachine + Clone> Server<S> {
         self.learner.resume_catch_up(out);
         let delivered = self.learner.next_slot();
         self.proposer.learned_prefix(delivered);
-        // Trim in chunks so that compactions are rare.
-        let keep_from = delivered.saturating_sub(self.retain_slots);
-        if keep_from >= self.acceptor.trimmed_below() + self.retain_slots.max(1) {
+        // Trim in chunks so that compactions are rare: once `retain_slots`
+        // slots, or `retain_commands` commands, have gone past what the
+        // learner retains. The trim point never passes the learner's first
+        // retained value, so a peer served by neither (below it) is sent a
+        // snapshot, as before.
+        let keep_from = delivered
+            .saturating_sub(self.retain_slots)
+            .max(self.learner.dropped_below());
+        let trimmed = self.acceptor.trimmed_below();
+        let by_slots = keep_from >= trimmed + self.retain_slots.max(1);
+        let by_commands = keep_from > trimmed
+            && self.learner.dropped_weight() - self.trimmed_weight >= self.retain_commands.max(1);
+        if by_slots || by_commands {
+            self.trimmed_weight = self.learner.dropped_weight();
             // The acceptor forgets the votes below the trim point, and the
             // learner the values: a snapshot must cover them on disk first,
             // or a whole-cluster restart would find them nowhere.
@@ -1314,6 +1331,48 @@ mod tests {
         assert_eq!(writes(&out), [], "trims come in chunks of retain_slots");
         let out = decided(&mut s, 6, 7);
         assert_eq!(writes(&out), [Wrote::Snap(7), Wrote::Trim(5)]);
+    }
+
+    #[test]
+    fn a_node_keeps_chosen_batches_within_retain_commands_and_snapshots_as_it_trims() {
+        let mut c = config(1);
+        c.retain_slots = 1_000;
+        c.retain_commands = 30;
+        let mut s = Server::new(c, Sum::default()).unwrap();
+        let ballot = Ballot::new(1, NodeId(2));
+        let mut snapshots = 0;
+        for slot in 0..100u64 {
+            let commands = (0..10)
+                .map(|i| Command {
+                    client: 7,
+                    seq: slot * 10 + i + 1,
+                    op: 1,
+                })
+                .collect();
+            let accept = Message::Accept {
+                ballot,
+                slot,
+                value: Value::from_commands(commands),
+                commit: slot + 1,
+            };
+            let out = receive(&mut s, 2, accept);
+            let wrote = writes(&out);
+            snapshots += wrote.iter().filter(|w| matches!(w, Wrote::Snap(_))).count();
+            let (learner, acceptor) = (learner(&s), s.inspect().acceptor());
+            assert!(learner.retained_commands() <= 30, "slot {slot}");
+            // Up to 30 retained and a chunk of up to 30 more below them,
+            // plus the slot just voted for.
+            assert!(acceptor.retained_commands() <= 70, "slot {slot}");
+            assert!(acceptor.trimmed_below() <= learner.first_retained());
+        }
+        assert_eq!(s.applied_up_to(), 100);
+        assert_eq!(s.state(), &Sum(1_000));
+        assert_eq!(learner(&s).first_retained(), 97);
+        // A trim, with its snapshot, once every 30 commands dropped.
+        assert!((28..=33).contains(&snapshots), "{snapshots} snapshots");
+        // A peer below what is retained is sent a snapshot.
+        let out = catch_up(&mut s, 3, 90);
+        assert_eq!(snapshots_sent(&out), [(NodeId(3), 100)]);
     }
 
     #[test]

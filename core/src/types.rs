@@ -96,6 +96,12 @@ impl<C> Value<C> {
         }
     }
 
+    /// What the value counts for against [`crate::Config::retain_commands`]:
+    /// its commands, and one for a no-op, which is kept as well.
+    pub(crate) fn retained_weight(&self) -> u64 {
+        self.commands().len().max(1) as u64
+    }
+
     /// Builds the most compact value holding `commands`.
     pub fn from_commands(mut commands: Vec<Command<C>>) -> Self {
         match commands.len() {

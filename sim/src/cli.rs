@@ -109,6 +109,9 @@ pub struct RunArgs {
     /// Config::retain_slots: chosen values learners keep for catch-up.
     #[arg(long)]
     pub retain_slots: Option<u64>,
+    /// Config::retain_commands: the same bound, counted in commands.
+    #[arg(long)]
+    pub retain_commands: Option<u64>,
     /// Config::vote_history_slots: votes acceptors apart keep below their trim point.
     #[arg(long)]
     pub vote_history_slots: Option<u64>,
@@ -141,6 +144,7 @@ impl RunArgs {
             (Knob::PendingMax, self.pending_max),
             (Knob::CatchupChunk, self.catchup_chunk),
             (Knob::RetainSlots, self.retain_slots),
+            (Knob::RetainCommands, self.retain_commands),
             (Knob::VoteHistorySlots, self.vote_history_slots),
             (Knob::LeaseTicks, self.lease_ticks),
             (Knob::ClockDriftPercent, self.clock_drift_percent),
@@ -238,15 +242,15 @@ mod tests {
         let args = parse(
             "--heartbeat-ticks 1 --election-timeout-ticks 6 --retransmit-ticks 2 --catchup-ticks 3 \
              --snapshot-resend-ticks 4 --pipeline-window 5 --batch-max 6 --pending-max 7 \
-             --catchup-chunk 8 --retain-slots 9 --vote-history-slots 10 --lease-ticks 5 \
-             --clock-drift-percent 11",
+             --catchup-chunk 8 --retain-slots 9 --retain-commands 12 --vote-history-slots 10 \
+             --lease-ticks 5 --clock-drift-percent 11",
         );
         let o = args.options(0).unwrap();
         let mut config = crate::options::default_config();
         o.tuning.apply(&mut config);
         assert_eq!(
             Knob::ALL.map(|k| k.get(&config)),
-            [1, 6, 2, 3, 4, 5, 6, 7, 8, 9, 10, 5, 11]
+            [1, 6, 2, 3, 4, 5, 6, 7, 8, 9, 12, 10, 5, 11]
         );
     }
 

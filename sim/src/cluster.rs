@@ -633,9 +633,20 @@ impl<S: SimMachine> Sim<S> {
                 ));
             }
         }
+        // A learner may have dropped a delivered value already: past
+        // `retain_slots`, or when the values it kept would pass
+        // `retain_commands` with the one before them (which holds at
+        // least one command and at most `batch_max`).
+        let over_commands = slot_dropped_by_commands(
+            learner.retained_commands(),
+            self.batch_max,
+            self.retain_commands,
+        );
         for slot in self.deliveries.next(i)..next {
             match learner.decided(slot) {
-                None if slot + self.retain_slots < next => {
+                None if slot + self.retain_slots < next
+                    || (slot < learner.first_retained() && over_commands) =>
+                {
                     self.deliveries.delivered_unseen(i, slot)?;
                 }
                 value => self.deliveries.delivered(i, slot, value, &self.oracle)?,
@@ -729,4 +740,11 @@ impl<S: SimMachine> Sim<S> {
             },
         );
     }
+}
+
+/// Could a learner keeping values of `retained` commands have dropped the
+/// value before them by `Config::retain_commands`? Only if that value (of
+/// at most `batch_max` commands) would have taken them past the bound.
+fn slot_dropped_by_commands(retained: u64, batch_max: u64, retain_commands: u64) -> bool {
+    retained.saturating_add(batch_max.max(1)) > retain_commands
 }

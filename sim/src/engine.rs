@@ -299,6 +299,10 @@ pub struct Sim<S: SimMachine> {
     pub(crate) route_buf: Vec<usize>,
     /// Chosen values a learner keeps (`Config::retain_slots`).
     pub(crate) retain_slots: u64,
+    /// The same bound in commands (`Config::retain_commands`), and the
+    /// most commands one value holds (`Config::batch_max`).
+    pub(crate) retain_commands: u64,
+    pub(crate) batch_max: u64,
     pub(crate) clients: Vec<Client<S>>,
     pub(crate) net: Network<Msg<S>>,
     pub(crate) fault_rng: SimRng,
@@ -392,6 +396,8 @@ impl<S: SimMachine> Sim<S> {
             queue: BinaryHeap::new(),
             route_buf: Vec::new(),
             retain_slots: topo.config(0, 0, 0).retain_slots,
+            retain_commands: topo.config(0, 0, 0).retain_commands,
+            batch_max: topo.config(0, 0, 0).batch_max as u64,
             clients,
             net: Network::new(n, opts.seed, opts.faults, opts.rates),
             fault_rng: SimRng::new(opts.seed, Stream::Faults),

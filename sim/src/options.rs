@@ -377,6 +377,8 @@ pub enum Knob {
     CatchupChunk,
     /// `Config::retain_slots`.
     RetainSlots,
+    /// `Config::retain_commands`.
+    RetainCommands,
     /// `Config::vote_history_slots` (used with the roles apart).
     VoteHistorySlots,
     /// `Config::lease_ticks` (leader leases for reads; 0 is off).
@@ -387,7 +389,7 @@ pub enum Knob {
 
 impl Knob {
     /// Every knob, in a fixed order.
-    pub const ALL: [Knob; 13] = [
+    pub const ALL: [Knob; 14] = [
         Knob::HeartbeatTicks,
         Knob::ElectionTimeoutTicks,
         Knob::RetransmitTicks,
@@ -398,6 +400,7 @@ impl Knob {
         Knob::PendingMax,
         Knob::CatchupChunk,
         Knob::RetainSlots,
+        Knob::RetainCommands,
         Knob::VoteHistorySlots,
         Knob::LeaseTicks,
         Knob::ClockDriftPercent,
@@ -416,6 +419,7 @@ impl Knob {
             Knob::PendingMax => "pending-max",
             Knob::CatchupChunk => "catchup-chunk",
             Knob::RetainSlots => "retain-slots",
+            Knob::RetainCommands => "retain-commands",
             Knob::VoteHistorySlots => "vote-history-slots",
             Knob::LeaseTicks => "lease-ticks",
             Knob::ClockDriftPercent => "clock-drift-percent",
@@ -435,6 +439,7 @@ impl Knob {
             Knob::PendingMax => c.pending_max as u64,
             Knob::CatchupChunk => c.catchup_chunk as u64,
             Knob::RetainSlots => c.retain_slots,
+            Knob::RetainCommands => c.retain_commands,
             Knob::VoteHistorySlots => c.vote_history_slots,
             Knob::LeaseTicks => u64::from(c.lease_ticks),
             Knob::ClockDriftPercent => u64::from(c.clock_drift_percent),
@@ -456,6 +461,7 @@ impl Knob {
             Knob::PendingMax => c.pending_max = count,
             Knob::CatchupChunk => c.catchup_chunk = count,
             Knob::RetainSlots => c.retain_slots = v,
+            Knob::RetainCommands => c.retain_commands = v,
             Knob::VoteHistorySlots => c.vote_history_slots = v,
             Knob::LeaseTicks => c.lease_ticks = ticks,
             Knob::ClockDriftPercent => c.clock_drift_percent = ticks,

@@ -187,6 +187,9 @@ impl Topology {
             // proposers', which trim early to keep promises small. A
             // learner that restarts empty re-learns the log from the others.
             config.retain_slots = config.retain_slots.max(Knob::RetainSlots.default_value());
+            config.retain_commands = config
+                .retain_commands
+                .max(Knob::RetainCommands.default_value());
         }
         config
     }

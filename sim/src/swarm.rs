@@ -47,6 +47,9 @@ const CLIENTS_DRAWN_MAX: u64 = 8;
 const HEAL_TICKS: (u64, u64) = (150, 400);
 /// Range of the drawn snapshot period, in ticks.
 const SNAPSHOT_TICKS: (u64, u64) = (3, 60);
+/// Ranges of the drawn `retain_commands`: small and middling.
+const RETAIN_COMMANDS_SMALL: (u64, u64) = (2, 16);
+const RETAIN_COMMANDS_MID: (u64, u64) = (17, 512);
 
 impl Pins {
     /// The options of seed `seed`: `base` (whose non-shape fields — liveness
@@ -172,6 +175,18 @@ impl Pins {
                 o.tuning.set(Knob::ClockDriftPercent, drift);
             }
         }
+        // The command bound on retained values, drawn after everything
+        // else for the same reason as reads: small in a quarter of the
+        // seeds (below one batch of a few slots, so trims and snapshots
+        // come by commands, not slots), middling in another.
+        if draw && self.tuning.get(Knob::RetainCommands).is_none() {
+            let v = match rng.below(4) {
+                0 => Some(rng.between(RETAIN_COMMANDS_SMALL.0, RETAIN_COMMANDS_SMALL.1)),
+                1 => Some(rng.between(RETAIN_COMMANDS_MID.0, RETAIN_COMMANDS_MID.1)),
+                _ => None,
+            };
+            o.tuning.set(Knob::RetainCommands, v);
+        }
         o
     }
 }
@@ -247,6 +262,8 @@ pub struct Coverage {
     pub leases: u64,
     /// Seeds that trim often (`retain_slots` ≤ 16).
     pub trimming: u64,
+    /// Seeds that trim by commands often (`retain_commands` ≤ 16).
+    pub trimming_commands: u64,
     /// Seeds whose leader pipelines (`batch_max` ≤ 16).
     pub pipelining: u64,
     /// Seeds with one slot in flight at most (`pipeline_window` = 1).
@@ -277,6 +294,7 @@ impl Coverage {
         self.reads += u64::from(o.read_percent > 0);
         self.leases += u64::from(o.read_percent > 0 && t.value(Knob::LeaseTicks) > 0);
         self.trimming += u64::from(t.value(Knob::RetainSlots) <= 16);
+        self.trimming_commands += u64::from(t.value(Knob::RetainCommands) <= 16);
         self.pipelining += u64::from(t.value(Knob::BatchMax) <= 16);
         self.window_one += u64::from(t.value(Knob::PipelineWindow) == 1);
         self.small_chunks += u64::from(t.value(Knob::CatchupChunk) <= 2);
@@ -298,6 +316,7 @@ impl Coverage {
         self.reads += o.reads;
         self.leases += o.leases;
         self.trimming += o.trimming;
+        self.trimming_commands += o.trimming_commands;
         self.pipelining += o.pipelining;
         self.window_one += o.window_one;
         self.small_chunks += o.small_chunks;
@@ -313,7 +332,7 @@ impl fmt::Display for Coverage {
         write!(
             f,
             "coverage: servers {} roles {} | 3/5/7 nodes {}/{}/{} | core-clients {} snapshots {} reads {} leases {} \
-             trimming {} pipelining {} window=1 {} chunk<=2 {} pending<=4 {} | faults",
+             trimming {} trimming-commands {} pipelining {} window=1 {} chunk<=2 {} pending<=4 {} | faults",
             self.servers,
             self.roles,
             self.sizes[0],
@@ -324,6 +343,7 @@ impl fmt::Display for Coverage {
             self.reads,
             self.leases,
             self.trimming,
+            self.trimming_commands,
             self.pipelining,
             self.window_one,
             self.small_chunks,

@@ -5,9 +5,18 @@
 //! (`paxos-core`, `raft-rs/100`, …; all when none is given), and
 //! `PEER_BENCH_SCALE=0.1` shortens every timed run, which is handy under a
 //! profiler. Every figure printed was measured in this run.
+//!
+//! `cargo bench -p paxos-peer-bench -- memory` is paxos-core's memory run
+//! instead: defaults apart from the seeds, 10 M commands in rounds of 100,
+//! and `VmRSS` after 1 M and after 10 M commands with their ratio.
+//! `-- memory-slots-only` runs the same with `retain_commands` off
+//! (`u64::MAX`), retained values bounded by slots alone, for contrast; run
+//! each in a process of its own, since the allocator keeps what one run
+//! freed.
 
 use paxos_peer_bench::core_adapter::PaxosCore;
 use paxos_peer_bench::harness::{resident_kib, Cluster, Figures, Harness, Settings, COMPACT_EVERY};
+use paxos_peer_bench::memory::memory_run;
 #[cfg(feature = "peers")]
 use paxos_peer_bench::omnipaxos_adapter::OmniPaxosCluster;
 #[cfg(feature = "peers")]
@@ -120,8 +129,70 @@ fn load_average() -> String {
         .unwrap_or_else(|_| "unknown".into())
 }
 
+/// Commands of the memory run, the mark at which memory is first read, and
+/// the commands per round.
+const MEMORY_TOTAL: u64 = 10_000_000;
+const MEMORY_FIRST: u64 = 1_000_000;
+const MEMORY_PER_ROUND: u64 = 100;
+
+/// The memory run (see the module docs); `slots_only` switches the command
+/// bound off.
+fn memory(selection: &Selection, slots_only: bool) {
+    let first = ((MEMORY_FIRST as f64 * selection.scale) as u64).max(MEMORY_PER_ROUND);
+    let total = ((MEMORY_TOTAL as f64 * selection.scale) as u64).max(first);
+    println!(
+        "paxos-core memory run: 3 replicas in one thread, defaults apart from the seeds{}, \
+         rounds of {MEMORY_PER_ROUND} commands",
+        if slots_only {
+            ", retain_commands = u64::MAX (retained values bounded by slots only)"
+        } else {
+            ""
+        }
+    );
+    println!("load average at start: {}", load_average());
+    let figures = memory_run(first, total, MEMORY_PER_ROUND, TIME_LIMIT * 20, |config| {
+        if slots_only {
+            config.retain_commands = u64::MAX;
+        }
+    });
+    println!("VmRSS after election:        {:>9} KiB", figures.start_kib);
+    println!(
+        "VmRSS after {:>10} commands: {:>9} KiB",
+        figures.first.0, figures.first.1
+    );
+    println!(
+        "VmRSS after {:>10} commands: {:>9} KiB",
+        figures.last.0, figures.last.1
+    );
+    println!(
+        "ratio {} / {} commands: {:.2} (target <= 2)",
+        figures.last.0,
+        figures.first.0,
+        figures.ratio()
+    );
+    println!(
+        "{:.2} s in all; log max {} records; {} compactions; retained commands per replica \
+         (learner, acceptor): {:?}{}",
+        figures.elapsed.as_secs_f64(),
+        figures.log_max,
+        figures.compactions,
+        figures.retained,
+        if figures.cut_short {
+            "  (stopped at the time limit)"
+        } else {
+            ""
+        }
+    );
+    println!("load average at end: {}", load_average());
+}
+
 fn main() {
     let selection = Selection::from_env();
+    if selection.filters.iter().any(|f| f.starts_with("memory")) {
+        let slots_only = selection.filters.iter().any(|f| f == "memory-slots-only");
+        memory(&selection, slots_only);
+        return;
+    }
     println!(
         "3 replicas in one thread; rounds of N commands at the leader, messages by value in \
          FIFO waves; in-memory logs compacted within {COMPACT_EVERY} commands"

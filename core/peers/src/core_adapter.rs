@@ -58,6 +58,44 @@ impl PaxosCore {
         config
     }
 
+    /// paxos-core's defaults apart from a seed per replica: what the
+    /// memory run uses.
+    pub fn default_config(index: usize) -> Config {
+        let members = (0..REPLICAS as u32).map(NodeId).collect();
+        Config::new(NodeId(index as u32), members).with_seed(index as u64)
+    }
+
+    /// Three servers with the given configurations (one per replica, in
+    /// order) and empty logs.
+    pub fn with_configs(configs: Vec<Config>) -> Self {
+        assert_eq!(configs.len(), REPLICAS, "one configuration per replica");
+        let servers = configs
+            .into_iter()
+            .map(|config| Server::new(config, InOrder::default()).expect("valid config"))
+            .collect();
+        PaxosCore {
+            servers,
+            disks: (0..REPLICAS).map(|_| Disk::default()).collect(),
+            actions: Vec::new(),
+            compactions: Compactions::default(),
+        }
+    }
+
+    /// Per replica: commands in the chosen values its learner retains and
+    /// in the votes its acceptor holds (at or above its trim point).
+    pub fn retained_commands(&self) -> Vec<(u64, u64)> {
+        self.servers
+            .iter()
+            .map(|s| {
+                let roles = s.inspect();
+                (
+                    roles.learner().retained_commands(),
+                    roles.acceptor().retained_commands(),
+                )
+            })
+            .collect()
+    }
+
     /// Steps replica `node` and performs its actions in order, as a driver
     /// would: records and snapshots go to its log, sends go to `out`. After
     /// a step that persisted a snapshot the adapter asks for a checkpoint
@@ -143,18 +181,11 @@ impl Cluster for PaxosCore {
     const NAME: &'static str = "paxos-core";
 
     fn new(settings: Settings) -> Self {
-        let servers = (0..REPLICAS)
-            .map(|index| {
-                Server::new(PaxosCore::config(index, &settings), InOrder::default())
-                    .expect("valid config")
-            })
-            .collect();
-        PaxosCore {
-            servers,
-            disks: (0..REPLICAS).map(|_| Disk::default()).collect(),
-            actions: Vec::new(),
-            compactions: Compactions::default(),
-        }
+        PaxosCore::with_configs(
+            (0..REPLICAS)
+                .map(|index| PaxosCore::config(index, &settings))
+                .collect(),
+        )
     }
 
     fn tick(&mut self, node: usize, out: &mut Outbox<Self::Msg>) {

@@ -162,8 +162,14 @@ impl<C: Cluster> Harness<C> {
     /// Builds the cluster and ticks it until a leader holds for
     /// [`STABLE_TICKS`] ticks in a row.
     pub fn new(settings: Settings) -> Self {
+        Harness::with_cluster(C::new(settings), settings)
+    }
+
+    /// [`Harness::new`] for a cluster built by other means (another
+    /// configuration than the one `C::new` picks).
+    pub fn with_cluster(cluster: C, settings: Settings) -> Self {
         let mut harness = Harness {
-            cluster: C::new(settings),
+            cluster,
             settings,
             wire: Vec::new(),
             wave: Vec::new(),
@@ -295,6 +301,11 @@ impl<C: Cluster> Harness<C> {
             compactions: stats.count,
             longest_gap: stats.longest_gap.max(tail),
         }
+    }
+
+    /// The cluster, to look inside between runs.
+    pub fn cluster(&self) -> &C {
+        &self.cluster
     }
 
     fn longest_log(&self) -> usize {
