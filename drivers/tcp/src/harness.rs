@@ -265,6 +265,8 @@ struct Harness<'a> {
     data: PathBuf,
     children: BTreeMap<usize, Child>,
     client_ports: HashMap<u16, u16>,
+    /// The scenario's port and cluster size of each server's last Start.
+    started: HashMap<usize, (u16, usize)>,
     peer_ports: Vec<u16>,
     server_ports: BTreeMap<usize, u16>,
     conns: BTreeMap<usize, mpsc::UnboundedSender<Job>>,
@@ -306,6 +308,7 @@ impl Harness<'_> {
         // The new process needs the data directory's lock: stop the old first.
         self.crash(id).await;
         self.count = self.count.max(count);
+        self.started.insert(id, (port, count));
         let port = self.client_port(port)?;
         if !self.opts.free_ports {
             let peer_port = crate::cli::PEER_PORT_BASE.saturating_add(id as u16);
@@ -385,7 +388,33 @@ impl Harness<'_> {
         }
     }
 
+    /// Connects to server `id`. With `--free-ports`, a client port picked
+    /// at random may be taken by another process before the server binds
+    /// it (a test running alongside, say): the server then exits, and it is
+    /// started again on another port, at most twice.
     async fn connect(&mut self, id: usize) -> Result<(), StepError> {
+        let mut retries = 0;
+        loop {
+            match self.connect_once(id).await {
+                Err(StepError::ServerExited { output, .. })
+                    if self.opts.free_ports
+                        && retries < 2
+                        && output.contains("cannot listen for clients")
+                        && output.contains("in use") =>
+                {
+                    retries += 1;
+                    let Some(&(port, count)) = self.started.get(&id) else {
+                        return Err(StepError::NeverStarted { id });
+                    };
+                    self.client_ports.remove(&port);
+                    self.start(id, port, count).await?;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn connect_once(&mut self, id: usize) -> Result<(), StepError> {
         let port = *self
             .server_ports
             .get(&id)
@@ -637,6 +666,7 @@ pub async fn run_file(opts: &HarnessOptions, file: &Path) -> Outcome {
         data: data.path().to_path_buf(),
         children: BTreeMap::new(),
         client_ports: HashMap::new(),
+        started: HashMap::new(),
         peer_ports: Vec::new(),
         server_ports: BTreeMap::new(),
         conns: BTreeMap::new(),
