@@ -324,6 +324,9 @@ pub struct Sim<S: SimMachine> {
     /// the last one began.
     pub(crate) campaigns_after_heal: u64,
     pub(crate) last_campaign_at: u64,
+    /// When the last fault stopped: heal, or the end of a pause that was
+    /// under way at heal, if later.
+    pub(crate) settled_at: u64,
     /// The leader transfer under way: the node named, the ballot handed
     /// off, and when.
     pub(crate) transfer: Option<(usize, paxos_core::Ballot, u64)>,
@@ -417,6 +420,7 @@ impl<S: SimMachine> Sim<S> {
             healed: false,
             campaigns_after_heal: 0,
             last_campaign_at: 0,
+            settled_at: 0,
             transfer: None,
             scenario: Scenario::draw(&opts),
             finished: false,
@@ -654,13 +658,16 @@ impl<S: SimMachine> Sim<S> {
         }
     }
 
-    /// Elections after heal: how many, and how late the last one began.
+    /// Elections after heal: how many, and how late the last one began,
+    /// counted from when every node was at work again (a node paused at
+    /// heal campaigns only when its pause ends, up to `PAUSE_TICKS` later).
     fn check_elections(&mut self, heal_at: u64) {
         let election = self.opts.tuning.value(Knob::ElectionTimeoutTicks) * TICK_UNITS;
+        let settled_at = self.settled_at.max(heal_at);
         let last = if self.campaigns_after_heal == 0 {
             0
         } else {
-            (self.last_campaign_at - heal_at) * 1000 / election
+            self.last_campaign_at.saturating_sub(settled_at) * 1000 / election
         };
         self.stats.campaigns_after_heal_max = self.campaigns_after_heal;
         self.stats.last_campaign_millitimeouts_max = last;

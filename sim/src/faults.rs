@@ -245,6 +245,12 @@ impl<S: SimMachine> Sim<S> {
         let deadline = self.now + self.liveness_bound() + self.catch_up_allowance();
         self.schedule(deadline, Ev::Deadline);
         self.record(EventKind::Heal, None, || "heal: every fault stops".into());
+        // Only once the last pause has run out is every node at work.
+        self.settled_at = self
+            .nodes
+            .iter()
+            .map(|n| n.paused_until)
+            .fold(self.now, u64::max);
         for i in 0..self.nodes.len() {
             let node = &mut self.nodes[i];
             node.tick_units = TICK_UNITS;
