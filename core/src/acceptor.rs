@@ -52,6 +52,9 @@ pub struct Acceptor<C> {
     accept_ahead_max: u64,
     catchup_chunk: usize,
     ignored: u64,
+    /// The server lost its durable state and has not yet rejoined
+    /// ([`Record::Rejoining`]): this acceptor answers nothing.
+    abstaining: bool,
     #[cfg(feature = "bug-zoo")]
     bug: crate::zoo::Bug,
 }
@@ -89,6 +92,7 @@ impl<C: Clone> Acceptor<C> {
                 .saturating_add(config.pipeline_window as u64 * 4),
             catchup_chunk: config.catchup_chunk,
             ignored: 0,
+            abstaining: false,
             #[cfg(feature = "bug-zoo")]
             bug: crate::zoo::Bug::None,
         })
@@ -142,6 +146,8 @@ impl<C: Clone> Acceptor<C> {
             }
             Record::Trimmed(s) => self.trim_below(s),
             Record::Campaign(_) => {}
+            Record::Rejoining => self.abstaining = true,
+            Record::Rejoined => self.abstaining = false,
         }
         Ok(())
     }
@@ -193,6 +199,9 @@ impl<C: Clone> Acceptor<C> {
                     })
                 }),
         );
+        if self.abstaining {
+            records.push(Record::Rejoining);
+        }
         records
     }
 
@@ -255,7 +264,7 @@ impl<C: Clone> Acceptor<C> {
                 commit,
                 beat,
             } => {
-                out.push(self.heartbeat_answer(ballot, beat));
+                self.heartbeat_answer(ballot, beat, out);
                 // Apart from learners, an acceptor keeps `retain_slots` below the
                 // commit point so that learners can still catch up from
                 // peers, and trims in chunks of that many slots; or, if
@@ -291,6 +300,9 @@ impl<C: Clone> Acceptor<C> {
         from_slot: Slot,
         out: &mut Vec<Action<C, O, P>>,
     ) -> bool {
+        if self.silent() {
+            return false;
+        }
         if ballot < self.promised {
             out.push(self.nack(ballot));
             return false;
@@ -331,6 +343,9 @@ impl<C: Clone> Acceptor<C> {
         value: Value<C>,
         out: &mut Vec<Action<C, O, P>>,
     ) {
+        if self.silent() {
+            return;
+        }
         if ballot < self.promised && !bug!(self.bug, AcceptBelowPromise) {
             out.push(self.nack(ballot));
             return;
@@ -407,6 +422,9 @@ impl<C: Clone> Acceptor<C> {
         query: u64,
         out: &mut Vec<Action<C, O, P>>,
     ) {
+        if self.silent() {
+            return;
+        }
         let first_slot = from_slot.max(self.history_start());
         let end = to_slot.min(first_slot.saturating_add(self.catchup_chunk as Slot));
         if end <= first_slot {
@@ -479,11 +497,69 @@ impl<C: Clone> Acceptor<C> {
     /// The answer to a leader's heartbeat: an ack if no higher ballot was
     /// promised, so the leader knows a quorum still follows it, and a
     /// refusal otherwise, so a deposed leader learns it at once.
-    pub(crate) fn heartbeat_answer<O, P>(&self, ballot: Ballot, beat: u64) -> Action<C, O, P> {
-        if ballot < self.promised {
-            return self.nack(ballot);
+    pub(crate) fn heartbeat_answer<O, P>(
+        &self,
+        ballot: Ballot,
+        beat: u64,
+        out: &mut Vec<Action<C, O, P>>,
+    ) {
+        if self.silent() {
+            return;
         }
-        Action::send_to(proposer(ballot), Message::HeartbeatAck { ballot, beat })
+        out.push(if ballot < self.promised {
+            self.nack(ballot)
+        } else {
+            Action::send_to(proposer(ballot), Message::HeartbeatAck { ballot, beat })
+        });
+    }
+
+    /// Has this acceptor forgotten what it promised (a rejoining server,
+    /// [`crate::Server::rejoin`])? Then it answers nothing.
+    pub fn is_abstaining(&self) -> bool {
+        self.abstaining
+    }
+
+    /// Starts abstaining: the server lost its durable state (the caller
+    /// writes [`Record::Rejoining`]).
+    pub(crate) fn abstain(&mut self) {
+        self.abstaining = true;
+    }
+
+    /// Answers nothing: abstaining (unless a deliberate bug of the zoo
+    /// makes it vote with what it forgot).
+    pub(crate) fn silent(&self) -> bool {
+        self.abstaining && !bug!(self.bug, RejoinWithoutAbstaining)
+    }
+
+    /// Ends the abstention of a rejoining server whose proposer won
+    /// `ballot` with promises from a majority of the *other* acceptors
+    /// and still leads in it, once its replica has applied every slot
+    /// below `chosen_below` (and a snapshot of it is on its way to disk)
+    /// — every slot it re-proposed when it won among them.
+    ///
+    /// Why this is safe: every ballot this acceptor voted or promised in
+    /// before it lost its state had a majority promise it, and a majority
+    /// of the others meets that majority outside this node; the probe made
+    /// `ballot` higher than what they had promised, so no vote below
+    /// `ballot` reaches them any more. A value chosen with one of the
+    /// forgotten votes was reported in their promises (or lay below their
+    /// trim points) and is now chosen again, in `ballot`, by a majority
+    /// that does not count this acceptor; so it lies below `chosen_below`,
+    /// which this acceptor now reports as trimmed: chosen, ask the
+    /// learners. A forgotten vote for anything else can never complete a
+    /// majority.
+    pub(crate) fn end_rejoin<O, P>(
+        &mut self,
+        ballot: Ballot,
+        chosen_below: Slot,
+        out: &mut Vec<Action<C, O, P>>,
+    ) {
+        self.trim_below(chosen_below);
+        self.promised = self.promised.max(ballot);
+        self.abstaining = false;
+        out.push(Action::Persist(Record::Trimmed(self.trimmed)));
+        out.push(Action::Persist(Record::Promised(self.promised)));
+        out.push(Action::Persist(Record::Rejoined));
     }
 
     fn nack<O, P>(&self, ballot: Ballot) -> Action<C, O, P> {

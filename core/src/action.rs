@@ -74,6 +74,14 @@ pub enum Record<C> {
     Trimmed(Slot),
     /// Proposer: campaigned with this ballot, so it must never be used again.
     Campaign(Ballot),
+    /// Acceptor: this server lost its durable state and restarted empty
+    /// ([`crate::Server::rejoin`]). Until a later [`Record::Rejoined`] its
+    /// acceptor promises nothing, votes for nothing and answers no
+    /// heartbeat or catch-up: it does not know what it promised before.
+    Rejoining,
+    /// Acceptor: the rejoin ended. The records before it (a trim point and
+    /// a promise) hold what the acceptor now vouches for.
+    Rejoined,
 }
 
 /// Everything a machine needs to restart: an optional snapshot of its
@@ -210,6 +218,17 @@ pub enum Event {
         to: NodeId,
         /// The ballot handed off.
         ballot: Ballot,
+    },
+    /// A server that rejoined after losing its state
+    /// ([`crate::Server::rejoin`]) won an election counted without its own
+    /// acceptor, took over what a majority of the others vouch for, and
+    /// votes again from here on: it promised `ballot` and treats every slot
+    /// below `trimmed_below` as chosen.
+    Rejoined {
+        /// The ballot it now leads in.
+        ballot: Ballot,
+        /// Slots below this were chosen before it rejoined.
+        trimmed_below: Slot,
     },
     /// A leader transfer was not started; see [`TransferRefusal`].
     TransferRefused {

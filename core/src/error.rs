@@ -52,6 +52,15 @@ pub enum ConfigError {
         /// The drift bound.
         clock_drift_percent: u32,
     },
+    /// A rejoining member needs a majority of the members among the others.
+    #[error(
+        "a cluster of {members} cannot rejoin a member that lost its state: \
+         it needs a majority of the members besides the one rejoining (at least 3 members)"
+    )]
+    CannotRejoin {
+        /// How many members the cluster has.
+        members: usize,
+    },
     /// This role needs its own id among the members (acceptors and servers do).
     #[error("this process's id {id} is not among the members")]
     NotAMember {

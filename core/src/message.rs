@@ -169,6 +169,11 @@ pub enum Message<C, P = ()> {
         /// The server that is to lead next.
         to: crate::types::NodeId,
     },
+    /// A server that lost its durable state ([`crate::Server::rejoin`])
+    /// asks the leader it hears to hand it the lead: it can vote again
+    /// only after it wins an election counted without itself, and the
+    /// others promise no candidate while they hear a working leader.
+    AskLead,
 }
 
 /// Slots and ballot rounds at or above this are malformed. No real log or
@@ -224,7 +229,8 @@ impl<C, P> Message<C, P> {
             Message::Forward { .. }
             | Message::Snapshot(_)
             | Message::Refused { .. }
-            | Message::ReadIndex { .. } => true,
+            | Message::ReadIndex { .. }
+            | Message::AskLead => true,
         }
     }
 
@@ -247,6 +253,7 @@ impl<C, P> Message<C, P> {
             Message::ReadIndex { .. } => "read-index",
             Message::ReadIndexReply { .. } => "read-index-reply",
             Message::Handoff { .. } => "handoff",
+            Message::AskLead => "ask-lead",
         }
     }
 }

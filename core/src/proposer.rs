@@ -147,6 +147,9 @@ pub struct Proposer<C> {
     report_chosen: bool,
     pub(crate) chosen: Vec<(Slot, Value<C>)>,
     ignored: u64,
+    /// A rejoining server's probe ([`Proposer::probe_for_rejoin`]): the
+    /// other acceptors that answered it, until a majority has.
+    probe: Option<u64>,
     #[cfg(feature = "bug-zoo")]
     bug: crate::zoo::Bug,
 }
@@ -181,6 +184,7 @@ impl<C: Clone> Proposer<C> {
             beat: 0,
             beat_acked: alloc::vec![0; config.members.len()],
             yielded_to: None,
+            probe: None,
             learned: 0,
             promises: 0,
             adopted: BTreeMap::new(),
@@ -227,7 +231,7 @@ impl<C: Clone> Proposer<C> {
                 self.highest_seen = self.highest_seen.max(*b);
             }
             Record::Accepted(pv) => self.highest_seen = self.highest_seen.max(pv.ballot),
-            Record::Trimmed(_) => {}
+            Record::Trimmed(_) | Record::Rejoining | Record::Rejoined => {}
         }
     }
 
@@ -333,7 +337,7 @@ impl<C: Clone> Proposer<C> {
                 trimmed_below,
                 accepted,
             } => self.on_promise(from, ballot, trimmed_below, accepted, out),
-            Message::Nack { ballot, promised } => self.on_nack(ballot, promised, out),
+            Message::Nack { ballot, promised } => self.on_nack(from, ballot, promised, out),
             Message::Accepted { ballot, slot, .. } => self.on_accepted(from, ballot, slot, out),
             Message::HeartbeatAck { ballot, beat } => {
                 self.on_heartbeat_ack(from, ballot, beat, out)
@@ -350,7 +354,8 @@ impl<C: Clone> Proposer<C> {
             | Message::Refused { .. }
             | Message::ReadIndex { .. }
             | Message::ReadIndexReply { .. }
-            | Message::Handoff { .. } => {}
+            | Message::Handoff { .. }
+            | Message::AskLead => {}
         }
     }
 
@@ -703,8 +708,67 @@ impl<C: Clone> Proposer<C> {
         self.heard_since_campaign = true;
     }
 
+    /// This server lost its durable state, and with it the ballots it
+    /// used: a new campaign could reuse one of them, and acceptors take a
+    /// `Prepare` of the ballot they promised as a retransmission, so a
+    /// rejoin won in a reused ballot could propose a second value in it.
+    /// Its first campaigns are therefore probes in round 0, which no
+    /// normal campaign uses: an acceptor promised anything refuses and
+    /// names its promise, one promised nothing promises round 0. Once a
+    /// majority of the *other* acceptors answered (its own abstains), its
+    /// ballots go above every promise they named, and so above every
+    /// ballot it voted or led in before (each had a majority promise it,
+    /// and that majority meets any majority of the others).
+    pub(crate) fn probe_for_rejoin(&mut self) {
+        self.probe = Some(0);
+    }
+
+    /// The next slot a leader would fill: one past every slot it
+    /// re-proposed when it won, or proposed since.
+    pub(crate) fn next_slot(&self) -> Slot {
+        self.next_slot
+    }
+
+    /// Is the rejoin probe still waiting for a majority of the others?
+    pub(crate) fn probing(&self) -> bool {
+        self.probe.is_some()
+    }
+
+    /// While probing, an acceptor's answer to a `Prepare` of `ballot`,
+    /// having promised `promised` (the probe's ballot itself if it
+    /// promised the probe), in whatever state a leader's heartbeat left
+    /// this proposer. Returns false when not probing.
+    fn probe_answer(&mut self, from: NodeId, ballot: Ballot, promised: Ballot) -> bool {
+        let Some(heard) = self.probe else {
+            return false;
+        };
+        if ballot != Ballot::new(0, self.config.id) {
+            return true;
+        }
+        let Some(i) = self.config.member_index(from) else {
+            return true;
+        };
+        self.highest_seen = self.highest_seen.max(promised);
+        let heard = heard | (1u64 << i);
+        if heard.count_ones() as usize >= self.config.quorum() {
+            // Every ballot from here on is above what they promised.
+            self.probe = None;
+            if self.state == ProposerState::Candidate {
+                self.state = ProposerState::Follower;
+            }
+            self.timer_ticks = 0;
+        } else {
+            self.probe = Some(heard);
+        }
+        true
+    }
+
     fn campaign<O, P>(&mut self, out: &mut Vec<Action<C, O, P>>) {
-        let round = self.highest_seen.round.max(self.ballot.round) + 1;
+        let round = if self.probe.is_some() {
+            0
+        } else {
+            self.highest_seen.round.max(self.ballot.round) + 1
+        };
         self.step_down_quietly(out);
         self.ballot = Ballot::new(round, self.config.id);
         self.highest_seen = self.ballot;
@@ -718,7 +782,8 @@ impl<C: Clone> Proposer<C> {
         self.timer_ticks = 0;
         self.timeout_ticks = self.random_timeout();
         self.heard_since_campaign = false;
-        if !bug!(self.bug, CampaignNotPersisted) {
+        // A probe (round 0) never leads, so it need not be remembered.
+        if !bug!(self.bug, CampaignNotPersisted) && round > 0 {
             out.push(Action::Persist(Record::Campaign(self.ballot)));
         }
         self.send_prepare(out);
@@ -742,6 +807,9 @@ impl<C: Clone> Proposer<C> {
         accepted: Vec<PValue<C>>,
         out: &mut Vec<Action<C, O, P>>,
     ) {
+        if self.probe_answer(from, ballot, ballot) {
+            return;
+        }
         if self.state != ProposerState::Candidate || ballot != self.ballot {
             return;
         }
@@ -854,10 +922,14 @@ impl<C: Clone> Proposer<C> {
 
     pub(crate) fn on_nack<O, P>(
         &mut self,
+        from: NodeId,
         ballot: Ballot,
         promised: Ballot,
         out: &mut Vec<Action<C, O, P>>,
     ) {
+        if self.probe_answer(from, ballot, promised) {
+            return;
+        }
         if self.state == ProposerState::Follower || ballot != self.ballot {
             return;
         }
@@ -1072,7 +1144,8 @@ mod tests {
             Message::Prepare { .. }
             | Message::Accept { .. }
             | Message::Heartbeat { .. }
-            | Message::Handoff { .. } => Role::Proposer,
+            | Message::Handoff { .. }
+            | Message::AskLead => Role::Proposer,
             Message::CatchUp { .. } | Message::Decided { .. } => Role::Learner,
             Message::Forward { .. }
             | Message::Snapshot(_)

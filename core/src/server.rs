@@ -11,7 +11,7 @@ use crate::config::Config;
 use crate::error::{ConfigError, RecoverError};
 use crate::learner::Learner;
 use crate::message::{Message, LIMIT};
-use crate::proposer::Proposer;
+use crate::proposer::{Proposer, ProposerState};
 use crate::reads::{LocalRead, Origin, Reads};
 use crate::replica::{Replica, Snapshot, StateMachine};
 use crate::types::{Ballot, NodeId, Slot};
@@ -70,6 +70,9 @@ pub struct ServerStats {
     pub transfers_started: u64,
     /// Campaigns this node started because a leader handed it the lead.
     pub handoffs_taken: u64,
+    /// The node lost its durable state and has not rejoined yet
+    /// ([`Server::rejoin`]): its acceptor answers nothing.
+    pub rejoining: bool,
 }
 
 /// A Multi-Paxos node: acceptor, proposer, learner and replica together.
@@ -114,6 +117,15 @@ pub struct Server<S: StateMachine> {
     handoff: Option<Handoff>,
     transfers_started: u64,
     handoffs_taken: u64,
+    /// [`Record::Rejoining`] still has to be written (the first action of
+    /// the first step of a [`Server::rejoin`]).
+    rejoin_unrecorded: bool,
+    /// When this rejoining node last asked the leader for the lead.
+    asked_lead_at: Option<u64>,
+    /// A rejoining node won this ballot without its own acceptor; it
+    /// votes again once every slot below the second field (all it
+    /// re-proposed) is chosen and applied here.
+    rejoin_won: Option<(Ballot, Slot)>,
 }
 
 /// A leader transfer under way, as a server that heard of it sees it.
@@ -204,7 +216,46 @@ impl<S: StateMachine + Clone> Server<S> {
             handoff: None,
             transfers_started: 0,
             handoffs_taken: 0,
+            rejoin_unrecorded: false,
+            asked_lead_at: None,
+            rejoin_won: None,
         })
+    }
+
+    /// A member that lost its durable state (a wiped or replaced disk, or a
+    /// log it cannot trust) and restarts empty, under its old id.
+    ///
+    /// Starting it with [`Server::new`] instead would be unsafe: it would
+    /// promise and vote as if it had never promised or voted, and a value
+    /// chosen with its forgotten vote could be overwritten. A rejoining
+    /// server's acceptor answers nothing — no promise, vote, heartbeat
+    /// acknowledgement or catch-up answer — while the server learns from
+    /// the others and asks the leader it hears to hand it the lead
+    /// ([`Message::AskLead`]). Its proposer then campaigns, and since its
+    /// own acceptor is silent it wins only with promises from a majority
+    /// of the *other* members; at that moment the acceptor takes over what
+    /// they vouch for and votes again ([`Event::Rejoined`], and the
+    /// records [`Record::Trimmed`], [`Record::Promised`],
+    /// [`Record::Rejoined`]). The first action of its first step is
+    /// [`Record::Rejoining`], so a crash before the end leaves it
+    /// rejoining when it is restored from its log.
+    ///
+    /// It needs a majority among the other members, so a cluster of one
+    /// or two cannot rejoin a member ([`ConfigError::CannotRejoin`]); and
+    /// two members rejoining at once in a cluster of three wait for each
+    /// other for ever (safely).
+    pub fn rejoin(config: Config, state: S) -> Result<Self, ConfigError> {
+        let others = config.members.iter().filter(|&&m| m != config.id).count();
+        if others < config.quorum() {
+            return Err(ConfigError::CannotRejoin {
+                members: config.members.len(),
+            });
+        }
+        let mut server = Server::new(config, state)?;
+        server.acceptor.abstain();
+        server.proposer.probe_for_rejoin();
+        server.rejoin_unrecorded = true;
+        Ok(server)
     }
 
     /// Rebuilds a node from its synced records after a crash, when its log
@@ -228,6 +279,10 @@ impl<S: StateMachine + Clone> Server<S> {
         for record in records {
             self.proposer.replay(&record);
             self.acceptor.replay(record)?;
+        }
+        if self.acceptor.is_abstaining() {
+            // A rejoin cut short by a crash starts over, probe first.
+            self.proposer.probe_for_rejoin();
         }
         Ok(())
     }
@@ -342,6 +397,7 @@ impl<S: StateMachine + Clone> Server<S> {
             lease_refusals: self.lease.refusals,
             transfers_started: self.transfers_started,
             handoffs_taken: self.handoffs_taken,
+            rejoining: self.acceptor.is_abstaining(),
         }
     }
 
@@ -360,6 +416,9 @@ impl<S: StateMachine + Clone> Server<S> {
     /// and counted.
     #[inline]
     pub fn step_into(&mut self, input: ServerInput<S>, out: &mut Vec<ServerAction<S>>) {
+        if core::mem::take(&mut self.rejoin_unrecorded) {
+            out.push(Action::Persist(Record::Rejoining));
+        }
         let mut scratch = core::mem::take(&mut self.scratch);
         match input {
             Input::Tick => {
@@ -522,6 +581,58 @@ impl<S: StateMachine + Clone> Server<S> {
             self.handoffs_taken += 1;
             self.proposer.take_over(out);
         }
+    }
+
+    /// Ends a rejoin won in `ballot` once this node still leads in it and
+    /// has applied every slot below `reproposed`: a snapshot at
+    /// `delivered` goes to disk, then the acceptor takes it as its trim
+    /// point and votes again (see [`Acceptor::end_rejoin`] for why).
+    fn end_rejoin(
+        &mut self,
+        ballot: Ballot,
+        reproposed: Slot,
+        delivered: Slot,
+        out: &mut Vec<ServerAction<S>>,
+    ) {
+        if !self.proposer.is_leader() || self.proposer.ballot() != ballot {
+            // Deposed first: it must win again, without its own vote.
+            self.rejoin_won = None;
+            return;
+        }
+        if delivered < reproposed {
+            return;
+        }
+        self.rejoin_won = None;
+        self.asked_lead_at = None;
+        out.push(Action::PersistSnapshot(Box::new(self.replica.snapshot())));
+        self.acceptor.end_rejoin(ballot, delivered, out);
+        self.trimmed_weight = self.learner.dropped_weight();
+        out.push(Action::Event(Event::Rejoined {
+            ballot,
+            trimmed_below: delivered,
+        }));
+    }
+
+    /// A rejoining node heard `leader`: probe first (see
+    /// `Proposer::probe_for_rejoin`; a probe is a campaign, retransmitted
+    /// as one), then ask the leader for the lead, at most once an election
+    /// timeout (the handoff may be lost, or go to another).
+    fn ask_lead(&mut self, leader: NodeId, out: &mut Vec<ServerAction<S>>) {
+        if self.proposer.probing() {
+            if self.proposer.state() != ProposerState::Candidate {
+                self.proposer.take_over(out);
+            }
+            return;
+        }
+        let every = u64::from(self.proposer.election_timeout_ticks());
+        if leader == self.id || self.asked_lead_at.is_some_and(|at| self.ticks < at + every) {
+            return;
+        }
+        self.asked_lead_at = Some(self.ticks);
+        out.push(Action::Send {
+            to: Destination::to(Role::Proposer, leader),
+            msg: Message::AskLead,
+        });
     }
 
     /// A client's read arrived: the leader confirms it, a follower asks the
@@ -722,6 +833,11 @@ impl<S: StateMachine + Clone> Server<S> {
                 if !owns_ballot(&from, ballot) {
                     return self.ignore("prepare", out);
                 }
+                if self.acceptor.silent() {
+                    // Rejoining: it cannot promise, nor refuse in the name
+                    // of a leader or a lease.
+                    return;
+                }
                 let handed_to = self
                     .handoff
                     .is_some_and(|h| h.to == ballot.node && self.ticks < h.until);
@@ -798,6 +914,7 @@ impl<S: StateMachine + Clone> Server<S> {
                 if self.lease.grant_ticks > 0
                     && ballot >= self.acceptor.promised()
                     && !self.handed_off(ballot)
+                    && !self.acceptor.silent()
                 {
                     // The acknowledgement below grants the sender a lease.
                     self.lease.granted_until = self.ticks + self.lease.grant_ticks;
@@ -808,7 +925,10 @@ impl<S: StateMachine + Clone> Server<S> {
                         self.proposer.yield_to(ballot, out);
                     }
                 }
-                out.push(self.acceptor.heartbeat_answer(ballot, beat));
+                self.acceptor.heartbeat_answer(ballot, beat, out);
+                if self.acceptor.silent() {
+                    self.ask_lead(ballot.node, out);
+                }
                 self.proposer.observe_leader(ballot, out);
                 self.learner.commit(ballot, commit);
             }
@@ -851,10 +971,23 @@ impl<S: StateMachine + Clone> Server<S> {
                 ballot,
                 trimmed_below,
                 accepted,
-            } => self
-                .proposer
-                .on_promise(from.id, ballot, trimmed_below, accepted, out),
-            Message::Nack { ballot, promised } => self.proposer.on_nack(ballot, promised, out),
+            } => {
+                self.proposer
+                    .on_promise(from.id, ballot, trimmed_below, accepted, out);
+                if self.acceptor.is_abstaining()
+                    && self.proposer.is_leader()
+                    && self
+                        .rejoin_won
+                        .is_none_or(|(b, _)| b != self.proposer.ballot())
+                {
+                    // Won without our own acceptor's promise: once what it
+                    // re-proposed is chosen, our acceptor may vote again.
+                    self.rejoin_won = Some((self.proposer.ballot(), self.proposer.next_slot()));
+                }
+            }
+            Message::Nack { ballot, promised } => {
+                self.proposer.on_nack(from.id, ballot, promised, out)
+            }
             Message::Accepted {
                 ballot,
                 slot,
@@ -918,6 +1051,15 @@ impl<S: StateMachine + Clone> Server<S> {
                 }
                 self.on_handoff(ballot, to, out);
             }
+            Message::AskLead => {
+                if self.proposer.is_leader()
+                    && self.successor().is_none()
+                    && from.id != self.id
+                    && !self.acceptor.is_abstaining()
+                {
+                    self.transfer(from.id, out);
+                }
+            }
         }
         self.learned(out);
     }
@@ -960,6 +1102,9 @@ impl<S: StateMachine + Clone> Server<S> {
         self.learner.resume_catch_up(out);
         let delivered = self.learner.next_slot();
         self.proposer.learned_prefix(delivered);
+        if let Some((ballot, reproposed)) = self.rejoin_won {
+            self.end_rejoin(ballot, reproposed, delivered, out);
+        }
         // Trim in chunks so that compactions are rare: once `retain_slots`
         // slots, or `retain_commands` commands, have gone past what the
         // learner retains. The trim point never passes the learner's first
@@ -1584,6 +1729,8 @@ mod tests {
         wire: VecDeque<(u32, Destination, ServerMessage<Sum>)>,
         events: Vec<(u32, Event)>,
         lease_reads: u64,
+        /// The kind of every message each node sent.
+        sent: Vec<(u32, &'static str)>,
     }
 
     impl Trio {
@@ -1600,13 +1747,17 @@ mod tests {
                 wire: VecDeque::new(),
                 events: Vec::new(),
                 lease_reads: 0,
+                sent: Vec::new(),
             }
         }
 
         fn step(&mut self, id: u32, input: ServerInput<Sum>) {
             for a in self.nodes[id as usize - 1].step(input) {
                 match a {
-                    Action::Send { to, msg } => self.wire.push_back((id, to, msg)),
+                    Action::Send { to, msg } => {
+                        self.sent.push((id, msg.kind()));
+                        self.wire.push_back((id, to, msg));
+                    }
                     Action::Event(e) => self.events.push((id, e)),
                     Action::ReadReply { .. } => self.lease_reads += 1,
                     _ => {}
@@ -1657,6 +1808,157 @@ mod tests {
             }
             panic!("no leader elected");
         }
+    }
+
+    fn add(client: u64, seq: u64, op: u64) -> ServerInput<Sum> {
+        Input::Propose(Command { client, seq, op })
+    }
+
+    /// A follower loses its disk and comes back empty under its old id.
+    /// Its acceptor answers nothing until the server wins an election
+    /// counted without it, and then vouches for every slot chosen before
+    /// (trimmed) and votes again; the cluster's totals agree throughout.
+    #[test]
+    fn a_wiped_server_votes_again_only_after_an_election_won_without_it() {
+        for lease_ticks in [0, 8] {
+            let mut t = Trio::new(lease_ticks);
+            let leader = t.elect();
+            for seq in 1..=5 {
+                t.step(leader, add(7, seq, seq));
+                t.settle();
+            }
+            t.tick_all();
+            let chosen = t.nodes[leader as usize - 1].applied_up_to();
+            assert!(chosen >= 5, "{chosen}");
+            let w = leader % 3 + 1;
+            let mut c = config(w).with_seed(99);
+            c.lease_ticks = lease_ticks;
+            t.nodes[w as usize - 1] = Server::rejoin(c, Sum::default()).unwrap();
+            assert!(t.nodes[w as usize - 1].stats().rejoining);
+            let first = t.nodes[w as usize - 1].step(Input::Tick);
+            assert!(
+                matches!(first.first(), Some(Action::Persist(Record::Rejoining))),
+                "the rejoin is durable before anything else: {first:?}"
+            );
+            t.sent.clear();
+            let mut rejoined = None;
+            for _ in 0..100 {
+                t.tick_all();
+                rejoined = t.events.iter().find_map(|(id, e)| match e {
+                    Event::Rejoined {
+                        ballot,
+                        trimmed_below,
+                    } if *id == w => Some((*ballot, *trimmed_below)),
+                    _ => None,
+                });
+                if rejoined.is_some() {
+                    break;
+                }
+                let silent = t.sent.iter().filter(|(id, _)| *id == w).all(|(_, k)| {
+                    !matches!(
+                        *k,
+                        "promise" | "accepted" | "heartbeat-ack" | "votes" | "nack"
+                    )
+                });
+                assert!(silent, "a rejoining acceptor answered: {:?}", t.sent);
+            }
+            let (ballot, trimmed_below) = rejoined.expect("the wiped server rejoins");
+            assert!(t.sent.contains(&(w, "ask-lead")), "{:?}", t.sent);
+            assert!(
+                t.sent.contains(&(w, "prepare")),
+                "it probes before it asks: {:?}",
+                t.sent
+            );
+            assert_eq!(t.leaders(), vec![w], "it rejoins as leader");
+            assert_eq!(ballot, t.nodes[w as usize - 1].ballot());
+            let rejoiner = &t.nodes[w as usize - 1];
+            assert!(!rejoiner.stats().rejoining);
+            let acceptor = rejoiner.inspect().acceptor();
+            assert_eq!(acceptor.promised(), ballot);
+            // Every slot chosen before the wipe is vouched for as chosen,
+            // and applied here, before the acceptor answers again.
+            assert!(trimmed_below >= chosen, "{trimmed_below} < {chosen}");
+            assert_eq!(acceptor.trimmed_below(), trimmed_below);
+            assert!(rejoiner.applied_up_to() >= trimmed_below);
+            for seq in 6..=8 {
+                t.step(w, add(7, seq, seq));
+                t.settle();
+            }
+            for _ in 0..20 {
+                t.tick_all();
+            }
+            let totals: Vec<u64> = t.nodes.iter().map(|n| n.state().0).collect();
+            assert_eq!(totals, vec![36, 36, 36], "lease_ticks {lease_ticks}");
+        }
+    }
+
+    /// The leader loses its disk and comes back before anyone else
+    /// campaigns: the others still promise the ballot it led in. A fresh
+    /// proposer would campaign in that very ballot and the acceptors would
+    /// take it for a retransmission; the probe makes it go above.
+    #[test]
+    fn a_wiped_leader_never_rejoins_in_a_ballot_it_used_before() {
+        let mut t = Trio::new(0);
+        let w = t.elect();
+        let old = t.nodes[w as usize - 1].ballot();
+        t.step(w, add(7, 1, 1));
+        t.settle();
+        t.nodes[w as usize - 1] = Server::rejoin(config(w).with_seed(5), Sum::default()).unwrap();
+        let mut rejoined = None;
+        for _ in 0..200 {
+            t.tick_all();
+            rejoined = t.events.iter().find_map(|(id, e)| match e {
+                Event::Rejoined { ballot, .. } if *id == w => Some(*ballot),
+                _ => None,
+            });
+            if rejoined.is_some() {
+                break;
+            }
+        }
+        let leader_ballots: Vec<Ballot> = t.nodes.iter().map(|n| n.ballot()).collect();
+        let ballot = rejoined.unwrap_or_else(|| panic!("no rejoin: {leader_ballots:?}"));
+        assert!(ballot > old, "rejoined in {ballot}, had led in {old}");
+        for _ in 0..20 {
+            t.tick_all();
+        }
+        let totals: Vec<u64> = t.nodes.iter().map(|n| n.state().0).collect();
+        assert_eq!(totals, vec![1, 1, 1]);
+    }
+
+    /// The abstention outlives a crash in the middle of the rejoin, and
+    /// ends only with the record that says it ended.
+    #[test]
+    fn a_rejoin_cut_short_by_a_crash_resumes_abstaining() {
+        let records = |rs: Vec<Record<u64>>| Server::recover(config(2), Sum::default(), rs);
+        let b = Ballot::new(4, NodeId(2));
+        let cut = records(vec![
+            Record::Rejoining,
+            Record::Trimmed(3),
+            Record::Promised(b),
+        ])
+        .unwrap();
+        assert!(cut.stats().rejoining);
+        let done = records(vec![
+            Record::Rejoining,
+            Record::Trimmed(3),
+            Record::Promised(b),
+            Record::Rejoined,
+        ])
+        .unwrap();
+        assert!(!done.stats().rejoining);
+        let mut rejoining = Server::rejoin(config(2), Sum::default()).unwrap();
+        let compacted = rejoining.step(Input::Checkpoint);
+        let Some(Action::Compact(checkpoint)) = compacted.last() else {
+            panic!("{compacted:?}");
+        };
+        let again = records(checkpoint.records.clone()).unwrap();
+        assert!(again.stats().rejoining, "a compaction keeps the abstention");
+        let mut two = Config::new(NodeId(1), vec![NodeId(1), NodeId(2)]);
+        two.retain_slots = 2;
+        assert_eq!(
+            Server::rejoin(two, Sum::default()).unwrap_err(),
+            ConfigError::CannotRejoin { members: 2 }
+        );
     }
 
     #[test]

@@ -52,11 +52,14 @@ pub enum Bug {
     LearnerNotMovedOnInstall,
     /// Server: serves reads from its own replica without a read index.
     ReadLocally,
+    /// Server: rejoins after losing its state and votes at once, with what
+    /// it forgot.
+    RejoinWithoutAbstaining,
 }
 
 impl Bug {
     /// Every bug, in a fixed order.
-    pub const ALL: [Bug; 19] = [
+    pub const ALL: [Bug; 20] = [
         Bug::AcceptBelowPromise,
         Bug::PromiseNotPersisted,
         Bug::VoteSentBeforePersist,
@@ -76,6 +79,7 @@ impl Bug {
         Bug::InstallBehind,
         Bug::LearnerNotMovedOnInstall,
         Bug::ReadLocally,
+        Bug::RejoinWithoutAbstaining,
     ];
 
     /// The name used on command lines.
@@ -101,6 +105,7 @@ impl Bug {
             Bug::InstallBehind => "install-behind",
             Bug::LearnerNotMovedOnInstall => "learner-not-moved-on-install",
             Bug::ReadLocally => "read-locally",
+            Bug::RejoinWithoutAbstaining => "rejoin-without-abstaining",
         }
     }
 
@@ -129,6 +134,7 @@ impl Bug {
                 "server installs a snapshot without moving its learner"
             }
             Bug::ReadLocally => "server serves reads from its own replica, no read index",
+            Bug::RejoinWithoutAbstaining => "server that lost its disk votes at once, forgetting",
         }
     }
 

@@ -24,11 +24,26 @@ const OPS_MAX: usize = 512;
 #[derive(Arbitrary, Debug)]
 enum Op {
     Tick,
-    Deliver { from: u8, msg: ArbMessage },
-    Propose { client: u8, seq: u8, op: u8 },
-    Read { client: u8, id: u8, query: u8 },
+    Deliver {
+        from: u8,
+        msg: ArbMessage,
+    },
+    Propose {
+        client: u8,
+        seq: u8,
+        op: u8,
+    },
+    Read {
+        client: u8,
+        id: u8,
+        query: u8,
+    },
     CrashAndRecover,
-    Transfer { to: u8 },
+    Transfer {
+        to: u8,
+    },
+    /// The server loses its disk and rejoins (`Server::rejoin`).
+    WipeAndRejoin,
 }
 
 #[derive(Arbitrary, Debug, Clone, Copy)]
@@ -151,6 +166,7 @@ enum ArbMessage {
         ballot: ArbBallot,
         to: u8,
     },
+    AskLead,
 }
 
 /// The sender of a delivered message. Mostly the process that sends that
@@ -167,6 +183,7 @@ fn sender(from: u8, msg: &Msg) -> Process {
         | Message::Accept { ballot, .. }
         | Message::Heartbeat { ballot, .. }
         | Message::Handoff { ballot, .. } => Process::only(Role::Proposer, ballot.node),
+        Message::AskLead => Process::only(Role::Proposer, id),
         Message::Promise { .. }
         | Message::Nack { .. }
         | Message::Accepted { .. }
@@ -276,6 +293,7 @@ impl ArbMessage {
                 ballot: ballot.get(),
                 to: NodeId(u32::from(to % 5)),
             },
+            ArbMessage::AskLead => Message::AskLead,
             ArbMessage::ReadIndex { client, id } => Message::ReadIndex {
                 client: u64::from(client % 4),
                 id: u64::from(*id),
@@ -610,6 +628,13 @@ pub fn run(data: &[u8]) {
                 .expect("a server's own records must recover");
                 continue;
             }
+            Op::WipeAndRejoin => {
+                server_disk.clear();
+                server_snapshot = None;
+                server = Server::rejoin(server_config(), Sum::default())
+                    .expect("five members can rejoin one");
+                continue;
+            }
         };
         for input in inputs {
             acceptor.step(input.clone());
@@ -622,8 +647,21 @@ pub fn run(data: &[u8]) {
                 },
                 other => other,
             };
+            let rejoining = server.stats().rejoining;
             for action in server.step(input) {
                 match action {
+                    Action::Send { msg, .. } if rejoining => assert!(
+                        !matches!(
+                            msg,
+                            Message::Promise { .. }
+                                | Message::Accepted { .. }
+                                | Message::HeartbeatAck { .. }
+                                | Message::Votes { .. }
+                                | Message::Nack { .. }
+                        ),
+                        "a rejoining server answered with a {}",
+                        msg.kind()
+                    ),
                     Action::Persist(r) => server_disk.push(r),
                     Action::PersistSnapshot(snapshot) => server_snapshot = Some(*snapshot),
                     Action::Compact(c) => {

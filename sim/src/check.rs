@@ -30,6 +30,9 @@ pub enum Invariant {
     Limit,
     /// After heal, elections did not settle on a leader in time.
     Elections,
+    /// A server that lost its disk promised, voted or acknowledged before
+    /// it rejoined, or did not rejoin in time.
+    Rejoin,
 }
 
 impl Invariant {
@@ -46,6 +49,7 @@ impl Invariant {
             Invariant::PersistBeforeSend => "persist-before-send",
             Invariant::Limit => "limit",
             Invariant::Elections => "elections",
+            Invariant::Rejoin => "rejoin",
         }
     }
 }
@@ -459,6 +463,13 @@ impl PromiseChecker {
         }
         self.live[node] = promised;
         Ok(())
+    }
+
+    /// `node` lost its disk: it forgot every promise, and must abstain
+    /// until it rejoins (the rejoin checker watches that instead).
+    pub fn wiped(&mut self, node: usize) {
+        self.live[node] = Ballot::ZERO;
+        self.floor[node] = Ballot::ZERO;
     }
 
     /// `node` restarted and its recovered acceptor reports `promised`.

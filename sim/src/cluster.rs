@@ -126,6 +126,12 @@ pub struct Node<S: SimMachine> {
     pub journal_seen: usize,
     /// Ticks since start, for periodic compaction.
     pub ticks: u64,
+    /// It lost its disk at this time and has not rejoined yet.
+    pub wiped_at: Option<u64>,
+    /// It lost its disk and `Record::Rejoining` is not on the new one yet:
+    /// a restart starts it anew as a rejoining server (as an operator
+    /// restarts it with `--rejoin` again).
+    pub restart_empty: bool,
 }
 
 impl<S: SimMachine> std::fmt::Debug for Node<S> {
@@ -156,6 +162,8 @@ impl<S: SimMachine> Node<S> {
             slow_factor: 1,
             journal_seen: 0,
             ticks: 0,
+            wiped_at: None,
+            restart_empty: false,
         }
     }
 
@@ -312,6 +320,12 @@ impl<S: SimMachine> Sim<S> {
             Action::Persist(record) => self.write(i, Write::Append(record)),
             Action::PersistSnapshot(p) => self.write(i, Write::Snapshot(p)),
             Action::Compact(c) => self.write(i, Write::Compact(c)),
+            Action::Event(Event::Rejoined { ballot, .. }) => {
+                // Done once `Record::Rejoined` is on disk (`made_durable`).
+                self.record(EventKind::Fault, Some(i), || {
+                    format!("node {i} rejoins, leading in {ballot}")
+                });
+            }
             Action::Event(Event::HandingOff { to, ballot }) => {
                 self.stats.transfers += 1;
                 if let Some(j) = self.topo.entry_index(to) {
@@ -503,6 +517,14 @@ impl<S: SimMachine> Sim<S> {
         let server = self.topo.kind(i) == Kind::Server;
         match &write {
             Write::Append(record) => {
+                if matches!(record, Record::Rejoining) {
+                    // From here on its log says it is rejoining: a restart
+                    // restores that, as a driver restarts from its log.
+                    self.nodes[i].restart_empty = false;
+                }
+                if matches!(record, Record::Rejoined) {
+                    self.rejoined(i);
+                }
                 self.record_durable(i, record);
                 self.durable.record(i, record);
                 if server && matches!(record, Record::Trimmed(_)) {
@@ -560,7 +582,7 @@ impl<S: SimMachine> Sim<S> {
                     Err(f) => self.fail(f),
                 }
             }
-            Record::Trimmed(_) | Record::Campaign(_) => {}
+            Record::Trimmed(_) | Record::Campaign(_) | Record::Rejoining | Record::Rejoined => {}
         }
     }
 
@@ -695,6 +717,34 @@ impl<S: SimMachine> Sim<S> {
         );
     }
 
+    /// Node `i`'s rejoin is on its disk: it votes again for good.
+    fn rejoined(&mut self, i: usize) {
+        if let Some(at) = self.nodes[i].wiped_at.take() {
+            self.stats.rejoins += 1;
+            let took = self.now - at;
+            self.stats.rejoin_units_max = self.stats.rejoin_units_max.max(took);
+        }
+        if self.healed {
+            self.finish_if_idle();
+        }
+    }
+
+    /// Node `i` crashes (if it runs) and loses its disk: it restarts
+    /// empty and rejoins (`Server::rejoin`).
+    pub(crate) fn wipe(&mut self, i: usize) {
+        self.crash(i);
+        let node = &mut self.nodes[i];
+        node.disk = Disk::default();
+        node.restart_empty = true;
+        node.wiped_at = Some(self.now);
+        self.durable.wiped(i);
+        self.promises.wiped(i);
+        self.stats.wipes += 1;
+        self.record(EventKind::Fault, Some(i), || {
+            format!("node {i} loses its disk; it will rejoin")
+        });
+    }
+
     pub(crate) fn restart(&mut self, i: usize, incarnation: u32) {
         let node = &self.nodes[i];
         if node.is_up() || node.incarnation != incarnation {
@@ -703,14 +753,21 @@ impl<S: SimMachine> Sim<S> {
         let forget = self.opts.sabotage == Sabotage::ForgetDisk;
         let records = node.disk.synced.records.iter().filter(|_| !forget).cloned();
         let snapshot = node.disk.synced.snapshot.clone().filter(|_| !forget);
-        let server = match Proc::recover(
-            &self.topo,
-            i,
-            self.opts.seed,
-            incarnation,
-            snapshot,
-            records,
-        ) {
+        let rejoin = if node.restart_empty {
+            Proc::rejoin(&self.topo, i, self.opts.seed, incarnation)
+        } else {
+            None
+        };
+        let server = match rejoin.unwrap_or_else(|| {
+            Proc::recover(
+                &self.topo,
+                i,
+                self.opts.seed,
+                incarnation,
+                snapshot,
+                records,
+            )
+        }) {
             Ok(s) => s,
             Err(e) => return self.fail(restart_failure(&e)),
         };

@@ -33,6 +33,9 @@ struct OnDisk {
     votes: BTreeMap<Slot, Ballot>,
     trimmed: Slot,
     snapshot: Slot,
+    /// The disk was wiped and `Record::Rejoined` is not on it yet: the
+    /// acceptor must answer nothing.
+    rejoining: bool,
 }
 
 impl OnDisk {
@@ -51,6 +54,8 @@ impl OnDisk {
                 self.votes = self.votes.split_off(&self.trimmed);
             }
             Record::Campaign(b) => self.campaign = self.campaign.max(*b),
+            Record::Rejoining => self.rejoining = true,
+            Record::Rejoined => self.rejoining = false,
         }
     }
 
@@ -102,7 +107,10 @@ impl DurableChecker {
 
     /// `node` lost its disk (it rejoins as a new process).
     pub fn wiped(&mut self, node: usize) {
-        self.nodes[node] = OnDisk::default();
+        self.nodes[node] = OnDisk {
+            rejoining: true,
+            ..OnDisk::default()
+        };
     }
 
     /// A server's durable trim point must never pass its durable snapshot:
@@ -137,6 +145,24 @@ impl DurableChecker {
                 format!("node {node} sent {what}"),
             ))
         };
+        if d.rejoining
+            && matches!(
+                msg,
+                Message::Promise { .. }
+                    | Message::Accepted { .. }
+                    | Message::HeartbeatAck { .. }
+                    | Message::Votes { .. }
+                    | Message::Nack { .. }
+            )
+        {
+            return Err(Failure::new(
+                Invariant::Rejoin,
+                format!(
+                    "node {node} lost its disk and sent a {} before it rejoined",
+                    msg.kind()
+                ),
+            ));
+        }
         match msg {
             Message::Promise {
                 ballot, accepted, ..
@@ -178,7 +204,8 @@ impl DurableChecker {
                     }
                 }
             }
-            Message::Prepare { ballot, .. } if d.campaign < *ballot => {
+            // Round 0 is a rejoining server's probe, which never leads.
+            Message::Prepare { ballot, .. } if d.campaign < *ballot && ballot.round > 0 => {
                 return early(format!(
                     "a prepare in {ballot} with its campaign at {} on disk",
                     d.campaign

@@ -106,6 +106,12 @@ pub struct Stats {
     /// Longest time, over a batch, from a transfer's start until its named
     /// node led, in time units (`TICK_UNITS` to a tick).
     pub transfer_units_max: u64,
+    /// Servers that lost their disk (the `wipe` fault).
+    pub wipes: u64,
+    /// Of those, the ones that rejoined (`Event::Rejoined`).
+    pub rejoins: u64,
+    /// Longest time from a wipe until its server rejoined, in time units.
+    pub rejoin_units_max: u64,
 }
 
 impl Stats {
@@ -138,6 +144,9 @@ impl Stats {
         self.transfers += o.transfers;
         self.transfers_done += o.transfers_done;
         self.transfer_units_max = self.transfer_units_max.max(o.transfer_units_max);
+        self.wipes += o.wipes;
+        self.rejoins += o.rejoins;
+        self.rejoin_units_max = self.rejoin_units_max.max(o.rejoin_units_max);
     }
 }
 
@@ -646,6 +655,9 @@ impl<S: SimMachine> Sim<S> {
         let first = self.scenario.as_ref().is_none_or(|s| s.started.is_none());
         if first {
             self.check_elections(heal_at);
+            if self.opts.liveness {
+                self.check_rejoined();
+            }
         }
         if self.opts.liveness {
             if let Err(f) = check_liveness(&self.history.requests, invoked_by, self.now) {
@@ -655,6 +667,19 @@ impl<S: SimMachine> Sim<S> {
         match &self.scenario {
             Some(s) if s.started.is_none() => self.start_scenario(),
             _ => self.finished = true,
+        }
+    }
+
+    /// Every server that lost its disk rejoined by the first liveness
+    /// deadline after heal.
+    fn check_rejoined(&mut self) {
+        let late = (0..self.nodes.len()).find(|&i| self.nodes[i].wiped_at.is_some());
+        if let Some(i) = late {
+            let at = self.nodes[i].wiped_at.unwrap_or(0) / TICK_UNITS;
+            self.fail(Failure::new(
+                Invariant::Rejoin,
+                format!("node {i} lost its disk at tick {at} and had not rejoined by the liveness deadline"),
+            ));
         }
     }
 

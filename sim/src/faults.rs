@@ -15,7 +15,7 @@ use crate::engine::{Ev, Sim};
 use crate::model::SimMachine;
 use crate::options::{Fault, Knob, Options, TICK_UNITS};
 use crate::rng::{SimRng, Stream};
-use crate::roles::Layout;
+use crate::roles::{Kind, Layout};
 use crate::trace::EventKind;
 use paxos_core::{Input, NodeId};
 
@@ -223,6 +223,15 @@ impl<S: SimMachine> Sim<S> {
                         });
                     }
                 }
+                Fault::Wipe => {
+                    // One at a time, and only where a majority of the
+                    // others can take the rejoining node back.
+                    let servers = self.topo.servers();
+                    let busy = self.nodes.iter().any(|n| n.wiped_at.is_some());
+                    if servers >= 3 && !busy && self.topo.kind(victim) == Kind::Server {
+                        self.wipe(victim);
+                    }
+                }
                 Fault::Drop
                 | Fault::Duplicate
                 | Fault::Reorder
@@ -260,7 +269,7 @@ impl<S: SimMachine> Sim<S> {
                 self.restart(i, incarnation);
             }
         }
-        if self.clients.is_empty() {
+        if self.clients.is_empty() && self.nodes.iter().all(|n| n.wiped_at.is_none()) {
             self.finished = true;
         }
     }

@@ -61,11 +61,15 @@ pub enum Fault {
     /// An operator asks the leader to hand the lead to a random node
     /// (`Input::Transfer`), as before a planned restart.
     Transfer,
+    /// A server crashes and loses its disk, then restarts empty and
+    /// rejoins the safe way (`Server::rejoin`). Servers layout, three or
+    /// more nodes, one at a time.
+    Wipe,
 }
 
 impl Fault {
     /// Every fault, in a fixed order.
-    pub const ALL: [Fault; 18] = [
+    pub const ALL: [Fault; 19] = [
         Fault::Drop,
         Fault::Duplicate,
         Fault::Reorder,
@@ -84,6 +88,7 @@ impl Fault {
         Fault::Constrained,
         Fault::Chained,
         Fault::Transfer,
+        Fault::Wipe,
     ];
 
     /// The partial-connectivity scenarios, which run after heal rather than
@@ -116,6 +121,7 @@ impl Fault {
             Fault::Constrained => "constrained",
             Fault::Chained => "chained",
             Fault::Transfer => "transfer",
+            Fault::Wipe => "wipe",
         }
     }
 
@@ -142,7 +148,7 @@ impl Fault {
             Fault::Slow | Fault::Isolate | Fault::Storm | Fault::Pause | Fault::Transfer => 0.005,
             Fault::Skew => 0.3,
             Fault::Disk => 0.5,
-            Fault::Burst => 0.003,
+            Fault::Burst | Fault::Wipe => 0.003,
             Fault::Restart => 0.002,
             Fault::QuorumLoss | Fault::Constrained | Fault::Chained => 0.5,
         }

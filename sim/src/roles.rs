@@ -336,6 +336,34 @@ impl<S: SimMachine> Proc<S> {
         })
     }
 
+    /// Builds server `i` anew after it lost its disk: it rejoins
+    /// (`Server::rejoin`). `None` for any other kind of process.
+    pub fn rejoin(
+        topo: &Topology,
+        i: usize,
+        seed: u64,
+        incarnation: u32,
+    ) -> Option<Result<Self, RestartError>> {
+        if topo.kind(i) != Kind::Server {
+            return None;
+        }
+        let config = topo.config(i, seed, incarnation);
+        Some(
+            Server::rejoin(config, Recorded::fresh())
+                .map(|s| Proc::Server(Box::new(s)))
+                .map_err(|e| RestartError {
+                    kind: Kind::Server.name(),
+                    index: i,
+                    source: RecoverError::Config(e),
+                }),
+        )
+    }
+
+    /// Is it a server that lost its disk and has not rejoined yet?
+    pub fn is_rejoining(&self) -> bool {
+        matches!(self, Proc::Server(s) if s.stats().rejoining)
+    }
+
     /// Switches on one deliberate bug of the core in this process.
     pub fn set_bug(&mut self, bug: crate::options::Bug) {
         match self {

@@ -110,6 +110,16 @@ impl Summary {
         } else {
             String::new()
         };
+        let leaders = if self.stats.wipes > 0 {
+            format!(
+                "{leaders}; disks lost {} ({} rejoined, slowest {:.2} ticks)",
+                self.stats.wipes,
+                self.stats.rejoins,
+                self.stats.rejoin_units_max as f64 / crate::options::TICK_UNITS as f64
+            )
+        } else {
+            leaders
+        };
         format!(
             "seeds {} steps {} messages delivered {} messages/s {:.0} violations {} ({:.1} s; requests {}/{} completed; reads {}; slowest settle after heal {} ticks{}; compactions {}{}{}{})",
             self.seeds,

@@ -401,6 +401,7 @@ pub fn describe<C, P>(msg: &paxos_core::Message<C, P>) -> String {
         } => format!("heartbeat {ballot} commit {commit} beat {beat}"),
         Message::HeartbeatAck { ballot, beat } => format!("heartbeat-ack {ballot} beat {beat}"),
         Message::Handoff { ballot, to } => format!("handoff {ballot} to {to}"),
+        Message::AskLead => "ask-lead".to_string(),
         Message::CatchUp {
             from_slot,
             to_slot,

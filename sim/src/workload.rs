@@ -508,7 +508,10 @@ impl<S: SimMachine> Sim<S> {
     }
 
     pub(crate) fn finish_if_idle(&mut self) {
-        if !self.clients_active() && self.clients.iter().all(|c| c.retired) {
+        // A server still rejoining after a lost disk keeps the run going:
+        // it must rejoin by the liveness deadline.
+        let rejoining = self.nodes.iter().any(|n| n.wiped_at.is_some());
+        if !self.clients_active() && self.clients.iter().all(|c| c.retired) && !rejoining {
             self.finished = true;
             let from = self.settle_from();
             self.stats.settle_ticks_max = self.now.saturating_sub(from).div_ceil(TICK_UNITS);

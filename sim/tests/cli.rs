@@ -174,7 +174,7 @@ fn leases_past_the_drift_bound_serve_stale_reads_and_the_checker_reports_them() 
     let args = [
         "replay",
         "--seed",
-        "20",
+        "817",
         "--faults",
         "all",
         "--read-percent",
@@ -296,4 +296,36 @@ fn a_leader_that_handed_off_and_was_cut_off_serves_no_stale_read() {
     assert!(out.contains("violations 0"), "{out}");
     let (started, _, _) = transfers(&out);
     assert!(started >= 100, "too few transfers to judge: {out}");
+}
+
+/// Servers lose their disks, one at a time, among crashes, losses and
+/// partitions: every one rejoins (and votes again) by the liveness
+/// deadline, and nothing it forgot breaks agreement or linearizability.
+#[test]
+fn every_server_that_lost_its_disk_rejoins_and_the_runs_stay_safe() {
+    let argv = [
+        "run",
+        "--seeds",
+        "300",
+        "--defaults",
+        "--faults",
+        "wipe,crash,drop,partition,reorder",
+        "--rate",
+        "wipe=0.03",
+        "--read-percent",
+        "30",
+        "--no-shrink",
+    ];
+    let (code, out, err) = sim(&argv);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("violations 0"), "{out}");
+    let clause = out
+        .split("disks lost ")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no wipes reported: {out}"));
+    let words: Vec<&str> = clause.split_whitespace().collect();
+    let lost: u64 = words[0].parse().unwrap();
+    let rejoined: u64 = words[1].trim_start_matches('(').parse().unwrap();
+    assert!(lost >= 300, "too few wipes to judge: {out}");
+    assert_eq!(rejoined, lost, "{out}");
 }

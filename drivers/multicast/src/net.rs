@@ -349,7 +349,8 @@ impl Node {
                     Event::SnapshotInstalled { .. }
                     | Event::ReadRefused { .. }
                     | Event::HandingOff { .. }
-                    | Event::TransferRefused { .. } => {}
+                    | Event::TransferRefused { .. }
+                    | Event::Rejoined { .. } => {}
                     e @ Event::Failed { .. } => other(Action::Event(e)),
                 },
                 a @ (Action::Deliver { .. } | Action::Reply { .. }) => other(a),

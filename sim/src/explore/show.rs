@@ -99,5 +99,7 @@ pub(super) fn show_record(r: &Record<Op>) -> String {
         Record::Accepted(pv) => format!("accepted {}", show_pvalue(pv)),
         Record::Trimmed(s) => format!("trimmed below {s}"),
         Record::Campaign(b) => format!("campaign {b}"),
+        Record::Rejoining => "rejoining".to_string(),
+        Record::Rejoined => "rejoined".to_string(),
     }
 }

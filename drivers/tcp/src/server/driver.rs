@@ -364,6 +364,16 @@ impl Driver {
                     };
                     response(client, seq, result, leader)
                 }
+                Action::Event(Event::Rejoined {
+                    ballot,
+                    trimmed_below,
+                }) => {
+                    info!(
+                        "rejoined the cluster: votes again, leading in ballot {ballot}; \
+                         slots below {trimmed_below} were chosen before"
+                    );
+                    continue;
+                }
                 Action::Event(Event::Ignored { kind }) => {
                     // Counted by the core; published from its stats at exit.
                     debug!("ignored a {kind} message");
