@@ -3,7 +3,7 @@
 //! step, then asserts what every run must satisfy (see [`crate::check`]).
 //!
 //! Scenario actions: `Start`, `Connect`, `Disconnect`, `Put`, `Get`, `Crash`,
-//! `Sleep`. Unless told `insecure`, the harness makes a development CA in the
+//! `Sleep`, and `Wipe` (a server loses its disk and rejoins with `--rejoin`). Unless told `insecure`, the harness makes a development CA in the
 //! run's temporary directory, gives every server it starts a certificate for
 //! its id (`--tls-dir`), and talks TLS to them. Each `Connect` opens a client session; `Put`s queue on it and run
 //! one at a time (each acknowledged, retried under the same sequence number),
@@ -66,6 +66,14 @@ pub enum Action {
     Sleep {
         /// How long, in ms.
         ms: u64,
+    },
+    /// SIGKILL server `id`, delete its data directory, start it again (with
+    /// its last `Start`'s port and cluster size) with `--rejoin`, and wait
+    /// until it reports that it rejoined (votes again). Not in the old
+    /// format; old files never use it.
+    Wipe {
+        /// Server id.
+        id: usize,
     },
 }
 
@@ -201,6 +209,34 @@ pub enum StepError {
     /// The run's certificates could not be made.
     #[error("certificates: {0}")]
     Tls(String),
+    /// `Wipe` of a server no `Start` named.
+    #[error("Wipe {id}: server {id} was never started")]
+    WipeNeverStarted {
+        /// The server.
+        id: usize,
+    },
+    /// A wiped server's data directory could not be removed.
+    #[error("Wipe {id}: cannot remove {path}: {source}")]
+    WipeDir {
+        /// The server.
+        id: usize,
+        /// Its data directory.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A wiped server did not report that it rejoined in time.
+    #[error(
+        "Wipe {id}: the server did not rejoin within {secs} s; the end of its output:\n{output}"
+    )]
+    RejoinTimeout {
+        /// The server.
+        id: usize,
+        /// How long the harness waited.
+        secs: u64,
+        /// The end of what it printed.
+        output: String,
+    },
     /// The final read of a surviving server failed.
     #[error("final read of server {id}: {source}")]
     FinalRead {
@@ -267,6 +303,9 @@ struct Harness<'a> {
     client_ports: HashMap<u16, u16>,
     /// The scenario's port and cluster size of each server's last Start.
     started: HashMap<usize, (u16, usize)>,
+    /// Servers whose latest start was a rejoin after a `Wipe` (a restart
+    /// to retry a taken port passes `--rejoin` again).
+    rejoining: std::collections::HashSet<usize>,
     peer_ports: Vec<u16>,
     server_ports: BTreeMap<usize, u16>,
     conns: BTreeMap<usize, mpsc::UnboundedSender<Job>>,
@@ -305,6 +344,59 @@ impl Harness<'_> {
         if id >= count {
             return Err(StepError::IdOutOfRange { id, count });
         }
+        self.rejoining.remove(&id);
+        self.launch(id, port, count).await
+    }
+
+    /// `Wipe`: the server loses its disk and rejoins.
+    async fn wipe(&mut self, id: usize) -> Result<(), StepError> {
+        let Some(&(port, count)) = self.started.get(&id) else {
+            return Err(StepError::WipeNeverStarted { id });
+        };
+        self.crash(id).await;
+        let dir = self.data.join(format!("server-{id}"));
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir).map_err(|source| StepError::WipeDir {
+                id,
+                path: dir.clone(),
+                source,
+            })?;
+        }
+        // Its old output would hold an earlier rejoin's line.
+        let _ = std::fs::remove_file(self.data.join(format!("server-{id}.log")));
+        self.rejoining.insert(id);
+        self.launch(id, port, count).await?;
+        self.await_rejoin(id).await
+    }
+
+    /// Waits until server `id` logs that it rejoined. Its output goes to
+    /// its log file unless the harness runs verbose; then there is nothing
+    /// to watch and the step does not wait.
+    async fn await_rejoin(&mut self, id: usize) -> Result<(), StepError> {
+        if self.opts.verbose > 0 {
+            return Ok(());
+        }
+        let path = self.data.join(format!("server-{id}.log"));
+        let deadline = Instant::now() + self.opts.request_deadline;
+        loop {
+            self.check_alive(id)?;
+            let log = std::fs::read_to_string(&path).unwrap_or_default();
+            if log.contains(crate::server::REJOINED_LINE) {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                let tail: Vec<&str> = log.lines().rev().take(5).collect();
+                return Err(StepError::RejoinTimeout {
+                    id,
+                    secs: self.opts.request_deadline.as_secs(),
+                    output: tail.into_iter().rev().collect::<Vec<_>>().join("\n"),
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    async fn launch(&mut self, id: usize, port: u16, count: usize) -> Result<(), StepError> {
         // The new process needs the data directory's lock: stop the old first.
         self.crash(id).await;
         self.count = self.count.max(count);
@@ -334,6 +426,9 @@ impl Harness<'_> {
         .args(["--reads", self.opts.reads.name()])
         .arg("--data-dir")
         .arg(self.data.join(format!("server-{id}")));
+        if self.rejoining.contains(&id) {
+            cmd.arg("--rejoin");
+        }
         match &self.tls {
             None => {
                 cmd.arg("--insecure");
@@ -407,7 +502,7 @@ impl Harness<'_> {
                         return Err(StepError::NeverStarted { id });
                     };
                     self.client_ports.remove(&port);
-                    self.start(id, port, count).await?;
+                    self.launch(id, port, count).await?;
                 }
                 other => return other,
             }
@@ -530,6 +625,7 @@ impl Harness<'_> {
                 self.crash(*id).await;
                 Ok(())
             }
+            Action::Wipe { id } => self.wipe(*id).await,
             Action::Sleep { ms } => {
                 tokio::time::sleep(Duration::from_millis(*ms)).await;
                 Ok(())
@@ -667,6 +763,7 @@ pub async fn run_file(opts: &HarnessOptions, file: &Path) -> Outcome {
         children: BTreeMap::new(),
         client_ports: HashMap::new(),
         started: HashMap::new(),
+        rejoining: Default::default(),
         peer_ports: Vec::new(),
         server_ports: BTreeMap::new(),
         conns: BTreeMap::new(),

@@ -212,4 +212,48 @@ fn server_refuses_a_corrupt_log_naming_file_and_offset() {
     let msg = text(&out);
     assert!(msg.contains(&wal.display().to_string()), "{msg}");
     assert!(msg.contains(&format!("offset {first}")), "{msg}");
+    assert!(
+        msg.contains("--rejoin"),
+        "it names the safe way back: {msg}"
+    );
+}
+
+/// `--rejoin` is for a server that lost its data directory: on an intact
+/// log it is refused (the log already holds every promise), and so is a
+/// cluster too small for a member to rejoin.
+#[test]
+fn rejoin_is_refused_on_an_intact_log_and_in_a_cluster_of_one() {
+    let mut cluster = Cluster::new(3, TIMEOUT_MS);
+    cluster.start_all();
+    let rt = common::runtime();
+    let mut s = cluster.session(1, paxos_tcp::client::SessionOptions::default());
+    rt.block_on(s.put("kept")).unwrap();
+    cluster.terminate(0);
+    let peers: Vec<String> = (0..3).map(|i| cluster.peer_addr(i).to_string()).collect();
+    let out = bin("server")
+        .args(["-i", "0", "-p", &cluster.client_ports[0].to_string()])
+        .args(["-c", "3", "--peers", &peers.join(","), "--rejoin"])
+        .arg("--data-dir")
+        .arg(cluster.data_dir(0))
+        .arg("--tls-dir")
+        .arg(&cluster.tls_dirs[0])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("only for a server that lost"),
+        "{}",
+        text(&out)
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let out = bin("server")
+        .args(["-i", "0", "-p", "0", "-c", "1", "--insecure", "--rejoin"])
+        .args(["--peers", &cluster.peer_addr(0).to_string()])
+        .arg("--data-dir")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("cannot rejoin"), "{}", text(&out));
 }

@@ -47,6 +47,7 @@ fn every_shipped_scenario_passes_the_harness_checks() {
         "concurrent-floods",
         "fifty-puts",
         "random-mix",
+        "rolling-wipe",
     ] {
         assert!(
             names.iter().any(|n| n == wanted),

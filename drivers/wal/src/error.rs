@@ -58,8 +58,9 @@ pub enum WalError {
     #[error(
         "{path}: the write-ahead log is corrupt at byte offset {offset}: {damage}. \
          The server will not start with a partial memory of its promises and votes. \
-         Keep the file as it is: do not delete it or start this server with an empty log, \
-         because an acceptor that forgets its promises can let two different values be chosen"
+         Keep the file as it is: do not delete it, and do not start this process on an empty log \
+         as if nothing had been lost, because an acceptor that forgets its promises can let two \
+         different values be chosen"
     )]
     Corrupt {
         /// The file.

@@ -208,6 +208,7 @@ fn run_one(
                 .then(|| dir.join(format!("c{clients}-{transport}-run{run}-server-{id}.rec"))),
             tls: tls.map(|t| t.servers[id].clone()),
             reads,
+            rejoin: false,
         };
         let (stop, counters) = (stop.clone(), counters[id].clone());
         threads.push(std::thread::spawn(move || {

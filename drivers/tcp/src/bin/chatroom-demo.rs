@@ -197,6 +197,7 @@ fn main() -> ExitCode {
                 .map(|d| d.join(format!("server-{i}.rec"))),
             tls: Some(server_tls[usize::from(i)].clone()),
             reads: server::ReadMode::default(),
+            rejoin: false,
         })
         .collect();
     let runtime = match tokio::runtime::Builder::new_multi_thread()

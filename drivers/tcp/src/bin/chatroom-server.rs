@@ -102,6 +102,15 @@ struct Args {
     /// Puts always go through the log.
     #[arg(long, value_enum, default_value_t = ReadMode::Index)]
     reads: ReadMode,
+    /// This server lost its data directory (a dead disk, or a log reported
+    /// corrupt and moved aside): start it on an empty --data-dir with this
+    /// flag. It then learns the room from the others and promises or votes
+    /// nothing until it has won an election counted without its own vote,
+    /// so nothing it forgot can be contradicted. Needs a majority of the
+    /// cluster besides it (3 servers or more). If it stops before it has
+    /// logged that it is rejoining, start it with --rejoin again.
+    #[arg(long)]
+    rejoin: bool,
 }
 
 fn main() -> ExitCode {
@@ -197,6 +206,7 @@ fn main() -> ExitCode {
         record: args.record.clone(),
         tls,
         reads: args.reads,
+        rejoin: args.rejoin,
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(args.threads.into())

@@ -368,9 +368,12 @@ impl Driver {
                     ballot,
                     trimmed_below,
                 }) => {
-                    info!(
-                        "rejoined the cluster: votes again, leading in ballot {ballot}; \
-                         slots below {trimmed_below} were chosen before"
+                    // A warning, as the start of the rejoin was: the
+                    // operator watching for one sees the other.
+                    warn!(
+                        "{}: votes again, leading in ballot {ballot}; slots below \
+                         {trimmed_below} were chosen before",
+                        super::REJOINED_LINE
                     );
                     continue;
                 }

@@ -74,6 +74,11 @@ pub struct ServerOptions {
     pub tls: Option<Arc<ServerTls>>,
     /// How `get`s are served (`--reads`).
     pub reads: ReadMode,
+    /// The server lost its data directory and starts on an empty one: it
+    /// rejoins (`paxos_core::Server::rejoin`) instead of voting with what
+    /// it forgot. Accepted on a log that holds no record yet (a rejoin
+    /// stopped before its first write) or one whose rejoin is under way.
+    pub rejoin: bool,
 }
 
 /// How a server serves the chat room's `get`s.
@@ -112,6 +117,10 @@ impl ReadMode {
 pub fn lease_ticks(election_timeout_ticks: u32) -> u32 {
     election_timeout_ticks.saturating_sub(2).max(1)
 }
+
+/// What a server logs (at warning level, as the start of its rejoin) once
+/// a `--rejoin` is over and it votes again.
+pub const REJOINED_LINE: &str = "rejoined the cluster";
 
 /// Default of [`ServerOptions::batch_max`].
 pub const BATCH_MAX: usize = 256;
@@ -176,6 +185,27 @@ pub enum ServerError {
     /// The log could not be opened, read or written.
     #[error(transparent)]
     Wal(#[from] WalError),
+    /// The log is damaged before its tail: the server cannot trust it.
+    #[error(
+        "{source}. To bring this server back safely: move {dir} aside (keep it for diagnosis) and \
+         start the server again with --rejoin on an empty --data-dir; it then takes the room from \
+         the others and votes only once that is safe. Never start it on an empty directory without --rejoin"
+    )]
+    CorruptLog {
+        /// The data directory.
+        dir: PathBuf,
+        /// What is wrong with the log.
+        source: WalError,
+    },
+    /// `--rejoin` was given for a server whose log is intact.
+    #[error(
+        "{path} holds this server's log, which is intact: --rejoin is only for a server that lost \
+         its data directory (start it without --rejoin to resume from the log)"
+    )]
+    RejoinWithLog {
+        /// The log.
+        path: PathBuf,
+    },
     /// The log holds records that cannot belong to one history.
     #[error("{path}: the records cannot be replayed: {source}")]
     Recover {
@@ -348,7 +378,13 @@ pub async fn run(
         config.lease_ticks = lease_ticks(config.election_timeout_ticks);
     }
     config.validate()?;
-    let (mut log, recovered) = Wal::open(&opts.data_dir)?;
+    let (mut log, recovered) = Wal::open(&opts.data_dir).map_err(|e| match e {
+        e @ WalError::Corrupt { .. } => ServerError::CorruptLog {
+            dir: opts.data_dir.clone(),
+            source: e,
+        },
+        e => ServerError::Wal(e),
+    })?;
     let log_path = log.path().to_path_buf();
     if let Some((offset, bytes)) = recovered.truncated {
         warn!(
@@ -400,14 +436,29 @@ pub async fn run(
     };
     let restored_at = recovered.snapshot.as_ref().map_or(0, |s| s.next_slot);
     let record_count = recovered.records.len();
-    let server = match recovered.snapshot {
-        Some(snapshot) => Server::restore(config.clone(), snapshot, recovered.records),
-        None => Server::recover(config.clone(), Chat::default(), recovered.records),
+    let empty = record_count == 0 && recovered.snapshot.is_none();
+    let server = if opts.rejoin && empty {
+        warn!(
+            "--rejoin: this server lost its state; it learns the room from the others and \
+             promises or votes nothing until it has won an election counted without its own vote"
+        );
+        Server::rejoin(config.clone(), Chat::default())?
+    } else {
+        match recovered.snapshot {
+            Some(snapshot) => Server::restore(config.clone(), snapshot, recovered.records),
+            None => Server::recover(config.clone(), Chat::default(), recovered.records),
+        }
+        .map_err(|source| ServerError::Recover {
+            path: log_path.clone(),
+            source,
+        })?
+    };
+    if opts.rejoin && !server.stats().rejoining {
+        return Err(ServerError::RejoinWithLog { path: log_path });
     }
-    .map_err(|source| ServerError::Recover {
-        path: log_path.clone(),
-        source,
-    })?;
+    if server.stats().rejoining && !empty {
+        warn!("resuming a rejoin that a stop interrupted: this server does not vote yet");
+    }
     info!(
         "recovered {record_count} records (snapshot at slot {restored_at}) from {}",
         log_path.display()
