@@ -150,6 +150,10 @@ pub struct Proposer<C> {
     /// A rejoining server's probe ([`Proposer::probe_for_rejoin`]): the
     /// other acceptors that answered it, until a majority has.
     probe: Option<u64>,
+    /// A rejoining server's proposer: past its probe it campaigns only
+    /// when a leader hands it the lead ([`Proposer::take_over`]), never on
+    /// its own timer.
+    passive: bool,
     #[cfg(feature = "bug-zoo")]
     bug: crate::zoo::Bug,
 }
@@ -185,6 +189,7 @@ impl<C: Clone> Proposer<C> {
             beat_acked: alloc::vec![0; config.members.len()],
             yielded_to: None,
             probe: None,
+            passive: false,
             learned: 0,
             promises: 0,
             adopted: BTreeMap::new(),
@@ -373,7 +378,11 @@ impl<C: Clone> Proposer<C> {
                 self.timer_ticks += 1;
                 self.leader_contact_ticks = self.leader_contact_ticks.saturating_add(1);
                 if self.timer_ticks >= self.timeout_ticks {
-                    self.campaign(out);
+                    if self.passive && self.probe.is_none() {
+                        self.timer_ticks = 0;
+                    } else {
+                        self.campaign(out);
+                    }
                 }
             }
             ProposerState::Candidate => {
@@ -387,6 +396,11 @@ impl<C: Clone> Proposer<C> {
                     self.timer_ticks = 0;
                     self.timeout_ticks = self.random_timeout();
                     self.send_prepare(out);
+                } else if self.timer_ticks >= self.timeout_ticks && self.passive {
+                    // A rejoining server's campaign failed: wait to be
+                    // handed the lead again (its probe, if still under
+                    // way, is asked again by the server).
+                    self.become_follower(None, out);
                 } else if self.timer_ticks >= self.timeout_ticks {
                     // No quorum in time: back off randomly by campaigning again
                     // only after a fresh random timeout has run.
@@ -727,6 +741,12 @@ impl<C: Clone> Proposer<C> {
     /// re-proposed when it won, or proposed since.
     pub(crate) fn next_slot(&self) -> Slot {
         self.next_slot
+    }
+
+    /// Campaign only when handed the lead (a rejoining server), or again
+    /// on its own timer too.
+    pub(crate) fn set_passive(&mut self, on: bool) {
+        self.passive = on;
     }
 
     /// Is the rejoin probe still waiting for a majority of the others?

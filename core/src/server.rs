@@ -126,6 +126,10 @@ pub struct Server<S: StateMachine> {
     /// votes again once every slot below the second field (all it
     /// re-proposed) is chosen and applied here.
     rejoin_won: Option<(Ballot, Slot)>,
+    /// A rejoining node asks for the lead only once its learner is at most
+    /// this many slots behind what it knows to be chosen: the election it
+    /// then wins re-proposes only that tail.
+    rejoin_slack: Slot,
 }
 
 /// A leader transfer under way, as a server that heard of it sees it.
@@ -219,6 +223,7 @@ impl<S: StateMachine + Clone> Server<S> {
             rejoin_unrecorded: false,
             asked_lead_at: None,
             rejoin_won: None,
+            rejoin_slack: 2 * config.pipeline_window.max(config.catchup_chunk) as Slot,
         })
     }
 
@@ -229,13 +234,17 @@ impl<S: StateMachine + Clone> Server<S> {
     /// promise and vote as if it had never promised or voted, and a value
     /// chosen with its forgotten vote could be overwritten. A rejoining
     /// server's acceptor answers nothing — no promise, vote, heartbeat
-    /// acknowledgement or catch-up answer — while the server learns from
-    /// the others and asks the leader it hears to hand it the lead
+    /// acknowledgement or catch-up answer — and its proposer never
+    /// campaigns on its own timer. After a probe in round 0, which finds a
+    /// ballot above every ballot it used before it lost them, it catches up
+    /// as a learner (snapshot and log) to within a few windows of what the
+    /// leader has chosen, then asks the leader it hears to hand it the lead
     /// ([`Message::AskLead`]). Its proposer then campaigns, and since its
     /// own acceptor is silent it wins only with promises from a majority
-    /// of the *other* members; at that moment the acceptor takes over what
-    /// they vouch for and votes again ([`Event::Rejoined`], and the
-    /// records [`Record::Trimmed`], [`Record::Promised`],
+    /// of the *other* members. It re-proposes the short tail they report,
+    /// and once that is chosen and applied here, a snapshot goes to disk
+    /// and the acceptor votes again ([`Event::Rejoined`], and the records
+    /// [`Record::Trimmed`], [`Record::Promised`],
     /// [`Record::Rejoined`]). The first action of its first step is
     /// [`Record::Rejoining`], so a crash before the end leaves it
     /// rejoining when it is restored from its log.
@@ -254,6 +263,7 @@ impl<S: StateMachine + Clone> Server<S> {
         let mut server = Server::new(config, state)?;
         server.acceptor.abstain();
         server.proposer.probe_for_rejoin();
+        server.proposer.set_passive(true);
         server.rejoin_unrecorded = true;
         Ok(server)
     }
@@ -283,6 +293,7 @@ impl<S: StateMachine + Clone> Server<S> {
         if self.acceptor.is_abstaining() {
             // A rejoin cut short by a crash starts over, probe first.
             self.proposer.probe_for_rejoin();
+            self.proposer.set_passive(true);
         }
         Ok(())
     }
@@ -604,6 +615,7 @@ impl<S: StateMachine + Clone> Server<S> {
         }
         self.rejoin_won = None;
         self.asked_lead_at = None;
+        self.proposer.set_passive(false);
         out.push(Action::PersistSnapshot(Box::new(self.replica.snapshot())));
         self.acceptor.end_rejoin(ballot, delivered, out);
         self.trimmed_weight = self.learner.dropped_weight();
@@ -626,6 +638,11 @@ impl<S: StateMachine + Clone> Server<S> {
         }
         let every = u64::from(self.proposer.election_timeout_ticks());
         if leader == self.id || self.asked_lead_at.is_some_and(|at| self.ticks < at + every) {
+            return;
+        }
+        if self.learner.next_slot().saturating_add(self.rejoin_slack) < self.learner.horizon() {
+            // Catch up as a learner first (snapshot and log), so that the
+            // election re-proposes a short tail, not the whole history.
             return;
         }
         self.asked_lead_at = Some(self.ticks);
@@ -926,11 +943,12 @@ impl<S: StateMachine + Clone> Server<S> {
                     }
                 }
                 self.acceptor.heartbeat_answer(ballot, beat, out);
-                if self.acceptor.silent() {
-                    self.ask_lead(ballot.node, out);
-                }
                 self.proposer.observe_leader(ballot, out);
                 self.learner.commit(ballot, commit);
+                if self.acceptor.silent() {
+                    // After the learner heard how far the log goes.
+                    self.ask_lead(ballot.node, out);
+                }
             }
             Message::HeartbeatAck { ballot, beat } => {
                 self.proposer.on_heartbeat_ack(from.id, ballot, beat, out)
@@ -1923,6 +1941,57 @@ mod tests {
         }
         let totals: Vec<u64> = t.nodes.iter().map(|n| n.state().0).collect();
         assert_eq!(totals, vec![1, 1, 1]);
+    }
+
+    /// A wiped server with a long log to learn catches up as a learner
+    /// before it asks for the lead, so the election it wins re-proposes a
+    /// short tail, not the whole history (re-proposing thousands of slots
+    /// at once stalled a real cluster for seconds).
+    #[test]
+    fn a_wiped_server_catches_up_before_it_asks_for_the_lead() {
+        let config = |id: u32, seed: u64| {
+            let mut c = Config::new(NodeId(id), vec![NodeId(1), NodeId(2), NodeId(3)]);
+            c.retain_slots = 16_384;
+            c.pipeline_window = 4;
+            c.catchup_chunk = 8;
+            c.with_seed(seed)
+        };
+        let mut t = Trio::new(0);
+        for id in 1..=3u32 {
+            t.nodes[id as usize - 1] =
+                Server::new(config(id, u64::from(id)), Sum::default()).unwrap();
+        }
+        let leader = t.elect();
+        for seq in 1..=300 {
+            t.step(leader, add(7, seq, 1));
+            t.settle();
+        }
+        let w = leader % 3 + 1;
+        t.nodes[w as usize - 1] = Server::rejoin(config(w, 99), Sum::default()).unwrap();
+        t.events.clear();
+        for _ in 0..300 {
+            t.tick_all();
+            if t.events
+                .iter()
+                .any(|(id, e)| *id == w && matches!(e, Event::Rejoined { .. }))
+            {
+                break;
+            }
+        }
+        let decided = t
+            .events
+            .iter()
+            .filter(|(id, e)| *id == w && matches!(e, Event::Decided { .. }))
+            .count();
+        assert!(
+            t.events
+                .iter()
+                .any(|(id, e)| *id == w && matches!(e, Event::Rejoined { .. })),
+            "no rejoin"
+        );
+        // At most twice the larger of window and chunk behind: 16 slots.
+        assert!(decided <= 16, "the rejoin re-proposed {decided} slots");
+        assert_eq!(t.nodes[w as usize - 1].state().0, 300);
     }
 
     /// The abstention outlives a crash in the middle of the rejoin, and
