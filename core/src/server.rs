@@ -126,10 +126,12 @@ pub struct Server<S: StateMachine> {
     /// votes again once every slot below the second field (all it
     /// re-proposed) is chosen and applied here.
     rejoin_won: Option<(Ballot, Slot)>,
-    /// A rejoining node asks for the lead only once its learner is at most
-    /// this many slots behind what it knows to be chosen: the election it
-    /// then wins re-proposes only that tail.
-    rejoin_slack: Slot,
+    /// A rejoining node asks for the lead only once its learner reached
+    /// this slot, how far the log went when it first heard a leader after
+    /// its probe: the election it then wins re-proposes only what was
+    /// chosen while it caught up, not the whole history (and a learner
+    /// always reaches a fixed slot, however fast the log grows).
+    rejoin_target: Option<Slot>,
 }
 
 /// A leader transfer under way, as a server that heard of it sees it.
@@ -223,7 +225,7 @@ impl<S: StateMachine + Clone> Server<S> {
             rejoin_unrecorded: false,
             asked_lead_at: None,
             rejoin_won: None,
-            rejoin_slack: 2 * config.pipeline_window.max(config.catchup_chunk) as Slot,
+            rejoin_target: None,
         })
     }
 
@@ -237,8 +239,8 @@ impl<S: StateMachine + Clone> Server<S> {
     /// acknowledgement or catch-up answer — and its proposer never
     /// campaigns on its own timer. After a probe in round 0, which finds a
     /// ballot above every ballot it used before it lost them, it catches up
-    /// as a learner (snapshot and log) to within a few windows of what the
-    /// leader has chosen, then asks the leader it hears to hand it the lead
+    /// as a learner (snapshot and log) to where the log stood when it first
+    /// heard a leader, then asks the leader it hears to hand it the lead
     /// ([`Message::AskLead`]). Its proposer then campaigns, and since its
     /// own acceptor is silent it wins only with promises from a majority
     /// of the *other* members. It re-proposes the short tail they report,
@@ -606,8 +608,10 @@ impl<S: StateMachine + Clone> Server<S> {
         out: &mut Vec<ServerAction<S>>,
     ) {
         if !self.proposer.is_leader() || self.proposer.ballot() != ballot {
-            // Deposed first: it must win again, without its own vote.
+            // Deposed first: it must catch up and win again, without its
+            // own vote.
             self.rejoin_won = None;
+            self.rejoin_target = None;
             return;
         }
         if delivered < reproposed {
@@ -640,7 +644,8 @@ impl<S: StateMachine + Clone> Server<S> {
         if leader == self.id || self.asked_lead_at.is_some_and(|at| self.ticks < at + every) {
             return;
         }
-        if self.learner.next_slot().saturating_add(self.rejoin_slack) < self.learner.horizon() {
+        let target = *self.rejoin_target.get_or_insert(self.learner.horizon());
+        if self.learner.next_slot() < target {
             // Catch up as a learner first (snapshot and log), so that the
             // election re-proposes a short tail, not the whole history.
             return;
@@ -1989,7 +1994,7 @@ mod tests {
                 .any(|(id, e)| *id == w && matches!(e, Event::Rejoined { .. })),
             "no rejoin"
         );
-        // At most twice the larger of window and chunk behind: 16 slots.
+        // Nothing was chosen while it caught up: a handful of slots at most.
         assert!(decided <= 16, "the rejoin re-proposed {decided} slots");
         assert_eq!(t.nodes[w as usize - 1].state().0, 300);
     }

@@ -312,7 +312,12 @@ impl<S: SimMachine> Sim<S> {
     /// Persist-before-send: once a write is unsynced, every later action
     /// waits in `held` until the sync.
     fn perform(&mut self, i: usize, action: Act<S>) {
-        if self.healed && matches!(action, Action::Persist(Record::Campaign(_))) {
+        // A rejoining server's campaign is a planned takeover, not an
+        // election the faults caused.
+        if self.healed
+            && matches!(action, Action::Persist(Record::Campaign(_)))
+            && self.nodes[i].wiped_at.is_none()
+        {
             self.campaigns_after_heal += 1;
             self.last_campaign_at = self.now;
         }

@@ -378,7 +378,7 @@ pub async fn run(
         config.lease_ticks = lease_ticks(config.election_timeout_ticks);
     }
     config.validate()?;
-    let (mut log, recovered) = Wal::open(&opts.data_dir).map_err(|e| match e {
+    let (mut log, mut recovered) = Wal::open(&opts.data_dir).map_err(|e| match e {
         e @ WalError::Corrupt { .. } => ServerError::CorruptLog {
             dir: opts.data_dir.clone(),
             source: e,
@@ -414,6 +414,33 @@ pub async fn run(
             log.sync()?;
         }
     }
+    let empty = recovered.records.is_empty() && recovered.snapshot.is_none();
+    if opts.rejoin && empty {
+        warn!(
+            "--rejoin: this server lost its state; it learns the room from the others and \
+             promises or votes nothing until it has won an election counted without its own vote"
+        );
+        // The rejoin becomes this log's content before anything else
+        // happens: the core's checkpoint of a rejoining server, written
+        // like any compaction. The server is then restored from it like
+        // any other, so a restart, and a recording's replay, find it.
+        let mut fresh = Server::rejoin(config.clone(), Chat::default())?;
+        for action in fresh.step(paxos_core::Input::Checkpoint) {
+            if let paxos_core::Action::Compact(checkpoint) = action {
+                recovered.snapshot = checkpoint.snapshot;
+                recovered.records = checkpoint.records;
+            }
+        }
+        let mut buf = Vec::new();
+        if let Some(snapshot) = &recovered.snapshot {
+            wal::frame(&WalEntry::Snapshot(Box::new(snapshot.clone())), &mut buf);
+        }
+        for record in &recovered.records {
+            wal::frame(&WalEntry::Record(record.clone()), &mut buf);
+        }
+        log.append(&buf)?;
+        log.sync()?;
+    }
     let recorder = match &opts.record {
         None => None,
         Some(path) => {
@@ -436,27 +463,18 @@ pub async fn run(
     };
     let restored_at = recovered.snapshot.as_ref().map_or(0, |s| s.next_slot);
     let record_count = recovered.records.len();
-    let empty = record_count == 0 && recovered.snapshot.is_none();
-    let server = if opts.rejoin && empty {
-        warn!(
-            "--rejoin: this server lost its state; it learns the room from the others and \
-             promises or votes nothing until it has won an election counted without its own vote"
-        );
-        Server::rejoin(config.clone(), Chat::default())?
-    } else {
-        match recovered.snapshot {
-            Some(snapshot) => Server::restore(config.clone(), snapshot, recovered.records),
-            None => Server::recover(config.clone(), Chat::default(), recovered.records),
-        }
-        .map_err(|source| ServerError::Recover {
-            path: log_path.clone(),
-            source,
-        })?
-    };
+    let server = match recovered.snapshot {
+        Some(snapshot) => Server::restore(config.clone(), snapshot, recovered.records),
+        None => Server::recover(config.clone(), Chat::default(), recovered.records),
+    }
+    .map_err(|source| ServerError::Recover {
+        path: log_path.clone(),
+        source,
+    })?;
     if opts.rejoin && !server.stats().rejoining {
         return Err(ServerError::RejoinWithLog { path: log_path });
     }
-    if server.stats().rejoining && !empty {
+    if server.stats().rejoining && !(opts.rejoin && empty) {
         warn!("resuming a rejoin that a stop interrupted: this server does not vote yet");
     }
     info!(
