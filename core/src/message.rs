@@ -234,6 +234,21 @@ impl<C, P> Message<C, P> {
         }
     }
 
+    /// Is this an acceptor's answer, which vouches for what it promised or
+    /// voted (a promise, a refusal, a vote, a heartbeat acknowledgement or
+    /// catch-up votes)? A server that lost its state sends none of these
+    /// until it has rejoined ([`crate::Server::rejoin`]).
+    pub fn is_acceptor_answer(&self) -> bool {
+        matches!(
+            self,
+            Message::Promise { .. }
+                | Message::Nack { .. }
+                | Message::Accepted { .. }
+                | Message::HeartbeatAck { .. }
+                | Message::Votes { .. }
+        )
+    }
+
     /// A short name for counters and logs.
     pub fn kind(&self) -> &'static str {
         match self {

@@ -145,16 +145,7 @@ impl DurableChecker {
                 format!("node {node} sent {what}"),
             ))
         };
-        if d.rejoining
-            && matches!(
-                msg,
-                Message::Promise { .. }
-                    | Message::Accepted { .. }
-                    | Message::HeartbeatAck { .. }
-                    | Message::Votes { .. }
-                    | Message::Nack { .. }
-            )
-        {
+        if d.rejoining && msg.is_acceptor_answer() {
             return Err(Failure::new(
                 Invariant::Rejoin,
                 format!(
