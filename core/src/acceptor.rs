@@ -867,17 +867,7 @@ mod tests {
         assert!(a.accepted(8).is_some());
     }
 
-    fn batch(first: u64, n: u64) -> Value<u64> {
-        Value::from_commands(
-            (first..first + n)
-                .map(|op| Command {
-                    client: 1,
-                    seq: op + 1,
-                    op,
-                })
-                .collect(),
-        )
-    }
+    use crate::types::test_batch as batch;
 
     #[test]
     fn standalone_acceptor_trims_by_commands_when_slots_hold_batches() {

@@ -1093,18 +1093,7 @@ mod tests {
         );
     }
 
-    /// A batch of `n` commands whose ops start at `first`.
-    fn batch(first: u64, n: u64) -> Value<u64> {
-        Value::from_commands(
-            (first..first + n)
-                .map(|op| Command {
-                    client: 1,
-                    seq: op + 1,
-                    op,
-                })
-                .collect(),
-        )
-    }
+    use crate::types::test_batch as batch;
 
     #[test]
     fn retained_values_are_bounded_by_commands_as_well_as_slots() {

@@ -1820,6 +1820,28 @@ mod tests {
                 .collect()
         }
 
+        /// What node `w` reported when its rejoin ended: ballot and trim point.
+        fn rejoined(&self, w: u32) -> Option<(Ballot, Slot)> {
+            self.events.iter().find_map(|(id, e)| match e {
+                Event::Rejoined {
+                    ballot,
+                    trimmed_below,
+                } if *id == w => Some((*ballot, *trimmed_below)),
+                _ => None,
+            })
+        }
+
+        /// Ticks (at most `ticks` times) until node `w` has rejoined.
+        fn tick_until_rejoined(&mut self, w: u32, ticks: u32) -> Option<(Ballot, Slot)> {
+            for _ in 0..ticks {
+                self.tick_all();
+                if let Some(r) = self.rejoined(w) {
+                    return Some(r);
+                }
+            }
+            None
+        }
+
         /// Ticks until one leader is elected, and then until it holds a
         /// lease if leases are on; returns its id.
         fn elect(&mut self) -> u32 {
@@ -1867,13 +1889,7 @@ mod tests {
             let mut rejoined = None;
             for _ in 0..100 {
                 t.tick_all();
-                rejoined = t.events.iter().find_map(|(id, e)| match e {
-                    Event::Rejoined {
-                        ballot,
-                        trimmed_below,
-                    } if *id == w => Some((*ballot, *trimmed_below)),
-                    _ => None,
-                });
+                rejoined = t.rejoined(w);
                 if rejoined.is_some() {
                     break;
                 }
@@ -1927,19 +1943,10 @@ mod tests {
         t.step(w, add(7, 1, 1));
         t.settle();
         t.nodes[w as usize - 1] = Server::rejoin(config(w).with_seed(5), Sum::default()).unwrap();
-        let mut rejoined = None;
-        for _ in 0..200 {
-            t.tick_all();
-            rejoined = t.events.iter().find_map(|(id, e)| match e {
-                Event::Rejoined { ballot, .. } if *id == w => Some(*ballot),
-                _ => None,
-            });
-            if rejoined.is_some() {
-                break;
-            }
-        }
         let leader_ballots: Vec<Ballot> = t.nodes.iter().map(|n| n.ballot()).collect();
-        let ballot = rejoined.unwrap_or_else(|| panic!("no rejoin: {leader_ballots:?}"));
+        let (ballot, _) = t
+            .tick_until_rejoined(w, 200)
+            .unwrap_or_else(|| panic!("no rejoin: {leader_ballots:?}"));
         assert!(ballot > old, "rejoined in {ballot}, had led in {old}");
         for _ in 0..20 {
             t.tick_all();
@@ -1974,26 +1981,12 @@ mod tests {
         let w = leader % 3 + 1;
         t.nodes[w as usize - 1] = Server::rejoin(config(w, 99), Sum::default()).unwrap();
         t.events.clear();
-        for _ in 0..300 {
-            t.tick_all();
-            if t.events
-                .iter()
-                .any(|(id, e)| *id == w && matches!(e, Event::Rejoined { .. }))
-            {
-                break;
-            }
-        }
+        assert!(t.tick_until_rejoined(w, 300).is_some(), "no rejoin");
         let decided = t
             .events
             .iter()
             .filter(|(id, e)| *id == w && matches!(e, Event::Decided { .. }))
             .count();
-        assert!(
-            t.events
-                .iter()
-                .any(|(id, e)| *id == w && matches!(e, Event::Rejoined { .. })),
-            "no rejoin"
-        );
         // Nothing was chosen while it caught up: a handful of slots at most.
         assert!(decided <= 16, "the rejoin re-proposed {decided} slots");
         assert_eq!(t.nodes[w as usize - 1].state().0, 300);

@@ -123,6 +123,21 @@ pub struct PValue<C> {
     pub value: Value<C>,
 }
 
+/// A batch of `n` commands of client 1 whose ops start at `first` (for the
+/// roles' tests).
+#[cfg(test)]
+pub(crate) fn test_batch(first: u64, n: u64) -> Value<u64> {
+    Value::from_commands(
+        (first..first + n)
+            .map(|op| Command {
+                client: 1,
+                seq: op + 1,
+                op,
+            })
+            .collect(),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

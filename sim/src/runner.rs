@@ -100,26 +100,28 @@ impl Summary {
         } else {
             String::new()
         };
-        let leaders = if self.stats.transfers > 0 {
-            format!(
-                "; leader transfers {} ({} led by the node named, slowest {:.2} ticks)",
-                self.stats.transfers,
-                self.stats.transfers_done,
-                self.stats.transfer_units_max as f64 / crate::options::TICK_UNITS as f64
-            )
-        } else {
-            String::new()
+        // "; NAME N (M DONE, slowest T ticks)" when any happened.
+        let counted = |name: &str, n: u64, done_as: &str, done: u64, units: u64| {
+            if n == 0 {
+                return String::new();
+            }
+            let ticks = units as f64 / crate::options::TICK_UNITS as f64;
+            format!("; {name} {n} ({done} {done_as}, slowest {ticks:.2} ticks)")
         };
-        let leaders = if self.stats.wipes > 0 {
-            format!(
-                "{leaders}; disks lost {} ({} rejoined, slowest {:.2} ticks)",
-                self.stats.wipes,
-                self.stats.rejoins,
-                self.stats.rejoin_units_max as f64 / crate::options::TICK_UNITS as f64
-            )
-        } else {
-            leaders
-        };
+        let s = &self.stats;
+        let leaders = counted(
+            "leader transfers",
+            s.transfers,
+            "led by the node named",
+            s.transfers_done,
+            s.transfer_units_max,
+        ) + &counted(
+            "disks lost",
+            s.wipes,
+            "rejoined",
+            s.rejoins,
+            s.rejoin_units_max,
+        );
         format!(
             "seeds {} steps {} messages delivered {} messages/s {:.0} violations {} ({:.1} s; requests {}/{} completed; reads {}; slowest settle after heal {} ticks{}; compactions {}{}{}{})",
             self.seeds,

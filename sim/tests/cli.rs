@@ -228,22 +228,33 @@ fn elections_after_heal_are_timed_from_when_the_last_pause_ends() {
     assert!(out.contains("violations 0"), "{out}");
 }
 
-/// The counts of the summary's leader-transfer clause: started, led by the
-/// node named, and the slowest in ticks.
-fn transfers(summary: &str) -> (u64, u64, f64) {
+/// The counts of a summary clause `NAME N (M ..., slowest T ticks)`: how
+/// many, how many were done, and the slowest in ticks.
+fn counted(summary: &str, name: &str) -> (u64, u64, f64) {
     let clause = summary
-        .split("leader transfers ")
+        .split(&format!("{name} "))
         .nth(1)
-        .unwrap_or_else(|| panic!("no transfers reported: {summary}"));
+        .unwrap_or_else(|| panic!("no {name} reported: {summary}"));
     let number = |s: &str| {
         s.trim_matches(|c: char| !c.is_ascii_digit() && c != '.')
             .to_string()
     };
     let words: Vec<&str> = clause.split_whitespace().collect();
-    let started = number(words[0]).parse().unwrap();
-    let led = number(words[1]).parse().unwrap();
-    let slowest = number(words[8]).parse().unwrap();
-    (started, led, slowest)
+    let slowest = clause
+        .split("slowest ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no slowest in: {clause}"));
+    (
+        number(words[0]).parse().unwrap(),
+        number(words[1]).parse().unwrap(),
+        number(slowest).parse().unwrap(),
+    )
+}
+
+/// The leader-transfer clause: started, led by the node named, slowest.
+fn transfers(summary: &str) -> (u64, u64, f64) {
+    counted(summary, "leader transfers")
 }
 
 /// Planned leader transfers on a healthy network, with leases on and off:
@@ -319,13 +330,7 @@ fn every_server_that_lost_its_disk_rejoins_and_the_runs_stay_safe() {
     let (code, out, err) = sim(&argv);
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("violations 0"), "{out}");
-    let clause = out
-        .split("disks lost ")
-        .nth(1)
-        .unwrap_or_else(|| panic!("no wipes reported: {out}"));
-    let words: Vec<&str> = clause.split_whitespace().collect();
-    let lost: u64 = words[0].parse().unwrap();
-    let rejoined: u64 = words[1].trim_start_matches('(').parse().unwrap();
+    let (lost, rejoined, _) = counted(&out, "disks lost");
     assert!(lost >= 300, "too few wipes to judge: {out}");
     assert_eq!(rejoined, lost, "{out}");
 }

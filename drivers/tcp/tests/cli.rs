@@ -193,21 +193,7 @@ fn server_refuses_a_corrupt_log_naming_file_and_offset() {
     let offset = first + paxos_tcp::wal::HEADER_BYTES + 1;
     bytes[offset] ^= 0xff;
     std::fs::write(&wal, &bytes).unwrap();
-    let out = bin("server")
-        .args([
-            "-i",
-            "0",
-            "-p",
-            &cluster.client_ports[0].to_string(),
-            "-c",
-            "1",
-        ])
-        .args(["--peers", &cluster.peer_addr(0).to_string(), "--data-dir"])
-        .arg(cluster.data_dir(0))
-        .arg("--tls-dir")
-        .arg(&cluster.tls_dirs[0])
-        .output()
-        .unwrap();
+    let out = cluster.command(0).output().unwrap();
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     let msg = text(&out);
     assert!(msg.contains(&wal.display().to_string()), "{msg}");
@@ -229,16 +215,7 @@ fn rejoin_is_refused_on_an_intact_log_and_in_a_cluster_of_one() {
     let mut s = cluster.session(1, paxos_tcp::client::SessionOptions::default());
     rt.block_on(s.put("kept")).unwrap();
     cluster.terminate(0);
-    let peers: Vec<String> = (0..3).map(|i| cluster.peer_addr(i).to_string()).collect();
-    let out = bin("server")
-        .args(["-i", "0", "-p", &cluster.client_ports[0].to_string()])
-        .args(["-c", "3", "--peers", &peers.join(","), "--rejoin"])
-        .arg("--data-dir")
-        .arg(cluster.data_dir(0))
-        .arg("--tls-dir")
-        .arg(&cluster.tls_dirs[0])
-        .output()
-        .unwrap();
+    let out = cluster.command(0).arg("--rejoin").output().unwrap();
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(
         text(&out).contains("only for a server that lost"),

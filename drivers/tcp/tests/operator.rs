@@ -419,16 +419,22 @@ fn port_0_logs_the_port_the_system_chose() {
     assert_ne!(port, 0);
 }
 
+/// Session options for clients that must get through a restart or a
+/// change of leader: one-second attempts, thirty seconds in all.
+fn patient() -> SessionOptions {
+    SessionOptions {
+        attempt_timeout: Duration::from_millis(1000),
+        deadline: Duration::from_secs(30),
+        retry_pause: Duration::from_millis(20),
+    }
+}
+
 #[test]
 fn a_restarted_follower_knows_the_leader_at_once() {
     let mut cluster = Cluster::new(3, 200);
     cluster.start_all();
     let rt = runtime();
-    let opts = SessionOptions {
-        attempt_timeout: Duration::from_millis(1000),
-        deadline: Duration::from_secs(30),
-        retry_pause: Duration::from_millis(20),
-    };
+    let opts = patient();
     let mut all = Session::new(7, 1, cluster.client_addrs(), opts).with_tls(cluster.client_tls());
     rt.block_on(all.put("a leader exists")).unwrap();
     // Down long enough that the peers' reconnect back-off to it reaches
@@ -458,11 +464,7 @@ fn a_transfer_hands_the_lead_to_the_server_named() {
     let mut cluster = Cluster::new(3, 200);
     cluster.start_all();
     let rt = runtime();
-    let opts = SessionOptions {
-        attempt_timeout: Duration::from_millis(1000),
-        deadline: Duration::from_secs(30),
-        retry_pause: Duration::from_millis(20),
-    };
+    let opts = patient();
     let addrs = cluster.client_addrs();
     let mut s = Session::new(11, 1, addrs.clone(), opts).with_tls(cluster.client_tls());
     rt.block_on(s.put("before")).unwrap();

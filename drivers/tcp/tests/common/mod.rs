@@ -121,6 +121,41 @@ impl Cluster {
         self.dir.path().join(format!("server-{id}.out"))
     }
 
+    /// The command line that starts server `id` of this cluster.
+    pub fn command(&self, id: usize) -> Command {
+        let peers: Vec<String> = self
+            .peer_ports
+            .iter()
+            .map(|p| format!("127.0.0.1:{p}"))
+            .collect();
+        let mut cmd = Command::new(server_binary());
+        if self.record {
+            cmd.arg("--record").arg(self.record_path(id));
+        }
+        cmd.args([
+            "-i",
+            &id.to_string(),
+            "-p",
+            &self.client_ports[id].to_string(),
+        ])
+        .args([
+            "-c",
+            &self.count().to_string(),
+            "-t",
+            &self.timeout_ms.to_string(),
+        ])
+        .arg("--peers")
+        .arg(peers.join(","))
+        .arg("--data-dir")
+        .arg(self.data_dir(id))
+        .args(match self.tls_dirs.get(id) {
+            Some(dir) => vec!["--tls-dir".into(), dir.clone().into_os_string()],
+            None => vec!["--insecure".into()],
+        })
+        .args(&self.extra_args);
+        cmd
+    }
+
     /// Spawns server `id` (its stdout and stderr go to a file in the data
     /// directory) without waiting for it.
     pub fn spawn(&mut self, id: usize) {
@@ -128,43 +163,14 @@ impl Cluster {
             self.children[id].is_none(),
             "server {id} is already running"
         );
-        let peers: Vec<String> = self
-            .peer_ports
-            .iter()
-            .map(|p| format!("127.0.0.1:{p}"))
-            .collect();
         let out = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(self.log_path(id))
             .expect("server log");
         let err = out.try_clone().expect("server log");
-        let mut cmd = Command::new(server_binary());
-        if self.record {
-            cmd.arg("--record").arg(self.record_path(id));
-        }
-        let child = cmd
-            .args([
-                "-i",
-                &id.to_string(),
-                "-p",
-                &self.client_ports[id].to_string(),
-            ])
-            .args([
-                "-c",
-                &self.count().to_string(),
-                "-t",
-                &self.timeout_ms.to_string(),
-            ])
-            .arg("--peers")
-            .arg(peers.join(","))
-            .arg("--data-dir")
-            .arg(self.data_dir(id))
-            .args(match self.tls_dirs.get(id) {
-                Some(dir) => vec!["--tls-dir".into(), dir.clone().into_os_string()],
-                None => vec!["--insecure".into()],
-            })
-            .args(&self.extra_args)
+        let child = self
+            .command(id)
             .stdin(Stdio::null())
             .stdout(out)
             .stderr(err)
