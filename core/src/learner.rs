@@ -40,6 +40,9 @@ struct Report<C> {
     answered: u64,
     /// The highest-ballot vote among their answers.
     best: Option<(Ballot, Value<C>)>,
+    /// A majority answered and the slot was settled: later answers, which
+    /// may hold older votes, change nothing.
+    settled: bool,
 }
 
 /// One learner. It learns that a slot is chosen in four ways: a majority of
@@ -522,6 +525,7 @@ impl<C: Clone> Learner<C> {
         let blank = Report {
             answered: 0,
             best: None,
+            settled: false,
         };
         let known_chosen = to_slot.min(self.committed_below).saturating_sub(self.next);
         self.recovery = Some(Recovery {
@@ -589,6 +593,9 @@ impl<C: Clone> Learner<C> {
             let Some(report) = r.slots.get_mut(k) else {
                 break;
             };
+            if report.settled {
+                continue;
+            }
             report.answered |= 1 << i;
             if let Some((b, v)) = vote {
                 let better = |best: &Ballot| {
@@ -604,6 +611,7 @@ impl<C: Clone> Learner<C> {
             }
             if slot >= next && report.answered.count_ones() as usize >= quorum {
                 if let Some((_, v)) = report.best.take() {
+                    report.settled = true;
                     settled.push((slot, v));
                 }
             }
@@ -1252,6 +1260,35 @@ mod tests {
         // Acceptor 3 voted in a later ballot: its value is the chosen one.
         l.step_into(answer(3, 1, Some((4, 8))), &mut out);
         assert_eq!(delivered(&out), [(0, 8)]);
+    }
+
+    /// A slot settled by a majority's answers stays settled while an
+    /// earlier slot is still missing: a late answer holding an older vote
+    /// (one of a ballot that never got the slot chosen) changes nothing.
+    /// Found by the sweep once catch-up asked for several chunks at once.
+    #[test]
+    fn a_late_answer_never_unsettles_a_slot_a_majority_settled() {
+        let mut l = learner(9);
+        let mut out: Vec<A> = Vec::new();
+        l.commit(Ballot::new(5, NodeId(2)), 2);
+        for _ in 0..l.config.catchup_ticks {
+            l.step_into(Input::Tick, &mut out);
+        }
+        let answer = |id: u32, slot, round, op| Input::Receive {
+            from: acceptor(id),
+            msg: Message::Votes {
+                first_slot: slot,
+                query: 1,
+                votes: vec![Some((Ballot::new(round, NodeId(1)), one(op)))],
+            },
+        };
+        l.step_into(answer(2, 1, 4, 8), &mut out);
+        l.step_into(answer(3, 1, 4, 8), &mut out);
+        l.step_into(answer(1, 1, 1, 7), &mut out);
+        assert!(delivered(&out).is_empty(), "slot 0 is still missing");
+        l.step_into(answer(1, 0, 4, 6), &mut out);
+        l.step_into(answer(2, 0, 4, 6), &mut out);
+        assert_eq!(delivered(&out), [(0, 6), (1, 8)]);
     }
 
     #[test]
