@@ -96,6 +96,8 @@ pub struct Proposer<C> {
     // `election_timeout_ticks`; the bit of an acceptor in the same process,
     // which always follows its own proposer; heartbeats sent.
     heard: u64,
+    /// `heard` of the last whole window (the promises, right after winning).
+    heard_before: u64,
     own_bit: u64,
     check_ticks: u32,
     beat: u64,
@@ -133,6 +135,7 @@ pub struct Proposer<C> {
     settled: u64,
     duplicates: u64,
     stepped_down: u64,
+    bumped: u64,
     heartbeat_timer_ticks: u32,
     /// Clients refused as overloaded, oldest first, with the ticks since
     /// their latest refusal: the waiting room of a full queue. While a client
@@ -183,6 +186,7 @@ impl<C: Clone> Proposer<C> {
             leader_contact_ticks: u32::MAX,
             leader_ballot: Ballot::ZERO,
             heard: 0,
+            heard_before: 0,
             own_bit: 0,
             check_ticks: 0,
             beat: 0,
@@ -206,6 +210,7 @@ impl<C: Clone> Proposer<C> {
             settled: 0,
             duplicates: 0,
             stepped_down: 0,
+            bumped: 0,
             heartbeat_timer_ticks: 0,
             report_chosen: false,
             chosen: Vec::new(),
@@ -342,7 +347,7 @@ impl<C: Clone> Proposer<C> {
                 trimmed_below,
                 accepted,
             } => self.on_promise(from, ballot, trimmed_below, accepted, out),
-            Message::Nack { ballot, promised } => self.on_nack(from, ballot, promised, out),
+            Message::Nack { ballot, promised } => self.on_nack(from, ballot, promised, false, out),
             Message::Accepted { ballot, slot, .. } => self.on_accepted(from, ballot, slot, out),
             Message::HeartbeatAck { ballot, beat } => {
                 self.on_heartbeat_ack(from, ballot, beat, out)
@@ -413,7 +418,7 @@ impl<C: Clone> Proposer<C> {
                 self.check_ticks += 1;
                 if self.check_ticks >= self.config.election_timeout_ticks {
                     let heard = (self.heard | self.own_bit).count_ones() as usize;
-                    self.heard = 0;
+                    self.heard_before = core::mem::take(&mut self.heard);
                     self.check_ticks = 0;
                     if heard < self.config.quorum() {
                         // A whole election timeout without hearing a quorum:
@@ -575,6 +580,12 @@ impl<C: Clone> Proposer<C> {
     /// quorum of acceptors for an election timeout.
     pub fn stepped_down(&self) -> u64 {
         self.stepped_down
+    }
+
+    /// Times this leader, refused by one acceptor that had promised a rival
+    /// candidate, campaigned again above it instead of stepping down.
+    pub fn bumped(&self) -> u64 {
+        self.bumped
     }
 
     /// Tells the proposer that the acceptor with id `id` runs in the same
@@ -864,6 +875,7 @@ impl<C: Clone> Proposer<C> {
         self.state = ProposerState::Leader;
         self.waiting.clear();
         self.heard = self.promises;
+        self.heard_before = self.promises;
         self.beat_acked.iter_mut().for_each(|b| *b = 0);
         self.check_ticks = 0;
         self.leader = Some(self.config.id);
@@ -940,11 +952,24 @@ impl<C: Clone> Proposer<C> {
         }
     }
 
+    /// An acceptor refused `ballot`, having promised `promised`.
+    ///
+    /// A leader refused by one acceptor that promised a higher ballot
+    /// normally steps down. With `may_bump` (a server, whose acceptors
+    /// refuse candidates while they hear a working leader), a leader that
+    /// heard from a quorum other than that acceptor within the last
+    /// election timeout instead campaigns again at once, above the refusal:
+    /// the acceptors that follow it promise its new ballot (they refuse only
+    /// *other* candidates), and so does the refusing one, whose candidate
+    /// could not win past them. Stepping down would leave no leader at all
+    /// until those acceptors stopped hearing it, and then every timer would
+    /// run out together and duel.
     pub(crate) fn on_nack<O, P>(
         &mut self,
         from: NodeId,
         ballot: Ballot,
         promised: Ballot,
+        may_bump: bool,
         out: &mut Vec<Action<C, O, P>>,
     ) {
         if self.probe_answer(from, ballot, promised) {
@@ -966,7 +991,26 @@ impl<C: Clone> Proposer<C> {
             return;
         }
         self.highest_seen = self.highest_seen.max(promised);
+        if may_bump && self.state == ProposerState::Leader && self.quorum_without(from) {
+            self.bumped += 1;
+            self.campaign(out);
+            return;
+        }
         self.become_follower(Some(promised.node), out);
+    }
+
+    /// Did this leader hear a quorum of acceptors other than `from` (its
+    /// own counting) in this election timeout or the last?
+    fn quorum_without(&self, from: NodeId) -> bool {
+        if self.passive {
+            return false;
+        }
+        let others = self
+            .config
+            .member_index(from)
+            .map_or(u64::MAX, |i| !(1u64 << i));
+        let heard = (self.heard | self.heard_before | self.own_bit) & others;
+        heard.count_ones() as usize >= self.config.quorum()
     }
 
     /// A leader's `Heartbeat` or `Accept`: follow it if it is the newest.

@@ -228,6 +228,22 @@ fn elections_after_heal_are_timed_from_when_the_last_pause_ends() {
     assert!(out.contains("violations 0"), "{out}");
 }
 
+/// Seed 28913 of the 100 000-seed sweep with wipes: a follower campaigned
+/// just as a leader won, its own acceptor refused the leader's next accept,
+/// and the leader stepped down while the other followers still refused
+/// every rival for it: four nodes then duelled (9 campaigns after heal).
+/// A leader that keeps a quorum without the refusing node now campaigns
+/// again above the rival instead.
+#[test]
+fn a_rival_that_campaigns_just_as_a_leader_wins_does_not_depose_it() {
+    let args = "--seed 28913 --defaults --clients 5 --heal-tick 380 --rate drop=0.03670009627381122 --rate dup=0.028242815792305087 --rate reorder=0.2784188201911257 --rate partition=0.002524125622983971 --rate oneway=0.009530491885721488 --rate crash=0.00240613470104642 --rate slow=0.014335499182552166 --rate skew=0.44793309455821184 --rate isolate=0.003118739813020892 --rate storm=0.004968808215703738 --rate pause=0.0016940184418800575 --rate disk=0.3470927039576725 --rate burst=0.0033207081600354423 --rate restart=0.0018524172706611203 --rate quorum-loss=0.11749739467116951 --rate constrained=0.10264331055723246 --rate chained=0.889190947395212 --rate transfer=0.0011719169484249211 --rate wipe=0.008929894735283578 --election-timeout-ticks 5 --retransmit-ticks 8 --snapshot-resend-ticks 4 --catchup-chunk 1";
+    let mut argv = vec!["replay"];
+    argv.extend(args.split_whitespace());
+    let (code, out, err) = sim(&argv);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("violations 0"), "{out}");
+}
+
 /// The counts of a summary clause `NAME N (M ..., slowest T ticks)`: how
 /// many, how many were done, and the slowest in ticks.
 fn counted(summary: &str, name: &str) -> (u64, u64, f64) {
