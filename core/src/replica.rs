@@ -2,7 +2,7 @@
 //! each `(client, seq)` at most once and answering retries from a session table.
 
 use crate::action::{Action, DropReason, Event};
-use crate::types::{ClientId, Slot, Value};
+use crate::types::{ClientId, Command, Slot, Value};
 use alloc::collections::btree_map::{BTreeMap, Entry};
 use alloc::vec::Vec;
 use core::cmp::Ordering;
@@ -182,6 +182,27 @@ impl<S: StateMachine> Replica<S> {
     #[cfg(not(feature = "bug-zoo"))]
     fn has_bug(&self) -> bool {
         false
+    }
+
+    /// The answer to a retry of a command this replica has executed, or
+    /// that a newer request of its client superseded: what [`Replica::apply`]
+    /// would emit for it, without a slot. `None` for a command not executed.
+    pub fn retry_answer<C, P>(&self, cmd: &Command<S::Command>) -> Option<Action<C, S::Output, P>> {
+        let session = self.sessions.get(&cmd.client)?;
+        match cmd.seq.cmp(&session.seq) {
+            Ordering::Equal => Some(Action::Reply {
+                client: cmd.client,
+                seq: cmd.seq,
+                slot: session.slot,
+                output: session.output.clone(),
+            }),
+            Ordering::Less => Some(Action::Event(Event::Dropped {
+                client: cmd.client,
+                seq: cmd.seq,
+                reason: DropReason::Superseded,
+            })),
+            Ordering::Greater => None,
+        }
     }
 
     /// Applies the chosen value of `slot`, which must be the next slot. Emits a

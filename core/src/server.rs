@@ -451,28 +451,36 @@ impl<S: StateMachine + Clone> Server<S> {
             Input::Read { client, id, query } => {
                 self.read(LocalRead { client, id, query }, &mut scratch)
             }
-            Input::Propose(cmd) if self.successor().is_some() => {
-                scratch.push(Action::Event(Event::Dropped {
-                    client: cmd.client,
-                    seq: cmd.seq,
-                    reason: DropReason::NotLeader {
-                        leader: self.successor(),
-                    },
-                }));
-            }
-            Input::Propose(cmd) => match self.proposer.leader() {
-                // A leader knows itself as leader, so this is a follower that knows one.
-                Some(leader) if leader != self.id => {
-                    self.forwarded += 1;
-                    out.push(Action::Send {
-                        to: Destination::to(Role::Proposer, leader),
-                        msg: Message::Forward {
-                            commands: alloc::vec![cmd],
+            Input::Propose(cmd) => {
+                if let Some(answer) = self.replica.retry_answer(&cmd) {
+                    // Executed already (this node may have skipped over it
+                    // by installing a snapshot, and so never answered it).
+                    scratch.push(answer);
+                } else if let Some(successor) = self.successor() {
+                    scratch.push(Action::Event(Event::Dropped {
+                        client: cmd.client,
+                        seq: cmd.seq,
+                        reason: DropReason::NotLeader {
+                            leader: Some(successor),
                         },
-                    });
+                    }));
+                } else {
+                    match self.proposer.leader() {
+                        // A leader knows itself as leader, so this is a
+                        // follower that knows one.
+                        Some(leader) if leader != self.id => {
+                            self.forwarded += 1;
+                            out.push(Action::Send {
+                                to: Destination::to(Role::Proposer, leader),
+                                msg: Message::Forward {
+                                    commands: alloc::vec![cmd],
+                                },
+                            });
+                        }
+                        _ => self.proposer.propose(cmd, &mut scratch),
+                    }
                 }
-                _ => self.proposer.propose(cmd, &mut scratch),
-            },
+            }
             Input::Receive { from, msg } => {
                 if self.is_peer(&from) && msg.is_well_formed() {
                     self.proposer.heard_from_peer();
@@ -1461,6 +1469,50 @@ mod tests {
             })
             .collect();
         assert_eq!(replies, [(4, 15), (6, 22)]);
+    }
+
+    /// A follower that skipped over a client's command by installing a
+    /// snapshot never answered it; when the client retries there, the
+    /// session table that came with the snapshot answers at once, with no
+    /// forward and no new slot (seeds 33151 and 88808 of the sweep: a client
+    /// that retried only at lagging followers never heard back). A retry of
+    /// an older request is superseded; a new one still goes to the leader.
+    #[test]
+    fn a_retry_of_a_command_executed_here_is_answered_from_the_session_table() {
+        let donor = ahead();
+        let mut s = Server::new(config(3), Sum::default()).unwrap();
+        receive(&mut s, 2, heartbeat(Ballot::new(1, NodeId(2))));
+        install(&mut s, 1, donor.snapshot());
+        let retry = |seq| {
+            Input::Propose(Command {
+                client: 7,
+                seq,
+                op: seq,
+            })
+        };
+        // Slot 4 held client 7's request 5, which made the sum 15.
+        assert_eq!(
+            s.step(retry(5)),
+            [Action::Reply {
+                client: 7,
+                seq: 5,
+                slot: 4,
+                output: 15
+            }]
+        );
+        assert_eq!(
+            s.step(retry(4)),
+            [Action::Event(Event::Dropped {
+                client: 7,
+                seq: 4,
+                reason: DropReason::Superseded
+            })]
+        );
+        assert!(matches!(
+            sent(&s.step(retry(6)))[..],
+            [(_, Message::Forward { .. })]
+        ));
+        assert_eq!(s.stats().forwarded, 1);
     }
 
     /// What a step wrote, in order: `Snap(next_slot)` for a snapshot,
