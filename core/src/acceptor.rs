@@ -5,6 +5,7 @@ use crate::action::{Action, Checkpoint, Event, Input, Record};
 use crate::address::{Addr, Destination, Process, Role, Roles};
 use crate::config::Config;
 use crate::error::{ConfigError, RecoverError};
+use crate::learner::CATCHUP_BURST;
 use crate::message::Message;
 use crate::types::{Ballot, NodeId, PValue, Slot, Value};
 use crate::window::SlotWindow;
@@ -408,7 +409,8 @@ impl<C: Clone> Acceptor<C> {
 
     /// Answers catch-up query `query` of learner `to` with this acceptor's
     /// current vote for each slot of `from_slot..to_slot` it can vouch for,
-    /// at most `catchup_chunk` of them. With learners apart, nobody else may
+    /// a burst of chunks of at most `catchup_chunk`, one message each (as a
+    /// learner answers). With learners apart, nobody else may
     /// hold a slot whose `Accepted` messages were all lost on the way to the
     /// learners, or whose only learner restarted empty; in a server whose
     /// learner lags too, the acceptors' votes are the last copy of a chosen
@@ -425,22 +427,24 @@ impl<C: Clone> Acceptor<C> {
         if self.silent() {
             return;
         }
-        let first_slot = from_slot.max(self.history_start());
-        let end = to_slot.min(first_slot.saturating_add(self.catchup_chunk as Slot));
-        if end <= first_slot {
-            return;
+        let chunk = self.catchup_chunk.max(1) as Slot;
+        let mut first_slot = from_slot.max(self.history_start());
+        let end = to_slot.min(first_slot.saturating_add(chunk * CATCHUP_BURST));
+        while first_slot < end {
+            let chunk_end = end.min(first_slot + chunk);
+            let votes = (first_slot..chunk_end)
+                .map(|slot| self.log.get(slot).map(|(b, v)| (*b, v.clone())))
+                .collect();
+            out.push(Action::send_to(
+                to,
+                Message::Votes {
+                    first_slot,
+                    query,
+                    votes,
+                },
+            ));
+            first_slot = chunk_end;
         }
-        let votes = (first_slot..end)
-            .map(|slot| self.log.get(slot).map(|(b, v)| (*b, v.clone())))
-            .collect();
-        out.push(Action::send_to(
-            to,
-            Message::Votes {
-                first_slot,
-                query,
-                votes,
-            },
-        ));
     }
 
     /// Where a standalone acceptor may trim by [`Config::retain_commands`]
@@ -950,7 +954,18 @@ mod tests {
             },
         };
         let out: Vec<A> = a.step(catch_up(1, 10, 7));
-        assert_eq!(out, [votes(1, 7, 1..3)], "from the asked slot, one chunk");
+        assert_eq!(
+            out,
+            [
+                votes(1, 7, 1..3),
+                votes(3, 7, 3..5),
+                votes(5, 7, 5..7),
+                votes(7, 7, 7..9)
+            ],
+            "from the asked slot, a burst of chunks"
+        );
+        let out: Vec<A> = a.step(catch_up(1, 100, 10));
+        assert_eq!(out.len() as u64, CATCHUP_BURST, "never more than a burst");
         let out: Vec<A> = a.step(catch_up(3, 4, 8));
         assert_eq!(out, [votes(3, 8, 3..4)], "never past the asked range");
         let out: Vec<A> = a.step(catch_up(5, 7, 9));

@@ -48,7 +48,10 @@ pub struct Config {
     pub batch_max: usize,
     /// Most commands waiting for a slot; more are dropped as overloaded.
     pub pending_max: usize,
-    /// Most slots in one catch-up reply (`Votes` or `Decided`).
+    /// Most slots in one catch-up reply (`Votes` or `Decided`). A learner
+    /// asks for four chunks at a time, and a peer answers them in as many
+    /// `Decided` messages, so a learner far behind moves four chunks per
+    /// round trip.
     pub catchup_chunk: usize,
     /// Chosen values a learner keeps to serve catch-up; acceptors discard their
     /// records this far below the delivered point. An acceptor therefore holds

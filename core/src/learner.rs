@@ -45,6 +45,12 @@ struct Report<C> {
     settled: bool,
 }
 
+/// How many chunks of `catchup_chunk` slots one catch-up request asks for,
+/// and a peer answers, each chunk in its own [`Message::Decided`]: a learner
+/// far behind moves this many chunks per round trip, while no message holds
+/// more than a chunk.
+pub(crate) const CATCHUP_BURST: Slot = 4;
+
 /// One learner. It learns that a slot is chosen in four ways: a majority of
 /// acceptors accepted the same ballot; the leader's commit point covers a slot
 /// whose value it saw accepted in the leader's ballot; a peer sent the value;
@@ -93,6 +99,8 @@ pub struct Learner<C> {
     /// First slot of the last catch-up request, while it is unanswered: a
     /// reply that delivers asks for the next chunk at once.
     asked_from: Option<Slot>,
+    /// The end of the range last asked for.
+    asked_to: Slot,
     /// Number of the latest catch-up query.
     query: u64,
     /// The acceptors' answers to it.
@@ -132,13 +140,14 @@ impl<C: Clone> Learner<C> {
             committed_below: 0,
             stalled_ticks: 0,
             asked_from: None,
+            asked_to: 0,
             query: 0,
             recovery: None,
             ask_leader: false,
             commit_heard: false,
             window_max: (config.pipeline_window as u64)
                 .saturating_mul(8)
-                .saturating_add(config.catchup_chunk as u64 * 2),
+                .saturating_add(config.catchup_chunk as u64 * (CATCHUP_BURST + 1)),
             ignored: 0,
             #[cfg(feature = "bug-zoo")]
             bug: crate::zoo::Bug::None,
@@ -500,7 +509,8 @@ impl<C: Clone> Learner<C> {
         let Some(from) = self.asked_from else {
             return;
         };
-        if self.next <= from {
+        if self.next <= from || self.next < self.asked_to {
+            // Nothing yet, or the rest of the burst is on its way.
             return;
         }
         if self.horizon() > self.next {
@@ -518,9 +528,11 @@ impl<C: Clone> Learner<C> {
         // Asking again from the same slot: the last request did not help.
         let again = self.asked_from == Some(self.next);
         self.asked_from = Some(self.next);
-        let to_slot = self
-            .horizon()
-            .min(self.next.saturating_add(self.config.catchup_chunk as Slot));
+        let to_slot = self.horizon().min(
+            self.next
+                .saturating_add(self.config.catchup_chunk as Slot * CATCHUP_BURST),
+        );
+        self.asked_to = to_slot;
         self.query += 1;
         let blank = Report {
             answered: 0,
@@ -635,22 +647,24 @@ impl<C: Clone> Learner<C> {
             // Server sends instead of asking its learner.
             return;
         }
+        let chunk = self.config.catchup_chunk.max(1) as Slot;
         let to_slot = to_slot
             .min(self.next)
-            .min(from_slot.saturating_add(self.config.catchup_chunk as Slot));
-        let start = (from_slot - first) as usize;
-        let end = to_slot.saturating_sub(first) as usize;
-        if end <= start {
-            return;
+            .min(from_slot.saturating_add(chunk * CATCHUP_BURST));
+        let mut first_slot = from_slot;
+        while first_slot < to_slot {
+            let end_slot = to_slot.min(first_slot + chunk);
+            let values = self
+                .retained
+                .range((first_slot - first) as usize..(end_slot - first) as usize)
+                .cloned()
+                .collect();
+            out.push(Action::send_to(
+                from.addr(),
+                Message::Decided { first_slot, values },
+            ));
+            first_slot = end_slot;
         }
-        let values = self.retained.range(start..end).cloned().collect();
-        out.push(Action::send_to(
-            from.addr(),
-            Message::Decided {
-                first_slot: from_slot,
-                values,
-            },
-        ));
     }
 
     fn ignore<O, P>(&mut self, kind: &'static str, out: &mut Vec<Action<C, O, P>>) {
@@ -1198,7 +1212,7 @@ mod tests {
         config.catchup_chunk = 2;
         let mut l = Learner::new(&config).unwrap();
         let mut out: Vec<A> = Vec::new();
-        l.commit(Ballot::new(1, NodeId(2)), 6);
+        l.commit(Ballot::new(1, NodeId(2)), 20);
         for _ in 0..l.config.catchup_ticks {
             l.step_into(Input::Tick, &mut out);
         }
@@ -1216,20 +1230,57 @@ mod tests {
                 })
                 .collect()
         };
-        assert_eq!(asks(&out), [(0, 2), (0, 2)], "learners and acceptors");
+        // A burst of four chunks of two slots.
+        assert_eq!(asks(&out), [(0, 8), (0, 8)], "learners and acceptors");
         out.clear();
-        l.step_into(
-            Input::Receive {
-                from: Process::only(Role::Learner, NodeId(2)),
-                msg: Message::Decided {
-                    first_slot: 0,
-                    values: vec![one(0), one(1)],
-                },
+        let chunk = |first: Slot| Input::Receive {
+            from: Process::only(Role::Learner, NodeId(2)),
+            msg: Message::Decided {
+                first_slot: first,
+                values: vec![one(first), one(first + 1)],
             },
-            &mut out,
-        );
+        };
+        l.step_into(chunk(0), &mut out);
         assert_eq!(delivered(&out), [(0, 0), (1, 1)]);
-        assert_eq!(asks(&out), [(2, 4), (2, 4)], "no wait for catchup_ticks");
+        assert_eq!(asks(&out), [], "the rest of the burst is on its way");
+        for first in [2, 4, 6] {
+            l.step_into(chunk(first), &mut out);
+        }
+        assert_eq!(delivered(&out).len(), 8);
+        assert_eq!(asks(&out), [(8, 16), (8, 16)], "no wait for catchup_ticks");
+    }
+
+    /// A peer answers a burst of catch-up in chunks of `catchup_chunk`
+    /// values, one message each, up to what it retains.
+    #[test]
+    fn a_catch_up_burst_is_answered_in_chunks() {
+        let members = QUORUM_MEMBERS.iter().map(|&m| NodeId(m)).collect();
+        let mut config = Config::new(NodeId(9), members);
+        config.catchup_chunk = 2;
+        let mut l = Learner::new(&config).unwrap();
+        let mut out: Vec<A> = Vec::new();
+        for slot in 0..7 {
+            l.chosen_here(slot, one(slot));
+        }
+        l.deliver(|_, _| {});
+        let ask = Message::CatchUp {
+            from_slot: 1,
+            to_slot: 100,
+            query: 3,
+        };
+        let from = Process::only(Role::Learner, NodeId(3));
+        l.step_into(Input::Receive { from, msg: ask }, &mut out);
+        let answers: Vec<(Slot, usize)> = out
+            .iter()
+            .filter_map(|a| match a {
+                Action::Send {
+                    msg: Message::Decided { first_slot, values },
+                    ..
+                } => Some((*first_slot, values.len())),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(answers, [(1, 2), (3, 2), (5, 2)], "up to slot 7, retained");
     }
 
     #[test]
