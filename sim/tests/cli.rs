@@ -168,13 +168,16 @@ fn replay_writes_json_lines_and_draw_writes_html() {
 
 #[test]
 fn leases_past_the_drift_bound_serve_stale_reads_and_the_checker_reports_them() {
-    // One seed, found by `run --lease-over-drift --fail-fast`: the leader is
-    // cut off while its clock runs five times slow, so it serves reads on
-    // a lease its followers no longer honour.
+    // One seed, found by `run --seeds 5000 --faults all --read-percent 70
+    // --lease-ticks 9 --election-timeout-ticks 10 --no-liveness
+    // --lease-over-drift --fail-fast`: a leader whose clock runs slow serves
+    // reads on a lease its followers no longer honour. Any change to the
+    // core's schedules may move it (it was 817 before the catch-up bursts);
+    // that command finds the next one.
     let args = [
         "replay",
         "--seed",
-        "817",
+        "1047",
         "--faults",
         "all",
         "--read-percent",
