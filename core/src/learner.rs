@@ -1259,28 +1259,66 @@ mod tests {
         config.catchup_chunk = 2;
         let mut l = Learner::new(&config).unwrap();
         let mut out: Vec<A> = Vec::new();
-        for slot in 0..7 {
+        for slot in 0..20 {
             l.chosen_here(slot, one(slot));
         }
         l.deliver(|_, _| {});
-        let ask = Message::CatchUp {
-            from_slot: 1,
-            to_slot: 100,
-            query: 3,
+        let mut ask = |from_slot| {
+            let msg = Message::CatchUp {
+                from_slot,
+                to_slot: 100,
+                query: 3,
+            };
+            let from = Process::only(Role::Learner, NodeId(3));
+            out.clear();
+            l.step_into(Input::Receive { from, msg }, &mut out);
+            out.iter()
+                .filter_map(|a| match a {
+                    Action::Send {
+                        msg: Message::Decided { first_slot, values },
+                        ..
+                    } => Some((*first_slot, values.len())),
+                    _ => None,
+                })
+                .collect::<Vec<(Slot, usize)>>()
         };
-        let from = Process::only(Role::Learner, NodeId(3));
-        l.step_into(Input::Receive { from, msg: ask }, &mut out);
-        let answers: Vec<(Slot, usize)> = out
-            .iter()
-            .filter_map(|a| match a {
+        assert_eq!(ask(1), [(1, 2), (3, 2), (5, 2), (7, 2)], "four chunks");
+        assert_eq!(ask(15), [(15, 2), (17, 2), (19, 1)], "up to slot 20, known");
+    }
+
+    /// A burst that brings the learner up to everything known chosen asks
+    /// for nothing more.
+    #[test]
+    fn a_catch_up_burst_that_closes_the_gap_asks_no_more() {
+        let members = QUORUM_MEMBERS.iter().map(|&m| NodeId(m)).collect();
+        let mut config = Config::new(NodeId(9), members);
+        config.catchup_chunk = 2;
+        let mut l = Learner::new(&config).unwrap();
+        let mut out: Vec<A> = Vec::new();
+        l.commit(Ballot::new(1, NodeId(2)), 8);
+        for _ in 0..l.config.catchup_ticks {
+            l.step_into(Input::Tick, &mut out);
+        }
+        out.clear();
+        for first in [0, 2, 4, 6] {
+            let msg = Message::Decided {
+                first_slot: first,
+                values: vec![one(first), one(first + 1)],
+            };
+            let from = Process::only(Role::Learner, NodeId(2));
+            l.step_into(Input::Receive { from, msg }, &mut out);
+        }
+        assert_eq!(delivered(&out).len(), 8);
+        assert!(
+            !out.iter().any(|a| matches!(
+                a,
                 Action::Send {
-                    msg: Message::Decided { first_slot, values },
+                    msg: Message::CatchUp { .. },
                     ..
-                } => Some((*first_slot, values.len())),
-                _ => None,
-            })
-            .collect();
-        assert_eq!(answers, [(1, 2), (3, 2), (5, 2)], "up to slot 7, retained");
+                }
+            )),
+            "nothing is missing: {out:?}"
+        );
     }
 
     #[test]

@@ -1427,6 +1427,46 @@ mod tests {
         );
     }
 
+    /// A leader refused by one acceptor that promised a higher ballot
+    /// campaigns again above it only when allowed (a server, not handing
+    /// off) and when it heard a quorum without that acceptor; a candidate
+    /// refused so always follows.
+    #[test]
+    fn a_refused_leader_campaigns_again_only_with_a_quorum_without_the_refuser() {
+        let mut out: Vec<A> = Vec::new();
+        let higher = |b: Ballot| Ballot::new(b.round + 1, NodeId(3));
+        // Heard 1 and 2 when it won: a quorum without 3.
+        let (mut p, b) = leader();
+        p.on_nack(NodeId(3), b, higher(b), true, &mut out);
+        assert_eq!(p.state(), ProposerState::Candidate);
+        assert!(p.ballot() > higher(b), "{:?} above the refusal", p.ballot());
+        assert_eq!(p.bumped(), 1);
+        // Refused again, now as a candidate: it follows.
+        let b2 = p.ballot();
+        p.on_nack(NodeId(3), b2, higher(b2), true, &mut out);
+        assert_eq!(
+            (p.state(), p.leader()),
+            (ProposerState::Follower, Some(NodeId(3)))
+        );
+        assert_eq!(p.bumped(), 1);
+        // Without 2, only 1 is left: no quorum, so it steps down.
+        let (mut p, b) = leader();
+        p.on_nack(NodeId(2), b, higher(b), true, &mut out);
+        assert_eq!((p.state(), p.bumped()), (ProposerState::Follower, 0));
+        // Not allowed to (a standalone proposer, or one handing off).
+        let (mut p, b) = leader();
+        p.on_nack(NodeId(3), b, higher(b), false, &mut out);
+        assert_eq!((p.state(), p.bumped()), (ProposerState::Follower, 0));
+        // What it heard in the last whole election timeout counts too.
+        let (mut p, b) = leader();
+        for _ in 0..p.config.election_timeout_ticks {
+            p.step_into(Input::Tick, &mut out);
+        }
+        assert!(p.is_leader());
+        p.on_nack(NodeId(3), b, higher(b), true, &mut out);
+        assert_eq!((p.state(), p.bumped()), (ProposerState::Candidate, 1));
+    }
+
     #[test]
     fn a_follower_that_hears_only_candidates_campaigns_itself_in_the_end() {
         let mut p = Proposer::<u64>::new(&config()).unwrap();
