@@ -208,11 +208,7 @@ fn constrained_elections_of_lagging_followers_regain_service() {
         "--seed 81876 --defaults --nodes 3 --clients 7 --heal-tick 155 --rate drop=0.10182994629409975 --rate dup=0.01548406739538605 --rate reorder=0.057500436505878764 --rate partition=0.003246465338498853 --rate oneway=0.014383337815772184 --rate crash=0.01635949342825203 --rate slow=0.006690363369826694 --rate skew=0.15585494062719105 --rate isolate=0.0031389050789806926 --rate storm=0.0010122185330201146 --rate pause=0.0014663004505099178 --rate disk=0.37431451598046783 --rate burst=0.002996139452563231 --rate restart=0.0005303819931997625 --rate quorum-loss=0.12396476786573266 --rate constrained=1 --rate chained=0.7103122605263928 --retransmit-ticks 1 --catchup-ticks 9 --snapshot-resend-ticks 13 --pipeline-window 1 --batch-max 15 --catchup-chunk 1",
         "--seed 175448 --defaults --nodes 3 --clients 8 --heal-tick 350 --rate drop=0.023683749866108692 --rate dup=0.008962513795491048 --rate reorder=0.0316691948202474 --rate partition=0.012416023203739817 --rate oneway=0.004011047393952418 --rate crash=0.0201774166264154 --rate slow=0.0057515598997612055 --rate skew=0.19205447448453994 --rate isolate=0.001067755713376436 --rate storm=0.008724652323001595 --rate pause=0.0010167766252701192 --rate disk=0.21589998893697207 --rate burst=0.001263672757384079 --rate restart=0.002048720257172204 --rate quorum-loss=0.2582674117571072 --rate constrained=0.3541156126217626 --rate chained=0.28853768936607016 --heartbeat-ticks 5 --retransmit-ticks 1 --snapshot-resend-ticks 4 --pipeline-window 21 --batch-max 1 --catchup-chunk 1",
     ] {
-        let mut argv = vec!["replay"];
-        argv.extend(args.split_whitespace());
-        let (code, out, err) = sim(&argv);
-        assert_eq!(code, 0, "{args}\n{out}{err}");
-        assert!(out.contains("violations 0"), "{args}\n{out}");
+        replays_clean(args);
     }
 }
 
@@ -224,11 +220,7 @@ fn constrained_elections_of_lagging_followers_regain_service() {
 #[test]
 fn elections_after_heal_are_timed_from_when_the_last_pause_ends() {
     let args = "--seed 95013 --defaults --clients 5 --heal-tick 216 --rate drop=0.04153301391361039 --rate dup=0.04602093351240361 --rate reorder=0.18763082803734574 --rate partition=0.0031706187657690355 --rate oneway=0.00900706709254543 --rate crash=0.007809280978376234 --rate slow=0.012841949917498954 --rate skew=0.361477321629894 --rate isolate=0.014618570699222214 --rate storm=0.0011097331404265217 --rate pause=0.010702230422339523 --rate disk=1 --rate burst=0.0009632342460030557 --rate restart=0.0011458577586059534 --rate quorum-loss=0.17438319496336652 --rate constrained=0.6863124605421599 --rate chained=0.4357594612301837 --rate transfer=0.0015398696402958306 --read-percent 70 --heartbeat-ticks 1 --election-timeout-ticks 5 --snapshot-resend-ticks 16 --lease-ticks 2 --clock-drift-percent 20";
-    let mut argv = vec!["replay"];
-    argv.extend(args.split_whitespace());
-    let (code, out, err) = sim(&argv);
-    assert_eq!(code, 0, "{out}{err}");
-    assert!(out.contains("violations 0"), "{out}");
+    replays_clean(args);
 }
 
 /// Seed 28913 of the 100 000-seed sweep with wipes: a follower campaigned
@@ -240,11 +232,7 @@ fn elections_after_heal_are_timed_from_when_the_last_pause_ends() {
 #[test]
 fn a_rival_that_campaigns_just_as_a_leader_wins_does_not_depose_it() {
     let args = "--seed 28913 --defaults --clients 5 --heal-tick 380 --rate drop=0.03670009627381122 --rate dup=0.028242815792305087 --rate reorder=0.2784188201911257 --rate partition=0.002524125622983971 --rate oneway=0.009530491885721488 --rate crash=0.00240613470104642 --rate slow=0.014335499182552166 --rate skew=0.44793309455821184 --rate isolate=0.003118739813020892 --rate storm=0.004968808215703738 --rate pause=0.0016940184418800575 --rate disk=0.3470927039576725 --rate burst=0.0033207081600354423 --rate restart=0.0018524172706611203 --rate quorum-loss=0.11749739467116951 --rate constrained=0.10264331055723246 --rate chained=0.889190947395212 --rate transfer=0.0011719169484249211 --rate wipe=0.008929894735283578 --election-timeout-ticks 5 --retransmit-ticks 8 --snapshot-resend-ticks 4 --catchup-chunk 1";
-    let mut argv = vec!["replay"];
-    argv.extend(args.split_whitespace());
-    let (code, out, err) = sim(&argv);
-    assert_eq!(code, 0, "{out}{err}");
-    assert!(out.contains("violations 0"), "{out}");
+    replays_clean(args);
 }
 
 /// Seeds the sweep found once a leader stopped stepping down for one
@@ -260,11 +248,7 @@ fn clients_of_lagging_followers_are_answered_within_the_liveness_bound() {
         "--seed 88808 --defaults --clients 8 --rate drop=0.06244249757660432 --rate dup=0.004029666128778168 --rate reorder=0.05107076595726887 --rate partition=0.004365291454306538 --rate oneway=0.0030189242749261336 --rate crash=0.006891851651318005 --rate slow=0.007129990982735954 --rate skew=0.389835894324994 --rate isolate=0.001361259270036312 --rate storm=0.007083037258726526 --rate pause=0.004238045743361047 --rate disk=0.10604303789761645 --rate burst=0.007225046665301532 --rate restart=0.003867602619849623 --rate quorum-loss=0.13806512605024224 --rate constrained=0.10965342156720796 --rate chained=0.7072559692954593 --rate transfer=0.004064587411482272 --rate wipe=0.0010468052342666745 --election-timeout-ticks 5 --retransmit-ticks 5 --catchup-ticks 2 --snapshot-resend-ticks 1 --pipeline-window 36 --batch-max 3 --catchup-chunk 1",
         "--seed 78293 --defaults --nodes 7 --clients 5 --heal-tick 154 --rate drop=0.06618938347995557 --rate dup=0.029564769296637063 --rate reorder=0.28420328062510275 --rate partition=0.0036668422386937896 --rate oneway=0.02227035324950279 --rate crash=0.01228369012614009 --rate slow=0.0031811561282607073 --rate skew=0.5566706874977427 --rate isolate=0.002545926213723152 --rate storm=0.002694415634959009 --rate pause=0.01452672031904911 --rate disk=0.11460579396306078 --rate burst=0.0017449237610600138 --rate restart=0.000645183776584627 --rate quorum-loss=0.4654950862993193 --rate constrained=0.6907309330315005 --rate chained=0.18889980467954148 --rate transfer=0.007233576822413639 --rate wipe=0.0020096899621786105 --heartbeat-ticks 6 --election-timeout-ticks 7 --retransmit-ticks 2 --catchup-ticks 1 --snapshot-resend-ticks 1 --pipeline-window 1 --catchup-chunk 1",
     ] {
-        let mut argv = vec!["replay"];
-        argv.extend(args.split_whitespace());
-        let (code, out, err) = sim(&argv);
-        assert_eq!(code, 0, "{args}\n{out}{err}");
-        assert!(out.contains("violations 0"), "{args}\n{out}");
+        replays_clean(args);
     }
 }
 
@@ -276,11 +260,16 @@ fn clients_of_lagging_followers_are_answered_within_the_liveness_bound() {
 #[test]
 fn a_late_catch_up_answer_never_changes_a_settled_slot() {
     let args = "--seed 4719 --defaults --clients 8 --heal-tick 264 --rate drop=0.09946635570481993 --rate dup=0.02317215403369859 --rate reorder=0.022460691195270707 --rate partition=0.002131218792180793 --rate oneway=0.013513961416090141 --rate crash=0.019412234138878506 --rate slow=0.002291605885062468 --rate skew=0.15194685805271063 --rate isolate=0.003166694928434279 --rate storm=0.01457885284886717 --rate pause=0.007673991505821628 --rate disk=0.5350932438330764 --rate burst=0.0007295312393666982 --rate restart=0.003005884657406932 --rate quorum-loss=0.21271998389817798 --rate constrained=0.1246354588521986 --rate chained=0.23748503698679876 --rate transfer=0.002917761099334458 --rate wipe=0.007911283708236776 --layout roles --proposers 2 --learners 2 --heartbeat-ticks 4 --election-timeout-ticks 6 --retransmit-ticks 5 --catchup-ticks 2 --snapshot-resend-ticks 2 --pipeline-window 2 --batch-max 11 --catchup-chunk 1 --retain-slots 11 --retain-commands 6 --vote-history-slots 7621";
+    replays_clean(args);
+}
+
+/// `paxos-sim replay ARGS` runs to the end and reports no violation.
+fn replays_clean(args: &str) {
     let mut argv = vec!["replay"];
     argv.extend(args.split_whitespace());
     let (code, out, err) = sim(&argv);
-    assert_eq!(code, 0, "{out}{err}");
-    assert!(out.contains("violations 0"), "{out}");
+    assert_eq!(code, 0, "{args}\n{out}{err}");
+    assert!(out.contains("violations 0"), "{args}\n{out}");
 }
 
 /// The counts of a summary clause `NAME N (M ..., slowest T ticks)`: how
