@@ -296,7 +296,17 @@ impl<S: SimMachine> Sim<S> {
         let Some(server) = self.nodes[i].server.as_mut() else {
             return;
         };
+        let was_leader = server.is_leader();
         server.step_into(input, &mut out);
+        if was_leader
+            && out
+                .iter()
+                .any(|a| matches!(a, Action::Persist(Record::Campaign(_))))
+        {
+            // A leader refused by one rival's acceptor that campaigned again
+            // above it rather than step down.
+            self.stats.bumps += 1;
+        }
         let done = server.take_done();
         for action in out.drain(..) {
             self.perform(i, action);

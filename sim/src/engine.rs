@@ -112,6 +112,9 @@ pub struct Stats {
     pub rejoins: u64,
     /// Longest time from a wipe until its server rejoined, in time units.
     pub rejoin_units_max: u64,
+    /// Leaders that, refused by one rival's acceptor, campaigned again at
+    /// once above it instead of stepping down.
+    pub bumps: u64,
 }
 
 impl Stats {
@@ -147,6 +150,7 @@ impl Stats {
         self.wipes += o.wipes;
         self.rejoins += o.rejoins;
         self.rejoin_units_max = self.rejoin_units_max.max(o.rejoin_units_max);
+        self.bumps += o.bumps;
     }
 }
 

@@ -121,7 +121,11 @@ impl Summary {
             "rejoined",
             s.rejoins,
             s.rejoin_units_max,
-        );
+        ) + &if s.bumps > 0 {
+            format!("; leaders that outbid a rival {}", s.bumps)
+        } else {
+            String::new()
+        };
         format!(
             "seeds {} steps {} messages delivered {} messages/s {:.0} violations {} ({:.1} s; requests {}/{} completed; reads {}; slowest settle after heal {} ticks{}; compactions {}{}{}{})",
             self.seeds,

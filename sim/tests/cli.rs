@@ -263,6 +263,22 @@ fn a_late_catch_up_answer_never_changes_a_settled_slot() {
     replays_clean(args);
 }
 
+/// The plain sweep exercises the leader that outbids a rival (a leader
+/// refused by one rival's acceptor campaigns again above it), and the
+/// summary line counts it.
+#[test]
+fn the_plain_sweep_counts_leaders_that_outbid_a_rival() {
+    let (code, out, err) = sim(&["run", "--seeds", "100", "--faults", "all", "--no-shrink"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let n: u64 = out
+        .split("leaders that outbid a rival ")
+        .nth(1)
+        .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no count in: {out}"));
+    assert!(n > 0, "{out}");
+}
+
 /// `paxos-sim replay ARGS` runs to the end and reports no violation.
 fn replays_clean(args: &str) {
     let mut argv = vec!["replay"];
