@@ -429,9 +429,9 @@ impl<C: Clone> Acceptor<C> {
         }
         let chunk = self.catchup_chunk.max(1) as Slot;
         let mut first_slot = from_slot.max(self.history_start());
-        let end = to_slot.min(first_slot.saturating_add(chunk * CATCHUP_BURST));
+        let end = to_slot.min(first_slot.saturating_add(chunk.saturating_mul(CATCHUP_BURST)));
         while first_slot < end {
-            let chunk_end = end.min(first_slot + chunk);
+            let chunk_end = end.min(first_slot.saturating_add(chunk));
             let votes = (first_slot..chunk_end)
                 .map(|slot| self.log.get(slot).map(|(b, v)| (*b, v.clone())))
                 .collect();

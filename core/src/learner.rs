@@ -147,7 +147,7 @@ impl<C: Clone> Learner<C> {
             commit_heard: false,
             window_max: (config.pipeline_window as u64)
                 .saturating_mul(8)
-                .saturating_add(config.catchup_chunk as u64 * (CATCHUP_BURST + 1)),
+                .saturating_add((config.catchup_chunk as u64).saturating_mul(CATCHUP_BURST + 1)),
             ignored: 0,
             #[cfg(feature = "bug-zoo")]
             bug: crate::zoo::Bug::None,
@@ -530,7 +530,7 @@ impl<C: Clone> Learner<C> {
         self.asked_from = Some(self.next);
         let to_slot = self.horizon().min(
             self.next
-                .saturating_add(self.config.catchup_chunk as Slot * CATCHUP_BURST),
+                .saturating_add((self.config.catchup_chunk as Slot).saturating_mul(CATCHUP_BURST)),
         );
         self.asked_to = to_slot;
         self.query += 1;
@@ -650,10 +650,10 @@ impl<C: Clone> Learner<C> {
         let chunk = self.config.catchup_chunk.max(1) as Slot;
         let to_slot = to_slot
             .min(self.next)
-            .min(from_slot.saturating_add(chunk * CATCHUP_BURST));
+            .min(from_slot.saturating_add(chunk.saturating_mul(CATCHUP_BURST)));
         let mut first_slot = from_slot;
         while first_slot < to_slot {
-            let end_slot = to_slot.min(first_slot + chunk);
+            let end_slot = to_slot.min(first_slot.saturating_add(chunk));
             let values = self
                 .retained
                 .range((first_slot - first) as usize..(end_slot - first) as usize)
@@ -1284,6 +1284,43 @@ mod tests {
         };
         assert_eq!(ask(1), [(1, 2), (3, 2), (5, 2), (7, 2)], "four chunks");
         assert_eq!(ask(15), [(15, 2), (17, 2), (19, 1)], "up to slot 20, known");
+    }
+
+    /// The largest chunk a config allows overflows nothing: catch-up asks,
+    /// answers and the window saturate instead of panicking.
+    #[test]
+    fn a_huge_catchup_chunk_neither_panics_nor_wraps() {
+        let members = QUORUM_MEMBERS.iter().map(|&m| NodeId(m)).collect();
+        let mut config = Config::new(NodeId(9), members);
+        config.catchup_chunk = usize::MAX;
+        let mut l = Learner::new(&config).unwrap();
+        let mut out: Vec<A> = Vec::new();
+        for slot in 0..3 {
+            l.chosen_here(slot, one(slot));
+        }
+        l.deliver(|_, _| {});
+        l.commit(Ballot::new(1, NodeId(2)), 10);
+        for _ in 0..l.config.catchup_ticks {
+            l.step_into(Input::Tick, &mut out);
+        }
+        let msg = Message::CatchUp {
+            from_slot: 0,
+            to_slot: 100,
+            query: 1,
+        };
+        let from = Process::only(Role::Learner, NodeId(3));
+        l.step_into(Input::Receive { from, msg }, &mut out);
+        let answered: Vec<(Slot, usize)> = out
+            .iter()
+            .filter_map(|a| match a {
+                Action::Send {
+                    msg: Message::Decided { first_slot, values },
+                    ..
+                } => Some((*first_slot, values.len())),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(answered, [(0, 3)], "one chunk holds all it has");
     }
 
     /// A burst that brings the learner up to everything known chosen asks
