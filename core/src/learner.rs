@@ -1205,83 +1205,122 @@ mod tests {
         assert_eq!(l.ignored(), 4);
     }
 
-    #[test]
-    fn a_catch_up_reply_that_leaves_a_gap_asks_for_the_next_chunk_at_once() {
+    /// A learner asking `catchup_chunk` slots per chunk.
+    fn chunked(chunk: usize) -> Learner<u64> {
         let members = QUORUM_MEMBERS.iter().map(|&m| NodeId(m)).collect();
         let mut config = Config::new(NodeId(9), members);
-        config.catchup_chunk = 2;
-        let mut l = Learner::new(&config).unwrap();
-        let mut out: Vec<A> = Vec::new();
-        l.commit(Ballot::new(1, NodeId(2)), 20);
-        for _ in 0..l.config.catchup_ticks {
-            l.step_into(Input::Tick, &mut out);
+        config.catchup_chunk = chunk;
+        Learner::new(&config).unwrap()
+    }
+
+    /// Slots `0..n` chosen and delivered here, to serve catch-up from.
+    fn holding(l: &mut Learner<u64>, n: Slot) {
+        for slot in 0..n {
+            l.chosen_here(slot, one(slot));
         }
-        let asks = |out: &[A]| -> Vec<(Slot, Slot)> {
-            out.iter()
-                .filter_map(|a| match a {
-                    Action::Send {
-                        msg:
-                            Message::CatchUp {
-                                from_slot, to_slot, ..
-                            },
-                        ..
-                    } => Some((*from_slot, *to_slot)),
-                    _ => None,
-                })
-                .collect()
-        };
-        // A burst of four chunks of two slots.
-        assert_eq!(asks(&out), [(0, 8), (0, 8)], "learners and acceptors");
-        out.clear();
-        let chunk = |first: Slot| Input::Receive {
+        l.deliver(|_, _| {});
+    }
+
+    /// Knows slots below `commit` chosen and stalls until it asks.
+    fn stalled(l: &mut Learner<u64>, commit: Slot, out: &mut Vec<A>) {
+        l.commit(Ballot::new(1, NodeId(2)), commit);
+        for _ in 0..l.config.catchup_ticks {
+            l.step_into(Input::Tick, out);
+        }
+    }
+
+    /// The catch-up requests sent: (from, to).
+    fn asks(out: &[A]) -> Vec<(Slot, Slot)> {
+        out.iter()
+            .filter_map(|a| match a {
+                Action::Send {
+                    msg:
+                        Message::CatchUp {
+                            from_slot, to_slot, ..
+                        },
+                    ..
+                } => Some((*from_slot, *to_slot)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The catch-up answers sent: (first slot, values).
+    fn answers_sent(out: &[A]) -> Vec<(Slot, usize)> {
+        out.iter()
+            .filter_map(|a| match a {
+                Action::Send {
+                    msg: Message::Decided { first_slot, values },
+                    ..
+                } => Some((*first_slot, values.len())),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// A peer learner asks for `from_slot..100`.
+    fn asked_from(from_slot: Slot) -> Input<u64> {
+        Input::Receive {
+            from: Process::only(Role::Learner, NodeId(3)),
+            msg: Message::CatchUp {
+                from_slot,
+                to_slot: 100,
+                query: 3,
+            },
+        }
+    }
+
+    /// A peer learner's answer: slots `first` and `first + 1`.
+    fn two_from(first: Slot) -> Input<u64> {
+        Input::Receive {
             from: Process::only(Role::Learner, NodeId(2)),
             msg: Message::Decided {
                 first_slot: first,
                 values: vec![one(first), one(first + 1)],
             },
-        };
-        l.step_into(chunk(0), &mut out);
+        }
+    }
+
+    #[test]
+    fn a_catch_up_reply_that_leaves_a_gap_asks_for_the_next_chunk_at_once() {
+        let mut l = chunked(2);
+        let mut out: Vec<A> = Vec::new();
+        stalled(&mut l, 20, &mut out);
+        // A burst of four chunks of two slots.
+        assert_eq!(asks(&out), [(0, 8), (0, 8)], "learners and acceptors");
+        out.clear();
+        l.step_into(two_from(0), &mut out);
         assert_eq!(delivered(&out), [(0, 0), (1, 1)]);
         assert_eq!(asks(&out), [], "the rest of the burst is on its way");
         for first in [2, 4, 6] {
-            l.step_into(chunk(first), &mut out);
+            l.step_into(two_from(first), &mut out);
         }
         assert_eq!(delivered(&out).len(), 8);
         assert_eq!(asks(&out), [(8, 16), (8, 16)], "no wait for catchup_ticks");
+    }
+
+    /// A burst that brings the learner up to everything known chosen asks
+    /// for nothing more.
+    #[test]
+    fn a_catch_up_burst_that_closes_the_gap_asks_no_more() {
+        let mut l = chunked(2);
+        let mut out: Vec<A> = Vec::new();
+        stalled(&mut l, 8, &mut out);
+        out.clear();
+        for first in [0, 2, 4, 6] {
+            l.step_into(two_from(first), &mut out);
+        }
+        assert_eq!(delivered(&out).len(), 8);
+        assert_eq!(asks(&out), [], "nothing is missing");
     }
 
     /// A peer answers a burst of catch-up in chunks of `catchup_chunk`
     /// values, one message each, up to what it retains.
     #[test]
     fn a_catch_up_burst_is_answered_in_chunks() {
-        let members = QUORUM_MEMBERS.iter().map(|&m| NodeId(m)).collect();
-        let mut config = Config::new(NodeId(9), members);
-        config.catchup_chunk = 2;
-        let mut l = Learner::new(&config).unwrap();
-        let mut out: Vec<A> = Vec::new();
-        for slot in 0..20 {
-            l.chosen_here(slot, one(slot));
-        }
-        l.deliver(|_, _| {});
-        let mut ask = |from_slot| {
-            let msg = Message::CatchUp {
-                from_slot,
-                to_slot: 100,
-                query: 3,
-            };
-            let from = Process::only(Role::Learner, NodeId(3));
-            out.clear();
-            l.step_into(Input::Receive { from, msg }, &mut out);
-            out.iter()
-                .filter_map(|a| match a {
-                    Action::Send {
-                        msg: Message::Decided { first_slot, values },
-                        ..
-                    } => Some((*first_slot, values.len())),
-                    _ => None,
-                })
-                .collect::<Vec<(Slot, usize)>>()
-        };
+        let mut l = chunked(2);
+        holding(&mut l, 20);
+        let mut ask = |from_slot| answers_sent(&l.step(asked_from(from_slot)));
         assert_eq!(ask(1), [(1, 2), (3, 2), (5, 2), (7, 2)], "four chunks");
         assert_eq!(ask(15), [(15, 2), (17, 2), (19, 1)], "up to slot 20, known");
     }
@@ -1290,72 +1329,13 @@ mod tests {
     /// answers and the window saturate instead of panicking.
     #[test]
     fn a_huge_catchup_chunk_neither_panics_nor_wraps() {
-        let members = QUORUM_MEMBERS.iter().map(|&m| NodeId(m)).collect();
-        let mut config = Config::new(NodeId(9), members);
-        config.catchup_chunk = usize::MAX;
-        let mut l = Learner::new(&config).unwrap();
+        let mut l = chunked(usize::MAX);
         let mut out: Vec<A> = Vec::new();
-        for slot in 0..3 {
-            l.chosen_here(slot, one(slot));
-        }
-        l.deliver(|_, _| {});
-        l.commit(Ballot::new(1, NodeId(2)), 10);
-        for _ in 0..l.config.catchup_ticks {
-            l.step_into(Input::Tick, &mut out);
-        }
-        let msg = Message::CatchUp {
-            from_slot: 0,
-            to_slot: 100,
-            query: 1,
-        };
-        let from = Process::only(Role::Learner, NodeId(3));
-        l.step_into(Input::Receive { from, msg }, &mut out);
-        let answered: Vec<(Slot, usize)> = out
-            .iter()
-            .filter_map(|a| match a {
-                Action::Send {
-                    msg: Message::Decided { first_slot, values },
-                    ..
-                } => Some((*first_slot, values.len())),
-                _ => None,
-            })
-            .collect();
-        assert_eq!(answered, [(0, 3)], "one chunk holds all it has");
-    }
-
-    /// A burst that brings the learner up to everything known chosen asks
-    /// for nothing more.
-    #[test]
-    fn a_catch_up_burst_that_closes_the_gap_asks_no_more() {
-        let members = QUORUM_MEMBERS.iter().map(|&m| NodeId(m)).collect();
-        let mut config = Config::new(NodeId(9), members);
-        config.catchup_chunk = 2;
-        let mut l = Learner::new(&config).unwrap();
-        let mut out: Vec<A> = Vec::new();
-        l.commit(Ballot::new(1, NodeId(2)), 8);
-        for _ in 0..l.config.catchup_ticks {
-            l.step_into(Input::Tick, &mut out);
-        }
-        out.clear();
-        for first in [0, 2, 4, 6] {
-            let msg = Message::Decided {
-                first_slot: first,
-                values: vec![one(first), one(first + 1)],
-            };
-            let from = Process::only(Role::Learner, NodeId(2));
-            l.step_into(Input::Receive { from, msg }, &mut out);
-        }
-        assert_eq!(delivered(&out).len(), 8);
-        assert!(
-            !out.iter().any(|a| matches!(
-                a,
-                Action::Send {
-                    msg: Message::CatchUp { .. },
-                    ..
-                }
-            )),
-            "nothing is missing: {out:?}"
-        );
+        holding(&mut l, 3);
+        stalled(&mut l, 10, &mut out);
+        assert_eq!(asks(&out), [(3, 10), (3, 10)], "up to what is known");
+        let out: Vec<A> = l.step(asked_from(0));
+        assert_eq!(answers_sent(&out), [(0, 3)], "one chunk holds all it has");
     }
 
     #[test]

@@ -298,17 +298,13 @@ impl<S: SimMachine> Sim<S> {
         };
         let was_leader = server.is_leader();
         server.step_into(input, &mut out);
-        if was_leader
-            && out
-                .iter()
-                .any(|a| matches!(a, Action::Persist(Record::Campaign(_))))
-        {
-            // A leader refused by one rival's acceptor that campaigned again
-            // above it rather than step down.
-            self.stats.bumps += 1;
-        }
         let done = server.take_done();
         for action in out.drain(..) {
+            if was_leader && matches!(action, Action::Persist(Record::Campaign(_))) {
+                // A leader refused by one rival's acceptor that campaigned
+                // again above it rather than step down.
+                self.stats.bumps += 1;
+            }
             self.perform(i, action);
         }
         self.buf = out;
