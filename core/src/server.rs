@@ -464,21 +464,17 @@ impl<S: StateMachine + Clone> Server<S> {
                             leader: Some(successor),
                         },
                     }));
+                } else if let Some(leader) = self.proposer.leader().filter(|&l| l != self.id) {
+                    // A follower that knows a leader (a leader knows itself).
+                    self.forwarded += 1;
+                    out.push(Action::Send {
+                        to: Destination::to(Role::Proposer, leader),
+                        msg: Message::Forward {
+                            commands: alloc::vec![cmd],
+                        },
+                    });
                 } else {
-                    match self.proposer.leader() {
-                        // A leader knows itself as leader, so this is a
-                        // follower that knows one.
-                        Some(leader) if leader != self.id => {
-                            self.forwarded += 1;
-                            out.push(Action::Send {
-                                to: Destination::to(Role::Proposer, leader),
-                                msg: Message::Forward {
-                                    commands: alloc::vec![cmd],
-                                },
-                            });
-                        }
-                        _ => self.proposer.propose(cmd, &mut scratch),
-                    }
+                    self.proposer.propose(cmd, &mut scratch);
                 }
             }
             Input::Receive { from, msg } => {
