@@ -234,7 +234,11 @@ impl<C: Clone> Acceptor<C> {
                 })));
                 return;
             }
-            Input::Tick | Input::Propose(_) | Input::Read { .. } | Input::Transfer { .. } => return,
+            Input::Tick
+            | Input::Propose(_)
+            | Input::Read { .. }
+            | Input::Transfer { .. }
+            | Input::Reconfigure { .. } => return,
         };
         let from_leader = |ballot: &crate::types::Ballot| owns_ballot(&from, *ballot);
         let authentic = match &msg {
@@ -489,6 +493,29 @@ impl<C: Clone> Acceptor<C> {
             self.weight -= gone;
             self.trimmed = slot;
             self.log.advance_to(self.history_start());
+        }
+    }
+
+    /// Enters the configuration whose ballots start at `floor` and whose
+    /// log starts at `first_slot` (its server applied the stop-sign just
+    /// below): promises nothing below `floor`, and forgets every vote
+    /// below it. Those are votes of the old configuration, which are all
+    /// chosen (below `first_slot`) or never can be (above the stop-sign);
+    /// left here, a later phase 1 could re-propose a dead old value, or an
+    /// old stop-sign. Idempotent: a server restored in a configuration
+    /// calls it again after replaying its records.
+    pub(crate) fn enter_epoch(&mut self, floor: Ballot, first_slot: Slot) {
+        self.promised = self.promised.max(floor);
+        self.trim_below(first_slot);
+        let (start, end) = (self.log.base(), self.log.end());
+        for slot in start..end {
+            let entry = self.log.entry(slot);
+            if entry.as_ref().is_some_and(|(b, _)| *b < floor) {
+                let (_, value) = entry.take().expect("checked");
+                if slot >= self.trimmed {
+                    self.weight -= value.retained_weight();
+                }
+            }
         }
     }
 

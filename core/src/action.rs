@@ -61,6 +61,17 @@ pub enum Input<C, P = ()> {
         /// The server to lead next.
         to: NodeId,
     },
+    /// An operator asks the leader to change the cluster's members to
+    /// `members` (add, remove or replace servers, any number at once). A
+    /// [`crate::Server`] that leads proposes a stop-sign
+    /// ([`crate::Value::Reconfigure`]) in its next free slot, and every
+    /// server that applies it answers [`Event::Reconfigured`]; otherwise
+    /// the answer is [`Event::ReconfigureRefused`]. Machines that do not
+    /// lead a server cluster ignore it.
+    Reconfigure {
+        /// Every member of the next configuration.
+        members: Vec<NodeId>,
+    },
 }
 
 /// A record the core needs back after a crash.
@@ -141,6 +152,33 @@ pub enum TransferRefusal {
     NotAMember,
     /// The named server already leads.
     AlreadyLeader,
+}
+
+/// Why a membership change ([`Input::Reconfigure`]) was not started.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ReconfigureRefusal {
+    /// This server does not lead; `leader` is who it believes does.
+    NotLeader {
+        /// The believed leader, if any.
+        leader: Option<NodeId>,
+    },
+    /// A change is already under way: its stop-sign is not applied yet.
+    InProgress,
+    /// The members asked for are the current ones.
+    Unchanged,
+    /// No members, one named twice, or more than [`crate::MEMBERS_MAX`].
+    Invalid,
+    /// Fewer than a majority of the new members are reachable and caught
+    /// up: the old members this leader heard in its last election timeout,
+    /// and new servers whose log reached within `catchup_chunk` slots of
+    /// the leader's (they ask for catch-up while they run as learners).
+    /// The new configuration could decide nothing until more caught up.
+    NoQuorum {
+        /// New members ready now.
+        ready: u32,
+        /// How many a majority of the new members is.
+        needed: u32,
+    },
 }
 
 /// How a client request ended without a result (see [`crate::Session`]).
@@ -236,6 +274,23 @@ pub enum Event {
         to: NodeId,
         /// Why.
         reason: TransferRefusal,
+    },
+    /// This server applied a stop-sign: configuration `epoch` (its members
+    /// are [`crate::Server::members`]) decides every slot from
+    /// `first_slot` on. A server not among them answers nothing any more
+    /// but catch-up ([`crate::Server::is_member`]); its driver may stop it.
+    Reconfigured {
+        /// The new configuration's number.
+        epoch: u64,
+        /// Its first slot.
+        first_slot: Slot,
+        /// Whether this server is one of its members.
+        member: bool,
+    },
+    /// A membership change was not started; see [`ReconfigureRefusal`].
+    ReconfigureRefused {
+        /// Why.
+        reason: ReconfigureRefusal,
     },
     /// A read ([`Input::Read`]) was not served; the client may try again
     /// (at the leader, if one is named).

@@ -151,7 +151,7 @@ impl<C: Clone> Client<C> {
     pub fn step_into<P>(&mut self, input: Input<C, P>, out: &mut Vec<Action<C, (), P>>) {
         match input {
             // This client learns for itself and serves no reads.
-            Input::Read { .. } | Input::Transfer { .. } => {}
+            Input::Read { .. } | Input::Transfer { .. } | Input::Reconfigure { .. } => {}
             Input::Propose(cmd) => {
                 if self.learner.is_none() {
                     out.push(Action::Event(Event::Dropped {

@@ -111,6 +111,9 @@ pub struct Learner<C> {
     /// [`Learner::resume_catch_up`]).
     commit_heard: bool,
     window_max: u64,
+    /// The configuration ([`Ballot::epoch`]) whose votes count: a vote of
+    /// another one was counted against another set of members.
+    epoch: u64,
     ignored: u64,
     #[cfg(feature = "bug-zoo")]
     bug: crate::zoo::Bug,
@@ -148,6 +151,7 @@ impl<C: Clone> Learner<C> {
             window_max: (config.pipeline_window as u64)
                 .saturating_mul(8)
                 .saturating_add((config.catchup_chunk as u64).saturating_mul(CATCHUP_BURST + 1)),
+            epoch: 0,
             ignored: 0,
             #[cfg(feature = "bug-zoo")]
             bug: crate::zoo::Bug::None,
@@ -162,6 +166,29 @@ impl<C: Clone> Learner<C> {
         l.horizon = slot;
         l.pending = SlotWindow::new(slot);
         Ok(l)
+    }
+
+    /// The stop-sign just delivered started configuration `epoch` of
+    /// `members` at the next slot: votes count against them from now on,
+    /// and only votes of that configuration. Whatever was gathered for
+    /// later slots is dropped: it was counted against the old members (or
+    /// settled from their votes), which decide nothing past the stop-sign.
+    /// Values known chosen are learned again from the new members.
+    pub(crate) fn enter_epoch(&mut self, epoch: u64, members: &[NodeId]) {
+        self.epoch = epoch;
+        self.config.members = members.to_vec();
+        self.pending = SlotWindow::new(self.next);
+        self.recovery = None;
+        self.asked_from = None;
+        self.stalled_ticks = 0;
+    }
+
+    /// The delivered value of `slot`, if this learner still retains it.
+    pub(crate) fn retained_value(&self, slot: Slot) -> Option<&Value<C>> {
+        let first = self.next - self.retained.len() as Slot;
+        slot.checked_sub(first)
+            .and_then(|i| usize::try_from(i).ok())
+            .and_then(|i| self.retained.get(i))
     }
 
     pub(crate) fn set_ask_leader(&mut self, on: bool) {
@@ -260,8 +287,11 @@ impl<C: Clone> Learner<C> {
         match input {
             Input::Tick => self.tick(out),
             // A learner keeps nothing durable: there is nothing to compact.
-            Input::Propose(_) | Input::Read { .. } | Input::Checkpoint | Input::Transfer { .. } => {
-            }
+            Input::Propose(_)
+            | Input::Read { .. }
+            | Input::Checkpoint
+            | Input::Transfer { .. }
+            | Input::Reconfigure { .. } => {}
             Input::Receive { from, msg } => self.receive(from, msg, out),
         }
     }
@@ -321,7 +351,11 @@ impl<C: Clone> Learner<C> {
         value: Value<C>,
         out: &mut Vec<Action<C, O, P>>,
     ) {
-        let Some(i) = self.config.member_index(from) else {
+        let Some(i) = self
+            .config
+            .member_index(from)
+            .filter(|_| ballot.epoch() == self.epoch)
+        else {
             self.ignore("accepted", out);
             return;
         };
@@ -443,7 +477,14 @@ impl<C: Clone> Learner<C> {
             f(self.next, &value);
             self.next += 1;
             self.stalled_ticks = 0;
+            let stop = value.stop_sign().is_some();
             self.retain(value);
+            if stop {
+                // The slots after a stop-sign belong to the next
+                // configuration: its owner switches (see
+                // `Learner::enter_epoch`) before delivering on.
+                break;
+            }
         }
     }
 
@@ -594,6 +635,7 @@ impl<C: Clone> Learner<C> {
         };
         let quorum = self.config.quorum();
         let next = self.next;
+        let epoch = self.epoch;
         let Some(r) = self.recovery.as_mut().filter(|r| r.query == query) else {
             return; // an answer to an older query
         };
@@ -609,7 +651,10 @@ impl<C: Clone> Learner<C> {
                 continue;
             }
             report.answered |= 1 << i;
-            if let Some((b, v)) = vote {
+            // A vote of another configuration is no vote in this one (a
+            // member still in the old one holds votes past its stop-sign
+            // that can never be chosen).
+            if let Some((b, v)) = vote.filter(|(b, _)| b.epoch() == epoch) {
                 let better = |best: &Ballot| {
                     if bug!(self.bug, VotesLowestBallot) {
                         b < *best

@@ -141,7 +141,8 @@ pub mod zoo;
 
 pub use acceptor::Acceptor;
 pub use action::{
-    Action, Checkpoint, DropReason, Event, Failure, Input, ReadRefusal, Record, TransferRefusal,
+    Action, Checkpoint, DropReason, Event, Failure, Input, ReadRefusal, ReconfigureRefusal, Record,
+    TransferRefusal,
 };
 pub use address::{Addr, Destination, Process, Role, Roles};
 pub use client::Client;
@@ -149,7 +150,7 @@ pub use config::{Config, MEMBERS_MAX};
 pub use error::{ConfigError, RecoverError};
 pub use learner::Learner;
 pub use learner_replica::LearnerReplica;
-pub use message::{Message, LIMIT};
+pub use message::{valid_membership, Message, LIMIT};
 pub use proposer::{Proposer, ProposerState};
 pub use replica::{SessionEntry, Snapshot, StateMachine};
 pub use server::{
@@ -157,4 +158,4 @@ pub use server::{
     ServerStats,
 };
 pub use session::{Session, SessionAction, SessionConfig, SessionInput};
-pub use types::{Ballot, ClientId, Command, NodeId, PValue, Slot, Value};
+pub use types::{Ballot, ClientId, Command, Membership, NodeId, PValue, Slot, Value};

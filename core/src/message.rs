@@ -2,7 +2,7 @@
 //! Drivers encode these as they like; the core only ever sees them decoded.
 
 use crate::action::DropReason;
-use crate::types::{Ballot, ClientId, Command, PValue, Slot, Value};
+use crate::types::{Ballot, ClientId, Command, NodeId, PValue, Slot, Value};
 use alloc::vec::Vec;
 use serde::{Deserialize, Serialize};
 
@@ -176,6 +176,17 @@ pub enum Message<C, P = ()> {
     AskLead,
 }
 
+/// Whether `members` can be a configuration: one to [`crate::MEMBERS_MAX`]
+/// servers, none twice. A stop-sign naming anything else is malformed.
+pub fn valid_membership(members: &[NodeId]) -> bool {
+    if members.is_empty() || members.len() > crate::MEMBERS_MAX {
+        return false;
+    }
+    let mut sorted = members.to_vec();
+    sorted.sort_unstable();
+    sorted.windows(2).all(|w| w[0] != w[1])
+}
+
 /// Slots and ballot rounds at or above this are malformed. No real log or
 /// election gets near it (it is 2^62), and the headroom keeps every `+ 1` and
 /// window computation in the roles free of overflow.
@@ -188,6 +199,7 @@ impl<C, P> Message<C, P> {
     pub fn is_well_formed(&self) -> bool {
         let ok = |n: u64| n < LIMIT;
         let ballot_ok = |b: &Ballot| ok(b.round);
+        let value_ok = |v: &Value<C>| v.stop_sign().is_none_or(valid_membership);
         match self {
             Message::Prepare { ballot, from_slot } => ballot_ok(ballot) && ok(*from_slot),
             Message::Promise {
@@ -199,16 +211,20 @@ impl<C, P> Message<C, P> {
                     && ok(*trimmed_below)
                     && accepted
                         .iter()
-                        .all(|pv| ok(pv.slot) && ballot_ok(&pv.ballot))
+                        .all(|pv| ok(pv.slot) && ballot_ok(&pv.ballot) && value_ok(&pv.value))
             }
             Message::Nack { ballot, promised } => ballot_ok(ballot) && ballot_ok(promised),
             Message::Accept {
                 ballot,
                 slot,
                 commit,
-                ..
-            } => ballot_ok(ballot) && ok(*slot) && ok(*commit),
-            Message::Accepted { ballot, slot, .. } => ballot_ok(ballot) && ok(*slot),
+                value,
+            } => ballot_ok(ballot) && ok(*slot) && ok(*commit) && value_ok(value),
+            Message::Accepted {
+                ballot,
+                slot,
+                value,
+            } => ballot_ok(ballot) && ok(*slot) && value.as_ref().is_none_or(value_ok),
             Message::Heartbeat { ballot, commit, .. } => ballot_ok(ballot) && ok(*commit),
             Message::HeartbeatAck { ballot, .. } => ballot_ok(ballot),
             Message::CatchUp {
@@ -218,10 +234,13 @@ impl<C, P> Message<C, P> {
                 first_slot, votes, ..
             } => {
                 ok(first_slot.saturating_add(votes.len() as u64))
-                    && votes.iter().flatten().all(|(b, _)| ballot_ok(b))
+                    && votes
+                        .iter()
+                        .flatten()
+                        .all(|(b, v)| ballot_ok(b) && value_ok(v))
             }
             Message::Decided { first_slot, values } => {
-                ok(first_slot.saturating_add(values.len() as u64))
+                ok(first_slot.saturating_add(values.len() as u64)) && values.iter().all(value_ok)
             }
             // The server that installs a snapshot checks its slot itself.
             Message::ReadIndexReply { index, .. } => index.is_none_or(ok),

@@ -2,7 +2,7 @@
 //! pipelined, batching phase 2. Only the leader proposes; the others stand by.
 
 use crate::acceptor::owns_ballot;
-use crate::action::{Action, Checkpoint, DropReason, Event, Input, Record};
+use crate::action::{Action, Checkpoint, DropReason, Event, Input, ReconfigureRefusal, Record};
 use crate::address::{Destination, Process, Role, Roles};
 use crate::config::Config;
 use crate::error::ConfigError;
@@ -112,6 +112,14 @@ pub struct Proposer<C> {
     /// may have crashed is re-proposed, which is safe (Paxos forces the same
     /// value) and is the only way to recover a value no learner kept.
     learned: Slot,
+    /// The configuration this proposer campaigns in ([`Ballot::epoch`]).
+    epoch: u64,
+    /// A stop-sign may be chosen in this slot in our ballot (we proposed
+    /// it, or phase 1 found it): nothing is proposed above it.
+    sealed: Option<Slot>,
+    /// A stop-sign asked for ([`Proposer::reconfigure`]) that waits for
+    /// room in the pipeline.
+    stop_pending: Option<Vec<NodeId>>,
     // Candidate state.
     promises: u64,
     adopted: BTreeMap<Slot, (Ballot, Value<C>)>,
@@ -195,6 +203,9 @@ impl<C: Clone> Proposer<C> {
             probe: None,
             passive: false,
             learned: 0,
+            epoch: 0,
+            sealed: None,
+            stop_pending: None,
             promises: 0,
             adopted: BTreeMap::new(),
             prepare_from: 0,
@@ -305,7 +316,7 @@ impl<C: Clone> Proposer<C> {
             // Reads are served, and the lead handed over, by a `Server`
             // (a transfer lifts the leases and the leader stickiness that
             // only servers keep).
-            Input::Read { .. } | Input::Transfer { .. } => {}
+            Input::Read { .. } | Input::Transfer { .. } | Input::Reconfigure { .. } => {}
             Input::Receive { from, msg } => self.receive(from, msg, out),
             Input::Checkpoint => out.push(Action::Compact(alloc::boxed::Box::new(Checkpoint {
                 snapshot: None,
@@ -673,7 +684,94 @@ impl<C: Clone> Proposer<C> {
     /// can have been chosen is below it, since phase 1 re-proposed every
     /// slot a quorum might have chosen. `None` when not leading.
     pub(crate) fn read_index(&self) -> Option<Slot> {
-        (self.state == ProposerState::Leader).then_some(self.next_slot)
+        (self.state == ProposerState::Leader && !self.is_sealing()).then_some(self.next_slot)
+    }
+
+    /// Is this leader ending its configuration (a stop-sign is proposed or
+    /// asked for)? It then serves no reads: the next configuration may
+    /// write before this leader hears the stop-sign chosen.
+    pub(crate) fn is_sealing(&self) -> bool {
+        self.sealed.is_some() || self.stop_pending.is_some()
+    }
+
+    /// Asks this leader to end its configuration with a stop-sign naming
+    /// `members`, in the next free slot (see [`Value::Reconfigure`]).
+    pub(crate) fn reconfigure<O, P>(
+        &mut self,
+        members: Vec<NodeId>,
+        out: &mut Vec<Action<C, O, P>>,
+    ) -> Result<(), ReconfigureRefusal> {
+        if self.state != ProposerState::Leader {
+            return Err(ReconfigureRefusal::NotLeader {
+                leader: self.leader,
+            });
+        }
+        if self.is_sealing() {
+            return Err(ReconfigureRefusal::InProgress);
+        }
+        self.stop_pending = Some(members);
+        self.flush(out);
+        Ok(())
+    }
+
+    /// Starts configuration `epoch` under `config` (its members), whose
+    /// log begins at `first_slot`: the stop-sign of the last one was just
+    /// applied. A fresh proposer, a follower, except that it keeps its
+    /// random generator, counters, rejoin state and, when `keep_queue`,
+    /// the commands waiting for a slot (the old configuration sealed them
+    /// out; a leader of the new one proposes them). Otherwise they are
+    /// refused back to their clients.
+    pub(crate) fn enter_epoch<O, P>(
+        &mut self,
+        config: &Config,
+        epoch: u64,
+        first_slot: Slot,
+        keep_queue: bool,
+        out: &mut Vec<Action<C, O, P>>,
+    ) {
+        let Ok(mut fresh) = Proposer::new(config) else {
+            return;
+        };
+        if !keep_queue {
+            self.step_down_quietly(out);
+        }
+        fresh.rng = self.rng.clone();
+        fresh.timeout_ticks = fresh.random_timeout();
+        fresh.epoch = epoch;
+        // Never below a ballot this proposer used or saw: a node restored
+        // into a configuration replayed its campaigns in it first, and
+        // must not campaign in one of them again.
+        fresh.highest_seen = self
+            .highest_seen
+            .max(self.ballot)
+            .max(Ballot::epoch_floor(epoch));
+        fresh.learned = first_slot;
+        fresh.commit = first_slot;
+        fresh.next_slot = first_slot;
+        fresh.inflight = SlotWindow::new(first_slot);
+        fresh.queue = core::mem::take(&mut self.queue);
+        fresh.unsettled = core::mem::take(&mut self.unsettled);
+        fresh.waiting = core::mem::take(&mut self.waiting);
+        fresh.tickets = self.tickets;
+        fresh.dequeued = self.dequeued;
+        // Every command dequeued went into a slot below the stop-sign.
+        fresh.settled = self.dequeued;
+        fresh.duplicates = self.duplicates;
+        fresh.stepped_down = self.stepped_down;
+        fresh.bumped = self.bumped;
+        fresh.report_chosen = self.report_chosen;
+        fresh.passive = self.passive;
+        fresh.probe = self.probe.map(|_| 0);
+        fresh.ignored = self.ignored;
+        fresh.beat = self.beat;
+        #[cfg(feature = "bug-zoo")]
+        {
+            fresh.bug = self.bug;
+        }
+        if let Some(i) = config.member_index(config.id) {
+            fresh.own_bit = 1 << i;
+        }
+        *self = fresh;
     }
 
     /// Moves queued commands into slots. A command goes out at once when the
@@ -682,6 +780,23 @@ impl<C: Clone> Proposer<C> {
     /// A full queue counts as a full batch: with `pending_max` below
     /// `batch_max`, waiting for more would only refuse clients.
     fn flush<O, P>(&mut self, out: &mut Vec<Action<C, O, P>>) {
+        if self.sealed.is_some() {
+            // Queued commands wait for the next configuration.
+            return;
+        }
+        if let Some(members) = self.stop_pending.take() {
+            if ((self.next_slot - self.commit) as usize) >= self.config.pipeline_window {
+                self.stop_pending = Some(members);
+                return;
+            }
+            let slot = self.next_slot;
+            self.next_slot += 1;
+            self.start_phase2(slot, Value::Reconfigure(members), out);
+            if !bug!(self.bug, ProposeAfterStopSign) {
+                self.sealed = Some(slot);
+                return;
+            }
+        }
         while !self.queue.is_empty() {
             let in_flight = (self.next_slot - self.commit) as usize;
             if in_flight >= self.config.pipeline_window
@@ -773,7 +888,7 @@ impl<C: Clone> Proposer<C> {
         let Some(heard) = self.probe else {
             return false;
         };
-        if ballot != Ballot::new(0, self.config.id) {
+        if ballot != Ballot::new(Ballot::epoch_floor(self.epoch).round, self.config.id) {
             return true;
         }
         let Some(i) = self.config.member_index(from) else {
@@ -795,17 +910,27 @@ impl<C: Clone> Proposer<C> {
     }
 
     fn campaign<O, P>(&mut self, out: &mut Vec<Action<C, O, P>>) {
+        let floor = Ballot::epoch_floor(self.epoch).round;
         let round = if self.probe.is_some() {
-            0
+            floor
         } else {
-            self.highest_seen.round.max(self.ballot.round) + 1
+            self.highest_seen.round.max(self.ballot.round).max(floor) + 1
         };
+        if round >> Ballot::EPOCH_SHIFT != self.epoch {
+            // Out of rounds in this configuration (or a ballot of another
+            // one got through): a ballot of the next one would outrank
+            // configurations this proposer knows nothing of. Never campaign.
+            self.timer_ticks = 0;
+            return;
+        }
         self.step_down_quietly(out);
         self.ballot = Ballot::new(round, self.config.id);
         self.highest_seen = self.ballot;
         self.leader_contact_ticks = u32::MAX;
         self.state = ProposerState::Candidate;
         self.leader = None;
+        self.sealed = None;
+        self.stop_pending = None;
         self.promises = 0;
         self.adopted.clear();
         self.prepare_from = self.learned;
@@ -814,7 +939,7 @@ impl<C: Clone> Proposer<C> {
         self.timeout_ticks = self.random_timeout();
         self.heard_since_campaign = false;
         // A probe (round 0) never leads, so it need not be remembered.
-        if !bug!(self.bug, CampaignNotPersisted) && round > 0 {
+        if !bug!(self.bug, CampaignNotPersisted) && self.probe.is_none() {
             out.push(Action::Persist(Record::Campaign(self.ballot)));
         }
         self.send_prepare(out);
@@ -880,7 +1005,8 @@ impl<C: Clone> Proposer<C> {
         self.check_ticks = 0;
         self.leader = Some(self.config.id);
         self.commit = self.prepare_from.max(self.trimmed_max);
-        let adopted = core::mem::take(&mut self.adopted);
+        let mut adopted = core::mem::take(&mut self.adopted);
+        self.sealed = seal(&mut adopted);
         let last = adopted
             .keys()
             .next_back()
@@ -984,7 +1110,7 @@ impl<C: Clone> Proposer<C> {
             // (the leader may yet fail) but point clients at it meanwhile.
             if self.state == ProposerState::Candidate
                 && promised < ballot
-                && promised != Ballot::ZERO
+                && promised > Ballot::epoch_floor(self.epoch)
             {
                 self.leader = Some(promised.node);
             }
@@ -997,6 +1123,16 @@ impl<C: Clone> Proposer<C> {
             return;
         }
         self.become_follower(Some(promised.node), out);
+    }
+
+    /// Did this leader hear acceptor `node` in this election timeout or
+    /// the last?
+    pub(crate) fn heard_lately(&self, node: NodeId) -> bool {
+        self.state == ProposerState::Leader
+            && self
+                .config
+                .member_index(node)
+                .is_some_and(|i| (self.heard | self.heard_before | self.own_bit) & (1 << i) != 0)
     }
 
     /// Did this leader hear a quorum of acceptors other than `from` (its
@@ -1161,6 +1297,44 @@ fn accept<C, O, P>(ballot: Ballot, slot: Slot, value: Value<C>, commit: Slot) ->
     }
 }
 
+/// The stop-sign rule of a new leader's phase 1, on the values it adopted
+/// (the highest-ballot vote its quorum reported for each slot). Returns the
+/// slot of the stop-sign that may have been chosen, having dropped every
+/// value above it, or `None`.
+///
+/// A stop-sign adopted in slot `s` in ballot `b` may be chosen, and then
+/// nothing above `s` may be chosen in its configuration. Every leader that
+/// proposed it there proposed nothing above it (it was the last slot it
+/// filled, or it came from this very rule), so a value adopted above `s`
+/// in a ballot at or below `b` was never chosen. A value above `s` in a
+/// ballot *above* `b`, though, comes from a leader whose own phase 1 did
+/// not make that stop-sign its last slot, which it would have done had the
+/// stop-sign been chosen in `b` or any ballot before (its quorum meets the
+/// one that chose it, and every ballot from the choosing one on carries
+/// the same value): that stop-sign was never chosen, is replaced by a
+/// no-op, and the next one up is examined the same way.
+fn seal<C>(adopted: &mut BTreeMap<Slot, (Ballot, Value<C>)>) -> Option<Slot> {
+    let stops: Vec<(Slot, Ballot)> = adopted
+        .iter()
+        .filter(|(_, (_, v))| v.stop_sign().is_some())
+        .map(|(&s, (b, _))| (s, *b))
+        .collect();
+    for (slot, ballot) in stops {
+        let outranked = adopted
+            .range(slot + 1..)
+            .any(|(_, (later, _))| *later > ballot);
+        if outranked {
+            if let Some(entry) = adopted.get_mut(&slot) {
+                entry.1 = Value::Noop;
+            }
+        } else {
+            let _ = adopted.split_off(&(slot + 1));
+            return Some(slot);
+        }
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1312,6 +1486,73 @@ mod tests {
         p.step_into(promise(3, b, vec![pv(2, 20)]), &mut out);
         assert!(p.is_leader());
         assert_eq!(accepts(&out), [(0, one(20))]);
+    }
+
+    /// A new leader's phase 1 reports `votes` (slot, round of node 3,
+    /// value) from two acceptors; what it proposes, and whether it is
+    /// sealed (proposes nothing more).
+    fn adopt(votes: &[(Slot, u64, Value<u64>)]) -> (Vec<(Slot, Value<u64>)>, bool) {
+        let mut p = Proposer::new(&config()).unwrap();
+        let mut out: Vec<A> = Vec::new();
+        let b = campaign(&mut p, &mut out);
+        let pvs: Vec<PValue<u64>> = votes
+            .iter()
+            .map(|(slot, round, value)| PValue {
+                slot: *slot,
+                ballot: Ballot::new(*round, NodeId(3)),
+                value: value.clone(),
+            })
+            .collect();
+        p.step_into(promise(2, b, pvs), &mut out);
+        p.step_into(promise(3, b, Vec::new()), &mut out);
+        assert!(p.is_leader());
+        (accepts(&out), p.is_sealing())
+    }
+
+    fn stop() -> Value<u64> {
+        Value::Reconfigure(vec![NodeId(1), NodeId(2)])
+    }
+
+    #[test]
+    fn a_stop_sign_found_in_phase_1_is_the_last_slot_proposed() {
+        // A value above the stop-sign in an older ballot was never chosen
+        // (the stop-sign's leader saw it, or it could not be chosen).
+        let (adopted, sealed) = adopt(&[(0, 2, stop()), (1, 1, one(5))]);
+        assert_eq!(adopted, [(0, stop())]);
+        assert!(sealed, "nothing goes above a stop-sign");
+    }
+
+    #[test]
+    fn a_stop_sign_outranked_above_it_is_replaced_by_a_noop() {
+        // A leader of a later ballot proposed above the stop-sign: it did
+        // not find it chosen, so it was not, and the slot above may be.
+        let (adopted, sealed) = adopt(&[(0, 1, stop()), (1, 2, one(5))]);
+        assert_eq!(adopted, [(0, Value::Noop), (1, one(5))]);
+        assert!(!sealed, "the configuration goes on");
+        // Of two stop-signs, the lower one that stands ends the log.
+        let (adopted, _) = adopt(&[
+            (0, 1, stop()),
+            (1, 2, one(5)),
+            (2, 2, stop()),
+            (3, 1, one(6)),
+        ]);
+        assert_eq!(adopted, [(0, Value::Noop), (1, one(5)), (2, stop())]);
+    }
+
+    #[test]
+    fn a_leader_asked_to_reconfigure_seals_its_log_after_what_it_has_in_flight() {
+        let (mut p, _) = leader();
+        let mut out: Vec<A> = Vec::new();
+        p.step_into(Input::Propose(cmd(1)), &mut out);
+        let members = vec![NodeId(1), NodeId(2)];
+        assert_eq!(p.reconfigure(members.clone(), &mut out), Ok(()));
+        assert_eq!(
+            p.reconfigure(members, &mut out),
+            Err(ReconfigureRefusal::InProgress)
+        );
+        p.step_into(Input::Propose(cmd(2)), &mut out);
+        assert_eq!(accepts(&out), [(0, one(1)), (1, stop())]);
+        assert_eq!(p.read_index(), None, "a sealing leader serves no reads");
     }
 
     #[test]

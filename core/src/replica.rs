@@ -2,7 +2,7 @@
 //! each `(client, seq)` at most once and answering retries from a session table.
 
 use crate::action::{Action, DropReason, Event};
-use crate::types::{ClientId, Command, Slot, Value};
+use crate::types::{ClientId, Command, Membership, Slot, Value};
 use alloc::collections::btree_map::{BTreeMap, Entry};
 use alloc::vec::Vec;
 use core::cmp::Ordering;
@@ -39,6 +39,10 @@ pub struct Snapshot<S, O> {
     pub state: S,
     /// The session table: last request and answer per client.
     pub sessions: Vec<SessionEntry<O>>,
+    /// The configuration the slots from `next_slot` on belong to, if a
+    /// stop-sign below `next_slot` changed it; `None`: the cluster's first
+    /// configuration ([`crate::Config::members`], epoch 0).
+    pub membership: Option<Membership>,
 }
 
 /// One client's last executed request, so a retry is answered, not re-executed.
@@ -68,6 +72,8 @@ pub struct Replica<S: StateMachine> {
     next: Slot,
     sessions: BTreeMap<ClientId, Session<S::Output>>,
     executed: u64,
+    /// The configuration set by the latest stop-sign applied.
+    membership: Option<Membership>,
     #[cfg(feature = "bug-zoo")]
     bug: crate::zoo::Bug,
 }
@@ -90,6 +96,7 @@ impl<S: StateMachine> Replica<S> {
             next: 0,
             sessions: BTreeMap::new(),
             executed: 0,
+            membership: None,
             #[cfg(feature = "bug-zoo")]
             bug: crate::zoo::Bug::None,
         }
@@ -114,6 +121,7 @@ impl<S: StateMachine> Replica<S> {
                     output: s.output.clone(),
                 })
                 .collect(),
+            membership: self.membership.clone(),
         }
     }
 
@@ -137,6 +145,7 @@ impl<S: StateMachine> Replica<S> {
                 })
                 .collect(),
             executed: 0,
+            membership: snapshot.membership,
             #[cfg(feature = "bug-zoo")]
             bug: crate::zoo::Bug::None,
         }
@@ -168,6 +177,12 @@ impl<S: StateMachine> Replica<S> {
     /// The next slot to apply.
     pub fn next_slot(&self) -> Slot {
         self.next
+    }
+
+    /// The configuration the latest stop-sign applied set up (`None`
+    /// before the first: the cluster's first configuration).
+    pub fn membership(&self) -> Option<&Membership> {
+        self.membership.as_ref()
     }
 
     /// Commands executed (retries answered from the cache are not counted).
@@ -221,6 +236,13 @@ impl<S: StateMachine> Replica<S> {
             self.next
         );
         self.next = slot + 1;
+        if let Value::Reconfigure(members) = value {
+            self.membership = Some(Membership {
+                epoch: self.membership.as_ref().map_or(0, |m| m.epoch) + 1,
+                members: members.clone(),
+                first_slot: slot + 1,
+            });
+        }
         for cmd in value.commands() {
             let entry = self.sessions.entry(cmd.client);
             let order = match &entry {

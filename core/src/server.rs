@@ -4,17 +4,18 @@
 
 use crate::acceptor::{owns_ballot, Acceptor};
 use crate::action::{
-    Action, Checkpoint, DropReason, Event, Input, ReadRefusal, Record, TransferRefusal,
+    Action, Checkpoint, DropReason, Event, Input, ReadRefusal, ReconfigureRefusal, Record,
+    TransferRefusal,
 };
 use crate::address::{Destination, Process, Role, Roles};
 use crate::config::Config;
 use crate::error::{ConfigError, RecoverError};
 use crate::learner::Learner;
-use crate::message::{Message, LIMIT};
+use crate::message::{valid_membership, Message, LIMIT};
 use crate::proposer::{Proposer, ProposerState};
 use crate::reads::{LocalRead, Origin, Reads};
 use crate::replica::{Replica, Snapshot, StateMachine};
-use crate::types::{Ballot, NodeId, Slot};
+use crate::types::{Ballot, Membership, NodeId, Slot};
 use alloc::boxed::Box;
 use alloc::collections::{BTreeMap, VecDeque};
 use alloc::vec::Vec;
@@ -76,6 +77,10 @@ pub struct ServerStats {
     /// The node lost its durable state and has not rejoined yet
     /// ([`Server::rejoin`]): its acceptor answers nothing.
     pub rejoining: bool,
+    /// Stop-signs this node applied ([`Event::Reconfigured`]).
+    pub reconfigurations: u64,
+    /// The configuration it is in ([`Membership::epoch`]).
+    pub epoch: u64,
 }
 
 /// A Multi-Paxos node: acceptor, proposer, learner and replica together.
@@ -88,7 +93,19 @@ pub struct ServerStats {
 #[derive(Debug)]
 pub struct Server<S: StateMachine> {
     id: NodeId,
+    /// The members of the current configuration (`config.members`).
     members: Vec<NodeId>,
+    /// The configuration the roles were built from, with the current
+    /// members: what a new configuration's roles are built from.
+    config: Config,
+    /// The current configuration's number ([`Ballot::epoch`]): messages
+    /// of ballots of any other are never handed to the roles.
+    epoch: u64,
+    reconfigurations: u64,
+    /// Servers outside the configuration that asked this node for
+    /// catch-up (learners about to join): the slot they asked from, and
+    /// when. A leader counts them ready to vote when they are close.
+    learners: BTreeMap<NodeId, (Slot, u64)>,
     acceptor: Acceptor<Cmd<S>>,
     proposer: Proposer<Cmd<S>>,
     learner: Learner<Cmd<S>>,
@@ -188,10 +205,17 @@ impl<S: StateMachine + Clone> Server<S> {
         proposer.learned_prefix(next_slot);
         let mut learner = Learner::starting_at(&config, next_slot)?;
         learner.set_ask_leader(true);
+        if !config.members.contains(&config.id) {
+            // A learner until a stop-sign names it.
+            proposer.set_passive(true);
+        }
         Ok(Server {
             id: config.id,
             members: config.members.clone(),
-            acceptor: Acceptor::new(&config)?,
+            epoch: 0,
+            reconfigurations: 0,
+            learners: BTreeMap::new(),
+            acceptor: Acceptor::new(&acceptor_config(&config))?,
             proposer,
             learner,
             replica,
@@ -229,6 +253,7 @@ impl<S: StateMachine + Clone> Server<S> {
             asked_lead_at: None,
             rejoin_won: None,
             rejoin_target: None,
+            config,
         })
     }
 
@@ -319,6 +344,12 @@ impl<S: StateMachine + Clone> Server<S> {
         let next = snapshot.next_slot;
         let mut server = Server::with_replica(config, Replica::from_snapshot(snapshot), next)?;
         server.replay(records)?;
+        if server.replica.membership().is_some() {
+            // In the configuration the snapshot was taken in; the records
+            // of older ones replayed above are dropped again.
+            let mut quiet = Vec::new();
+            server.enter_epoch(false, &mut quiet);
+        }
         Ok(server)
     }
 
@@ -343,6 +374,33 @@ impl<S: StateMachine + Clone> Server<S> {
     /// This node's id.
     pub fn id(&self) -> NodeId {
         self.id
+    }
+
+    /// The members of the configuration this node is in.
+    pub fn members(&self) -> &[NodeId] {
+        &self.members
+    }
+
+    /// The configuration this node is in: its number, members and first
+    /// slot (epoch 0, the configured members and slot 0 before any
+    /// stop-sign).
+    pub fn membership(&self) -> Membership {
+        self.replica
+            .membership()
+            .cloned()
+            .unwrap_or_else(|| Membership {
+                epoch: 0,
+                members: self.members.clone(),
+                first_slot: 0,
+            })
+    }
+
+    /// Is this node a member of its configuration? A node that is not (a
+    /// new server catching up before it is added, or one removed) only
+    /// learns: it serves and asks for catch-up, and never campaigns, votes
+    /// or takes client requests.
+    pub fn is_member(&self) -> bool {
+        self.members.contains(&self.id)
     }
 
     /// True while this node leads.
@@ -415,6 +473,8 @@ impl<S: StateMachine + Clone> Server<S> {
             transfers_started: self.transfers_started,
             handoffs_taken: self.handoffs_taken,
             rejoining: self.acceptor.is_abstaining(),
+            reconfigurations: self.reconfigurations,
+            epoch: self.epoch,
         }
     }
 
@@ -440,7 +500,9 @@ impl<S: StateMachine + Clone> Server<S> {
         match input {
             Input::Tick => {
                 self.ticks += 1;
-                self.proposer.tick(&mut scratch);
+                if self.is_member() {
+                    self.proposer.tick(&mut scratch);
+                }
                 self.learner.tick(&mut scratch);
                 if !self.reads.is_idle() {
                     for read in self.reads.tick(self.read_wait_ticks) {
@@ -456,6 +518,12 @@ impl<S: StateMachine + Clone> Server<S> {
                     // Executed already (this node may have skipped over it
                     // by installing a snapshot, and so never answered it).
                     scratch.push(answer);
+                } else if !self.is_member() {
+                    scratch.push(Action::Event(Event::Dropped {
+                        client: cmd.client,
+                        seq: cmd.seq,
+                        reason: DropReason::NotLeader { leader: None },
+                    }));
                 } else if let Some(successor) = self.successor() {
                     scratch.push(Action::Event(Event::Dropped {
                         client: cmd.client,
@@ -477,16 +545,10 @@ impl<S: StateMachine + Clone> Server<S> {
                     self.proposer.propose(cmd, &mut scratch);
                 }
             }
-            Input::Receive { from, msg } => {
-                if self.is_peer(&from) && msg.is_well_formed() {
-                    self.proposer.heard_from_peer();
-                    self.dispatch(from, msg, &mut scratch);
-                } else {
-                    self.ignore(msg.kind(), &mut scratch);
-                }
-            }
+            Input::Receive { from, msg } => self.receive(from, msg, &mut scratch),
             Input::Checkpoint => scratch.push(Action::Compact(Box::new(self.checkpoint()))),
             Input::Transfer { to } => self.transfer(to, &mut scratch),
+            Input::Reconfigure { members } => self.reconfigure(members, &mut scratch),
         }
         self.route_all(&mut scratch, out);
         if !self.reads.is_idle() {
@@ -804,6 +866,208 @@ impl<S: StateMachine + Clone> Server<S> {
         from.hosts(Role::Acceptor) && self.members.contains(&from.id)
     }
 
+    /// A message from another process. The roles hear only the members of
+    /// this node's configuration, and only ballots of it; a server outside
+    /// the configuration (a learner about to join, one removed, or one a
+    /// configuration behind) is still served catch-up and heard about what
+    /// is chosen.
+    fn receive(&mut self, from: Process, msg: ServerMessage<S>, out: &mut Vec<ServerAction<S>>) {
+        if !msg.is_well_formed() || !from.hosts(Role::Acceptor) {
+            return self.ignore(msg.kind(), out);
+        }
+        if let Some(ballot) = ballot_of(&msg) {
+            if ballot.epoch() > self.epoch {
+                // A later configuration runs, so the stop-sign that ended
+                // ours was chosen, in a slot this node has not delivered:
+                // its next slot is chosen, and maybe more (a commit point
+                // is true in any configuration). The learner catches up
+                // from the sender, stop-sign included.
+                let next = self.learner.next_slot().saturating_add(1);
+                let upto = match msg {
+                    Message::Accept { commit, .. } | Message::Heartbeat { commit, .. } => {
+                        commit.max(next)
+                    }
+                    _ => next,
+                };
+                self.learner.commit(ballot, upto);
+                self.learner.resume_catch_up(out);
+                return self.ignore(msg.kind(), out);
+            }
+            if ballot.epoch() < self.epoch {
+                // The sender missed our stop-sign: tell it.
+                self.tell_stop_sign(from, out);
+                return self.ignore(msg.kind(), out);
+            }
+        }
+        let learner_food = matches!(
+            msg,
+            Message::CatchUp { .. } | Message::Decided { .. } | Message::Snapshot(_)
+        );
+        if (self.is_member() || bug!(self.bug, RemovedMemberVotes)) && self.is_peer(&from) {
+            self.proposer.heard_from_peer();
+            self.dispatch(from, msg, out);
+        } else if learner_food {
+            if let Message::CatchUp { from_slot, .. } = msg {
+                if !self.members.contains(&from.id) {
+                    self.learners.insert(from.id, (from_slot, self.ticks));
+                }
+            }
+            self.dispatch(from, msg, out);
+        } else if let (
+            Message::Heartbeat { ballot, commit, .. } | Message::Accept { ballot, commit, .. },
+            true,
+        ) = (&msg, self.is_peer(&from))
+        {
+            // Not a member: learn how far the log goes, no more.
+            self.learner.commit(*ballot, *commit);
+            self.learner.resume_catch_up(out);
+            self.learned(out);
+        } else {
+            self.ignore(msg.kind(), out);
+        }
+    }
+
+    /// `from` sent a message of the configuration before ours: send it
+    /// the stop-sign that ended it (or a snapshot, which carries the
+    /// configuration, once the stop-sign's slot is no longer retained).
+    fn tell_stop_sign(&mut self, from: Process, out: &mut Vec<ServerAction<S>>) {
+        let Some(first) = self.replica.membership().map(|m| m.first_slot) else {
+            return;
+        };
+        let stop = first - 1;
+        match self.learner.retained_value(stop) {
+            Some(value) if value.stop_sign().is_some() => out.push(Action::Send {
+                to: Destination::To(from.addr()),
+                msg: Message::Decided {
+                    first_slot: stop,
+                    values: alloc::vec![value.clone()],
+                },
+            }),
+            _ => self.offer_snapshot(from, out),
+        }
+    }
+
+    /// An operator asks this node, if it leads, to change the members.
+    fn reconfigure(&mut self, members: Vec<NodeId>, out: &mut Vec<ServerAction<S>>) {
+        let mut sorted = members.clone();
+        sorted.sort_unstable();
+        let mut current = self.members.clone();
+        current.sort_unstable();
+        let refusal = if !self.proposer.is_leader() {
+            Some(ReconfigureRefusal::NotLeader {
+                leader: self.proposer.leader(),
+            })
+        } else if !valid_membership(&members) {
+            Some(ReconfigureRefusal::Invalid)
+        } else if self.proposer.is_sealing() || self.successor().is_some() {
+            Some(ReconfigureRefusal::InProgress)
+        } else if sorted == current {
+            Some(ReconfigureRefusal::Unchanged)
+        } else {
+            let ready = members.iter().filter(|&&m| self.ready_to_vote(m)).count();
+            let needed = members.len() / 2 + 1;
+            (ready < needed).then_some(ReconfigureRefusal::NoQuorum {
+                ready: ready as u32,
+                needed: needed as u32,
+            })
+        };
+        let result = match refusal {
+            Some(reason) => Err(reason),
+            None => self.proposer.reconfigure(members, out),
+        };
+        if let Err(reason) = result {
+            out.push(Action::Event(Event::ReconfigureRefused { reason }));
+        }
+    }
+
+    /// Could `node` vote in a configuration this leader starts now? A
+    /// member if this leader heard it lately; a server outside if it asked
+    /// for catch-up lately from within a chunk of this node's log.
+    fn ready_to_vote(&self, node: NodeId) -> bool {
+        if self.members.contains(&node) {
+            return node == self.id || self.proposer.heard_lately(node);
+        }
+        let recent = 2 * u64::from(self.proposer.election_timeout_ticks());
+        self.learners.get(&node).is_some_and(|&(from, at)| {
+            self.ticks.saturating_sub(at) <= recent
+                && from.saturating_add(self.config.catchup_chunk as Slot)
+                    >= self.learner.next_slot()
+        })
+    }
+
+    /// The replica applied a stop-sign (or installed a snapshot past one):
+    /// rebuild the roles for the configuration it names. The acceptor
+    /// forgets the old configuration's votes and promises nothing below
+    /// the new one's ballots; the learner counts the new members; the
+    /// proposer starts over as a follower in the new ballots, keeping the
+    /// commands that wait for a slot. A member that led the old
+    /// configuration campaigns at once, as does the lowest-numbered member
+    /// when the old leader is not one; the others wait for it.
+    ///
+    /// `announce`: a stop-sign applied here, in this step. A snapshot of
+    /// the new configuration goes to disk first (what a restart restores),
+    /// and every server is told the stop-sign is chosen: the servers
+    /// still in the old configuration learn it from nobody else, as the
+    /// old configuration's leader sends nothing more in it.
+    fn enter_epoch(&mut self, announce: bool, out: &mut Vec<ServerAction<S>>) {
+        let Some(m) = self.replica.membership().cloned() else {
+            return;
+        };
+        if m.epoch <= self.epoch {
+            return;
+        }
+        let old_leader = self.proposer.leader();
+        let was_leader = self.proposer.is_leader();
+        self.epoch = m.epoch;
+        self.members = m.members.clone();
+        self.config.members = m.members.clone();
+        let member = self.is_member();
+        if announce {
+            out.push(Action::PersistSnapshot(Box::new(self.replica.snapshot())));
+            self.reconfigurations += 1;
+        }
+        let floor = Ballot::epoch_floor(m.epoch);
+        self.acceptor.enter_epoch(floor, m.first_slot);
+        self.learner.enter_epoch(m.epoch, &m.members);
+        self.proposer
+            .enter_epoch(&self.config, m.epoch, m.first_slot, member, out);
+        // A learner until named; a rejoining member campaigns only when
+        // handed the lead.
+        self.proposer
+            .set_passive(!member || self.acceptor.is_abstaining());
+        if self.acceptor.is_abstaining() {
+            // A ballot it used in this configuration before it lost its
+            // state may be anywhere: probe again.
+            self.proposer.probe_for_rejoin();
+        }
+        self.handoff = None;
+        self.rejoin_won = None;
+        self.rejoin_target = None;
+        self.asked_lead_at = None;
+        self.learners.retain(|id, _| !m.members.contains(id));
+        if announce {
+            if let Some(stop) = self.learner.retained_value(m.first_slot - 1) {
+                out.push(Action::Send {
+                    to: Destination::Group(Roles::SERVER),
+                    msg: Message::Decided {
+                        first_slot: m.first_slot - 1,
+                        values: alloc::vec![stop.clone()],
+                    },
+                });
+            }
+            out.push(Action::Event(Event::Reconfigured {
+                epoch: m.epoch,
+                first_slot: m.first_slot,
+                member,
+            }));
+        }
+        let first_up = old_leader.is_none_or(|l| !m.members.contains(&l))
+            && m.members.iter().min() == Some(&self.id);
+        if member && !self.acceptor.is_abstaining() && (was_leader || first_up) && announce {
+            self.proposer.take_over(out);
+        }
+    }
+
     fn ignore(&mut self, kind: &'static str, out: &mut Vec<ServerAction<S>>) {
         self.ignored += 1;
         out.push(Action::Event(Event::Ignored { kind }));
@@ -845,6 +1109,22 @@ impl<S: StateMachine + Clone> Server<S> {
             from,
             next_slot: next,
         }));
+        if self
+            .replica
+            .membership()
+            .is_some_and(|m| m.epoch > self.epoch)
+        {
+            // Past one stop-sign or more; the snapshot on disk holds the
+            // configuration.
+            self.reconfigurations += 1;
+            let m = self.membership();
+            self.enter_epoch(false, out);
+            out.push(Action::Event(Event::Reconfigured {
+                epoch: m.epoch,
+                first_slot: m.first_slot,
+                member: self.is_member(),
+            }));
+        }
     }
 
     /// Routes `scratch` and then everything it sent this node itself.
@@ -1129,9 +1409,20 @@ impl<S: StateMachine + Clone> Server<S> {
             self.learner
                 .commit(self.proposer.ballot(), self.proposer.commit());
         }
-        let replica = &mut self.replica;
-        self.learner
-            .deliver(|slot, value| replica.apply(slot, value, out));
+        loop {
+            let replica = &mut self.replica;
+            self.learner
+                .deliver(|slot, value| replica.apply(slot, value, out));
+            if self
+                .replica
+                .membership()
+                .is_none_or(|m| m.epoch <= self.epoch)
+            {
+                break;
+            }
+            // The learner stopped right after the stop-sign.
+            self.enter_epoch(true, out);
+        }
         self.learner.resume_catch_up(out);
         let delivered = self.learner.next_slot();
         self.proposer.learned_prefix(delivered);
@@ -1207,6 +1498,33 @@ impl<S: StateMachine + Clone> Server<S> {
                 other => out.push(other),
             }
         }
+    }
+}
+
+/// The configuration the roles of a node that is not a member are built
+/// from: its acceptor is never used, but must name itself.
+fn acceptor_config(config: &Config) -> Config {
+    let mut c = config.clone();
+    if !c.members.contains(&c.id) {
+        c.members = alloc::vec![c.id];
+    }
+    c
+}
+
+/// The ballot whose configuration a message belongs to, for messages of
+/// one ballot. Catch-up answers carry many ballots; the learner checks
+/// those itself.
+fn ballot_of<C, P>(msg: &Message<C, P>) -> Option<Ballot> {
+    match msg {
+        Message::Prepare { ballot, .. }
+        | Message::Promise { ballot, .. }
+        | Message::Nack { ballot, .. }
+        | Message::Accept { ballot, .. }
+        | Message::Accepted { ballot, .. }
+        | Message::Heartbeat { ballot, .. }
+        | Message::HeartbeatAck { ballot, .. }
+        | Message::Handoff { ballot, .. } => Some(*ballot),
+        _ => None,
     }
 }
 

@@ -48,6 +48,43 @@ impl Ballot {
     }
 }
 
+impl Ballot {
+    /// How many low bits of a round count campaigns within one
+    /// configuration; the bits above hold the configuration's epoch
+    /// ([`Membership::epoch`]), so every ballot of a later configuration
+    /// ranks above every ballot of an earlier one.
+    pub const EPOCH_SHIFT: u32 = 40;
+
+    /// The configuration this ballot belongs to.
+    pub const fn epoch(&self) -> u64 {
+        self.round >> Ballot::EPOCH_SHIFT
+    }
+
+    /// The lowest ballot of configuration `epoch`: below every ballot a
+    /// proposer of that configuration uses, above every ballot of the ones
+    /// before it.
+    pub const fn epoch_floor(epoch: u64) -> Ballot {
+        Ballot {
+            round: epoch << Ballot::EPOCH_SHIFT,
+            node: NodeId(0),
+        }
+    }
+}
+
+/// A configuration of a [`crate::Server`] cluster: who votes, from which
+/// slot on. Epoch 0 is the one the cluster started with; a stop-sign
+/// ([`Value::Reconfigure`]) chosen in slot `s` of epoch `e` starts epoch
+/// `e + 1` at slot `s + 1`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Membership {
+    /// The configuration's number.
+    pub epoch: u64,
+    /// Its acceptors (every one a server).
+    pub members: Vec<NodeId>,
+    /// The first slot it decides.
+    pub first_slot: Slot,
+}
+
 impl fmt::Display for Ballot {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}.{}", self.round, self.node.0)
@@ -84,15 +121,27 @@ pub enum Value<C> {
     One(Command<C>),
     /// Several commands decided together, executed in order.
     Batch(Arc<[Command<C>]>),
+    /// A stop-sign: the last slot of its configuration. The servers named
+    /// form the next configuration, which starts at the following slot.
+    /// Always alone in its slot; it executes no command.
+    Reconfigure(Vec<NodeId>),
 }
 
 impl<C> Value<C> {
     /// The commands in execution order (empty for a no-op).
     pub fn commands(&self) -> &[Command<C>] {
         match self {
-            Value::Noop => &[],
+            Value::Noop | Value::Reconfigure(_) => &[],
             Value::One(c) => core::slice::from_ref(c),
             Value::Batch(cs) => cs,
+        }
+    }
+
+    /// The next configuration's members, if this is a stop-sign.
+    pub fn stop_sign(&self) -> Option<&[NodeId]> {
+        match self {
+            Value::Reconfigure(members) => Some(members),
+            _ => None,
         }
     }
 

@@ -55,11 +55,15 @@ pub enum Bug {
     /// Server: rejoins after losing its state and votes at once, with what
     /// it forgot.
     RejoinWithoutAbstaining,
+    /// Proposer: goes on proposing commands after its stop-sign.
+    ProposeAfterStopSign,
+    /// Server: removed from the configuration, it still votes in it.
+    RemovedMemberVotes,
 }
 
 impl Bug {
     /// Every bug, in a fixed order.
-    pub const ALL: [Bug; 20] = [
+    pub const ALL: [Bug; 22] = [
         Bug::AcceptBelowPromise,
         Bug::PromiseNotPersisted,
         Bug::VoteSentBeforePersist,
@@ -80,6 +84,8 @@ impl Bug {
         Bug::LearnerNotMovedOnInstall,
         Bug::ReadLocally,
         Bug::RejoinWithoutAbstaining,
+        Bug::ProposeAfterStopSign,
+        Bug::RemovedMemberVotes,
     ];
 
     /// The name used on command lines.
@@ -106,6 +112,8 @@ impl Bug {
             Bug::LearnerNotMovedOnInstall => "learner-not-moved-on-install",
             Bug::ReadLocally => "read-locally",
             Bug::RejoinWithoutAbstaining => "rejoin-without-abstaining",
+            Bug::ProposeAfterStopSign => "propose-after-stop-sign",
+            Bug::RemovedMemberVotes => "removed-member-votes",
         }
     }
 
@@ -135,6 +143,8 @@ impl Bug {
             }
             Bug::ReadLocally => "server serves reads from its own replica, no read index",
             Bug::RejoinWithoutAbstaining => "server that lost its disk votes at once, forgetting",
+            Bug::ProposeAfterStopSign => "proposer goes on proposing after its stop-sign",
+            Bug::RemovedMemberVotes => "server removed from the configuration still votes",
         }
     }
 

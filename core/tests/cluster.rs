@@ -355,11 +355,13 @@ fn stats_add_up_what_every_role_ignored() {
     net.step_node(
         0,
         Input::Receive {
+            // A stranger may ask for catch-up (a server about to join
+            // does), but not lead.
             from: paxos_core::Process::server(NodeId(77)),
-            msg: Message::CatchUp {
-                from_slot: 0,
-                to_slot: 1,
-                query: 0,
+            msg: Message::Heartbeat {
+                ballot: Ballot::new(1, NodeId(77)),
+                commit: 0,
+                beat: 1,
             },
         },
     );

@@ -132,6 +132,7 @@ pub fn seeds() -> Vec<(String, Vec<u8>)> {
                 messages: vec!["hello".into()],
             },
             sessions: vec![],
+            membership: None,
         })),
         WalEntry::Record(Record::Accepted(PValue {
             slot: 1,

@@ -2,7 +2,7 @@
 //! observations (votes, deliveries, executions, promises, history) so that a
 //! test can hand it a made-up violating history and see it object.
 
-use paxos_core::{Ballot, ClientId, Command, Slot, Value};
+use paxos_core::{Ballot, ClientId, Command, NodeId, Slot, Value};
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 
@@ -33,6 +33,10 @@ pub enum Invariant {
     /// A server that lost its disk promised, voted or acknowledged before
     /// it rejoined, or did not rejoin in time.
     Rejoin,
+    /// Membership change: a vote from a server outside its ballot's
+    /// configuration, a value chosen outside its configuration's slots, or
+    /// a configuration that elected no leader in time.
+    Membership,
 }
 
 impl Invariant {
@@ -50,6 +54,7 @@ impl Invariant {
             Invariant::Limit => "limit",
             Invariant::Elections => "elections",
             Invariant::Rejoin => "rejoin",
+            Invariant::Membership => "membership",
         }
     }
 }
@@ -116,6 +121,14 @@ fn maybe_value<C>(v: Option<&Value<C>>) -> String {
     v.map_or_else(|| "nothing".to_string(), |v| ValueText(v).to_string())
 }
 
+/// Node ids, comma-separated.
+fn node_list(ids: &[NodeId]) -> String {
+    ids.iter()
+        .map(|m| m.to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Requests as `client/seq` pairs, comma-separated.
 fn request_list(list: &[(ClientId, u64)]) -> String {
     list.iter()
@@ -134,7 +147,9 @@ struct Tally<C> {
 /// one ballot, and objects when a second value reaches a quorum in a slot, or
 /// when a chosen value holds a command that was never proposed.
 pub struct Oracle<C> {
-    quorum: usize,
+    /// Each configuration the oracle saw begin, by epoch: its members
+    /// and its first slot; and the slot of its stop-sign, once chosen.
+    configs: Vec<(Vec<NodeId>, Slot, Option<Slot>)>,
     votes: HashMap<(Slot, Ballot), Tally<C>>,
     chosen: Vec<Option<(Ballot, Value<C>)>>,
     /// Every slot below is chosen.
@@ -145,7 +160,7 @@ pub struct Oracle<C> {
 impl<C> fmt::Debug for Oracle<C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Oracle")
-            .field("quorum", &self.quorum)
+            .field("configurations", &self.configs.len())
             .field("prefix", &self.prefix)
             .field("slots", &self.chosen.len())
             .finish_non_exhaustive()
@@ -153,10 +168,10 @@ impl<C> fmt::Debug for Oracle<C> {
 }
 
 impl<C: Clone + PartialEq + fmt::Debug> Oracle<C> {
-    /// An oracle for acceptors of which `quorum` make a majority.
-    pub fn new(quorum: usize) -> Self {
+    /// An oracle for a cluster that starts with the acceptors `members`.
+    pub fn new(members: Vec<NodeId>) -> Self {
         Oracle {
-            quorum,
+            configs: vec![(members, 0, None)],
             votes: HashMap::new(),
             chosen: Vec::new(),
             prefix: 0,
@@ -169,16 +184,40 @@ impl<C: Clone + PartialEq + fmt::Debug> Oracle<C> {
         self.proposed.insert((client, seq), op);
     }
 
-    /// Acceptor number `acceptor` durably accepted `value` in `slot` under
-    /// `ballot`. Returns true when this vote made the slot chosen.
+    /// Acceptor `acceptor` durably accepted `value` in `slot` under
+    /// `ballot`. Returns true when this vote made the slot chosen: when a
+    /// majority of the members of the ballot's configuration voted for it
+    /// in that ballot.
     pub fn vote(
         &mut self,
-        acceptor: usize,
+        acceptor: NodeId,
         slot: Slot,
         ballot: Ballot,
         value: &Value<C>,
     ) -> Result<bool, Failure> {
-        let bit = 1u64 << acceptor;
+        let epoch = ballot.epoch();
+        let Some((members, first, stop)) = self.configs.get(epoch as usize) else {
+            return Err(Failure::new(
+                Invariant::Membership,
+                format!(
+                    "{acceptor} voted in ballot {ballot} of configuration {epoch}, whose \
+                     stop-sign was never chosen"
+                ),
+            ));
+        };
+        let Some(index) = members.iter().position(|&m| m == acceptor) else {
+            return Err(Failure::new(
+                Invariant::Membership,
+                format!(
+                    "{acceptor} voted in ballot {ballot} of configuration {epoch}, which it is \
+                     not a member of ({})",
+                    node_list(members)
+                ),
+            ));
+        };
+        let _ = (first, stop);
+        let quorum = members.len() / 2 + 1;
+        let bit = 1u64 << index;
         let tally = self.votes.entry((slot, ballot)).or_insert_with(|| Tally {
             value: value.clone(),
             voters: 0,
@@ -197,7 +236,7 @@ impl<C: Clone + PartialEq + fmt::Debug> Oracle<C> {
             return Ok(false);
         }
         tally.voters |= bit;
-        if tally.voters.count_ones() as usize != self.quorum {
+        if tally.voters.count_ones() as usize != quorum {
             return Ok(false);
         }
         let index = slot as usize;
@@ -216,6 +255,7 @@ impl<C: Clone + PartialEq + fmt::Debug> Oracle<C> {
             Some(_) => Ok(false),
             None => {
                 self.check_validity(slot, value)?;
+                self.check_configuration(slot, epoch, value)?;
                 self.chosen[index] = Some((ballot, value.clone()));
                 while self
                     .chosen
@@ -227,6 +267,66 @@ impl<C: Clone + PartialEq + fmt::Debug> Oracle<C> {
                 Ok(true)
             }
         }
+    }
+
+    /// A value is chosen in `slot` in configuration `epoch`: no value may
+    /// be chosen past that configuration's stop-sign, nor below its first
+    /// slot; a stop-sign chosen starts the next configuration.
+    fn check_configuration(&mut self, slot: Slot, epoch: u64, value: &Value<C>) -> Check {
+        let e = epoch as usize;
+        for (later, (_, first, _)) in self.configs.iter().enumerate().skip(e + 1) {
+            if slot >= *first {
+                return Err(Failure::new(
+                    Invariant::Agreement,
+                    format!(
+                        "slot {slot} chosen in configuration {epoch}, although configuration \
+                         {later} already decides the slots from {first}"
+                    ),
+                ));
+            }
+        }
+        let (_, _, stop) = &mut self.configs[e];
+        if let Some(s) = *stop {
+            if slot > s {
+                return Err(Failure::new(
+                    Invariant::Agreement,
+                    format!("slot {slot} chosen in configuration {epoch}, past its stop-sign in slot {s}"),
+                ));
+            }
+        }
+        if let Some(members) = value.stop_sign() {
+            if stop.is_some_and(|s| s < slot) {
+                return Ok(());
+            }
+            if let Some(above) = (slot + 1..self.chosen.len() as Slot).find(|&t| {
+                self.chosen[t as usize]
+                    .as_ref()
+                    .is_some_and(|(b, _)| b.epoch() == epoch)
+            }) {
+                return Err(Failure::new(
+                    Invariant::Agreement,
+                    format!(
+                        "a stop-sign was chosen in slot {slot} of configuration {epoch}, below \
+                         slot {above}, already chosen in it"
+                    ),
+                ));
+            }
+            *stop = Some(slot);
+            if self.configs.len() == e + 1 {
+                self.configs.push((members.to_vec(), slot + 1, None));
+            }
+        }
+        Ok(())
+    }
+
+    /// Configurations begun so far (the first counts).
+    pub fn configurations(&self) -> usize {
+        self.configs.len()
+    }
+
+    /// The members of the latest configuration begun.
+    pub fn latest_members(&self) -> &[NodeId] {
+        &self.configs.last().expect("the first configuration").0
     }
 
     fn check_validity(&self, slot: Slot, value: &Value<C>) -> Check {
@@ -840,7 +940,9 @@ mod tests {
     use super::*;
     use paxos_core::NodeId;
 
-    const QUORUM_OF_THREE: usize = 2;
+    fn three() -> Vec<NodeId> {
+        vec![NodeId(1), NodeId(2), NodeId(3)]
+    }
 
     fn b(round: u64, node: u32) -> Ballot {
         Ballot::new(round, NodeId(node))
@@ -855,7 +957,7 @@ mod tests {
     }
 
     fn oracle_with_proposals() -> Oracle<u64> {
-        let mut o = Oracle::new(QUORUM_OF_THREE);
+        let mut o = Oracle::new(three());
         o.proposed(1, 1, 10);
         o.proposed(2, 1, 20);
         o
@@ -864,28 +966,79 @@ mod tests {
     #[test]
     fn agreement_two_values_chosen_in_one_slot_is_reported() {
         let mut o = oracle_with_proposals();
-        assert_eq!(o.vote(0, 0, b(1, 1), &one(1, 1, 10)), Ok(false));
-        assert_eq!(o.vote(1, 0, b(1, 1), &one(1, 1, 10)), Ok(true));
+        assert_eq!(o.vote(NodeId(1), 0, b(1, 1), &one(1, 1, 10)), Ok(false));
+        assert_eq!(o.vote(NodeId(2), 0, b(1, 1), &one(1, 1, 10)), Ok(true));
         assert_eq!(o.chosen(0), Some(&one(1, 1, 10)));
         // A later ballot reaches a quorum with another value: the bug Paxos exists to prevent.
-        assert_eq!(o.vote(2, 0, b(2, 3), &one(2, 1, 20)), Ok(false));
-        let err = o.vote(1, 0, b(2, 3), &one(2, 1, 20)).unwrap_err();
+        assert_eq!(o.vote(NodeId(3), 0, b(2, 3), &one(2, 1, 20)), Ok(false));
+        let err = o.vote(NodeId(2), 0, b(2, 3), &one(2, 1, 20)).unwrap_err();
+        assert_eq!(err.invariant, Invariant::Agreement);
+    }
+
+    fn stop(members: &[u32]) -> Value<u64> {
+        Value::Reconfigure(members.iter().map(|&m| NodeId(m)).collect())
+    }
+
+    /// Configuration 0 of nodes 1-3 chooses a stop-sign naming 1, 2, 4 in
+    /// slot 1.
+    fn reconfigured() -> Oracle<u64> {
+        let mut o = oracle_with_proposals();
+        for slot in 0..2 {
+            let v = if slot == 1 {
+                stop(&[1, 2, 4])
+            } else {
+                Value::Noop
+            };
+            o.vote(NodeId(1), slot, b(1, 1), &v).unwrap();
+            o.vote(NodeId(2), slot, b(1, 1), &v).unwrap();
+        }
+        assert_eq!(o.configurations(), 2);
+        o
+    }
+
+    #[test]
+    fn membership_a_later_configuration_counts_its_own_members() {
+        let mut o = reconfigured();
+        let next = Ballot::new(Ballot::epoch_floor(1).round + 1, NodeId(4));
+        assert_eq!(o.vote(NodeId(4), 2, next, &one(1, 1, 10)), Ok(false));
+        assert_eq!(o.vote(NodeId(1), 2, next, &one(1, 1, 10)), Ok(true));
+        // Node 3 was removed: its vote in the new configuration is a bug.
+        let err = o.vote(NodeId(3), 3, next, &Value::Noop).unwrap_err();
+        assert_eq!(err.invariant, Invariant::Membership);
+        // A vote in a configuration that never began.
+        let later = Ballot::new(Ballot::epoch_floor(2).round + 1, NodeId(1));
+        let err = o.vote(NodeId(1), 3, later, &Value::Noop).unwrap_err();
+        assert_eq!(err.invariant, Invariant::Membership);
+    }
+
+    #[test]
+    fn agreement_a_value_chosen_past_a_stop_sign_is_reported() {
+        let mut o = reconfigured();
+        o.vote(NodeId(2), 2, b(2, 2), &Value::Noop).unwrap();
+        let err = o.vote(NodeId(3), 2, b(2, 2), &Value::Noop).unwrap_err();
+        assert_eq!(err.invariant, Invariant::Agreement);
+        // The other order: a slot above chosen first, the stop-sign after.
+        let mut o = oracle_with_proposals();
+        o.vote(NodeId(1), 5, b(1, 1), &Value::Noop).unwrap();
+        o.vote(NodeId(2), 5, b(1, 1), &Value::Noop).unwrap();
+        o.vote(NodeId(1), 4, b(2, 1), &stop(&[1, 2])).unwrap();
+        let err = o.vote(NodeId(2), 4, b(2, 1), &stop(&[1, 2])).unwrap_err();
         assert_eq!(err.invariant, Invariant::Agreement);
     }
 
     #[test]
     fn agreement_two_values_in_one_ballot_is_reported() {
         let mut o = oracle_with_proposals();
-        o.vote(0, 3, b(1, 1), &one(1, 1, 10)).unwrap();
-        let err = o.vote(1, 3, b(1, 1), &one(2, 1, 20)).unwrap_err();
+        o.vote(NodeId(1), 3, b(1, 1), &one(1, 1, 10)).unwrap();
+        let err = o.vote(NodeId(2), 3, b(1, 1), &one(2, 1, 20)).unwrap_err();
         assert_eq!(err.invariant, Invariant::Agreement);
     }
 
     #[test]
     fn agreement_learner_delivering_an_unchosen_value_is_reported() {
         let mut o = oracle_with_proposals();
-        o.vote(0, 0, b(1, 1), &one(1, 1, 10)).unwrap();
-        o.vote(1, 0, b(1, 1), &one(1, 1, 10)).unwrap();
+        o.vote(NodeId(1), 0, b(1, 1), &one(1, 1, 10)).unwrap();
+        o.vote(NodeId(2), 0, b(1, 1), &one(1, 1, 10)).unwrap();
         let mut d = DeliveryChecker::new(3);
         assert!(d.delivered(0, 0, Some(&one(1, 1, 10)), &o).is_ok());
         let err = d.delivered(1, 0, Some(&one(2, 1, 20)), &o).unwrap_err();
@@ -898,23 +1051,23 @@ mod tests {
     #[test]
     fn validity_unproposed_or_altered_command_is_reported() {
         let mut o = oracle_with_proposals();
-        o.vote(0, 0, b(1, 1), &one(9, 9, 99)).unwrap();
-        let err = o.vote(1, 0, b(1, 1), &one(9, 9, 99)).unwrap_err();
+        o.vote(NodeId(1), 0, b(1, 1), &one(9, 9, 99)).unwrap();
+        let err = o.vote(NodeId(2), 0, b(1, 1), &one(9, 9, 99)).unwrap_err();
         assert_eq!(err.invariant, Invariant::Validity);
-        o.vote(0, 1, b(1, 1), &one(1, 1, 11)).unwrap();
-        let err = o.vote(1, 1, b(1, 1), &one(1, 1, 11)).unwrap_err();
+        o.vote(NodeId(1), 1, b(1, 1), &one(1, 1, 11)).unwrap();
+        let err = o.vote(NodeId(2), 1, b(1, 1), &one(1, 1, 11)).unwrap_err();
         assert_eq!(err.invariant, Invariant::Validity);
         // No-ops are always valid.
-        o.vote(0, 2, b(1, 1), &Value::Noop).unwrap();
-        assert_eq!(o.vote(1, 2, b(1, 1), &Value::Noop), Ok(true));
+        o.vote(NodeId(1), 2, b(1, 1), &Value::Noop).unwrap();
+        assert_eq!(o.vote(NodeId(2), 2, b(1, 1), &Value::Noop), Ok(true));
     }
 
     #[test]
     fn order_gap_and_repeat_are_reported() {
         let mut o = oracle_with_proposals();
         for slot in 0..3 {
-            o.vote(0, slot, b(1, 1), &Value::Noop).unwrap();
-            o.vote(1, slot, b(1, 1), &Value::Noop).unwrap();
+            o.vote(NodeId(1), slot, b(1, 1), &Value::Noop).unwrap();
+            o.vote(NodeId(2), slot, b(1, 1), &Value::Noop).unwrap();
         }
         let mut d = DeliveryChecker::new(2);
         d.delivered(0, 0, Some(&Value::Noop), &o).unwrap();

@@ -25,7 +25,7 @@ pub struct RunArgs {
     pub clients: Option<usize>,
     /// Faults: `all`, `none`, or a comma list of drop, dup, reorder,
     /// partition, oneway, crash, slow, skew, isolate, storm, pause, disk,
-    /// burst, restart, quorum-loss, constrained, chained, transfer, wipe.
+    /// burst, restart, quorum-loss, constrained, chained, transfer, wipe, reconfig.
     #[arg(long, value_parser = FaultSet::parse)]
     pub faults: Option<FaultSet>,
     /// A fault's rate, as NAME=RATE (repeatable), e.g. --rate drop=0.2.

@@ -309,6 +309,7 @@ impl<S: SimMachine> Sim<S> {
         }
         self.buf = out;
         self.check_transfer(i);
+        self.check_new_leader(i);
         self.check_node(i);
         for (seq, slot) in done {
             self.on_seen_chosen(i, seq, slot);
@@ -335,6 +336,17 @@ impl<S: SimMachine> Sim<S> {
                 // Done once `Record::Rejoined` is on disk (`made_durable`).
                 self.record(EventKind::Fault, Some(i), || {
                     format!("node {i} rejoins, leading in {ballot}")
+                });
+            }
+            Action::Event(Event::ReconfigureRefused { reason }) => {
+                self.record(EventKind::Fault, Some(i), || {
+                    format!("node {i} refused the membership change: {reason:?}")
+                });
+            }
+            Action::Event(Event::Reconfigured { epoch, member, .. }) => {
+                self.record(EventKind::Fault, Some(i), || {
+                    let role = if member { "a member" } else { "not a member" };
+                    format!("node {i} enters configuration {epoch}, {role}")
                 });
             }
             Action::Event(Event::HandingOff { to, ballot }) => {
@@ -578,15 +590,23 @@ impl<S: SimMachine> Sim<S> {
             Record::Promised(b) => self.promises.made_durable(i, *b),
             Record::Accepted(pv) => {
                 self.promises.made_durable(i, pv.ballot);
-                let Some(bit) = self.topo.acceptor_bit(i) else {
+                let Some(id) = self.topo.acceptor_id(i) else {
                     return;
                 };
-                match self.oracle.vote(bit, pv.slot, pv.ballot, &pv.value) {
+                match self.oracle.vote(id, pv.slot, pv.ballot, &pv.value) {
                     Ok(true) => {
                         let slot = pv.slot;
                         self.record(EventKind::Chosen, Some(i), || {
                             format!("slot {slot} chosen in ballot {}", pv.ballot)
                         });
+                        if self.oracle.configurations() > self.epochs.len() + 1 {
+                            self.epochs.push((self.now, None));
+                            let e = self.epochs.len();
+                            let members = format!("{:?}", self.oracle.latest_members());
+                            self.record(EventKind::Chosen, Some(i), || {
+                                format!("stop-sign in slot {slot}: configuration {e} of {members} begins")
+                            });
+                        }
                         self.advance_reference();
                     }
                     Ok(false) => {}
@@ -610,6 +630,25 @@ impl<S: SimMachine> Sim<S> {
 
     /// Cheap per-step checks of node `i`: promises, executions, and (once its
     /// writes are durable, so that what it did may be seen) its deliveries.
+    /// Node `i` just stepped: if it leads in a configuration after the
+    /// first, and is the first to, that configuration has its leader.
+    fn check_new_leader(&mut self, i: usize) {
+        let Some(server) = self.nodes[i].server.as_ref() else {
+            return;
+        };
+        let Some((epoch, _)) = server.membership().filter(|&(e, _)| e > 0) else {
+            return;
+        };
+        if !server.is_leader() {
+            return;
+        }
+        if let Some((began, led @ None)) = self.epochs.get_mut(epoch as usize - 1) {
+            *led = Some(self.now);
+            let took = self.now.saturating_sub(*began);
+            self.stats.reconfig_units_max = self.stats.reconfig_units_max.max(took);
+        }
+    }
+
     /// Node `i` just stepped: if it is the one a transfer named and it now
     /// leads in a higher ballot, the transfer is done.
     fn check_transfer(&mut self, i: usize) {

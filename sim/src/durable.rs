@@ -195,8 +195,12 @@ impl DurableChecker {
                     }
                 }
             }
-            // Round 0 is a rejoining server's probe, which never leads.
-            Message::Prepare { ballot, .. } if d.campaign < *ballot && ballot.round > 0 => {
+            // The lowest round of a configuration is a rejoining server's
+            // probe, which never leads.
+            Message::Prepare { ballot, .. }
+                if d.campaign < *ballot
+                    && ballot.round > paxos_core::Ballot::epoch_floor(ballot.epoch()).round =>
+            {
                 return early(format!(
                     "a prepare in {ballot} with its campaign at {} on disk",
                     d.campaign

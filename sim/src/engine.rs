@@ -14,7 +14,7 @@ use crate::model::SimMachine;
 use crate::netem::Network;
 use crate::options::{Fault, Knob, Options, OptionsError, TICK_UNITS};
 use crate::rng::{SimRng, Stream};
-use crate::roles::{Proc, RestartError, Topology};
+use crate::roles::{Layout, Proc, RestartError, Topology};
 use crate::trace::{EventKind, TraceEvent, TraceHash};
 use crate::workload::{Client, History, THINK_TICKS_MAX};
 use paxos_core::{Command, DropReason, NodeId, Slot};
@@ -27,6 +27,9 @@ use std::collections::BinaryHeap;
 /// campaigns, the last 5.2 election timeouts after heal; a timeout that is
 /// not randomised, or back-off that does not work, goes well past these.
 pub const CAMPAIGNS_AFTER_HEAL_MAX: u64 = 8;
+/// Servers outside the first configuration in a run with the `reconfig`
+/// fault: what it adds and swaps in.
+pub const SPARES: usize = 2;
 /// See [`CAMPAIGNS_AFTER_HEAL_MAX`]: no campaign may begin later than this
 /// many election timeouts after heal.
 pub const LAST_CAMPAIGN_TIMEOUTS_MAX: u64 = 8;
@@ -115,6 +118,13 @@ pub struct Stats {
     /// Leaders that, refused by one rival's acceptor, campaigned again at
     /// once above it instead of stepping down.
     pub bumps: u64,
+    /// Membership changes asked of a leader (the `reconfig` fault).
+    pub reconfigs_asked: u64,
+    /// Stop-signs chosen: configurations begun after the first.
+    pub reconfigurations: u64,
+    /// Longest time, over a batch, from a stop-sign being chosen until a
+    /// member of the configuration it began led, in time units.
+    pub reconfig_units_max: u64,
 }
 
 impl Stats {
@@ -146,6 +156,9 @@ impl Stats {
         self.reads += o.reads;
         self.transfers += o.transfers;
         self.transfers_done += o.transfers_done;
+        self.reconfigs_asked += o.reconfigs_asked;
+        self.reconfigurations += o.reconfigurations;
+        self.reconfig_units_max = self.reconfig_units_max.max(o.reconfig_units_max);
         self.transfer_units_max = self.transfer_units_max.max(o.transfer_units_max);
         self.wipes += o.wipes;
         self.rejoins += o.rejoins;
@@ -343,6 +356,9 @@ pub struct Sim<S: SimMachine> {
     /// The leader transfer under way: the node named, the ballot handed
     /// off, and when.
     pub(crate) transfer: Option<(usize, paxos_core::Ballot, u64)>,
+    /// Per configuration after the first: when its stop-sign was chosen,
+    /// and when one of its members first led in it.
+    pub(crate) epochs: Vec<(u64, Option<u64>)>,
     /// The partial-connectivity scenario this run ends with, if any.
     pub(crate) scenario: Option<Scenario>,
     pub(crate) finished: bool,
@@ -365,6 +381,9 @@ impl<S: SimMachine> Sim<S> {
     pub fn new(opts: Options) -> Result<Self, SimError> {
         opts.validate()?;
         let mut topo = Topology::new(opts.layout, opts.nodes).with_tuning(opts.tuning);
+        if opts.faults.contains(Fault::Reconfig) && opts.layout == Layout::Servers {
+            topo = topo.with_spares(SPARES);
+        }
         if opts.core_clients {
             topo = topo.with_core_clients(opts.clients);
         }
@@ -419,7 +438,7 @@ impl<S: SimMachine> Sim<S> {
             fault_rng: SimRng::new(opts.seed, Stream::Faults),
             client_rng,
             disk_rng: SimRng::new(opts.seed, Stream::Disk),
-            oracle: Oracle::new(topo.quorum()),
+            oracle: Oracle::new(topo.members().to_vec()),
             deliveries: DeliveryChecker::new(n),
             executions: ExecutionChecker::new(n),
             promises: PromiseChecker::new(n),
@@ -435,6 +454,7 @@ impl<S: SimMachine> Sim<S> {
             last_campaign_at: 0,
             settled_at: 0,
             transfer: None,
+            epochs: Vec::new(),
             scenario: Scenario::draw(&opts),
             finished: false,
             violation: None,
@@ -586,6 +606,7 @@ impl<S: SimMachine> Sim<S> {
         }
         self.stats.steps = self.step;
         self.stats.chosen = self.oracle.chosen_count() as u64;
+        self.stats.reconfigurations = self.epochs.len() as u64;
         self.stats.invoked = self.history.requests.len() as u64;
         self.stats.completed = self.history.completed() as u64;
         self.hash.add(self.stats.delivered);
@@ -661,6 +682,7 @@ impl<S: SimMachine> Sim<S> {
             self.check_elections(heal_at);
             if self.opts.liveness {
                 self.check_rejoined();
+                self.check_configuration_led();
             }
         }
         if self.opts.liveness {
@@ -674,10 +696,31 @@ impl<S: SimMachine> Sim<S> {
         }
     }
 
+    /// The latest configuration elected a leader by the first liveness
+    /// deadline after heal.
+    fn check_configuration_led(&mut self) {
+        if let Some(&(began, None)) = self.epochs.last() {
+            let e = self.epochs.len();
+            self.fail(Failure::new(
+                Invariant::Membership,
+                format!(
+                    "configuration {e} began at tick {} and none of its members had led in it by the liveness deadline",
+                    began / TICK_UNITS
+                ),
+            ));
+        }
+    }
+
     /// Every server that lost its disk rejoined by the first liveness
     /// deadline after heal.
     fn check_rejoined(&mut self) {
-        let late = (0..self.nodes.len()).find(|&i| self.nodes[i].wiped_at.is_some());
+        // A server outside the latest configuration has nothing to rejoin:
+        // it never votes again unless a change names it, and then it
+        // rejoins in that configuration.
+        let latest = self.oracle.latest_members();
+        let late = (0..self.nodes.len()).find(|&i| {
+            self.nodes[i].wiped_at.is_some() && latest.contains(&self.topo.process(i).id)
+        });
         if let Some(i) = late {
             let at = self.nodes[i].wiped_at.unwrap_or(0) / TICK_UNITS;
             self.fail(Failure::new(

@@ -223,6 +223,7 @@ impl<S: SimMachine> Sim<S> {
                         });
                     }
                 }
+                Fault::Reconfig => self.reconfig(),
                 Fault::Wipe => {
                     // One at a time, and only where a majority of the
                     // others can take the rejoining node back.
@@ -318,32 +319,106 @@ impl Scenario {
 }
 
 impl<S: SimMachine> Sim<S> {
+    /// The leader of the highest ballot that is up to hear an operator (a
+    /// deposed one may not know it yet).
+    fn operator_leader(&self) -> Option<usize> {
+        (0..self.nodes.len())
+            .filter(|&i| {
+                let node = &self.nodes[i];
+                node.is_up()
+                    && node.paused_until <= self.now
+                    && node.server.as_ref().is_some_and(|s| s.is_leader())
+            })
+            .max_by_key(|&i| self.nodes[i].server.as_ref().and_then(|s| s.ballot()))
+    }
+
+    /// An operator asks the leader to add a server, remove a member (the
+    /// leader too) or replace one, between three and `nodes + SPARES`
+    /// members. Whatever the leader answers is the test: a refusal
+    /// (another change under way, the newcomer not caught up) is fine.
+    pub(crate) fn reconfig(&mut self) {
+        let Some(leader) = self.operator_leader() else {
+            return;
+        };
+        let Some((_, members)) = self.nodes[leader]
+            .server
+            .as_ref()
+            .and_then(|s| s.membership())
+        else {
+            return;
+        };
+        let mut next = members.to_vec();
+        let outside: Vec<NodeId> = (0..self.topo.servers())
+            .map(|i| self.topo.process(i).id)
+            .filter(|id| !next.contains(id))
+            .collect();
+        let pick = |rng: &mut SimRng, len: usize| rng.below(len as u64) as usize;
+        let text = match self.fault_rng.below(3) {
+            0 if !outside.is_empty() => {
+                let add = outside[pick(&mut self.fault_rng, outside.len())];
+                next.push(add);
+                format!("add {add}")
+            }
+            1 if next.len() > 3 => {
+                let gone = next.remove(pick(&mut self.fault_rng, next.len()));
+                format!("remove {gone}")
+            }
+            _ if !outside.is_empty() => {
+                let k = pick(&mut self.fault_rng, next.len());
+                let add = outside[pick(&mut self.fault_rng, outside.len())];
+                let gone = std::mem::replace(&mut next[k], add);
+                format!("replace {gone} by {add}")
+            }
+            _ => return,
+        };
+        self.stats.reconfigs_asked += 1;
+        self.record(EventKind::Fault, Some(leader), || {
+            format!("operator: leader node {leader} asked to {text}")
+        });
+        self.step_node(leader, Input::Reconfigure { members: next });
+    }
+
     /// Cuts the links of the scenario for [`SCENARIO_BOUNDS`] liveness
     /// bounds; clients keep sending meanwhile.
     pub(crate) fn start_scenario(&mut self) {
         let Some(mut sc) = self.scenario.take() else {
             return;
         };
-        let n = self.topo.servers();
+        let all = self.topo.servers();
+        // The scenario is about the members of the latest configuration;
+        // the servers outside it (learners) keep every link.
+        let latest = self.oracle.latest_members();
+        let cast: Vec<usize> = (0..all)
+            .filter(|&i| {
+                self.topo.kind(i) != Kind::Server || latest.contains(&self.topo.process(i).id)
+            })
+            .collect();
+        let n = cast.len();
         let until = self.now + SCENARIO_BOUNDS * self.liveness_bound();
-        // `linked[a]`: the nodes `a` still reaches (a bit mask).
+        // `linked[a]`: the nodes `a` still reaches (a bit mask), by place
+        // in `cast`.
         let mut linked = vec![0u64; n];
         let mut link = |a: usize, b: usize| {
             linked[a] |= 1 << b;
             linked[b] |= 1 << a;
         };
-        let leader = (0..n).find(|&i| self.nodes[i].server.as_ref().is_some_and(|s| s.is_leader()));
+        let leader = (0..n).find(|&i| {
+            self.nodes[cast[i]]
+                .server
+                .as_ref()
+                .is_some_and(|s| s.is_leader())
+        });
         let text = match sc.kind {
             Fault::QuorumLoss => {
                 let hub = sc.rng.below(n as u64) as usize;
                 (0..n).for_each(|i| link(hub, i));
-                format!("quorum-loss: only node {hub} reaches every node")
+                format!("quorum-loss: only node {} reaches every node", cast[hub])
             }
             Fault::Constrained => {
                 // The hub is the node that has learned least, other than
                 // the leader, which is cut off from everyone.
                 let learned = |i: usize| {
-                    self.nodes[i]
+                    self.nodes[cast[i]]
                         .server
                         .as_ref()
                         .and_then(|s| s.learner().map(|l| l.next_slot()))
@@ -356,9 +431,10 @@ impl<S: SimMachine> Sim<S> {
                 (0..n)
                     .filter(|&i| Some(i) != leader)
                     .for_each(|i| link(hub, i));
-                let lead = leader.map_or("none".to_string(), |l| l.to_string());
+                let lead = leader.map_or("none".to_string(), |l| cast[l].to_string());
                 format!(
-                    "constrained election: leader {lead} cut off; only node {hub}, the least up to date, reaches a quorum"
+                    "constrained election: leader {lead} cut off; only node {}, the least up to date, reaches a quorum",
+                    cast[hub]
                 )
             }
             _ => {
@@ -366,7 +442,7 @@ impl<S: SimMachine> Sim<S> {
                 for i in (1..n).rev() {
                     chain.swap(i, sc.rng.below(i as u64 + 1) as usize);
                 }
-                let names: Vec<String> = chain.iter().map(|i| i.to_string()).collect();
+                let names: Vec<String> = chain.iter().map(|&i| cast[i].to_string()).collect();
                 if n <= 5 {
                     chain.windows(2).for_each(|w| link(w[0], w[1]));
                     format!(
@@ -385,16 +461,18 @@ impl<S: SimMachine> Sim<S> {
                         }
                     }
                     format!(
-                        "chained: {{{}}}-{mid}-{{{}}} (the two sides reach each other only through {mid})",
+                        "chained: {{{}}}-{}-{{{}}} (the two sides reach each other only through {})",
                         names[1..=half].join(","),
-                        names[half + 1..].join(",")
+                        names[0],
+                        names[half + 1..].join(","),
+                        names[0]
                     )
                 }
             }
         };
         for (a, reach) in linked.iter().enumerate() {
             for b in (0..n).filter(|&b| b != a && reach & (1 << b) == 0) {
-                self.net.cut(a, b, until);
+                self.net.cut(cast[a], cast[b], until);
             }
         }
         sc.started = Some(self.now);

@@ -65,11 +65,16 @@ pub enum Fault {
     /// rejoins the safe way (`Server::rejoin`). Servers layout, three or
     /// more nodes, one at a time.
     Wipe,
+    /// An operator asks the leader to add a server, remove one (the
+    /// leader included) or replace one by another (`Input::Reconfigure`),
+    /// racing with whatever else strikes. Servers layout: two spare
+    /// servers start outside the configuration, as learners.
+    Reconfig,
 }
 
 impl Fault {
     /// Every fault, in a fixed order.
-    pub const ALL: [Fault; 19] = [
+    pub const ALL: [Fault; 20] = [
         Fault::Drop,
         Fault::Duplicate,
         Fault::Reorder,
@@ -89,6 +94,7 @@ impl Fault {
         Fault::Chained,
         Fault::Transfer,
         Fault::Wipe,
+        Fault::Reconfig,
     ];
 
     /// The partial-connectivity scenarios, which run after heal rather than
@@ -122,6 +128,7 @@ impl Fault {
             Fault::Chained => "chained",
             Fault::Transfer => "transfer",
             Fault::Wipe => "wipe",
+            Fault::Reconfig => "reconfig",
         }
     }
 
@@ -145,7 +152,12 @@ impl Fault {
             Fault::Duplicate => 0.02,
             Fault::Reorder => 0.10,
             Fault::Partition | Fault::OneWay | Fault::Crash => 0.01,
-            Fault::Slow | Fault::Isolate | Fault::Storm | Fault::Pause | Fault::Transfer => 0.005,
+            Fault::Slow
+            | Fault::Isolate
+            | Fault::Storm
+            | Fault::Pause
+            | Fault::Transfer
+            | Fault::Reconfig => 0.005,
             Fault::Skew => 0.3,
             Fault::Disk => 0.5,
             Fault::Burst | Fault::Wipe => 0.003,

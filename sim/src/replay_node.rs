@@ -126,6 +126,12 @@ impl Observer for Sketch {
                 None,
                 format!("transfer: hand the lead to {to}"),
             ),
+            Input::Reconfigure { members } => self.push(
+                EventKind::Fault,
+                None,
+                None,
+                format!("reconfigure: members {members:?}"),
+            ),
         }
         for action in actions {
             match action {

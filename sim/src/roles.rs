@@ -117,6 +117,17 @@ impl Topology {
         self
     }
 
+    /// The same topology plus `count` servers outside the configuration
+    /// (learners a membership change may add), after the others.
+    pub fn with_spares(mut self, count: usize) -> Self {
+        let first = self.procs.len() as u32 + 1;
+        for id in first..first + count as u32 {
+            self.kinds.push(Kind::Server);
+            self.procs.push(Kind::Server.process(NodeId(id)));
+        }
+        self
+    }
+
     /// The same topology plus `count` client processes at the end, each a
     /// `paxos_core::Client` that learns for itself.
     pub fn with_core_clients(mut self, count: usize) -> Self {
@@ -200,12 +211,15 @@ impl Topology {
         self.procs.iter().position(|p| to.reaches(p))
     }
 
-    /// Vote-mask bit of process `i` if it hosts an acceptor.
-    pub fn acceptor_bit(&self, i: usize) -> Option<usize> {
+    /// The acceptor id of process `i`, if it hosts an acceptor.
+    pub fn acceptor_id(&self, i: usize) -> Option<NodeId> {
         let p = &self.procs[i];
-        p.hosts(Role::Acceptor)
-            .then(|| self.members.iter().position(|&m| m == p.id))
-            .flatten()
+        p.hosts(Role::Acceptor).then_some(p.id)
+    }
+
+    /// The acceptors the cluster starts with.
+    pub fn members(&self) -> &[NodeId] {
+        &self.members
     }
 
     /// The ids of the processes clients send requests to: the servers, or
@@ -487,6 +501,14 @@ impl<S: SimMachine> Proc<S> {
             _ => false,
         }
     }
+
+    /// A server's configuration: its number and members.
+    pub fn membership(&self) -> Option<(u64, &[NodeId])> {
+        match self {
+            Proc::Server(s) => Some((s.stats().epoch, s.members())),
+            _ => None,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -530,8 +552,8 @@ mod tests {
         assert_eq!(route(&t, 1, Destination::Group(Roles::ACCEPTOR)), [2, 3, 4]);
         assert_eq!(route(&t, 5, Destination::to(Role::Learner, NodeId(2))), [6]);
         assert_eq!(route(&t, 5, Destination::Group(Roles::LEARNER)), [6]);
-        assert_eq!(t.acceptor_bit(3), Some(1));
-        assert_eq!(t.acceptor_bit(0), None);
+        assert_eq!(t.acceptor_id(3), Some(NodeId(2)));
+        assert_eq!(t.acceptor_id(0), None);
         assert_eq!(t.entry_index(NodeId(2)), Some(1));
         assert_eq!(t.entry_ids(), [NodeId(1), NodeId(2)]);
         assert!(t.reaches_client(6, Some(0)) && !t.reaches_client(2, Some(0)));

@@ -121,7 +121,16 @@ impl Summary {
             "rejoined",
             s.rejoins,
             s.rejoin_units_max,
-        ) + &if s.bumps > 0 {
+        ) + &if s.reconfigs_asked > 0 {
+            format!(
+                "; reconfigurations {} of {} asked (slowest new leader {:.2} ticks after its stop-sign)",
+                s.reconfigurations,
+                s.reconfigs_asked,
+                s.reconfig_units_max as f64 / crate::options::TICK_UNITS as f64
+            )
+        } else {
+            String::new()
+        } + &if s.bumps > 0 {
             format!("; leaders that outbid a rival {}", s.bumps)
         } else {
             String::new()

@@ -94,11 +94,18 @@ impl Net {
     }
 
     pub fn with_config(n: u32, seed: u64, tweak: impl Fn(&mut Config)) -> Self {
-        let ids: Vec<NodeId> = (1..=n).map(NodeId).collect();
+        Net::with_spares(n, 0, seed, tweak)
+    }
+
+    /// `n` members plus `spares` servers outside the configuration (ids
+    /// `n + 1 ..`), which start as learners: what a membership change adds.
+    pub fn with_spares(n: u32, spares: u32, seed: u64, tweak: impl Fn(&mut Config)) -> Self {
+        let members: Vec<NodeId> = (1..=n).map(NodeId).collect();
+        let ids: Vec<NodeId> = (1..=n + spares).map(NodeId).collect();
         let configs: Vec<Config> = ids
             .iter()
             .map(|&id| {
-                let mut c = Config::new(id, ids.clone()).with_seed(seed);
+                let mut c = Config::new(id, members.clone()).with_seed(seed);
                 tweak(&mut c);
                 c
             })
@@ -141,6 +148,12 @@ impl Net {
         leaders
             .into_iter()
             .max_by_key(|&i| self.nodes[i].as_ref().map(|n| n.ballot()))
+    }
+
+    /// Performs the actions of a step a test made itself.
+    #[allow(dead_code)]
+    pub fn perform_for_test(&mut self, at: usize, actions: Vec<ServerAction<Log>>) {
+        self.perform(at, actions);
     }
 
     fn perform(&mut self, at: usize, actions: Vec<ServerAction<Log>>) {

@@ -350,7 +350,9 @@ impl Node {
                     | Event::ReadRefused { .. }
                     | Event::HandingOff { .. }
                     | Event::TransferRefused { .. }
-                    | Event::Rejoined { .. } => {}
+                    | Event::Rejoined { .. }
+                    | Event::Reconfigured { .. }
+                    | Event::ReconfigureRefused { .. } => {}
                     e @ Event::Failed { .. } => other(Action::Event(e)),
                 },
                 a @ (Action::Deliver { .. } | Action::Reply { .. }) => other(a),

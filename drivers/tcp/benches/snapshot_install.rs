@@ -62,6 +62,7 @@ fn room(n: usize) -> ServerSnapshot<Chat> {
         next_slot: n as u64,
         state: Chat { messages },
         sessions,
+        membership: None,
     }
 }
 

@@ -32,6 +32,20 @@ pub enum ChatOp {
         /// The server to lead next.
         to: u32,
     },
+    /// Operator: add server `id`, whose peer address is `addr`, to the
+    /// cluster's members (`paxos_core::Input::Reconfigure`). Taken by the
+    /// servers before the core, like [`ChatOp::Transfer`].
+    AddServer {
+        /// The server.
+        id: u32,
+        /// Its peer address, as in the cluster's peer list.
+        addr: String,
+    },
+    /// Operator: remove server `id` from the members.
+    RemoveServer {
+        /// The server.
+        id: u32,
+    },
 }
 
 /// What an operation returns.
@@ -47,6 +61,14 @@ pub enum ChatOutput {
     HandingOff {
         /// The server named.
         to: u32,
+    },
+    /// A membership change took effect (the answer to [`ChatOp::AddServer`]
+    /// and [`ChatOp::RemoveServer`]): configuration `epoch` of `members`.
+    Reconfigured {
+        /// The configuration's number.
+        epoch: u64,
+        /// Its members.
+        members: Vec<u32>,
     },
     /// A page of the log as it stood when the `Get` was executed.
     Page {
@@ -82,6 +104,9 @@ impl StateMachine for Chat {
             // Never proposed (servers answer it themselves); a no-op if it
             // were.
             ChatOp::Transfer { to } => ChatOutput::HandingOff { to: *to },
+            ChatOp::AddServer { .. } | ChatOp::RemoveServer { .. } => ChatOutput::Appended {
+                index: self.messages.len() as u64,
+            },
         }
     }
 
@@ -90,7 +115,10 @@ impl StateMachine for Chat {
     fn read(&self, query: &ChatOp) -> Option<ChatOutput> {
         match query {
             ChatOp::Get { offset } => Some(self.page(*offset)),
-            ChatOp::Put(_) | ChatOp::Transfer { .. } => None,
+            ChatOp::Put(_)
+            | ChatOp::Transfer { .. }
+            | ChatOp::AddServer { .. }
+            | ChatOp::RemoveServer { .. } => None,
         }
     }
 }

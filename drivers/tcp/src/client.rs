@@ -407,6 +407,31 @@ impl Session {
         }
     }
 
+    /// Asks the leader to add server `id`, whose peer address is `addr`,
+    /// to the members; returns the new configuration's number and members
+    /// once the leader applied the change.
+    pub async fn add_server(&mut self, id: u32, addr: &str) -> Result<(u64, Vec<u32>), CallError> {
+        let op = ChatOp::AddServer {
+            id,
+            addr: addr.to_string(),
+        };
+        self.reconfigure(op).await
+    }
+
+    /// Asks the leader to remove server `id` from the members.
+    pub async fn remove_server(&mut self, id: u32) -> Result<(u64, Vec<u32>), CallError> {
+        self.reconfigure(ChatOp::RemoveServer { id }).await
+    }
+
+    async fn reconfigure(&mut self, op: ChatOp) -> Result<(u64, Vec<u32>), CallError> {
+        match self.call(op).await? {
+            (_, ChatOutput::Reconfigured { epoch, members }) => Ok((epoch, members)),
+            (_, other) => Err(CallError::Rejected(format!(
+                "unexpected answer to a membership change: {other:?}"
+            ))),
+        }
+    }
+
     /// Reads one page of the log from `offset`.
     pub async fn get_page(&mut self, offset: u64) -> Result<Page, CallError> {
         match self.call(ChatOp::Get { offset }).await? {

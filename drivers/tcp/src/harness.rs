@@ -3,7 +3,10 @@
 //! step, then asserts what every run must satisfy (see [`crate::check`]).
 //!
 //! Scenario actions: `Start`, `Connect`, `Disconnect`, `Put`, `Get`, `Crash`,
-//! `Sleep`, and `Wipe` (a server loses its disk and rejoins with `--rejoin`). Unless told `insecure`, the harness makes a development CA in the
+//! `Sleep`, `Wipe` (a server loses its disk and rejoins with `--rejoin`),
+//! `AddServer` (a new server starts with `--join` and is added) and
+//! `RemoveServer` (the leader removes a server, which is then stopped).
+//! Unless told `insecure`, the harness makes a development CA in the
 //! run's temporary directory, gives every server it starts a certificate for
 //! its id (`--tls-dir`), and talks TLS to them. Each `Connect` opens a client session; `Put`s queue on it and run
 //! one at a time (each acknowledged, retried under the same sequence number),
@@ -72,6 +75,20 @@ pub enum Action {
     /// until it reports that it rejoined (votes again). Not in the old
     /// format; old files never use it.
     Wipe {
+        /// Server id.
+        id: usize,
+    },
+    /// Start a new server `id` with client port `port` and `--join`, and
+    /// wait until the cluster has added it. Not in the old format.
+    AddServer {
+        /// Server id (need not be below any `Start`'s count).
+        id: usize,
+        /// Client port.
+        port: u16,
+    },
+    /// Ask the leader to remove server `id`, wait until it has, then stop
+    /// that server (SIGKILL). Not in the old format.
+    RemoveServer {
         /// Server id.
         id: usize,
     },
@@ -237,6 +254,24 @@ pub enum StepError {
         /// The end of what it printed.
         output: String,
     },
+    /// A joining server did not report that it was added in time.
+    #[error("AddServer {id}: the server was not added within {secs} s; the end of its output:\n{output}")]
+    JoinTimeout {
+        /// The server.
+        id: usize,
+        /// How long the harness waited.
+        secs: u64,
+        /// The end of what it printed.
+        output: String,
+    },
+    /// `RemoveServer` failed.
+    #[error("RemoveServer {id}: {source}")]
+    Remove {
+        /// The server.
+        id: usize,
+        /// Why.
+        source: CallError,
+    },
     /// The final read of a surviving server failed.
     #[error("final read of server {id}: {source}")]
     FinalRead {
@@ -315,6 +350,17 @@ struct Harness<'a> {
     sessions: u64,
     /// The largest cluster size any Start named.
     count: usize,
+    /// Servers any step names (the peer list every server is given, when
+    /// the scenario changes members): above `count` if it adds servers.
+    book: usize,
+    /// Does the scenario add or remove servers? Then every server gets the
+    /// whole peer list and the first members explicitly.
+    reconfigures: bool,
+    /// The members as the scenario changed them (every started server
+    /// until the first change).
+    members: std::collections::BTreeSet<usize>,
+    /// Servers `AddServer` started: they start with `--join` again.
+    joined: std::collections::HashSet<usize>,
     /// The run's CA, and the clients' TLS, unless insecure.
     tls: Option<(DevPki, ClientTls)>,
 }
@@ -369,6 +415,76 @@ impl Harness<'_> {
         self.await_rejoin(id).await
     }
 
+    /// `AddServer`: a new server joins and the cluster adds it.
+    async fn add_server(&mut self, id: usize, port: u16) -> Result<(), StepError> {
+        self.joined.insert(id);
+        let _ = std::fs::remove_file(self.data.join(format!("server-{id}.log")));
+        let count = self.count;
+        self.launch(id, port, count).await?;
+        self.await_line(id, crate::server::JOINED_LINE).await?;
+        self.members.insert(id);
+        Ok(())
+    }
+
+    /// `RemoveServer`: the leader removes server `id`; then it is stopped.
+    async fn remove_server(&mut self, id: usize) -> Result<(), StepError> {
+        let known: Vec<u16> = self
+            .server_ports
+            .iter()
+            .filter(|(i, _)| self.children.contains_key(i))
+            .map(|(_, p)| *p)
+            .collect();
+        let servers: Vec<SocketAddr> = (0..self.book.max(self.count))
+            .filter_map(|i| {
+                self.server_ports
+                    .get(&i)
+                    .filter(|_| self.children.contains_key(&i))
+                    .or(known.first())
+            })
+            .map(|&p| SocketAddr::from((Ipv4Addr::LOCALHOST, p)))
+            .collect();
+        self.sessions += 1;
+        let opts = SessionOptions {
+            attempt_timeout: Duration::from_millis(500),
+            deadline: self.opts.request_deadline,
+            retry_pause: Duration::from_millis(20),
+        };
+        let mut session = Session::new(self.session_base + self.sessions, 1, servers, opts)
+            .with_tls(self.client_tls());
+        session
+            .remove_server(id as u32)
+            .await
+            .map_err(|source| StepError::Remove { id, source })?;
+        self.members.remove(&id);
+        self.crash(id).await;
+        Ok(())
+    }
+
+    /// Waits until server `id` logs `line`, as [`Harness::await_rejoin`].
+    async fn await_line(&mut self, id: usize, line: &str) -> Result<(), StepError> {
+        if self.opts.verbose > 0 {
+            return Ok(());
+        }
+        let path = self.data.join(format!("server-{id}.log"));
+        let deadline = Instant::now() + self.opts.request_deadline;
+        loop {
+            self.check_alive(id)?;
+            let log = std::fs::read_to_string(&path).unwrap_or_default();
+            if log.contains(line) {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                let tail: Vec<&str> = log.lines().rev().take(5).collect();
+                return Err(StepError::JoinTimeout {
+                    id,
+                    secs: self.opts.request_deadline.as_secs(),
+                    output: tail.into_iter().rev().collect::<Vec<_>>().join("\n"),
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// Waits until server `id` logs that it rejoined. Its output goes to
     /// its log file unless the harness runs verbose; then there is nothing
     /// to watch and the step does not wait.
@@ -400,7 +516,15 @@ impl Harness<'_> {
         // The new process needs the data directory's lock: stop the old first.
         self.crash(id).await;
         self.count = self.count.max(count);
+        if !self.joined.contains(&id) {
+            self.members.insert(id);
+        }
         self.started.insert(id, (port, count));
+        let peers = if self.reconfigures {
+            self.book.max(count)
+        } else {
+            count
+        };
         let port = self.client_port(port)?;
         if !self.opts.free_ports {
             let peer_port = crate::cli::PEER_PORT_BASE.saturating_add(id as u16);
@@ -420,7 +544,7 @@ impl Harness<'_> {
             "-p",
             &port.to_string(),
             "-c",
-            &count.to_string(),
+            &peers.to_string(),
         ])
         .args(["-t", &self.opts.server_timeout_ms.to_string()])
         .args(["--reads", self.opts.reads.name()])
@@ -428,6 +552,20 @@ impl Harness<'_> {
         .arg(self.data.join(format!("server-{id}")));
         if self.rejoining.contains(&id) {
             cmd.arg("--rejoin");
+        }
+        if self.reconfigures {
+            let first: Vec<String> = (0..self.count).map(|m| m.to_string()).collect();
+            cmd.arg("--members").arg(first.join(","));
+        }
+        if self.joined.contains(&id) {
+            // Client addresses in id order; a server not started yet gets
+            // another's, which the request then simply moves on from.
+            let known: Vec<u16> = self.server_ports.values().copied().collect();
+            let addrs: Vec<String> = (0..peers)
+                .filter_map(|i| self.server_ports.get(&i).or(known.first()))
+                .map(|p| format!("127.0.0.1:{p}"))
+                .collect();
+            cmd.arg("--join").arg(addrs.join(","));
         }
         match &self.tls {
             None => {
@@ -443,10 +581,10 @@ impl Harness<'_> {
             }
         }
         if self.opts.free_ports {
-            while self.peer_ports.len() < count {
+            while self.peer_ports.len() < peers {
                 self.peer_ports.push(free_port()?);
             }
-            let peers: Vec<String> = self.peer_ports[..count]
+            let peers: Vec<String> = self.peer_ports[..peers]
                 .iter()
                 .map(|p| format!("127.0.0.1:{p}"))
                 .collect();
@@ -626,6 +764,8 @@ impl Harness<'_> {
                 Ok(())
             }
             Action::Wipe { id } => self.wipe(*id).await,
+            Action::AddServer { id, port } => self.add_server(*id, *port).await,
+            Action::RemoveServer { id } => self.remove_server(*id).await,
             Action::Sleep { ms } => {
                 tokio::time::sleep(Duration::from_millis(*ms)).await;
                 Ok(())
@@ -636,10 +776,15 @@ impl Harness<'_> {
     /// Reads every surviving server's log through its own session and waits
     /// (up to `settle`) for them to agree.
     async fn finals(&mut self) -> Result<Vec<(String, Vec<String>)>, StepError> {
-        let count = self.count;
+        let count = if self.reconfigures {
+            self.members.len()
+        } else {
+            self.count
+        };
         let alive: Vec<(usize, u16)> = self
             .children
             .keys()
+            .filter(|id| !self.reconfigures || self.members.contains(id))
             .map(|id| (*id, self.server_ports[id]))
             .collect();
         if alive.len() * 2 <= count {
@@ -772,6 +917,20 @@ pub async fn run_file(opts: &HarnessOptions, file: &Path) -> Outcome {
         session_base: random_client_id() & !0xFFFF_FFFF,
         sessions: 0,
         count: 0,
+        book: actions
+            .iter()
+            .map(|a| match a {
+                Action::Start { count, .. } => *count,
+                Action::AddServer { id, .. } => id + 1,
+                _ => 0,
+            })
+            .max()
+            .unwrap_or(0),
+        reconfigures: actions
+            .iter()
+            .any(|a| matches!(a, Action::AddServer { .. } | Action::RemoveServer { .. })),
+        members: Default::default(),
+        joined: Default::default(),
         tls,
     };
     let mut failures = Vec::new();

@@ -14,6 +14,8 @@ commands:
   get, g                       print the whole chat log
   put, p <MESSAGE>             append MESSAGE (the rest of the line) and wait for its acknowledgement
   transfer, t <ID>             ask the leader to hand the lead to server ID (before restarting the leader)
+  add <ID> <HOST:PORT>         add server ID, whose peer address is HOST:PORT, to the members
+  remove <ID>                  remove server ID from the members (then stop it)
   help, h                      print this list";
 
 /// One parsed line.
@@ -29,6 +31,10 @@ pub enum Verb {
     Put(String),
     /// `transfer` and the server to lead next.
     Transfer(u32),
+    /// `add`, the server and its peer address.
+    Add(u32, String),
+    /// `remove` and the server.
+    Remove(u32),
     /// `help`.
     Help,
     /// Nothing on the line.
@@ -77,6 +83,14 @@ pub fn parse(line: &str) -> Option<Verb> {
         "get" | "g" => Some(Verb::Get),
         "put" | "p" if !rest.is_empty() => Some(Verb::Put(rest.to_string())),
         "transfer" | "t" => rest.trim().parse().ok().map(Verb::Transfer),
+        "add" => {
+            let (id, addr) = rest.trim().split_once(' ')?;
+            let addr = addr.trim();
+            (!addr.is_empty() && !addr.contains(char::is_whitespace))
+                .then_some(())
+                .and_then(|()| Some(Verb::Add(id.parse().ok()?, addr.to_string())))
+        }
+        "remove" => rest.trim().parse().ok().map(Verb::Remove),
         "help" | "h" => Some(Verb::Help),
         _ => None,
     }
@@ -172,6 +186,28 @@ pub async fn execute(session: &mut Session, verb: Verb) -> String {
                 Err(e) => format!("[ERROR]: transfer to server {to} failed ({e})\n"),
             }
         }
+        Verb::Add(id, addr) => {
+            if session.server().is_none() {
+                return "[ERROR]: not connected to a server\n".into();
+            }
+            match session.add_server(id, &addr).await {
+                Ok((epoch, members)) => {
+                    format!("[RESPONSE]: server {id} added: configuration {epoch} of {members:?}\n")
+                }
+                Err(e) => format!("[ERROR]: adding server {id} failed ({e})\n"),
+            }
+        }
+        Verb::Remove(id) => {
+            if session.server().is_none() {
+                return "[ERROR]: not connected to a server\n".into();
+            }
+            match session.remove_server(id).await {
+                Ok((epoch, members)) => format!(
+                    "[RESPONSE]: server {id} removed: configuration {epoch} of {members:?}\n"
+                ),
+                Err(e) => format!("[ERROR]: removing server {id} failed ({e})\n"),
+            }
+        }
         Verb::Get => {
             if session.server().is_none() {
                 return "[ERROR]: not connected to a server\n".into();
@@ -234,6 +270,14 @@ mod tests {
         assert_eq!(parse("transfer 2"), Some(Verb::Transfer(2)));
         assert_eq!(parse("t 0"), Some(Verb::Transfer(0)));
         assert_eq!(parse("transfer"), None, "transfer needs a server id");
+        assert_eq!(
+            parse("add 3 127.0.0.1:20003"),
+            Some(Verb::Add(3, "127.0.0.1:20003".into()))
+        );
+        assert_eq!(parse("add 3"), None, "add needs an address");
+        assert_eq!(parse("add x 127.0.0.1:1"), None);
+        assert_eq!(parse("remove 1"), Some(Verb::Remove(1)));
+        assert_eq!(parse("remove"), None);
         assert_eq!(parse("t two"), None);
     }
 }

@@ -283,6 +283,7 @@ mod tests {
                 messages: vec!["a".into()],
             },
             sessions: vec![],
+            membership: None,
         };
         {
             let (mut wal, _) = Wal::open(dir.path()).unwrap();

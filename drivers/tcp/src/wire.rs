@@ -31,7 +31,9 @@ pub const HELLO_FRAME_MAX_BYTES: usize = 256;
 /// 5: core messages gained `ReadIndex`/`ReadIndexReply` (reads without a slot).
 /// 6: core messages gained `Handoff`, chat operations `Transfer` (leader
 /// transfer).
-pub const PROTOCOL_VERSION: u32 = 6;
+/// 7: chat operations `AddServer`/`RemoveServer`, core values gained the
+/// stop-sign (membership change).
+pub const PROTOCOL_VERSION: u32 = 7;
 
 /// The core message type as the chat room instantiates it (snapshots are
 /// one of its kinds).

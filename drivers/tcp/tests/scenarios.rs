@@ -48,6 +48,7 @@ fn every_shipped_scenario_passes_the_harness_checks() {
         "fifty-puts",
         "random-mix",
         "rolling-wipe",
+        "replace-every-server",
     ] {
         assert!(
             names.iter().any(|n| n == wanted),

@@ -17,7 +17,7 @@ use std::fmt;
 /// First bytes of every log file.
 pub const MAGIC: [u8; 8] = *b"PAXOSWAL";
 /// The format version this crate writes and reads.
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;
 /// Bytes of the file header.
 pub const FILE_HEADER_BYTES: usize = 24;
 /// Bytes of a record header.

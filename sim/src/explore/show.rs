@@ -13,6 +13,10 @@ pub(super) fn show_value(v: &Value<Op>) -> String {
             let names: Vec<String> = cs.iter().map(|c| format!("c{}", c.op)).collect();
             format!("[{}]", names.join(" "))
         }
+        Value::Reconfigure(members) => {
+            let names: Vec<String> = members.iter().map(|m| m.to_string()).collect();
+            format!("stop-sign [{}]", names.join(" "))
+        }
     }
 }
 

@@ -194,6 +194,8 @@ fn run_one(
     let mut threads = Vec::new();
     for id in 0..n {
         let opts = ServerOptions {
+            members: Vec::new(),
+            join: None,
             id: id as u32,
             peers: peers.clone(),
             peer_listen: peers[id],

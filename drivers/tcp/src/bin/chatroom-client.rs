@@ -80,6 +80,22 @@ enum Command {
         /// The server to lead next (its --id).
         id: u32,
     },
+    /// Ask the leader to add server ID to the members, and exit once the
+    /// change took effect. ADDR is its peer address, as the cluster's peer
+    /// list gives it; start the new server first (`chatroom-server --join`
+    /// does both).
+    Add {
+        /// The server's --id.
+        id: u32,
+        /// Its peer address, HOST:PORT.
+        addr: String,
+    },
+    /// Ask the leader to remove server ID from the members, and exit once
+    /// the change took effect (then stop that server).
+    Remove {
+        /// The server's --id.
+        id: u32,
+    },
 }
 
 fn state_dir(explicit: Option<PathBuf>) -> PathBuf {
@@ -174,6 +190,30 @@ fn main() -> ExitCode {
                 }
                 Err(e) => {
                     paxos_tcp::say!("[ERROR]: transfer to server {id} failed ({e})");
+                    ExitCode::FAILURE
+                }
+            },
+            Some(Command::Add { id, addr }) => match session.add_server(id, &addr).await {
+                Ok((epoch, members)) => {
+                    paxos_tcp::say!(
+                        "[RESPONSE]: server {id} added: configuration {epoch} of {members:?}"
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    paxos_tcp::say!("[ERROR]: adding server {id} failed ({e})");
+                    ExitCode::FAILURE
+                }
+            },
+            Some(Command::Remove { id }) => match session.remove_server(id).await {
+                Ok((epoch, members)) => {
+                    paxos_tcp::say!(
+                        "[RESPONSE]: server {id} removed: configuration {epoch} of {members:?}"
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    paxos_tcp::say!("[ERROR]: removing server {id} failed ({e})");
                     ExitCode::FAILURE
                 }
             },

@@ -181,6 +181,8 @@ fn main() -> ExitCode {
     };
     let options = (0..SERVERS)
         .map(|i| ServerOptions {
+            members: Vec::new(),
+            join: None,
             id: u32::from(i),
             peers: peers.clone(),
             peer_listen: peers[usize::from(i)],

@@ -111,6 +111,20 @@ struct Args {
     /// logged that it is rejoining, start it with --rejoin again.
     #[arg(long)]
     rejoin: bool,
+    /// The cluster's first members, comma-separated ids [default: every id
+    /// 0..count, or with --join every id but this one]. --count then sizes
+    /// the peer list: every server that is or may become a member. Give the
+    /// same list at every start of one data directory.
+    #[arg(long, value_delimiter = ',')]
+    members: Vec<u32>,
+    /// Start as a new server and ask the cluster to add it: ADDRS are
+    /// client addresses of the cluster's servers (HOST:PORT, comma-separated,
+    /// in id order; one is enough). This server first catches up as a
+    /// learner, then asks until the leader adds it (`chatroom-client add`
+    /// does the same by hand). Its id and peer address must be in every
+    /// server's peer list (--count / --peers).
+    #[arg(long, value_name = "ADDRS", value_delimiter = ',', value_parser = cli::resolve)]
+    join: Vec<SocketAddr>,
 }
 
 fn main() -> ExitCode {
@@ -192,7 +206,40 @@ fn main() -> ExitCode {
             ),
         );
     }
+    if let Some(&bad) = args.members.iter().find(|&&m| m >= args.count) {
+        return cli::usage(
+            "chatroom-server",
+            format!(
+                "--members names {bad}, but ids run from 0 to {}",
+                args.count - 1
+            ),
+        );
+    }
+    let members = if !args.members.is_empty() {
+        args.members.clone()
+    } else if !args.join.is_empty() {
+        (0..args.count).filter(|&m| m != args.id).collect()
+    } else {
+        Vec::new()
+    };
+    let join = if args.join.is_empty() {
+        None
+    } else {
+        let tls = match &args.tls_dir {
+            None => None,
+            Some(dir) => match paxos_tcp::tls::ClientTls::load(&dir.join("ca.pem"), None) {
+                Ok(t) => Some(t),
+                Err(e) => return cli::fail("chatroom-server", e),
+            },
+        };
+        Some(server::Join {
+            servers: args.join.clone(),
+            tls,
+        })
+    };
     let opts = ServerOptions {
+        members,
+        join,
         id: args.id,
         peer_listen: SocketAddr::new(args.listen, peer_port),
         client_listen: SocketAddr::new(args.listen, args.port),

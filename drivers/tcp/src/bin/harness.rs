@@ -13,7 +13,8 @@ use std::time::Duration;
 /// Scenario harness for the chat room.
 ///
 /// Reads the old scenario JSON (an array of "type"-tagged actions: Start,
-/// Connect, Disconnect, Put, Get, Crash, Sleep; unknown keys ignored), starts
+/// Connect, Disconnect, Put, Get, Crash, Sleep, plus Wipe {id}, AddServer
+/// {id, port} and RemoveServer {id}; unknown keys ignored), starts
 /// servers in a fresh temporary data directory (with TLS certificates made
 /// for the run, unless --insecure), runs the steps with a timeout
 /// on each, and checks: every two Gets are prefixes of one another; every

@@ -10,7 +10,7 @@ use crate::wire::{self, Outcome, PeerFrame, Response};
 use bytes::Bytes;
 use paxos_core::{
     Action, ClientId, Command, Destination, DropReason, Event, Input, Message, NodeId, Process,
-    ReadRefusal, Server, ServerAction, TransferRefusal,
+    ReadRefusal, ReconfigureRefusal, Server, ServerAction, TransferRefusal,
 };
 use std::collections::HashMap;
 use std::future::Future;
@@ -69,9 +69,22 @@ pub(super) struct Driver {
     /// The transfer request being stepped, answered from the event the
     /// step emits.
     pub(super) pending_transfer: Option<(ClientId, u64)>,
+    /// The membership change asked of this server, answered once this
+    /// server applies its stop-sign, or refused.
+    pub(super) pending_change: Option<PendingChange>,
+    /// Every server's peer address, by id (what `add` is checked against).
+    pub(super) peers: Vec<std::net::SocketAddr>,
     /// The next read id; never repeats within a run, and starts past any
     /// earlier run's (see `read_id_base`).
     pub(super) next_read_id: u64,
+}
+
+/// A membership change a client asked for.
+pub(super) struct PendingChange {
+    client: ClientId,
+    seq: u64,
+    /// Refused by the driver before the core saw it, for this reason.
+    problem: Option<String>,
 }
 
 /// Ticks by the monotonic clock: one per [`TICK_MS`] since start, each
@@ -177,6 +190,56 @@ impl Driver {
         self.shared.counters.recorder_busy_ns.store(busy, Relaxed);
     }
 
+    /// `add` or `remove`: the members this server is in, with `op`
+    /// applied, go to the core as a stop-sign request; answered from the
+    /// event (see `flush`). An `add` must name the address the peer list
+    /// gives that id: the peer links come from that list.
+    fn change_members(&mut self, client: ClientId, seq: u64, op: ChatOp) {
+        let mut members = self.server.members().to_vec();
+        let problem = match op {
+            ChatOp::AddServer { id, addr } => match self.peers.get(id as usize) {
+                None => Some(format!(
+                    "server {id} is not in this cluster's peer list (ids 0 to {}); \
+                     start every server with a peer list that names it",
+                    self.peers.len().saturating_sub(1)
+                )),
+                Some(known) if addr.parse::<std::net::SocketAddr>().ok() != Some(*known) => {
+                    Some(format!(
+                        "server {id}'s peer address is {known} in this cluster's peer list, not {addr}"
+                    ))
+                }
+                Some(_) if members.contains(&NodeId(id)) => {
+                    Some(format!("server {id} is already a member"))
+                }
+                Some(_) => {
+                    members.push(NodeId(id));
+                    None
+                }
+            },
+            ChatOp::RemoveServer { id } if !members.contains(&NodeId(id)) => {
+                Some(format!("server {id} is not a member"))
+            }
+            ChatOp::RemoveServer { id } => {
+                members.retain(|&m| m != NodeId(id));
+                None
+            }
+            _ => Some("not a membership change".into()),
+        };
+        let refused = problem.is_some();
+        self.pending_change = Some(PendingChange {
+            client,
+            seq,
+            problem,
+        });
+        if refused {
+            self.actions.push(Action::Event(Event::ReconfigureRefused {
+                reason: ReconfigureRefusal::Invalid,
+            }));
+        } else {
+            self.step(Input::Reconfigure { members });
+        }
+    }
+
     fn input(&mut self, input: DriverInput) {
         match input {
             DriverInput::Client(Command {
@@ -198,6 +261,11 @@ impl Driver {
                 self.pending_transfer = Some((client, seq));
                 self.step(Input::Transfer { to: NodeId(to) });
             }
+            DriverInput::Client(Command {
+                client,
+                seq,
+                op: op @ (ChatOp::AddServer { .. } | ChatOp::RemoveServer { .. }),
+            }) => self.change_members(client, seq, op),
             DriverInput::Client(cmd) => self.step(Input::Propose(cmd)),
             DriverInput::Peer {
                 from,
@@ -377,6 +445,54 @@ impl Driver {
                     );
                     continue;
                 }
+                Action::Event(Event::Reconfigured {
+                    epoch,
+                    first_slot,
+                    member,
+                }) => {
+                    let members: Vec<u32> = self.server.members().iter().map(|m| m.0).collect();
+                    if member {
+                        info!("{MEMBER_LINE} {epoch} from slot {first_slot}: members {members:?}");
+                    } else {
+                        warn!(
+                            "{REMOVED_LINE} (configuration {epoch} from slot {first_slot}: members \
+                             {members:?}); it votes no more and only serves catch-up: stop it"
+                        );
+                    }
+                    let Some(change) = self.pending_change.take() else {
+                        continue;
+                    };
+                    if !routes.contains_key(&change.client) {
+                        continue;
+                    }
+                    let output = ChatOutput::Reconfigured { epoch, members };
+                    let slot = first_slot.saturating_sub(1);
+                    response(
+                        change.client,
+                        change.seq,
+                        Outcome::Done { slot, output },
+                        leader,
+                    )
+                }
+                Action::Event(Event::ReconfigureRefused { reason }) => {
+                    let Some(change) = self.pending_change.take() else {
+                        continue;
+                    };
+                    if !routes.contains_key(&change.client) {
+                        continue;
+                    }
+                    let result = match (change.problem, reason) {
+                        (Some(problem), _) => Outcome::Rejected { reason: problem },
+                        // The client's session retries at the leader.
+                        (None, ReconfigureRefusal::NotLeader { leader }) => Outcome::Refused {
+                            reason: DropReason::NotLeader { leader },
+                        },
+                        (None, reason) => Outcome::Rejected {
+                            reason: refusal_text(reason),
+                        },
+                    };
+                    response(change.client, change.seq, result, leader)
+                }
                 Action::Event(Event::Ignored { kind }) => {
                     // Counted by the core; published from its stats at exit.
                     debug!("ignored a {kind} message");
@@ -422,6 +538,31 @@ impl Driver {
         let c = &self.shared.counters;
         c.executed.store(stats.executed, Relaxed);
         c.ignored.store(stats.ignored, Relaxed);
+    }
+}
+
+/// The line a server logs when it enters a configuration it is a member
+/// of (the harness waits for it after `AddServer`).
+pub const MEMBER_LINE: &str = "member of configuration";
+/// The line a server logs when a configuration leaves it out.
+pub const REMOVED_LINE: &str = "removed from the cluster";
+
+/// What a client is told of a membership change the leader refused.
+fn refusal_text(reason: ReconfigureRefusal) -> String {
+    match reason {
+        ReconfigureRefusal::NotLeader { .. } => "this server does not lead".into(),
+        ReconfigureRefusal::InProgress => {
+            "another membership change (or a leader transfer) is under way; try again once it is done"
+                .into()
+        }
+        ReconfigureRefusal::Unchanged => "the members would not change".into(),
+        ReconfigureRefusal::Invalid => {
+            "a configuration needs 1 to 64 servers, each named once".into()
+        }
+        ReconfigureRefusal::NoQuorum { ready, needed } => format!(
+            "only {ready} of the new members are reachable and caught up, and a majority is \
+             {needed}: start a new server first (with --join) and let it catch up"
+        ),
     }
 }
 

@@ -27,9 +27,10 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{mpsc as std_mpsc, Arc, Mutex};
+use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 /// Period of the core's logical clock.
 pub const TICK_MS: u64 = 10;
@@ -47,8 +48,16 @@ const PEER_CONNECTIONS_MAX: usize = 256;
 pub struct ServerOptions {
     /// This server's id, `0..peers.len()`.
     pub id: u32,
-    /// Peer address of every server, indexed by id (our own included).
+    /// Peer address of every server, indexed by id (our own included):
+    /// every server that is or may become a member.
     pub peers: Vec<SocketAddr>,
+    /// The cluster's first configuration (ids into `peers`); empty: all
+    /// of them. Membership changes move on from it; it must stay the
+    /// same across restarts of one data directory.
+    pub members: Vec<u32>,
+    /// Ask the cluster to add this server (`--join`): the client
+    /// addresses of the servers, in id order, and how to reach them.
+    pub join: Option<Join>,
     /// Where to accept peer connections (usually `peers[id]`).
     pub peer_listen: SocketAddr,
     /// Where to accept client connections.
@@ -79,6 +88,16 @@ pub struct ServerOptions {
     /// it forgot. Accepted on a log that holds no record yet (a rejoin
     /// stopped before its first write) or one whose rejoin is under way.
     pub rejoin: bool,
+}
+
+/// How a new server asks to be added ([`ServerOptions::join`]).
+#[derive(Clone, Debug)]
+pub struct Join {
+    /// Client addresses of the cluster's servers, in id order (one will do;
+    /// all of them let the request follow the leader's hint).
+    pub servers: Vec<SocketAddr>,
+    /// TLS to their client ports, or `None` for plain TCP.
+    pub tls: Option<crate::tls::ClientTls>,
 }
 
 /// How a server serves the chat room's `get`s.
@@ -372,6 +391,12 @@ pub async fn run(
         return Err(ServerError::IdOutOfRange { id: opts.id, count });
     }
     let mut config = core_config(opts.id, count, opts.timeout_ms, opts.seed);
+    if !opts.members.is_empty() {
+        if let Some(&bad) = opts.members.iter().find(|&&m| m >= count) {
+            return Err(ServerError::IdOutOfRange { id: bad, count });
+        }
+        config.members = opts.members.iter().map(|&m| NodeId(m)).collect();
+    }
     config.retain_slots = opts.retain_slots.max(1);
     config.batch_max = opts.batch_max.max(1);
     if opts.reads == ReadMode::Lease {
@@ -572,8 +597,14 @@ pub async fn run(
         reads: opts.reads,
         pending_reads: HashMap::new(),
         pending_transfer: None,
+        pending_change: None,
+        peers: opts.peers.clone(),
         next_read_id: read_id_base(),
     };
+    if let Some(join) = opts.join.clone() {
+        let addr = opts.peers[opts.id as usize];
+        tasks.spawn(ask_to_join(opts.id, addr, join));
+    }
     driver.run(input_rx, shutdown).await;
     tasks.abort_all();
     // The driver dropped its sender: the log thread syncs what it has and ends.
@@ -583,6 +614,58 @@ pub async fn run(
     match result {
         Ok(r) => r,
         Err(_) => Err(ServerError::LogThread("panicked")),
+    }
+}
+
+/// What a server started with `--join` logs (at warning level) once the
+/// cluster has added it.
+pub const JOINED_LINE: &str = "joined the cluster";
+
+/// How long a joining server keeps asking to be added.
+const JOIN_PATIENCE: Duration = Duration::from_secs(600);
+
+/// `--join`: asks the cluster, as a client, to add server `id` at peer
+/// address `addr`, until it is a member. A refusal because the server has
+/// not caught up yet, or because another change is under way, is asked
+/// again; one that cannot change (a wrong address) is logged and ends it.
+async fn ask_to_join(id: u32, addr: SocketAddr, join: Join) {
+    use crate::client::{CallError, Session, SessionOptions};
+    let started = tokio::time::Instant::now();
+    let opts = SessionOptions {
+        deadline: Duration::from_secs(10),
+        ..SessionOptions::default()
+    };
+    let mut session = Session::new(crate::client::random_client_id(), 1, join.servers, opts)
+        .with_tls(join.tls)
+        .with_notices(|notice| debug!("--join: {notice}"));
+    loop {
+        let text = addr.to_string();
+        match session.add_server(id, &text).await {
+            Ok((epoch, members)) => {
+                // A warning, as the rejoin's line is: the operator (and
+                // the harness) watching for it sees it.
+                warn!("{JOINED_LINE}: configuration {epoch} of {members:?}");
+                return;
+            }
+            Err(CallError::Rejected(why)) if why.contains("already a member") => {
+                warn!("{JOINED_LINE}: {why}");
+                return;
+            }
+            Err(CallError::Rejected(why))
+                if !(why.contains("caught up") || why.contains("under way")) =>
+            {
+                warn!("--join: the cluster refused to add this server: {why}");
+                return;
+            }
+            Err(e) => {
+                if started.elapsed() > JOIN_PATIENCE {
+                    warn!("--join: gave up asking to be added: {e}");
+                    return;
+                }
+                debug!("--join: not added yet ({e}); asking again");
+                tokio::time::sleep(Duration::from_millis(300)).await;
+            }
+        }
     }
 }
 
