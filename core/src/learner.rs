@@ -183,6 +183,12 @@ impl<C: Clone> Learner<C> {
         self.stalled_ticks = 0;
     }
 
+    /// The proposer of the newest ballot whose commit point this learner
+    /// heard: the latest leader it knows of.
+    pub(crate) fn commit_leader(&self) -> Option<NodeId> {
+        (self.commit_ballot != Ballot::ZERO).then_some(self.commit_ballot.node)
+    }
+
     /// The delivered value of `slot`, if this learner still retains it.
     pub(crate) fn retained_value(&self, slot: Slot) -> Option<&Value<C>> {
         let first = self.next - self.retained.len() as Slot;

@@ -472,6 +472,12 @@ impl<C: Clone> Proposer<C> {
             DropReason::NotLeader {
                 leader: self.leader,
             }
+        } else if self.is_sealing() && !self.holds(&cmd) {
+            // Its configuration ends: the next one's first leader takes
+            // it (this one again if it stays).
+            DropReason::NotLeader {
+                leader: self.next_leader(),
+            }
         } else if self.holds(&cmd) {
             self.duplicates += 1;
             return;
@@ -687,6 +693,22 @@ impl<C: Clone> Proposer<C> {
         (self.state == ProposerState::Leader && !self.is_sealing()).then_some(self.next_slot)
     }
 
+    /// Who campaigns first in the configuration this leader is ending: this
+    /// leader if the stop-sign names it, else the lowest member it names
+    /// (see `Server::enter_epoch`).
+    fn next_leader(&self) -> Option<NodeId> {
+        let members = match (&self.stop_pending, self.sealed) {
+            (Some(members), _) => Some(members.as_slice()),
+            (None, Some(slot)) => self.inflight.get(slot).and_then(|f| f.value.stop_sign()),
+            (None, None) => None,
+        }?;
+        if members.contains(&self.config.id) {
+            Some(self.config.id)
+        } else {
+            members.iter().min().copied()
+        }
+    }
+
     /// Is this leader ending its configuration (a stop-sign is proposed or
     /// asked for)? It then serves no reads: the next configuration may
     /// write before this leader hears the stop-sign chosen.
@@ -733,7 +755,13 @@ impl<C: Clone> Proposer<C> {
             return;
         };
         if !keep_queue {
-            self.step_down_quietly(out);
+            // The new configuration's first candidate: the old leader if
+            // it stays, else its lowest member (see `Server::enter_epoch`).
+            let next = self
+                .leader
+                .filter(|l| config.members.contains(l))
+                .or_else(|| config.members.iter().min().copied());
+            self.refuse_queue(next, out);
         }
         fresh.rng = self.rng.clone();
         fresh.timeout_ticks = fresh.random_timeout();
@@ -1234,6 +1262,12 @@ impl<C: Clone> Proposer<C> {
     /// hear that they must go elsewhere. In-flight values may still be chosen by
     /// the next leader, so they get no verdict; the replica answers retries.
     fn step_down_quietly<O, P>(&mut self, out: &mut Vec<Action<C, O, P>>) {
+        self.refuse_queue(None, out);
+    }
+
+    /// Drops the queue (see `step_down_quietly`), pointing its clients at
+    /// `leader`.
+    fn refuse_queue<O, P>(&mut self, leader: Option<NodeId>, out: &mut Vec<Action<C, O, P>>) {
         self.inflight = SlotWindow::new(self.commit);
         self.unsettled.clear();
         self.dequeued += self.queue.len() as u64;
@@ -1242,7 +1276,7 @@ impl<C: Clone> Proposer<C> {
             out.push(Action::Event(Event::Dropped {
                 client: cmd.client,
                 seq: cmd.seq,
-                reason: DropReason::NotLeader { leader: None },
+                reason: DropReason::NotLeader { leader },
             }));
         }
     }
@@ -1550,8 +1584,21 @@ mod tests {
             p.reconfigure(members, &mut out),
             Err(ReconfigureRefusal::InProgress)
         );
-        p.step_into(Input::Propose(cmd(2)), &mut out);
         assert_eq!(accepts(&out), [(0, one(1)), (1, stop())]);
+        out.clear();
+        p.step_into(Input::Propose(cmd(2)), &mut out);
+        assert_eq!(accepts(&out), [], "nothing after the stop-sign");
+        assert_eq!(
+            out,
+            [Action::Event(Event::Dropped {
+                client: 1,
+                seq: 2,
+                reason: DropReason::NotLeader {
+                    leader: Some(NodeId(1)),
+                },
+            })],
+            "a new command is sent to the next configuration's first leader"
+        );
         assert_eq!(p.read_index(), None, "a sealing leader serves no reads");
     }
 

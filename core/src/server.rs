@@ -519,10 +519,15 @@ impl<S: StateMachine + Clone> Server<S> {
                     // by installing a snapshot, and so never answered it).
                     scratch.push(answer);
                 } else if !self.is_member() {
+                    // The latest leader heard of, if it is a member.
+                    let leader = self
+                        .learner
+                        .commit_leader()
+                        .filter(|l| self.members.contains(l));
                     scratch.push(Action::Event(Event::Dropped {
                         client: cmd.client,
                         seq: cmd.seq,
-                        reason: DropReason::NotLeader { leader: None },
+                        reason: DropReason::NotLeader { leader },
                     }));
                 } else if let Some(successor) = self.successor() {
                     scratch.push(Action::Event(Event::Dropped {
@@ -882,11 +887,13 @@ impl<S: StateMachine + Clone> Server<S> {
                 // its next slot is chosen, and maybe more (a commit point
                 // is true in any configuration). The learner catches up
                 // from the sender, stop-sign included.
+                // A candidate's `from_slot` is its learned prefix: chosen too.
                 let next = self.learner.next_slot().saturating_add(1);
                 let upto = match msg {
                     Message::Accept { commit, .. } | Message::Heartbeat { commit, .. } => {
                         commit.max(next)
                     }
+                    Message::Prepare { from_slot, .. } => from_slot.max(next),
                     _ => next,
                 };
                 self.learner.commit(ballot, upto);

@@ -156,3 +156,46 @@ fn changes_are_refused_with_a_reason() {
         .flatten()
         .all(|s| s.members() == ids(&[1, 2]))));
 }
+
+/// A server restored into a later configuration never campaigns again in a
+/// ballot it used there before its crash: its records of that
+/// configuration are replayed, and the rebuilt proposer starts above them.
+#[test]
+fn a_restored_server_campaigns_above_every_ballot_it_used_in_its_configuration() {
+    use paxos_core::Record;
+    let mut net = Net::with_spares(3, 1, 11, |_| {});
+    assert!(net.run_until(ROUNDS, |n| n.leader().is_some()));
+    assert!(write(&mut net, 1, 5, 0));
+    assert!(net.run_until(ROUNDS, |n| n.nodes[3]
+        .as_ref()
+        .is_some_and(|s| s.applied_up_to() >= 5)));
+    assert_eq!(reconfigure(&mut net, &[1, 2, 3, 4]), []);
+    assert!(net.run_until(ROUNDS, |n| all_in(n, 1, &[1, 2, 3, 4])
+        && n.leader()
+            .is_some_and(|l| n.nodes[l].as_ref().unwrap().ballot().epoch() == 1)));
+    let leader = net.leader().unwrap();
+    let used = net.nodes[leader].as_ref().unwrap().ballot();
+    net.crash(leader);
+    net.restart(leader);
+    let restored = net.nodes[leader].as_ref().unwrap();
+    assert_eq!(restored.stats().epoch, 1, "restored into its configuration");
+    // Alone, it campaigns on its own timer.
+    let campaigned = |disk: &[Record<u64>]| {
+        disk.iter()
+            .filter_map(|r| match r {
+                Record::Campaign(b) => Some(*b),
+                _ => None,
+            })
+            .max()
+    };
+    let before = campaigned(&net.disks[leader]);
+    for _ in 0..100 {
+        net.step_node(leader, Input::Tick);
+    }
+    let after = campaigned(&net.disks[leader]).expect("a campaign");
+    assert!(
+        Some(after) > before && after > used,
+        "{after} reuses {used}"
+    );
+    assert_eq!(after.epoch(), 1);
+}

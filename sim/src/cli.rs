@@ -196,6 +196,8 @@ impl RunArgs {
             max_steps: self.max_steps,
             sabotage: self.sabotage,
             lease_over_drift: self.lease_over_drift,
+            replace_at: None,
+            replace_leader: false,
             bug: self.bug,
             liveness: !self.no_liveness,
             ..Options::default()

@@ -257,6 +257,8 @@ pub(crate) enum Ev<S: SimMachine> {
         id: u64,
     },
     FaultTick,
+    /// The planned replacement (`Options::replace_at`).
+    Replace,
     Restart {
         node: usize,
         incarnation: u32,
@@ -285,6 +287,7 @@ impl<S: SimMachine> Ev<S> {
             Ev::Read { .. } => 14,
             Ev::ReadReply { .. } => 15,
             Ev::ReadEnded { .. } => 16,
+            Ev::Replace => 17,
         }
     }
 }
@@ -381,7 +384,8 @@ impl<S: SimMachine> Sim<S> {
     pub fn new(opts: Options) -> Result<Self, SimError> {
         opts.validate()?;
         let mut topo = Topology::new(opts.layout, opts.nodes).with_tuning(opts.tuning);
-        if opts.faults.contains(Fault::Reconfig) && opts.layout == Layout::Servers {
+        let planned = opts.replace_at.is_some();
+        if (opts.faults.contains(Fault::Reconfig) || planned) && opts.layout == Layout::Servers {
             topo = topo.with_spares(SPARES);
         }
         if opts.core_clients {
@@ -485,6 +489,9 @@ impl<S: SimMachine> Sim<S> {
             sim.schedule(TICK_UNITS, Ev::FaultTick);
         }
         sim.schedule(heal_at, Ev::Heal);
+        if let Some(at) = sim.opts.replace_at {
+            sim.schedule(at * TICK_UNITS, Ev::Replace);
+        }
         Ok(sim)
     }
 
@@ -659,6 +666,7 @@ impl<S: SimMachine> Sim<S> {
             } => self.on_read_reply(client, id, slot, output),
             Ev::ReadEnded { client, id } => self.on_read_ended(client, id),
             Ev::FaultTick => self.on_fault_tick(),
+            Ev::Replace => self.planned_replacement(),
             Ev::Restart { node, incarnation } => self.restart(node, incarnation),
             Ev::Heal => self.on_heal(),
             Ev::Deadline => self.on_deadline(),

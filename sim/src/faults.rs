@@ -378,6 +378,42 @@ impl<S: SimMachine> Sim<S> {
         self.step_node(leader, Input::Reconfigure { members: next });
     }
 
+    /// `Options::replace_at`: the leader is asked to replace a follower,
+    /// or itself, by the first server outside the configuration.
+    pub(crate) fn planned_replacement(&mut self) {
+        let Some(leader) = self.operator_leader() else {
+            return;
+        };
+        let Some((_, members)) = self.nodes[leader]
+            .server
+            .as_ref()
+            .and_then(|s| s.membership())
+        else {
+            return;
+        };
+        let mut next = members.to_vec();
+        let me = self.topo.process(leader).id;
+        let gone = if self.opts.replace_leader {
+            Some(me)
+        } else {
+            next.iter().copied().find(|&m| m != me)
+        };
+        let new = (0..self.topo.servers())
+            .map(|i| self.topo.process(i).id)
+            .find(|id| !next.contains(id));
+        let (Some(gone), Some(new)) = (gone, new) else {
+            return;
+        };
+        next.iter_mut()
+            .filter(|m| **m == gone)
+            .for_each(|m| *m = new);
+        self.stats.reconfigs_asked += 1;
+        self.record(EventKind::Fault, Some(leader), || {
+            format!("operator: leader node {leader} asked to replace {gone} by {new}")
+        });
+        self.step_node(leader, Input::Reconfigure { members: next });
+    }
+
     /// Cuts the links of the scenario for [`SCENARIO_BOUNDS`] liveness
     /// bounds; clients keep sending meanwhile.
     pub(crate) fn start_scenario(&mut self) {

@@ -368,6 +368,13 @@ pub struct Options {
     /// far beyond `clock_drift_percent`, to show what a broken drift
     /// assumption costs (stale reads). Otherwise skew stays within it.
     pub lease_over_drift: bool,
+    /// A planned replacement at this tick (not on the command line; the
+    /// replacement bench uses it): an operator asks the leader to replace
+    /// one member, the leader itself when `replace_leader`, by a spare
+    /// server, which the run then has.
+    pub replace_at: Option<u64>,
+    /// See `replace_at`.
+    pub replace_leader: bool,
 }
 
 /// One tunable field of `paxos_core::Config`: everything but the identity
@@ -557,6 +564,8 @@ impl Default for Options {
             core_clients: false,
             read_percent: 0,
             lease_over_drift: false,
+            replace_at: None,
+            replace_leader: false,
         }
     }
 }

@@ -134,23 +134,29 @@ impl Pins {
                 o.tuning.set(k, Some(v));
             }
         }
-        // A knob at its default is no override: one shape, one spelling.
-        for k in Knob::ALL {
-            if o.tuning.get(k) == Some(k.default_value()) {
-                o.tuning.set(k, None);
-            }
-        }
         // Pinned timeouts can make drawn ones inconsistent: keep the
-        // heartbeat below the election timeout.
+        // heartbeat below the election timeout, and drawn ones at most half
+        // of it. With heartbeats nearly as far apart as the shortest
+        // timeout (8 and 9 ticks, say), a follower whose random timeout
+        // came out short campaigns whenever message delays stretch one gap,
+        // against a working leader: a misconfiguration, whose campaigns
+        // the elections checker would report long after heal.
         let (hb, et) = (
             o.tuning.value(Knob::HeartbeatTicks),
             o.tuning.value(Knob::ElectionTimeoutTicks),
         );
-        if hb >= et {
+        let hb_drawn = self.tuning.get(Knob::HeartbeatTicks).is_none();
+        if hb >= et || (hb_drawn && 2 * hb > et) {
             if self.tuning.get(Knob::HeartbeatTicks).is_none() {
                 o.tuning.set(Knob::HeartbeatTicks, Some((et / 3).max(1)));
             } else if self.tuning.get(Knob::ElectionTimeoutTicks).is_none() {
                 o.tuning.set(Knob::ElectionTimeoutTicks, Some(hb + 1));
+            }
+        }
+        // A knob at its default is no override: one shape, one spelling.
+        for k in Knob::ALL {
+            if o.tuning.get(k) == Some(k.default_value()) {
+                o.tuning.set(k, None);
             }
         }
         // Drawn last, so that adding it left every earlier draw as it was.

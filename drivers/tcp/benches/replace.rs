@@ -12,6 +12,11 @@
 //! (default 16 clients, 16 seconds; the replacements come at a quarter and
 //! at five eighths of the run). `REPLACE_VERBOSE=1` runs the servers with
 //! `-v`, and `REPLACE_KEEP=1` keeps their directories and output.
+//!
+//! `REPLACE_MODE=reconfigure` replaces by membership change instead: a new
+//! server (id 3, then 4) starts with `--join`, and once the cluster added
+//! it the old one is removed (`remove`) and stopped; the follower first,
+//! then the leader. The times are from the new server's start.
 
 use paxos_tcp::client::{Session, SessionOptions};
 use std::net::{Ipv4Addr, SocketAddr};
@@ -29,6 +34,9 @@ struct Cluster {
     client_ports: Vec<u16>,
     peers: String,
     children: Vec<Option<Child>>,
+    /// Membership change mode: two spare ids in the peer list, and the
+    /// client addresses a joining server asks.
+    join: Option<String>,
 }
 
 impl Cluster {
@@ -50,8 +58,8 @@ impl Cluster {
             "-p",
             &self.client_ports[id].to_string(),
         ])
-        .args(["-c", &SERVERS.to_string(), "-t", TIMEOUT_MS, "--insecure"])
-        .args(["--peers", &self.peers])
+        .args(["-c", &self.children.len().to_string(), "-t", TIMEOUT_MS])
+        .args(["--insecure", "--peers", &self.peers])
         .arg("--data-dir")
         .arg(self.data_dir(id))
         .stdin(Stdio::null())
@@ -59,6 +67,12 @@ impl Cluster {
         .stderr(err);
         if rejoin {
             cmd.arg("--rejoin");
+        }
+        if let Some(join) = &self.join {
+            cmd.args(["--members", "0,1,2"]);
+            if id >= SERVERS {
+                cmd.args(["--join", join]);
+            }
         }
         if std::env::var_os("REPLACE_RECORD").is_some() {
             let n = std::fs::read_dir(&self.dir).map_or(0, |d| d.count());
@@ -104,7 +118,7 @@ impl Cluster {
 
 impl Drop for Cluster {
     fn drop(&mut self) {
-        for id in 0..SERVERS {
+        for id in 0..self.children.len() {
             self.kill(id);
         }
     }
@@ -153,19 +167,27 @@ fn main() {
         .prefix("replace-bench-")
         .tempdir_in(Path::new("."))
         .expect("a temporary directory here");
-    let client_ports: Vec<u16> = (0..SERVERS).map(|_| free_port()).collect();
-    let peers: Vec<String> = (0..SERVERS)
+    let reconfigure = std::env::var("REPLACE_MODE").is_ok_and(|m| m == "reconfigure");
+    let ids = if reconfigure { SERVERS + 2 } else { SERVERS };
+    let client_ports: Vec<u16> = (0..ids).map(|_| free_port()).collect();
+    let peers: Vec<String> = (0..ids)
         .map(|_| format!("127.0.0.1:{}", free_port()))
+        .collect();
+    let joins: Vec<String> = client_ports
+        .iter()
+        .map(|p| format!("127.0.0.1:{p}"))
         .collect();
     let mut cluster = Cluster {
         dir: tmp.path().to_path_buf(),
         client_ports: client_ports.clone(),
         peers: peers.join(","),
-        children: (0..SERVERS).map(|_| None).collect(),
+        children: (0..ids).map(|_| None).collect(),
+        join: reconfigure.then(|| joins.join(",")),
     };
     for id in 0..SERVERS {
         cluster.spawn(id, false);
     }
+
     let addrs: Vec<SocketAddr> = client_ports
         .iter()
         .map(|&p| SocketAddr::from((Ipv4Addr::LOCALHOST, p)))
@@ -207,19 +229,40 @@ fn main() {
         let victim = if role == "leader" {
             leader
         } else {
-            (leader + 1) % SERVERS
+            (0..ids)
+                .find(|&i| i != leader && cluster.children[i].is_some())
+                .unwrap_or(leader)
         };
         let at = begin.elapsed();
-        cluster.kill(victim);
-        std::fs::remove_dir_all(cluster.data_dir(victim)).expect("remove the data directory");
-        cluster.spawn(victim, true);
         let mut rejoined_after = None;
-        while Instant::now() < end {
-            if cluster.said(victim, paxos_tcp::server::REJOINED_LINE) {
-                rejoined_after = Some(begin.elapsed() - at);
-                break;
+        if reconfigure {
+            let new = SERVERS + replacements.len();
+            cluster.spawn(new, false);
+            while Instant::now() < end && !cluster.said(new, paxos_tcp::server::JOINED_LINE) {
+                std::thread::sleep(Duration::from_millis(5));
             }
-            std::thread::sleep(Duration::from_millis(5));
+            let mut admin = Session::new(
+                u64::MAX - 1000 - victim as u64,
+                1,
+                addrs.clone(),
+                SessionOptions::default(),
+            );
+            match rt.block_on(admin.remove_server(victim as u32)) {
+                Ok(_) => rejoined_after = Some(begin.elapsed() - at),
+                Err(e) => eprintln!("removing server {victim} failed: {e}"),
+            }
+            cluster.kill(victim);
+        } else {
+            cluster.kill(victim);
+            std::fs::remove_dir_all(cluster.data_dir(victim)).expect("remove the data directory");
+            cluster.spawn(victim, true);
+            while Instant::now() < end {
+                if cluster.said(victim, paxos_tcp::server::REJOINED_LINE) {
+                    rejoined_after = Some(begin.elapsed() - at);
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
         }
         replacements.push(Replacement {
             victim,
@@ -248,7 +291,8 @@ fn main() {
     }
     let rate = |n: f64| n / BUCKET.as_secs_f64();
     println!(
-        "replace: {SERVERS} chatroom-server processes, {clients} clients, {} s, fsync on; acknowledged puts/s per 100 ms:",
+        "replace ({}): {SERVERS} chatroom-server processes, {clients} clients, {} s, fsync on; acknowledged puts/s per 100 ms:",
+        if reconfigure { "membership change" } else { "wipe and rejoin" },
         run.as_secs()
     );
     for (i, chunk) in per.chunks(10).enumerate() {
@@ -276,7 +320,7 @@ fn main() {
             .find(|&i| mean(&after[i..(i + 5).min(after.len())]) >= 0.9 * base)
             .unwrap_or(after.len());
         println!(
-            "replacing the {} (server {}) at {:.1} s: before {:.0} puts/s; lowest 100 ms in the 2 s after {:.0} puts/s ({:.0} % of before); back to 90 % of before (mean of 0.5 s) after {:.1} s; rejoined (voting again) after {}",
+            "replacing the {} (server {}) at {:.1} s: before {:.0} puts/s; lowest 100 ms in the 2 s after {:.0} puts/s ({:.0} % of before); back to 90 % of before (mean of 0.5 s) after {:.1} s; {} after {}",
             r.role,
             r.victim,
             r.at.as_secs_f64(),
@@ -284,6 +328,11 @@ fn main() {
             rate(low),
             100.0 * low / base.max(1.0),
             below as f64 * BUCKET.as_secs_f64(),
+            if reconfigure {
+                "new server added and old one removed"
+            } else {
+                "rejoined (voting again)"
+            },
             r.rejoined_after
                 .map_or("never, within the run".to_string(), |d| format!("{:.2} s", d.as_secs_f64())),
         );

@@ -208,7 +208,8 @@ pub enum ServerError {
     #[error(
         "{source}. To bring this server back safely: move {dir} aside (keep it for diagnosis) and \
          start the server again with --rejoin on an empty --data-dir; it then takes the room from \
-         the others and votes only once that is safe. Never start it on an empty directory without --rejoin"
+         the others and votes only once that is safe. Or retire it for good: `chatroom-client remove \
+         ID`, and add a new server with --join. Never start it on an empty directory without --rejoin"
     )]
     CorruptLog {
         /// The data directory.

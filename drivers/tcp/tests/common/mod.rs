@@ -28,6 +28,8 @@ pub struct Cluster {
     pub peer_ports: Vec<u16>,
     pub timeout_ms: u64,
     pub extra_args: Vec<String>,
+    /// Arguments for one server only, by id (after `extra_args`).
+    pub server_args: std::collections::HashMap<usize, Vec<String>>,
     /// With it, server `id` records to `<dir>/server-<id>.rec` (`--record`).
     pub record: bool,
     pub children: Vec<Option<Child>>,
@@ -61,6 +63,7 @@ impl Cluster {
             peer_ports: (0..count).map(|_| free_port()).collect(),
             timeout_ms,
             extra_args: Vec::new(),
+            server_args: Default::default(),
             record: false,
             children: (0..count).map(|_| None).collect(),
             pki: None,
@@ -152,7 +155,8 @@ impl Cluster {
             Some(dir) => vec!["--tls-dir".into(), dir.clone().into_os_string()],
             None => vec!["--insecure".into()],
         })
-        .args(&self.extra_args);
+        .args(&self.extra_args)
+        .args(self.server_args.get(&id).into_iter().flatten());
         cmd
     }
 
