@@ -321,7 +321,12 @@ impl<S: SimMachine> Sim<S> {
     fn perform(&mut self, i: usize, action: Act<S>) {
         // A rejoining server's campaign is a planned takeover, not an
         // election the faults caused.
+        // Counted once every node is at work again (a pause under way at
+        // heal runs out first): until then the cluster may lack the node
+        // an election needs, as when a paused member leaves the others of
+        // an even configuration needing one another unanimously.
         if self.healed
+            && self.now >= self.settled_at
             && matches!(action, Action::Persist(Record::Campaign(_)))
             && self.nodes[i].wiped_at.is_none()
         {

@@ -349,8 +349,9 @@ pub struct Sim<S: SimMachine> {
     events: Vec<TraceEvent>,
     pub(crate) buf: Vec<Act<S>>,
     pub(crate) healed: bool,
-    /// Campaigns since heal, until the first liveness deadline, and when
-    /// the last one began.
+    /// Campaigns since every node was at work again after heal (see
+    /// `settled_at`), until the first liveness deadline, and when the last
+    /// one began.
     pub(crate) campaigns_after_heal: u64,
     pub(crate) last_campaign_at: u64,
     /// When the last fault stopped: heal, or the end of a pause that was
