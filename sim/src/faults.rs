@@ -332,26 +332,35 @@ impl<S: SimMachine> Sim<S> {
             .max_by_key(|&i| self.nodes[i].server.as_ref().and_then(|s| s.ballot()))
     }
 
+    /// What an operator about to change members sees: the leader it asks,
+    /// that leader's members, and the servers outside them.
+    fn operator_view(&self) -> Option<(usize, Vec<NodeId>, Vec<NodeId>)> {
+        let leader = self.operator_leader()?;
+        let (_, members) = self.nodes[leader].server.as_ref()?.membership()?;
+        let outside = (0..self.topo.servers())
+            .map(|i| self.topo.process(i).id)
+            .filter(|id| !members.contains(id))
+            .collect();
+        Some((leader, members.to_vec(), outside))
+    }
+
+    /// The operator asks `leader` for the members `next` (`text` says how).
+    fn ask_change(&mut self, leader: usize, next: Vec<NodeId>, text: String) {
+        self.stats.reconfigs_asked += 1;
+        self.record(EventKind::Fault, Some(leader), || {
+            format!("operator: leader node {leader} asked to {text}")
+        });
+        self.step_node(leader, Input::Reconfigure { members: next });
+    }
+
     /// An operator asks the leader to add a server, remove a member (the
     /// leader too) or replace one, between three and `nodes + SPARES`
     /// members. Whatever the leader answers is the test: a refusal
     /// (another change under way, the newcomer not caught up) is fine.
     pub(crate) fn reconfig(&mut self) {
-        let Some(leader) = self.operator_leader() else {
+        let Some((leader, mut next, outside)) = self.operator_view() else {
             return;
         };
-        let Some((_, members)) = self.nodes[leader]
-            .server
-            .as_ref()
-            .and_then(|s| s.membership())
-        else {
-            return;
-        };
-        let mut next = members.to_vec();
-        let outside: Vec<NodeId> = (0..self.topo.servers())
-            .map(|i| self.topo.process(i).id)
-            .filter(|id| !next.contains(id))
-            .collect();
         let pick = |rng: &mut SimRng, len: usize| rng.below(len as u64) as usize;
         let text = match self.fault_rng.below(3) {
             0 if !outside.is_empty() => {
@@ -371,47 +380,28 @@ impl<S: SimMachine> Sim<S> {
             }
             _ => return,
         };
-        self.stats.reconfigs_asked += 1;
-        self.record(EventKind::Fault, Some(leader), || {
-            format!("operator: leader node {leader} asked to {text}")
-        });
-        self.step_node(leader, Input::Reconfigure { members: next });
+        self.ask_change(leader, next, text);
     }
 
     /// `Options::replace_at`: the leader is asked to replace a follower,
     /// or itself, by the first server outside the configuration.
     pub(crate) fn planned_replacement(&mut self) {
-        let Some(leader) = self.operator_leader() else {
+        let Some((leader, mut next, outside)) = self.operator_view() else {
             return;
         };
-        let Some((_, members)) = self.nodes[leader]
-            .server
-            .as_ref()
-            .and_then(|s| s.membership())
-        else {
-            return;
-        };
-        let mut next = members.to_vec();
         let me = self.topo.process(leader).id;
         let gone = if self.opts.replace_leader {
             Some(me)
         } else {
             next.iter().copied().find(|&m| m != me)
         };
-        let new = (0..self.topo.servers())
-            .map(|i| self.topo.process(i).id)
-            .find(|id| !next.contains(id));
-        let (Some(gone), Some(new)) = (gone, new) else {
+        let (Some(gone), Some(&new)) = (gone, outside.first()) else {
             return;
         };
         next.iter_mut()
             .filter(|m| **m == gone)
             .for_each(|m| *m = new);
-        self.stats.reconfigs_asked += 1;
-        self.record(EventKind::Fault, Some(leader), || {
-            format!("operator: leader node {leader} asked to replace {gone} by {new}")
-        });
-        self.step_node(leader, Input::Reconfigure { members: next });
+        self.ask_change(leader, next, format!("replace {gone} by {new}"));
     }
 
     /// Cuts the links of the scenario for [`SCENARIO_BOUNDS`] liveness

@@ -421,7 +421,13 @@ impl Harness<'_> {
         let _ = std::fs::remove_file(self.data.join(format!("server-{id}.log")));
         let count = self.count;
         self.launch(id, port, count).await?;
-        self.await_line(id, crate::server::JOINED_LINE).await?;
+        let line = crate::server::JOINED_LINE;
+        self.await_line(id, line, |id, secs, output| StepError::JoinTimeout {
+            id,
+            secs,
+            output,
+        })
+        .await?;
         self.members.insert(id);
         Ok(())
     }
@@ -460,8 +466,17 @@ impl Harness<'_> {
         Ok(())
     }
 
-    /// Waits until server `id` logs `line`, as [`Harness::await_rejoin`].
-    async fn await_line(&mut self, id: usize, line: &str) -> Result<(), StepError> {
+    /// Waits until server `id` logs `line`; `late` makes the error of a
+    /// wait past the request deadline from the server, the seconds waited
+    /// and the end of its output. Its output goes to its log file unless
+    /// the harness runs verbose; then there is nothing to watch and the
+    /// step does not wait.
+    async fn await_line(
+        &mut self,
+        id: usize,
+        line: &str,
+        late: fn(usize, u64, String) -> StepError,
+    ) -> Result<(), StepError> {
         if self.opts.verbose > 0 {
             return Ok(());
         }
@@ -475,41 +490,22 @@ impl Harness<'_> {
             }
             if Instant::now() >= deadline {
                 let tail: Vec<&str> = log.lines().rev().take(5).collect();
-                return Err(StepError::JoinTimeout {
-                    id,
-                    secs: self.opts.request_deadline.as_secs(),
-                    output: tail.into_iter().rev().collect::<Vec<_>>().join("\n"),
-                });
+                let output = tail.into_iter().rev().collect::<Vec<_>>().join("\n");
+                return Err(late(id, self.opts.request_deadline.as_secs(), output));
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
 
-    /// Waits until server `id` logs that it rejoined. Its output goes to
-    /// its log file unless the harness runs verbose; then there is nothing
-    /// to watch and the step does not wait.
+    /// Waits until server `id` logs that it rejoined.
     async fn await_rejoin(&mut self, id: usize) -> Result<(), StepError> {
-        if self.opts.verbose > 0 {
-            return Ok(());
-        }
-        let path = self.data.join(format!("server-{id}.log"));
-        let deadline = Instant::now() + self.opts.request_deadline;
-        loop {
-            self.check_alive(id)?;
-            let log = std::fs::read_to_string(&path).unwrap_or_default();
-            if log.contains(crate::server::REJOINED_LINE) {
-                return Ok(());
-            }
-            if Instant::now() >= deadline {
-                let tail: Vec<&str> = log.lines().rev().take(5).collect();
-                return Err(StepError::RejoinTimeout {
-                    id,
-                    secs: self.opts.request_deadline.as_secs(),
-                    output: tail.into_iter().rev().collect::<Vec<_>>().join("\n"),
-                });
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        let line = crate::server::REJOINED_LINE;
+        self.await_line(id, line, |id, secs, output| StepError::RejoinTimeout {
+            id,
+            secs,
+            output,
+        })
+        .await
     }
 
     async fn launch(&mut self, id: usize, port: u16, count: usize) -> Result<(), StepError> {

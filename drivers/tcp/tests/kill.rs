@@ -142,27 +142,14 @@ fn kill_and_restart(servers: usize, reads: &str) {
     }
 
     // Every server's own replica, read through itself, until they agree.
-    let deadline = Instant::now() + SETTLE;
-    let finals = loop {
-        let mut finals = Vec::new();
-        for (id, addr) in cluster.client_addrs().into_iter().enumerate() {
-            let mut s =
-                Session::new(9000 + id as u64, 1, vec![addr], opts).with_tls(cluster.client_tls());
-            let invoked = Instant::now();
-            let (_, log) = rt.block_on(s.get_all()).expect("final get");
-            history.lock().unwrap().gets.push(check::GetRecord {
-                via: format!("server {id}"),
-                invoked,
-                completed: Instant::now(),
-                log: log.clone(),
-            });
-            finals.push((format!("server {id}"), log));
-        }
-        if check::check_agreement(&finals).is_empty() || Instant::now() >= deadline {
-            break finals;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let finals = common::final_logs(
+        &cluster,
+        &(0..cluster.count()).collect::<Vec<_>>(),
+        &rt,
+        &history,
+        opts,
+        SETTLE,
+    );
     let history = history.lock().unwrap().clone();
     let acked = history.puts.iter().filter(|p| p.acked.is_some()).count();
     println!(

@@ -11,7 +11,7 @@ mod common;
 
 use common::{runtime, Cluster};
 use paxos_tcp::check::{self, History, PutRecord};
-use paxos_tcp::client::{Session, SessionOptions};
+use paxos_tcp::client::SessionOptions;
 use rand_chacha::ChaCha8Rng;
 use rand_core::{RngCore, SeedableRng};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -145,28 +145,7 @@ fn every_server_is_replaced_under_load_and_nothing_acknowledged_is_lost() {
         rt.block_on(w).expect("a writer panicked");
     }
 
-    let addrs = cluster.client_addrs();
-    let deadline = Instant::now() + SETTLE;
-    let finals = loop {
-        let mut finals = Vec::new();
-        for &id in &members {
-            let mut s = Session::new(9000 + id as u64, 1, vec![addrs[id]], opts)
-                .with_tls(cluster.client_tls());
-            let invoked = Instant::now();
-            let (_, log) = rt.block_on(s.get_all()).expect("final get");
-            history.lock().unwrap().gets.push(check::GetRecord {
-                via: format!("server {id}"),
-                invoked,
-                completed: Instant::now(),
-                log: log.clone(),
-            });
-            finals.push((format!("server {id}"), log));
-        }
-        if check::check_agreement(&finals).is_empty() || Instant::now() >= deadline {
-            break finals;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let finals = common::final_logs(&cluster, &members, &rt, &history, opts, SETTLE);
     let history = history.lock().unwrap().clone();
     let acked = history.puts.iter().filter(|p| p.acked.is_some()).count();
     println!(

@@ -301,3 +301,41 @@ pub fn runtime() -> tokio::runtime::Runtime {
         .build()
         .expect("runtime")
 }
+
+/// Reads the log of each server in `ids` through its own session, until
+/// they agree or `settle` has passed; every read goes into `history`.
+pub fn final_logs(
+    cluster: &Cluster,
+    ids: &[usize],
+    rt: &tokio::runtime::Runtime,
+    history: &std::sync::Mutex<paxos_tcp::check::History>,
+    opts: SessionOptions,
+    settle: Duration,
+) -> Vec<(String, Vec<String>)> {
+    let addrs = cluster.client_addrs();
+    let deadline = Instant::now() + settle;
+    loop {
+        let mut finals = Vec::new();
+        for &id in ids {
+            let mut s = Session::new(9000 + id as u64, 1, vec![addrs[id]], opts)
+                .with_tls(cluster.client_tls());
+            let invoked = Instant::now();
+            let (_, log) = rt.block_on(s.get_all()).expect("final get");
+            history
+                .lock()
+                .unwrap()
+                .gets
+                .push(paxos_tcp::check::GetRecord {
+                    via: format!("server {id}"),
+                    invoked,
+                    completed: Instant::now(),
+                    log: log.clone(),
+                });
+            finals.push((format!("server {id}"), log));
+        }
+        if paxos_tcp::check::check_agreement(&finals).is_empty() || Instant::now() >= deadline {
+            return finals;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
