@@ -325,9 +325,13 @@ impl<S: SimMachine> Sim<S> {
         // heal runs out first): until then the cluster may lack the node
         // an election needs, as when a paused member leaves the others of
         // an even configuration needing one another unanimously.
+        // Only campaigns of the latest configuration count: one in a
+        // configuration already sealed is a server that has not heard of
+        // the stop-sign yet, which the answers to it teach it.
+        let latest = self.oracle.configurations() as u64 - 1;
         if self.healed
             && self.now >= self.settled_at
-            && matches!(action, Action::Persist(Record::Campaign(_)))
+            && matches!(action, Action::Persist(Record::Campaign(b)) if b.epoch() == latest)
             && self.nodes[i].wiped_at.is_none()
         {
             self.campaigns_after_heal += 1;
@@ -606,6 +610,12 @@ impl<S: SimMachine> Sim<S> {
                         });
                         if self.oracle.configurations() > self.epochs.len() + 1 {
                             self.epochs.push((self.now, None));
+                            if self.healed {
+                                // A change that completes after heal needs
+                                // an election of its own: election health
+                                // counts the new configuration's campaigns.
+                                self.campaigns_after_heal = 0;
+                            }
                             let e = self.epochs.len();
                             let members = format!("{:?}", self.oracle.latest_members());
                             self.record(EventKind::Chosen, Some(i), || {

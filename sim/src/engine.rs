@@ -350,8 +350,9 @@ pub struct Sim<S: SimMachine> {
     pub(crate) buf: Vec<Act<S>>,
     pub(crate) healed: bool,
     /// Campaigns since every node was at work again after heal (see
-    /// `settled_at`), until the first liveness deadline, and when the last
-    /// one began.
+    /// `settled_at`), or since the latest configuration began if that was
+    /// later, until the first liveness deadline; and when the last one
+    /// began.
     pub(crate) campaigns_after_heal: u64,
     pub(crate) last_campaign_at: u64,
     /// When the last fault stopped: heal, or the end of a pause that was
