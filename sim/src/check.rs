@@ -196,7 +196,7 @@ impl<C: Clone + PartialEq + fmt::Debug> Oracle<C> {
         value: &Value<C>,
     ) -> Result<bool, Failure> {
         let epoch = ballot.epoch();
-        let Some((members, first, stop)) = self.configs.get(epoch as usize) else {
+        let Some((members, _, _)) = self.configs.get(epoch as usize) else {
             return Err(Failure::new(
                 Invariant::Membership,
                 format!(
@@ -215,7 +215,6 @@ impl<C: Clone + PartialEq + fmt::Debug> Oracle<C> {
                 ),
             ));
         };
-        let _ = (first, stop);
         let quorum = members.len() / 2 + 1;
         let bit = 1u64 << index;
         let tally = self.votes.entry((slot, ballot)).or_insert_with(|| Tally {

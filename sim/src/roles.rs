@@ -181,11 +181,6 @@ impl Topology {
             .collect()
     }
 
-    /// A majority of the acceptors.
-    pub fn quorum(&self) -> usize {
-        self.members.len() / 2 + 1
-    }
-
     /// The core configuration of process `i` in incarnation `incarnation`.
     pub fn config(&self, i: usize, seed: u64, incarnation: u32) -> Config {
         let mut config = Config::new(self.procs[i].id, self.members.clone())

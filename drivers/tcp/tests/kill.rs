@@ -10,7 +10,7 @@
 mod common;
 
 use common::{runtime, Cluster};
-use paxos_tcp::check::{self, History, PutRecord};
+use paxos_tcp::check::{self, History};
 use paxos_tcp::client::{Session, SessionOptions};
 use rand_chacha::ChaCha8Rng;
 use rand_core::{RngCore, SeedableRng};
@@ -62,29 +62,7 @@ fn kill_and_restart(servers: usize, reads: &str) {
             for _ in 0..c % servers as u64 {
                 session = rotate(session);
             }
-            rt.spawn(async move {
-                let mut n = 0;
-                while !stop.load(Ordering::Relaxed) {
-                    let text = format!("c{c}-{n}");
-                    n += 1;
-                    let index = {
-                        let mut h = history.lock().unwrap();
-                        h.puts.push(PutRecord {
-                            text: text.clone(),
-                            invoked: Some(Instant::now()),
-                            acked: None,
-                        });
-                        h.puts.len() - 1
-                    };
-                    match session.put(&text).await {
-                        Ok((_, log_index)) => {
-                            history.lock().unwrap().puts[index].acked =
-                                Some((Instant::now(), log_index));
-                        }
-                        Err(e) => panic!("put {text} failed for good: {e}"),
-                    }
-                }
-            })
+            common::spawn_writer(&rt, c, session, history, stop)
         })
         .collect();
     // Readers: gets all the time, through every server, checked against

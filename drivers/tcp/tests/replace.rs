@@ -10,7 +10,7 @@
 mod common;
 
 use common::{runtime, Cluster};
-use paxos_tcp::check::{self, History, PutRecord};
+use paxos_tcp::check::{self, History};
 use paxos_tcp::client::SessionOptions;
 use rand_chacha::ChaCha8Rng;
 use rand_core::{RngCore, SeedableRng};
@@ -85,29 +85,8 @@ fn every_server_is_replaced_under_load_and_nothing_acknowledged_is_lost() {
     let writers: Vec<_> = (0..CLIENTS)
         .map(|c| {
             let (history, stop) = (history.clone(), stop.clone());
-            let mut session = cluster.session(1000 + c, opts);
-            rt.spawn(async move {
-                let mut n = 0;
-                while !stop.load(Ordering::Relaxed) {
-                    let text = format!("c{c}-{n}");
-                    n += 1;
-                    let index = {
-                        let mut h = history.lock().unwrap();
-                        h.puts.push(PutRecord {
-                            text: text.clone(),
-                            invoked: Some(Instant::now()),
-                            acked: None,
-                        });
-                        h.puts.len() - 1
-                    };
-                    match session.put(&text).await {
-                        Ok((_, i)) => {
-                            history.lock().unwrap().puts[index].acked = Some((Instant::now(), i))
-                        }
-                        Err(e) => panic!("put {text} failed for good: {e}"),
-                    }
-                }
-            })
+            let session = cluster.session(1000 + c, opts);
+            common::spawn_writer(&rt, c, session, history, stop)
         })
         .collect();
     let mut members: Vec<usize> = (0..ORIGINAL).collect();

@@ -339,3 +339,35 @@ pub fn final_logs(
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// A closed-loop writer: puts `c<c>-<n>` through `session` until `stop`,
+/// recording each put and its acknowledgement in `history`; a put that
+/// fails for good panics the task.
+pub fn spawn_writer(
+    rt: &tokio::runtime::Runtime,
+    c: u64,
+    mut session: Session,
+    history: std::sync::Arc<std::sync::Mutex<paxos_tcp::check::History>>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> tokio::task::JoinHandle<()> {
+    rt.spawn(async move {
+        let mut n = 0;
+        while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+            let text = format!("c{c}-{n}");
+            n += 1;
+            let index = {
+                let mut h = history.lock().unwrap();
+                h.puts.push(paxos_tcp::check::PutRecord {
+                    text: text.clone(),
+                    invoked: Some(Instant::now()),
+                    acked: None,
+                });
+                h.puts.len() - 1
+            };
+            match session.put(&text).await {
+                Ok((_, i)) => history.lock().unwrap().puts[index].acked = Some((Instant::now(), i)),
+                Err(e) => panic!("put {text} failed for good: {e}"),
+            }
+        }
+    })
+}
